@@ -1,0 +1,91 @@
+"""Progress reporting and cancellation shared by every long operation.
+
+Each long function takes `progress: ProgressFn | None` and
+`cancel: CancelToken | None`, so the CLI (a console bar) and the TUI (a
+progress widget fed from a worker) show the same progress and can stop the
+same work.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+from .errors import Cancelled
+
+# progress(done, total, message): total is None when unknown.
+ProgressFn = Callable[[int, Optional[int], str], None]
+
+
+class CancelToken:
+    """A thread-safe flag; long work calls `check()` at safe points."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def report(progress: ProgressFn | None, done: int, total: int | None, message: str = "") -> None:
+    """Call `progress` if one was given."""
+    if progress is not None:
+        progress(done, total, message)
+
+
+def check(cancel: CancelToken | None) -> None:
+    """Raise `Cancelled` if `cancel` was set."""
+    if cancel is not None:
+        cancel.check()
+
+
+class ConsoleProgress:
+    """A small stderr progress line for the CLI, redrawn at most ~10 times a second.
+
+    Prints nothing when stderr is not a terminal (pipes, CI, `--json`).
+    """
+
+    def __init__(self, label: str, stream=None, min_interval: float = 0.1) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._start = time.monotonic()
+        self._drawn = False
+
+    def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if not final and now - self._last < self.min_interval:
+            return
+        self._last = now
+        elapsed = now - self._start
+        if total:
+            frac = min(1.0, done / total)
+            width = 24
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            eta = (elapsed / frac - elapsed) if frac > 0 else 0.0
+            line = f"{self.label} [{bar}] {done}/{total} {frac:5.1%} eta {eta:5.0f}s {message}"
+        else:
+            line = f"{self.label} {done} {elapsed:5.1f}s {message}"
+        self.stream.write("\r" + line[:120].ljust(120))
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.enabled and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()

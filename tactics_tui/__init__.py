@@ -1,0 +1,1 @@
+"""tactics_tui: the Textual training console. It only drives tactics_core."""

@@ -1,0 +1,1 @@
+"""See tactics_tui.app."""
