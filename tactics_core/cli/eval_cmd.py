@@ -1,0 +1,60 @@
+"""`tactics eval MODEL`: bits per byte and next-line exact match@k on the validation split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..workspace import DATA_DIR
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a model on held-out theorems: bits per byte, next-line exact match@k",
+        description="Evaluate a checkpoint or export folder on the validation split (by theorem, as in "
+        "training): bits per byte of the held-out files, and next-proof-line exact match@k (for each "
+        "line of each held-out proof, is it among k candidates given the lines before it?).",
+    )
+    parser.add_argument("model", metavar="MODEL", help="checkpoint .pt or export folder")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"corpus folder (default: {DATA_DIR})")
+    parser.add_argument("--k", type=int, default=8, help="candidates per line (default 8)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N held-out goals")
+    parser.add_argument(
+        "--temperature", type=float, default=0.0,
+        help="0 (default) = deterministic: the k best first tokens, each continued greedily",
+    )
+    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per candidate line at most (default 100)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: library default)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate
+    from ..progress import ConsoleProgress
+
+    progress = ConsoleProgress("eval", stream=sys.stderr)
+    try:
+        result = evaluate(
+            args.model, args.data_dir, k=args.k, limit=args.limit, progress=progress,
+            temperature=args.temperature, max_tokens=args.max_tokens, device=args.device, threads=args.threads,
+        )
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    em = "n/a" if result.exact_match_at_k is None else f"{result.exact_match_at_k:.1%}"
+    bpb = "n/a" if result.bpb is None else f"{result.bpb:.4f}"
+    print(f"{result.model} ({result.backend}) on {result.data_dir}, validation split {result.val_fraction:g}")
+    print(f"  goals        {result.goals} ({result.goals_with_proof} with a proof)")
+    print(f"  bits/byte    {bpb}   ({result.tokens:,} tokens, {result.bytes:,} bytes)")
+    print(f"  exact@{result.k:<6} {em}   ({result.matched}/{result.lines} lines)")
+    print(f"  time         {result.seconds:.1f}s")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0

@@ -1,0 +1,295 @@
+"""`tactics train`, `tactics resume`, `tactics stop`: run, continue and end training runs.
+
+Attached, the run prints progress (step, loss, lr, tokens/s, ETA) and eval
+lines; `--detach` starts the same run in its own process session (it survives
+closing the terminal) and returns at once. Ctrl-C, SIGTERM and SIGHUP end a
+run gracefully with a final checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import TacticsError
+from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a model from a preset",
+        description="Train a tactics model on the corpus with a preset's settings. Needs "
+        "CHECKPOINT_DIR/tokenizer.json (`tactics tokenizer train`). Writes checkpoints, "
+        "metrics.jsonl and run.json into the checkpoint folder.",
+    )
+    train.add_argument("--preset", default="default", metavar="NAME|FILE",
+                       help="preset name or .toml file (default: default; see `tactics presets ls`)")
+    train.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"proof files (default: {DATA_DIR})")
+    train.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
+                       help=f"run folder: tokenizer, checkpoints, metrics (default: {CHECKPOINT_DIR})")
+    train.add_argument("--presets-dir", type=Path, default=PRESETS_DIR,
+                       help=f"your presets, shadowing built-ins (default: {PRESETS_DIR})")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a preset value, e.g. --set training.batch_size=8 (repeatable)")
+    _common(train)
+    train.set_defaults(func=cmd_train)
+
+    resume = subparsers.add_parser(
+        "resume",
+        help="continue a run from a checkpoint",
+        description="Continue training from a checkpoint with its own settings, exactly where it "
+        "stopped (same data order, RNG and schedule). Default: the latest checkpoint of the folder.",
+    )
+    resume.add_argument("checkpoint", nargs="?", type=Path, metavar="CHECKPOINT",
+                        help="checkpoint file (default: the latest resumable one in --checkpoint-dir)")
+    resume.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
+                        help=f"run folder (default: {CHECKPOINT_DIR})")
+    resume.add_argument("--data-dir", type=Path, default=None,
+                        help="proof files (default: the folder the checkpoint was trained on, else data/proofs)")
+    _common(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    stop = subparsers.add_parser(
+        "stop",
+        help="stop a running training run gracefully",
+        description="Ask the live run in the folder to stop: it finishes the current step, writes a "
+        "final checkpoint and ends with reason 'stopped'.",
+    )
+    stop.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
+                      help=f"run folder (default: {CHECKPOINT_DIR})")
+    stop.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the run to end")
+    stop.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the run to end (default: 300)")
+    stop.set_defaults(func=cmd_stop)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-steps", type=int, default=None, metavar="N",
+                        help="total optimizer steps to reach (default: the preset's max_steps or epochs)")
+    parser.add_argument("--device", default=None, metavar="D",
+                        help="auto | cpu | cuda | cuda:N | mps (default: the preset's, usually auto)")
+    parser.add_argument("--detach", action="store_true",
+                        help="run in the background, detached from this terminal; follow with the TUI "
+                        "or `tail -f CHECKPOINT_DIR/train.log`, end with `tactics stop`")
+
+
+def _prepare_env() -> None:
+    # Must happen before torch is imported (see tactics_core.train, CPU threads).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _prepare_env()
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    if args.detach:
+        from ..runs import start_detached
+
+        pid = start_detached(
+            args.preset, args.data_dir, args.checkpoint_dir, overrides=args.overrides,
+            max_steps=args.max_steps, device=args.device, presets_dir=args.presets_dir,
+        )
+        _print_detached(pid, args.checkpoint_dir)
+        return 0
+    from ..presets import apply_overrides, load_preset
+    from ..train import train
+
+    preset = apply_overrides(load_preset(args.preset, args.presets_dir), args.overrides)
+    return _run_attached(
+        lambda progress, on_event: train(
+            preset, args.data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device,
+            progress=progress, on_event=on_event,
+        )
+    )
+
+
+def _resolve_resume(args: argparse.Namespace) -> Path:
+    from ..checkpoints import latest_checkpoint
+
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise TacticsError(f"checkpoint not found: {args.checkpoint} (list them with `tactics checkpoints`)")
+        return args.checkpoint
+    latest = latest_checkpoint(args.checkpoint_dir)
+    if latest is None:
+        raise TacticsError(
+            f"no checkpoint to resume in {args.checkpoint_dir}; start a run with `tactics train`"
+        )
+    return latest
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _prepare_env()
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    path = _resolve_resume(args)
+    data_dir = args.data_dir
+    if data_dir is None:
+        data_dir = DATA_DIR
+        try:
+            recorded = _recorded_data_dir(path)
+        except TacticsError:
+            recorded = None
+        if recorded and Path(recorded).is_dir():
+            data_dir = Path(recorded)
+    if args.detach:
+        from ..runs import start_detached
+
+        pid = start_detached(
+            "", data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device, resume=str(path),
+        )
+        _print_detached(pid, args.checkpoint_dir)
+        return 0
+    from ..train import train
+
+    print(f"resuming from {path}", file=sys.stderr)
+    return _run_attached(
+        lambda progress, on_event: train(
+            None, data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device,
+            resume=path, progress=progress, on_event=on_event,
+        )
+    )
+
+
+def _recorded_data_dir(path: Path) -> str | None:
+    from ..checkpoints import load_checkpoint
+
+    return load_checkpoint(path).get("data_dir")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from ..runs import read_run_state, request_stop
+
+    folder = args.checkpoint_dir
+    state = read_run_state(folder)
+    if not request_stop(folder):
+        last = f" (last run: {state.state} at step {state.step})" if state else ""
+        print(f"no live run in {folder}{last}", file=sys.stderr)
+        return 1
+    print(f"asked the run in {folder} (pid {state.pid}, step {state.step}) to stop", file=sys.stderr)
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        now = read_run_state(folder)
+        if now is None or not now.alive:
+            msg = f": {now.message}" if now and now.message else ""
+            print(f"run ended ({now.state if now else 'unknown'} at step {now.step if now else '?'}){msg}", file=sys.stderr)
+            return 0
+        time.sleep(0.5)
+    print(f"the run is still stopping after {args.timeout:.0f}s; check {folder}/train.log", file=sys.stderr)
+    return 1
+
+
+def _print_detached(pid: int, folder: Path) -> None:
+    print(
+        f"started training in the background (pid {pid}); it keeps running if you close this terminal.\n"
+        f"  follow:  tactics-tui, or tail -f {folder}/train.log\n"
+        f"  stop:    tactics stop --checkpoint-dir {folder}"
+    )
+
+
+# ----------------------------------------------------------------------------
+# Console output of an attached run
+
+
+class _Printer:
+    """Turns metrics events into console lines: a redrawn status line on a terminal,
+    plain lines (every ~10 s, plus every eval) in a log file."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.status_shown = False
+        self.last_plain = 0.0
+        self.total = None
+        self.start_step = 0
+        self.t0 = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        if self.status_shown:
+            self.stream.write("\r" + " " * 110 + "\r")
+            self.status_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def progress(self, done: int, total: int | None, message: str) -> None:
+        # Corpus reading / tokenizing before the first step.
+        if self.total is not None or not self.tty:
+            return
+        frac = f" {done}/{total}" if total else ""
+        self.stream.write(f"\r{message}{frac}".ljust(110)[:110])
+        self.stream.flush()
+        self.status_shown = True
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("event")
+        if kind == "start":
+            self.total = ev.get("total_steps")
+            self.start_step = ev.get("step", 0)
+            self.t0 = time.monotonic()
+            data = ev.get("data") or {}
+            what = "resuming" if ev.get("resumed_from") else "training"
+            self._line(
+                f"{what} {ev.get('params', 0) / 1e6:.2f}M parameters on {ev.get('device')} "
+                f"({ev.get('threads')} threads): step {ev.get('step')} -> {self.total} "
+                f"({ev.get('steps_per_epoch')} steps per epoch)"
+            )
+            self._line(
+                f"data: {data.get('train_files')} train / {data.get('val_files')} validation files, "
+                f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
+                f"token cache {'reused' if data.get('cache_reused') else 'built'}"
+            )
+            if ev.get("note"):
+                self._line(f"note: {ev['note']}")
+        elif kind == "step":
+            step, total = ev["step"], ev.get("total_steps") or self.total
+            done = step - self.start_step
+            elapsed = time.monotonic() - self.t0
+            eta = elapsed / done * (total - step) if done > 0 and total else 0.0
+            text = (
+                f"step {step}/{total}  loss {ev['loss']:.4f}  lr {ev['lr']:.2e}  "
+                f"{ev['tokens_per_s']:,.0f} tok/s  epoch {ev['epoch']:.2f}  eta {_duration(eta)}"
+            )
+            if self.tty:
+                self.stream.write("\r" + text.ljust(110)[:110])
+                self.stream.flush()
+                self.status_shown = True
+            elif time.monotonic() - self.last_plain >= 10 or step == total:
+                self.last_plain = time.monotonic()
+                self._line(text)
+        elif kind == "eval":
+            self._line(
+                f"eval at step {ev['step']}: val loss {ev['val_loss']:.4f}, {ev['val_bpb']:.3f} bits/byte "
+                f"(best {ev['best_val_loss']:.4f}; {ev['bad_evals']}/{ev['patience']} without improvement)"
+            )
+        elif kind == "sample":
+            self._line(f"sample at step {ev['step']}: {ev['text']!r} (expected {ev.get('expected')!r})")
+        elif kind == "checkpoint":
+            self._line(f"saved {ev['path']}" + (" (best so far)" if ev.get("best") else ""))
+        elif kind == "end":
+            self._line(f"run ended: {ev['reason']} at step {ev.get('step')}" + (f": {ev['message']}" if ev.get("message") else ""))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _run_attached(run) -> int:
+    printer = _Printer()
+    result = run(printer.progress, printer)
+    if result.reason == "failed":
+        print(f"error: {result.message}", file=sys.stderr)
+        return 1
+    if result.last_checkpoint:
+        print(f"last checkpoint: {result.last_checkpoint}", file=sys.stderr)
+    return 0

@@ -1,0 +1,631 @@
+"""Proof completion: N candidate next proof lines for a goal, ranked by log-probability.
+
+Why it is shaped this way:
+
+* **One prefill, then batched decoding.** The prompt is run once (batch 1);
+  its key/value cache is then expanded to N rows and the N candidates are
+  decoded together, one token per step, each step feeding only the newest
+  token. Rows that finish are dropped from the batch. This is what makes 8
+  candidates cost about as much as one (see bench/completion_latency.py).
+* **Two backends, one decoder.** A checkpoint runs in PyTorch; an export folder
+  runs in ONNX Runtime through exactly the contract the prover uses
+  (`input_ids` + `past_key_values.{i}.key/value` in, `logits` +
+  `present_key_values.{i}.key/value` out). Sampling, stopping and ranking are
+  shared numpy code, so greedy decoding gives the same text on both.
+* **Prompts as in training.** Context (`@T`/`@G`/`@H`/`@C`), `@P`, the proof
+  lines so far. The prover's own prompt (context only) is available so users
+  see what the prover sees.
+* **Too-long prompts are cut, not crashed on.** The goal, hypothesis and
+  counterfactual are kept; the oldest theorem-prefix lines, then the oldest
+  proof lines are dropped, and the result says so.
+
+Scores are the model's own log-probability of the line (temperature 1, no
+top-k/top-p), including the token that ends it, so they are comparable across
+sampling settings.
+
+Temperature 0 is deterministic: candidate i starts with the i-th most likely
+first token and continues greedily, so candidate 1 is the plain greedy line
+and the others are its best alternatives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import TacticsError
+from .progress import CancelToken, check
+
+EXPORT_MODEL_FILE = "model.onnx"
+EXPORT_CONFIG_FILE = "config.json"
+EXPORT_TOKENIZER_FILE = "tokenizer.json"
+SECTION_MARKERS = frozenset({"@T", "@G", "@H", "@C", "@P"})
+
+
+@dataclass
+class Candidate:
+    """One proposed next proof line."""
+
+    text: str
+    logprob: float  # natural log-probability of the line under the model
+    tokens: int = 0  # tokens generated, the stop token included
+    finished: bool = True  # False: cut by --max-tokens or the context limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CompletionResult:
+    candidates: list[Candidate]
+    seconds: float
+    backend: str  # "torch" or "onnx"
+    prompt: str
+    prompt_tokens: int = 0
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [c.to_dict() for c in self.candidates],
+            "seconds": self.seconds,
+            "backend": self.backend,
+            "prompt": self.prompt,
+            "prompt_tokens": self.prompt_tokens,
+            "truncated": self.truncated,
+            "notes": list(self.notes),
+        }
+
+
+def normalize_line(text: str) -> str:
+    """A proof line with whitespace runs collapsed and ends stripped (for dedup and exact match)."""
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- prompts
+
+
+@dataclass
+class Prompt:
+    text: str
+    ids: list[int]
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def as_proof_file(context: Any, name: str = "<prompt>"):
+    """A ProofFile from a ProofFile or from proof-file text."""
+    if isinstance(context, str):
+        from .corpus import parse_proof_text
+
+        return parse_proof_text(context, name)
+    return context
+
+
+def _lines(section: Iterable[str] | None) -> list[str]:
+    return list(section or ())
+
+
+def build_prompt(
+    tokenizer: Any,
+    context: Any,
+    proof_so_far: Sequence[str] = (),
+    prover: bool = False,
+    budget: int = 256,
+) -> Prompt:
+    """Token ids of the prompt, at most `budget` of them.
+
+    `context` is a ProofFile (its context only: a corpus file's proof is the
+    answer, not the prompt) or proof-file text (whose `@P` lines, if any, are
+    the proof so far, before `proof_so_far`). Over budget, the oldest `@T` lines and then the
+    oldest proof lines are dropped (goal, hypothesis and counterfactual kept);
+    if even those do not fit, only the last `budget` tokens are kept.
+    """
+    budget = max(1, int(budget))
+    from_text = isinstance(context, str)
+    pf = as_proof_file(context)
+    proof = (_lines(pf.proof) if from_text else []) + list(proof_so_far)
+    notes: list[str] = []
+    if prover and proof:
+        notes.append(f"prover prompt: the {len(proof)} proof line(s) so far are not part of it")
+        proof = []
+    text = pf.prompt(tuple(proof), prover=prover)
+    ids = tokenizer.encode(text)
+    if len(ids) <= budget:
+        return Prompt(text, ids, False, notes)
+
+    full_tokens = len(ids)
+    theorem = _lines(pf.theorem)
+    head: list[str] = ["@G", *_lines(pf.goal)]
+    if pf.hypothesis:
+        head += ["@H", *_lines(pf.hypothesis)]
+    head += ["@C", *_lines(pf.counterfactual)]
+    if not prover:
+        head.append("@P")
+
+    def assemble(t_drop: int, p_drop: int) -> str:
+        kept_t = theorem[t_drop:]
+        lines = (["@T", *kept_t] if kept_t else []) + head + proof[p_drop:]
+        return "".join(line + "\n" for line in lines)
+
+    # Estimate each line's cost from its own encoding, drop oldest first, then verify.
+    droppable = theorem + proof
+    costs = [len(x) for x in tokenizer.encode_batch([line + "\n" for line in droppable])] if droppable else []
+    total = full_tokens
+    drop = 0
+    while drop < len(droppable) and total > budget:
+        total -= costs[drop]
+        if drop == len(theorem) - 1:
+            total -= 1  # the "@T" marker goes with the last theorem line
+        drop += 1
+    while True:
+        t_drop, p_drop = min(drop, len(theorem)), max(0, drop - len(theorem))
+        text = assemble(t_drop, p_drop)
+        ids = tokenizer.encode(text)
+        if len(ids) <= budget or drop >= len(droppable):
+            break
+        drop += 1
+    what = []
+    if t_drop:
+        what.append(f"{t_drop} of {len(theorem)} theorem line(s)")
+    if p_drop:
+        what.append(f"the oldest {p_drop} of {len(proof)} proof line(s)")
+    notes.append(
+        f"prompt of {full_tokens} tokens does not fit the {budget} available"
+        + (f"; dropped {' and '.join(what)}" if what else "")
+    )
+    if len(ids) > budget:
+        notes.append(
+            f"goal and counterfactual alone take {len(ids)} tokens; kept only the last {budget} tokens"
+        )
+        ids = ids[-budget:]
+        text = tokenizer.decode(ids)
+    return Prompt(text, ids, True, notes)
+
+
+# ---------------------------------------------------------------- backends
+
+
+class TorchBackend:
+    """Runs a tactics_core.model.GPT with its KV cache."""
+
+    name = "torch"
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.config = model.config
+        self.context_length = int(model.config.context_length)
+        self.device = next(model.parameters()).device
+
+    def _logits(self, logits) -> np.ndarray:
+        return logits.float().cpu().numpy()
+
+    def prefill(self, ids: Sequence[int]):
+        torch = self.torch
+        with torch.no_grad():
+            x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+            logits, cache = self.model(x, past_key_values=None)
+        return self._logits(logits[0, -1]), cache
+
+    def all_logits(self, ids: Sequence[int]) -> np.ndarray:
+        """Logits at every position of one sequence, [len, vocab]."""
+        torch = self.torch
+        with torch.no_grad():
+            x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+            logits, _ = self.model(x, past_key_values=None)
+        return self._logits(logits[0])
+
+    def expand(self, cache, n: int):
+        return [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cache]
+
+    def select(self, cache, rows: list[int]):
+        idx = self.torch.tensor(rows, dtype=self.torch.long, device=self.device)
+        return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in cache]
+
+    def step(self, tokens: Sequence[int], cache):
+        torch = self.torch
+        with torch.no_grad():
+            x = torch.tensor(list(tokens), dtype=torch.long, device=self.device).view(-1, 1)
+            logits, cache = self.model(x, past_key_values=cache)
+        return self._logits(logits[:, -1]), cache
+
+
+class OnnxBackend:
+    """Runs an export folder's model.onnx in ONNX Runtime through the prover's contract."""
+
+    name = "onnx"
+
+    def __init__(self, folder: Path, config: dict[str, Any], threads: int | None = None, device: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        self.config = config
+        self.context_length = int(config["context_length"])
+        self.n_layers = int(config["n_layers"])
+        self.n_heads = int(config["n_heads"])
+        self.head_dim = int(config["head_dim"])
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device in ("cuda", "auto") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        path = folder / EXPORT_MODEL_FILE
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise TacticsError(f"cannot load {path}: {first[:160]}; export the checkpoint again") from None
+        self.past_names = [
+            (f"past_key_values.{i}.key", f"past_key_values.{i}.value") for i in range(self.n_layers)
+        ]
+        inputs = {i.name for i in self.session.get_inputs()}
+        missing = [n for pair in self.past_names for n in pair if n not in inputs] + (
+            [] if "input_ids" in inputs else ["input_ids"]
+        )
+        if missing:
+            raise TacticsError(
+                f"{path} does not follow the tactics ONNX contract (missing input {missing[0]}); "
+                "export it again with `tactics export`"
+            )
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def _run(self, ids: np.ndarray, cache: list[np.ndarray]):
+        feed = {"input_ids": ids}
+        for i, (kname, vname) in enumerate(self.past_names):
+            feed[kname] = cache[2 * i]
+            feed[vname] = cache[2 * i + 1]
+        outputs = dict(zip(self.output_names, self.session.run(None, feed)))
+        presents = []
+        for i in range(self.n_layers):
+            presents += [outputs[f"present_key_values.{i}.key"], outputs[f"present_key_values.{i}.value"]]
+        return outputs["logits"], presents
+
+    def empty_cache(self, batch: int = 1) -> list[np.ndarray]:
+        shape = (batch, self.n_heads, 0, self.head_dim)
+        return [np.zeros(shape, dtype=np.float32) for _ in range(2 * self.n_layers)]
+
+    def prefill(self, ids: Sequence[int]):
+        logits, cache = self._run(np.asarray([list(ids)], dtype=np.int64), self.empty_cache(1))
+        return logits[0, -1], cache
+
+    def all_logits(self, ids: Sequence[int]) -> np.ndarray:
+        logits, _ = self._run(np.asarray([list(ids)], dtype=np.int64), self.empty_cache(1))
+        return logits[0]
+
+    def expand(self, cache, n: int):
+        return [np.repeat(a, n, axis=0) for a in cache]
+
+    def select(self, cache, rows: list[int]):
+        idx = np.asarray(rows, dtype=np.int64)
+        return [a[idx] for a in cache]
+
+    def step(self, tokens: Sequence[int], cache):
+        logits, cache = self._run(np.asarray(list(tokens), dtype=np.int64).reshape(-1, 1), cache)
+        return logits[:, -1], cache
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def sample_tokens(
+    logits: np.ndarray, temperature: float, top_p: float, top_k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One token per row of `logits` [rows, vocab] (argmax when temperature is 0)."""
+    if temperature <= 0:
+        return logits.argmax(axis=-1)
+    x = logits.astype(np.float64) / temperature
+    vocab = x.shape[-1]
+    if top_k and 0 < top_k < vocab:
+        kth = np.partition(x, vocab - top_k, axis=-1)[:, vocab - top_k : vocab - top_k + 1]
+        x = np.where(x < kth, -np.inf, x)
+    x = x - x.max(axis=-1, keepdims=True)
+    probs = np.exp(x)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if 0 < top_p < 1:
+        order = np.argsort(-probs, axis=-1)
+        sorted_p = np.take_along_axis(probs, order, axis=-1)
+        cum = np.cumsum(sorted_p, axis=-1)
+        keep_sorted = (cum - sorted_p) < top_p  # always keeps the most likely token
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=-1)
+        probs = np.where(keep, probs, 0.0)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    cum = np.cumsum(probs, axis=-1)
+    u = rng.random((probs.shape[0], 1)) * cum[:, -1:]
+    return np.minimum((cum < u).sum(axis=-1), vocab - 1)
+
+
+@dataclass
+class _Row:
+    tokens: list[int]
+    logprob: float = 0.0
+    finished: bool = False
+
+
+def decode_lines(
+    backend: Any,
+    prompt_ids: Sequence[int],
+    n: int,
+    stop_ids: set[int],
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    top_k: int = 0,
+    max_tokens: int = 100,
+    rng: np.random.Generator | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[list[_Row], list[str]]:
+    """Prefill once, then decode n rows in one batch until each hits a stop token.
+
+    Returns the rows and notes (context limit reached).
+    """
+    rng = rng or np.random.default_rng()
+    notes: list[str] = []
+    ctx = backend.context_length
+    if not prompt_ids:
+        raise TacticsError("empty prompt: give at least the goal context")
+    if len(prompt_ids) > ctx:
+        raise TacticsError(f"prompt of {len(prompt_ids)} tokens exceeds the context length {ctx}")
+    last, cache = backend.prefill(prompt_ids)
+    logp = log_softmax(last[None, :])[0]
+    if temperature <= 0:
+        first = np.argsort(-logp, kind="stable")[: max(1, n)]
+    else:
+        first = sample_tokens(last[None, :].repeat(n, axis=0), temperature, top_p, top_k, rng)
+    rows = [_Row([int(t)], float(logp[int(t)])) for t in first]
+    cache = backend.expand(cache, len(rows))
+    active = list(range(len(rows)))
+    length = len(prompt_ids)  # tokens in the cache
+    hit_limit = False
+    while True:
+        still = []
+        for r in active:
+            row = rows[r]
+            if row.tokens[-1] in stop_ids:
+                row.finished = True
+            elif len(row.tokens) < max_tokens:
+                still.append(r)
+        if not still:
+            break
+        if length >= ctx:
+            hit_limit = True
+            break
+        check(cancel)
+        if len(still) != len(active):
+            cache = backend.select(cache, [active.index(r) for r in still])
+            active = still
+        logits, cache = backend.step([rows[r].tokens[-1] for r in active], cache)
+        length += 1
+        logp = log_softmax(logits)
+        if temperature <= 0:
+            chosen = logits.argmax(axis=-1)
+        else:
+            chosen = sample_tokens(logits, temperature, top_p, top_k, rng)
+        for j, r in enumerate(active):
+            t = int(chosen[j])
+            rows[r].tokens.append(t)
+            rows[r].logprob += float(logp[j, t])
+    if hit_limit:
+        notes.append(
+            f"generation reached the context length ({ctx} tokens) before the line ended; "
+            "unfinished candidates are marked"
+        )
+    return rows, notes
+
+
+def line_text(tokenizer: Any, tokens: Sequence[int]) -> str:
+    """The text of generated tokens up to the first newline."""
+    return tokenizer.decode(tokens).split("\n", 1)[0].rstrip("\r")
+
+
+def stop_ids_of(tokenizer: Any) -> set[int]:
+    stop = set(tokenizer.newline_ids)
+    if tokenizer.eos_id is not None:
+        stop.add(int(tokenizer.eos_id))
+    return stop
+
+
+def generation_reserve(context_length: int, max_tokens: int) -> int:
+    """Tokens kept free for the new line when a prompt must be cut."""
+    return max(1, min(int(max_tokens), context_length // 4))
+
+
+def rank_candidates(tokenizer: Any, rows: list[_Row]) -> tuple[list[Candidate], int]:
+    """Deduplicated (after whitespace normalisation) candidates, best log-probability first.
+
+    Also returns how many rows ended the proof (EOS, an empty line or a
+    section marker, none of which is a proof line).
+    """
+    best: dict[str, Candidate] = {}
+    ended = 0
+    for row in rows:
+        text = line_text(tokenizer, row.tokens)
+        key = normalize_line(text)
+        if not key or key in SECTION_MARKERS:  # a marker line would end the proof section
+            ended += 1
+            continue
+        cand = Candidate(text.strip(), row.logprob, len(row.tokens), row.finished)
+        if key not in best or cand.logprob > best[key].logprob:
+            best[key] = cand
+    return sorted(best.values(), key=lambda c: -c.logprob), ended
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:  # pragma: no cover
+            return "cpu"
+    return device
+
+
+def read_export_config(folder: Path) -> dict[str, Any]:
+    """config.json of an export folder, with a one-line error when it is not one."""
+    model_path = folder / EXPORT_MODEL_FILE
+    config_path = folder / EXPORT_CONFIG_FILE
+    if not model_path.is_file():
+        raise TacticsError(f"{folder} is not an export folder (no {EXPORT_MODEL_FILE}); run `tactics export` first")
+    if not config_path.is_file():
+        raise TacticsError(f"{folder} has no {EXPORT_CONFIG_FILE}; export the checkpoint again with `tactics export`")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TacticsError(f"{config_path} is not valid JSON ({exc}); export the checkpoint again") from None
+    for key in ("vocab_size", "context_length", "n_layers", "n_heads", "head_dim"):
+        if not isinstance(config.get(key), int):
+            raise TacticsError(f"{config_path} lacks the integer {key!r}; export the checkpoint again")
+    return config
+
+
+class Completer:
+    """A loaded model + tokenizer that proposes next proof lines."""
+
+    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None) -> None:
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.source = Path(source)
+        self.info = info or {}
+        self.stop_ids = stop_ids_of(tokenizer)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def context_length(self) -> int:
+        return self.backend.context_length
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> "Completer":
+        """A checkpoint (.pt) runs in PyTorch; an export folder in ONNX Runtime."""
+        from .tokenizer import load_tokenizer
+
+        path = Path(path)
+        if not path.exists():
+            raise TacticsError(f"model not found: {path}; give a checkpoint (.pt) or an export folder")
+        device = resolve_device(device)
+        if path.is_dir():
+            config = read_export_config(path)
+            tokenizer = load_tokenizer(path / EXPORT_TOKENIZER_FILE)
+            if tokenizer.vocab_size != config["vocab_size"]:
+                raise TacticsError(
+                    f"{path}: tokenizer.json has {tokenizer.vocab_size} tokens but the model expects "
+                    f"{config['vocab_size']}; export the checkpoint again"
+                )
+            backend = OnnxBackend(path, config, threads=threads, device=device)
+            return cls(backend, tokenizer, path, config)
+        import torch
+
+        from .checkpoints import load_model
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        loaded = load_model(path, device=device)
+        tokenizer = load_tokenizer(loaded.tokenizer_path)
+        if tokenizer.vocab_size != loaded.config.vocab_size:
+            raise TacticsError(
+                f"{loaded.tokenizer_path} has {tokenizer.vocab_size} tokens but {path} expects "
+                f"{loaded.config.vocab_size}; use the tokenizer it was trained with"
+            )
+        info = {"payload": {k: v for k, v in loaded.payload.items() if k not in ("model", "optimizer", "train_state")}}
+        return cls(TorchBackend(loaded.model), tokenizer, path, info)
+
+    def prompt(self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False, max_tokens: int = 100) -> Prompt:
+        budget = self.context_length - generation_reserve(self.context_length, max_tokens)
+        return build_prompt(self.tokenizer, context, proof_so_far, prover_prompt, budget)
+
+    def complete(
+        self,
+        context: Any,
+        proof_so_far: Sequence[str] = (),
+        n: int = 8,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        top_k: int = 0,
+        max_tokens: int = 100,
+        prover_prompt: bool = False,
+        seed: int | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CompletionResult:
+        """N deduplicated candidate next lines for `context`, best first."""
+        if n < 1:
+            raise TacticsError(f"-n must be at least 1, got {n}")
+        if max_tokens < 1:
+            raise TacticsError(f"--max-tokens must be at least 1, got {max_tokens}")
+        if temperature < 0:
+            raise TacticsError(f"--temperature must be >= 0, got {temperature}")
+        if not 0 < top_p <= 1:
+            raise TacticsError(f"--top-p must be in (0, 1], got {top_p}")
+        if top_k < 0:
+            raise TacticsError(f"--top-k must be >= 0, got {top_k}")
+        start = time.perf_counter()
+        prompt = self.prompt(context, proof_so_far, prover_prompt, max_tokens)
+        rows, notes = decode_lines(
+            self.backend,
+            prompt.ids,
+            n,
+            self.stop_ids,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            max_tokens=max_tokens,
+            rng=np.random.default_rng(seed),
+            cancel=cancel,
+        )
+        candidates, ended = rank_candidates(self.tokenizer, rows)
+        all_notes = list(prompt.notes) + notes
+        if ended:
+            all_notes.append(f"{ended} of {len(rows)} sample(s) proposed no proof line (end of proof, empty line or a section marker)")
+        unfinished = sum(1 for c in candidates if not c.finished)
+        if unfinished:
+            all_notes.append(f"{unfinished} candidate(s) were cut at {max_tokens} tokens or the context limit")
+        return CompletionResult(
+            candidates=candidates,
+            seconds=time.perf_counter() - start,
+            backend=self.backend.name,
+            prompt=prompt.text,
+            prompt_tokens=len(prompt.ids),
+            truncated=prompt.truncated,
+            notes=all_notes,
+        )
+
+
+def greedy_next_line(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 64) -> str:
+    """The greedy next line after `prompt` from an in-memory GPT (the trainer's live sample).
+
+    Keeps the prompt's last tokens when it is too long; leaves the model's
+    train/eval mode as it found it.
+    """
+    ctx = int(model.config.context_length)
+    ids = tokenizer.encode(prompt)
+    budget = ctx - generation_reserve(ctx, max_tokens)
+    ids = ids[-budget:] if ids else [tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id]
+    was_training = model.training
+    model.eval()
+    try:
+        rows, _ = decode_lines(TorchBackend(model), ids, 1, stop_ids_of(tokenizer), temperature=0, max_tokens=max_tokens)
+    finally:
+        model.train(was_training)
+    return line_text(tokenizer, rows[0].tokens)

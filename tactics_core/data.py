@@ -1,0 +1,494 @@
+"""Training data: the train/validation split, the token cache, packed batches.
+
+Why each piece exists:
+
+* **Split by theorem, stably.** Goal files of one theorem share its header, so
+  splitting by file would leak validation text into training. Each theorem key
+  is hashed (sha256) to a number in [0, 1); keys below `val_fraction` are
+  validation. Adding files never moves old ones between splits.
+* **Token cache.** Tokenizing a corpus takes long; the token ids are cached
+  under `CHECKPOINT_DIR/cache/`, keyed by the corpus content and the tokenizer
+  hash, so a second run starts in seconds.
+* **Packing.** Whole files (header + proof, then EOS) are packed greedily into
+  rows of `context_length + 1` tokens, so a batch is mostly text, not padding.
+  Attention is plain causal across the EOS separators (a file can see the
+  files before it in its row); files longer than a row are cut into windows.
+  Padding never counts in the loss (targets set to `IGNORE_INDEX`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TypeVar
+
+from .errors import TacticsError
+from .progress import CancelToken, ProgressFn, check, report
+
+IGNORE_INDEX = -100
+
+T = TypeVar("T")
+
+
+def is_validation_key(key: str, val_fraction: float) -> bool:
+    """True when the theorem `key` belongs to the validation split.
+
+    A pure function of the key: the split of a theorem never depends on which
+    other files are in the corpus.
+    """
+    bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return bucket < val_fraction
+
+
+def split_corpus(files: Iterable[T], val_fraction: float = 0.1) -> tuple[list[T], list[T]]:
+    """Split ProofFiles into (train, validation) by `theorem_key()`, keeping order."""
+    train: list[T] = []
+    val: list[T] = []
+    for f in files:
+        (val if is_validation_key(f.theorem_key(), val_fraction) else train).append(f)
+    return train, val
+
+
+# ----------------------------------------------------------------------------
+# The token cache
+
+CACHE_VERSION = 1
+CACHE_DIR_NAME = "cache"
+_ENCODE_CHUNK = 512
+
+
+def token_byte_lengths(tokenizer: Any) -> "np.ndarray":
+    """UTF-8 bytes each token id stands for (0 for special tokens).
+
+    Summed over the tokens scored this gives the exact byte count for bits
+    per byte: byte-level BPE tokens are byte strings, so a token that holds
+    half a character counts exactly its share.
+    """
+    import numpy as np
+
+    pieces = getattr(tokenizer, "_pieces", None)
+    out = np.zeros(tokenizer.vocab_size, dtype=np.int32)
+    for i in range(tokenizer.vocab_size):
+        p = pieces[i] if pieces is not None else None
+        if isinstance(p, bytes):
+            out[i] = len(p)
+        elif p is None:  # no byte table: go through the display text
+            text = tokenizer.token_pieces([i])[0]
+            out[i] = 0 if text.startswith("<") and text.endswith(">") else len(text.encode("utf-8"))
+    return out
+
+
+@dataclass
+class TokenCache:
+    """Every usable proof file as token ids, in file-name order.
+
+    File i's tokens are `tokens[offsets[i]:offsets[i+1]]` = encode(text) then
+    one separator (`<EOS>`, or `<PAD>` for tokenizers without one).
+    """
+
+    tokens: Any  # np.ndarray uint16 / int32
+    offsets: Any  # np.ndarray int64, n_files + 1
+    names: list[str]
+    keys: list[str]  # theorem_key() per file
+    file_bytes: Any  # np.ndarray int64: UTF-8 bytes of each file's text
+    token_bytes: Any  # np.ndarray int32 per vocab id
+    sep_id: int
+    learn_sep: bool  # True when sep is <EOS> (the model learns where a file ends)
+    pad_id: int
+    bytes_exact: bool  # token byte lengths add up to every file's byte count
+    cache_key: str
+    path: Path | None
+    from_cache: bool
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def n_files(self) -> int:
+        return len(self.names)
+
+    def file_tokens(self, i: int):
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+
+def _corpus_digest(files: list[Any], tokenizer: Any) -> str:
+    h = hashlib.sha256()
+    h.update(f"tactics-token-cache/{CACHE_VERSION}\0{tokenizer.sha256}\0".encode())
+    for f in files:
+        h.update(f.name.encode("utf-8") + b"\0")
+        h.update(f.text().encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def load_token_cache(
+    data_dir: str | os.PathLike,
+    tokenizer: Any,
+    cache_dir: str | os.PathLike,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    files: list[Any] | None = None,
+) -> tuple[TokenCache, list[Any]]:
+    """The tokenized corpus, from `cache_dir` when corpus and tokenizer are unchanged.
+
+    Returns (cache, proof_files). The corpus is always read (to hash it: any
+    changed, added or removed file invalidates the cache); only tokenizing is
+    skipped on a hit. The cache file is written atomically.
+    """
+    import numpy as np
+
+    from .atomic import atomic_path
+
+    data_dir = Path(data_dir)
+    skipped: list[str] = []
+    if files is None:
+        from .corpus import iter_corpus
+
+        def on_problem(problem: Any) -> None:
+            skipped.append(f"{getattr(problem, 'file', '?')}: {getattr(problem, 'problem', problem)}")
+
+        def reading(done: int, total: int | None, message: str = "") -> None:
+            report(progress, done, total, f"reading corpus {message}".strip())
+
+        files = list(iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel))
+    if not files:
+        raise TacticsError(
+            f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
+        )
+    sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
+    digest = _corpus_digest(files, tokenizer)
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"tokens-{digest[:24]}.npz"
+    names = [f.name for f in files]
+    keys = [f.theorem_key() for f in files]
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("digest") == digest and list(z["names"]) == names:
+                    cache = TokenCache(
+                        tokens=z["tokens"],
+                        offsets=z["offsets"],
+                        names=names,
+                        keys=keys,
+                        file_bytes=z["file_bytes"],
+                        token_bytes=z["token_bytes"],
+                        sep_id=int(meta["sep_id"]),
+                        learn_sep=bool(meta["learn_sep"]),
+                        pad_id=int(meta["pad_id"]),
+                        bytes_exact=bool(meta["bytes_exact"]),
+                        cache_key=digest,
+                        path=path,
+                        from_cache=True,
+                        skipped=skipped,
+                    )
+                    report(progress, len(files), len(files), "token cache reused")
+                    return cache, files
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or from another version: rebuild it below
+
+    token_bytes = token_byte_lengths(tokenizer)
+    dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.int32
+    chunks: list[Any] = []
+    lengths = np.zeros(len(files), dtype=np.int64)
+    file_bytes = np.zeros(len(files), dtype=np.int64)
+    mismatches = 0
+    total = len(files)
+    for lo in range(0, total, _ENCODE_CHUNK):
+        check(cancel)
+        report(progress, lo, total, "tokenizing corpus")
+        texts = [f.text() for f in files[lo : lo + _ENCODE_CHUNK]]
+        for j, (text, ids) in enumerate(zip(texts, tokenizer.encode_batch(texts))):
+            arr = np.asarray(ids + [sep_id], dtype=dtype)
+            chunks.append(arr)
+            lengths[lo + j] = len(arr)
+            nbytes = len(text.encode("utf-8"))
+            file_bytes[lo + j] = nbytes
+            if int(token_bytes[arr[:-1]].sum()) != nbytes:
+                mismatches += 1
+    report(progress, total, total, "tokenizing corpus")
+    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+    offsets = np.zeros(len(files) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    meta = {
+        "digest": digest,
+        "version": CACHE_VERSION,
+        "tokenizer_sha256": tokenizer.sha256,
+        "sep_id": int(sep_id),
+        "learn_sep": tokenizer.eos_id is not None,
+        "pad_id": int(tokenizer.pad_id),
+        "bytes_exact": mismatches == 0,
+        "data_dir": str(data_dir),
+    }
+    cache = TokenCache(
+        tokens=tokens,
+        offsets=offsets,
+        names=names,
+        keys=keys,
+        file_bytes=file_bytes,
+        token_bytes=token_bytes,
+        sep_id=int(sep_id),
+        learn_sep=tokenizer.eos_id is not None,
+        pad_id=int(tokenizer.pad_id),
+        bytes_exact=mismatches == 0,
+        cache_key=digest,
+        path=path,
+        from_cache=False,
+        skipped=skipped,
+    )
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for old in cache_dir.glob("tokens-*.npz"):  # one corpus per run folder: drop stale caches
+            if old != path:
+                old.unlink(missing_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    tokens=tokens,
+                    offsets=offsets,
+                    names=np.array(names),
+                    file_bytes=file_bytes,
+                    token_bytes=token_bytes,
+                    meta=np.array(json.dumps(meta)),
+                )
+    except OSError:
+        cache.path = None  # read-only folder: train anyway, just tokenize again next time
+    return cache, files
+
+
+# ----------------------------------------------------------------------------
+# Packing and batches
+
+
+@dataclass
+class Batch:
+    """One micro-batch: inputs [B, T], targets [B, T] (IGNORE_INDEX where not scored)."""
+
+    inputs: Any  # np.ndarray int64
+    targets: Any  # np.ndarray int64
+    n_tokens: int  # targets that count
+    n_bytes: int  # UTF-8 bytes of those targets
+
+    def to_torch(self, device: Any):
+        import torch
+
+        x = torch.from_numpy(self.inputs).to(device, non_blocking=True)
+        y = torch.from_numpy(self.targets).to(device, non_blocking=True)
+        return x, y
+
+
+class PackedSplit:
+    """The files of one split cut into items and packed into rows of ctx + 1 tokens.
+
+    Packing happens once (best fit, in an order drawn from `seed`), so the
+    number of rows, and so the true number of steps, is fixed; each epoch
+    visits the rows in its own order drawn from (seed, epoch), which is all a
+    resumed run needs to continue exactly where it stopped.
+
+    A file of L tokens (separator included) that fits a row is one item. A
+    longer one is cut into windows starting every ctx tokens (one token of
+    overlap, so every token is predicted once; the overlap token of a window
+    is not scored again).
+    """
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        file_indices: Sequence[int],
+        context_length: int,
+        seed: int = 0,
+        shuffle_packing: bool = True,
+    ) -> None:
+        import numpy as np
+
+        self.cache = cache
+        self.context_length = int(context_length)
+        self.row_len = self.context_length + 1
+        self.file_indices = np.asarray(file_indices, dtype=np.int64)
+        self.seed = int(seed)
+        ctx, row_len = self.context_length, self.row_len
+        starts_all = cache.offsets[self.file_indices]
+        lengths = cache.offsets[self.file_indices + 1] - starts_all
+        n_chunks = np.where(lengths <= row_len, 1, np.ceil((lengths - 1) / ctx).astype(np.int64))
+        n_chunks = np.maximum(n_chunks, 1)
+        item_file = np.repeat(np.arange(len(self.file_indices)), n_chunks)
+        first = np.cumsum(n_chunks) - n_chunks
+        chunk_no = np.arange(int(n_chunks.sum())) - np.repeat(first, n_chunks)
+        self.item_start = starts_all[item_file] + chunk_no * ctx  # absolute offset into cache.tokens
+        self.item_len = np.minimum(row_len, lengths[item_file] - chunk_no * ctx)
+        self.item_cont = chunk_no > 0  # a later window: its first token was scored before
+        self.n_windowed_files = int((n_chunks > 1).sum())
+        self.rows = self._pack(shuffle_packing)
+        self.n_rows = len(self.rows)
+        used = int(self.item_len.sum())
+        self.padding_fraction = 1.0 - used / max(1, self.n_rows * row_len)
+
+    def _pack(self, shuffle: bool) -> list[list[int]]:
+        """Best-fit bin packing of items into rows of row_len tokens."""
+        import bisect
+
+        import numpy as np
+
+        n = len(self.item_len)
+        if shuffle:
+            order = np.random.default_rng([self.seed, 0x9ACC]).permutation(n)
+        else:  # first-fit decreasing: the densest fixed packing (validation)
+            order = np.argsort(-self.item_len, kind="stable")
+        rows: list[list[int]] = []
+        open_space: list[tuple[int, int]] = []  # (free tokens, row index), sorted
+        min_len = int(self.item_len.min()) if n else 1
+        for i in order.tolist():
+            length = int(self.item_len[i])
+            if length >= self.row_len:
+                rows.append([i])
+                continue
+            k = bisect.bisect_left(open_space, (length, -1))
+            if k < len(open_space):
+                free, r = open_space.pop(k)
+                rows[r].append(i)
+                free -= length
+            else:
+                rows.append([i])
+                r = len(rows) - 1
+                free = self.row_len - length
+            if free >= min_len:
+                bisect.insort(open_space, (free, r))
+        return rows
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(self.n_rows / batch_size)
+
+    def epoch_order(self, epoch: int):
+        """The row order of one epoch: a pure function of (seed, epoch)."""
+        import numpy as np
+
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n_rows)
+
+    def batch(self, row_ids: Sequence[int]) -> Batch:
+        """Rows → inputs/targets; padding and re-scored window tokens masked out."""
+        import numpy as np
+
+        cache = self.cache
+        rows = np.full((len(row_ids), self.row_len), cache.pad_id, dtype=np.int64)
+        score = np.zeros((len(row_ids), self.row_len), dtype=bool)
+        for b, r in enumerate(row_ids):
+            pos = 0
+            for i in self.rows[int(r)]:
+                s, length = int(self.item_start[i]), int(self.item_len[i])
+                rows[b, pos : pos + length] = cache.tokens[s : s + length]
+                score[b, pos : pos + length] = True
+                if self.item_cont[i]:
+                    score[b, pos] = False
+                pos += length
+        score[:, 0] = False  # the first token of a row has nothing before it
+        if not cache.learn_sep:
+            score &= rows != cache.sep_id
+        inputs = rows[:, :-1]
+        targets = np.where(score[:, 1:], rows[:, 1:], IGNORE_INDEX)
+        scored = targets[targets != IGNORE_INDEX]
+        return Batch(
+            inputs=np.ascontiguousarray(inputs),
+            targets=np.ascontiguousarray(targets),
+            n_tokens=int(scored.size),
+            n_bytes=int(cache.token_bytes[scored].sum()),
+        )
+
+    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
+        """Micro-batches of one epoch from batch index `start` (for resume)."""
+        order = self.epoch_order(epoch)
+        for k in range(start, self.n_batches(batch_size)):
+            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
+
+    def iter_fixed(self, batch_size: int, max_batches: int = 0):
+        """Micro-batches in packing order (validation: the same every time)."""
+        n = self.n_batches(batch_size)
+        if max_batches:
+            n = min(n, max_batches)
+        for k in range(n):
+            yield self.batch(range(k * batch_size, min(self.n_rows, (k + 1) * batch_size)))
+
+
+@dataclass
+class Dataset:
+    """A tokenized corpus split by theorem and packed for one context length."""
+
+    cache: TokenCache
+    train: PackedSplit
+    val: PackedSplit
+    train_files: list[str]
+    val_files: list[str]
+    sample_prompt: str | None  # a fixed validation goal for the live sample
+    sample_expected: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files": self.cache.n_files,
+            "train_files": len(self.train_files),
+            "val_files": len(self.val_files),
+            "tokens": int(len(self.cache.tokens)),
+            "train_rows": self.train.n_rows,
+            "val_rows": self.val.n_rows,
+            "train_padding": round(self.train.padding_fraction, 4),
+            "val_padding": round(self.val.padding_fraction, 4),
+            "windowed_files": self.train.n_windowed_files + self.val.n_windowed_files,
+            "cache_reused": self.cache.from_cache,
+            "bytes_exact": self.cache.bytes_exact,
+            "skipped_files": len(self.cache.skipped),
+        }
+
+
+def load_dataset(
+    data_dir: str | os.PathLike,
+    tokenizer: Any,
+    cache_dir: str | os.PathLike,
+    context_length: int,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> Dataset:
+    """Read, tokenize (or reuse the cache), split by theorem and pack."""
+    cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel)
+    train_idx: list[int] = []
+    val_idx: list[int] = []
+    for i, key in enumerate(cache.keys):
+        (val_idx if is_validation_key(key, val_fraction) else train_idx).append(i)
+    if not train_idx or not val_idx:
+        which = "validation" if not val_idx else "training"
+        raise TacticsError(
+            f"{data_dir}: the {which} split is empty ({cache.n_files} files, val_fraction {val_fraction}); "
+            "add proof files or change training.val_fraction"
+        )
+    # The live sample: the first validation goal (by name) with a proof whose prompt is short.
+    sample_prompt = sample_expected = None
+    limit = context_length // 2
+    for i in val_idx:
+        f = files[i]
+        if f.proof and int(cache.offsets[i + 1] - cache.offsets[i]) <= limit + 16:
+            prompt = f.prompt()
+            if len(tokenizer.encode(prompt)) <= limit:
+                sample_prompt, sample_expected = prompt, f.proof[0]
+                break
+    return Dataset(
+        cache=cache,
+        train=PackedSplit(cache, train_idx, context_length, seed=seed, shuffle_packing=True),
+        val=PackedSplit(cache, val_idx, context_length, seed=seed, shuffle_packing=False),
+        train_files=[cache.names[i] for i in train_idx],
+        val_files=[cache.names[i] for i in val_idx],
+        sample_prompt=sample_prompt,
+        sample_expected=sample_expected,
+    )
+
+
+def masked_nll_sum(logits: Any, targets: Any):
+    """Sum of token NLL (nats) over targets that count; padding adds exactly 0."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )

@@ -1,0 +1,248 @@
+"""`tactics-tui`: the training console.
+
+One App with six modes (one screen each): Corpus, Tokenizer, Training,
+Checkpoints, Playground, Presets, switched with the keys 1-6. The app only
+reads files and calls `tactics_core`; training runs in its own detached
+process, so quitting the app (or losing SSH) leaves it running and the next
+start attaches to it. Errors appear as notifications with the core's
+one-line message; details go to `tactics-tui.log` in the workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tactics_core.errors import TacticsError
+from tactics_core.workspace import Workspace
+
+from .jobs import core, log, one_line
+from .screens.checkpoints import CheckpointsScreen
+from .screens.corpus import CorpusScreen
+from .screens.dialogs import ConfirmDialog
+from .screens.playground import PlaygroundScreen
+from .screens.presets import PresetsScreen
+from .screens.tokenizer import TokenizerScreen
+from .screens.training import TrainingScreen
+from .widgets.nav import SCREENS
+
+LOG_FILE = "tactics-tui.log"
+
+SCREEN_KEYS = Binding.Group("Screens ", compact=True)
+
+
+class TacticsApp(App):
+    """The training console for one workspace folder."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tactics"
+    ENABLE_COMMAND_PALETTE = True
+    MODES = {
+        "corpus": CorpusScreen,
+        "tokenizer": TokenizerScreen,
+        "training": TrainingScreen,
+        "checkpoints": CheckpointsScreen,
+        "playground": PlaygroundScreen,
+        "presets": PresetsScreen,
+    }
+    BINDINGS = [
+        *(Binding(key, f"go('{mode}')", title, group=SCREEN_KEYS) for mode, title, key in SCREENS),
+        Binding("e", "export_best", "Export"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, workspace: str | os.PathLike = ".", offer_demo: bool = True) -> None:
+        super().__init__()
+        self.ws = Workspace.at(Path(workspace))
+        self.data_dir: Path = self.ws.data_dir
+        self.preset_name: str | None = None  # chosen on the Presets screen for the next run
+        self.last_export: dict[str, Any] | None = None
+        self.offer_demo = offer_demo
+        self.sub_title = str(self.ws.root)
+        self._log_handler = _file_logging(self.ws.root / LOG_FILE)
+
+    # -- start -----------------------------------------------------------
+    def on_mount(self) -> None:
+        start = "corpus"
+        state = self._live_run_state()
+        if state is not None:
+            start = "training"  # a run is going: show it (attach) right away
+        self.switch_mode(start)
+        if self.offer_demo and not _has_proofs(self.data_dir):
+            self.push_screen(
+                ConfirmDialog(
+                    f"No proof files in {self.data_dir}.\n\n"
+                    "Generate the built-in demo corpus there (a few thousand small, "
+                    "deterministic Acorn-style proofs) to try the whole loop?",
+                    yes="Generate demo",
+                    no="Not now",
+                ),
+                self._demo_answer,
+            )
+
+    def _live_run_state(self):
+        try:
+            runs = core("runs")
+            state = runs.read_run_state(self.ws.checkpoint_dir)
+        except Exception:  # no run folder yet, or a damaged one: the Training screen says so
+            return None
+        return state if state is not None and getattr(state, "alive", False) else None
+
+    def _demo_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.action_make_demo()
+
+    def on_unmount(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("tactics_tui").removeHandler(self._log_handler)
+            self._log_handler.close()
+
+    # -- navigation --------------------------------------------------------
+    def action_go(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def open_in_playground(self, model_path: str | Path) -> None:
+        """Switch to the Playground with `model_path` (a .pt or an export folder) chosen."""
+        self.switch_mode("playground")
+        self.screen.choose_model(str(model_path))
+
+    def choose_preset(self, name: str) -> None:
+        """Remember `name` as the preset for the next training run."""
+        self.preset_name = name
+        self.notify(f"preset {name} chosen for the next training run")
+
+    # -- actions every screen shares ----------------------------------------
+    def action_make_demo(self) -> None:
+        from .screens.corpus import make_demo_job
+
+        self.action_go("corpus")
+        self.screen.start_job("demo", make_demo_job(self.data_dir), "Generating the demo corpus")
+
+    def action_export_best(self) -> None:
+        self.export_model(self.ws.best_model_path)
+
+    def export_model(self, checkpoint: str | Path) -> None:
+        """Export `checkpoint` to a new folder under export/ and verify it (in a worker)."""
+        checkpoint = Path(checkpoint)
+        if not checkpoint.exists():
+            self.show_error(f"no model to export: {checkpoint} does not exist (train first, screen 3)")
+            return
+        export_dir = self.ws.export_dir
+
+        def job(progress, cancel):
+            export = core("export")
+            report = export.export_model(
+                checkpoint, output_dir=_new_export_folder(export_dir), progress=progress, cancel=cancel
+            )
+            return report.to_dict()
+
+        self.screen.start_job("export", job, f"Exporting {checkpoint.name}")
+
+    def export_finished(self, result: dict[str, Any]) -> None:
+        self.last_export = result
+        diff = result.get("max_abs_diff")
+        self.notify(
+            f"exported and verified: {result.get('path')}"
+            + (f" (max abs diff {diff:.1e})" if isinstance(diff, (int, float)) else ""),
+            title="Export",
+            timeout=8,
+        )
+        for mode in ("playground",):
+            screen = self._find_mode_screen(mode)
+            if screen is not None:
+                screen.refresh_models()
+
+    def _find_mode_screen(self, mode: str) -> Screen | None:
+        stack = self._screen_stacks.get(mode)
+        return stack[0] if stack else None
+
+    # -- errors --------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        log.info("error shown: %s", message)
+        self.notify(one_line(Exception(message)), title="Error", severity="error", timeout=8)
+
+    def guard(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` (a quick core call on the UI thread); errors become one notice."""
+        try:
+            return fn()
+        except TacticsError as exc:
+            self.show_error(str(exc))
+        except Exception as exc:
+            log.exception("unexpected error")
+            self.show_error(f"{type(exc).__name__}: {one_line(exc)} (details in {LOG_FILE})")
+        return None
+
+    # -- command palette ---------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for mode, title, key in SCREENS:
+            yield SystemCommand(f"Go to {title}", f"Show the {title} screen (key {key})", _bind(self.action_go, mode))
+        yield SystemCommand("Export best model", "Export checkpoints/best_model.pt to ONNX and verify it (key e)", self.action_export_best)
+        yield SystemCommand("Generate demo corpus", f"Write the built-in demo corpus to {self.data_dir}", self.action_make_demo)
+        # Every action of the current screen, under the name its footer key shows.
+        for binding in getattr(screen, "BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.description and binding.action != "cancel_job":
+                yield SystemCommand(binding.description, f"{screen.__class__.__name__.removesuffix('Screen')}: key {binding.key}", _bind(screen.run_action, binding.action))
+        yield from super().get_system_commands(screen)
+
+
+def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:
+    def call() -> Any:
+        return fn(*args)
+
+    return call
+
+
+def _new_export_folder(export_dir: Path) -> Path:
+    import time
+
+    return export_dir / time.strftime("tactics-%Y-%m-%d-%H-%M-%S")
+
+
+def _has_proofs(data_dir: Path) -> bool:
+    try:
+        return data_dir.is_dir() and any(p.is_file() for p in data_dir.glob("*.txt"))
+    except OSError:
+        return False
+
+
+def _file_logging(path: Path) -> logging.Handler | None:
+    """Send the app's log (tracebacks included) to `path`, opened only when written."""
+    logger = logging.getLogger("tactics_tui")
+    logger.setLevel(logging.INFO)
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    return handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tactics-tui",
+        description="The training console: corpus, tokenizer, training, checkpoints, playground, presets.",
+    )
+    parser.add_argument("--workspace", default=".", help="workspace folder (default: the current directory)")
+    parser.add_argument("--no-demo-offer", action="store_true", help="do not offer the demo corpus in an empty folder")
+    args = parser.parse_args(argv)
+    root = Path(args.workspace)
+    if not root.is_dir():
+        print(f"error: workspace {root} is not a folder; create it or pass --workspace DIR", file=sys.stderr)
+        return 2
+    TacticsApp(root, offer_demo=not args.no_demo_offer).run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""What every screen shares: a job bar, cancellable workers, error notices.
+
+A screen starts long work with `start_job(job, fn, label)`; `fn(progress,
+cancel)` runs in a thread worker, progress arrives throttled, and the
+outcome comes back to `job_done` / `job_failed` on the UI thread. Escape
+cancels the running job through its `CancelToken`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TextArea
+
+from tactics_core.progress import CancelToken
+
+from ..jobs import run_job
+from ..messages import JobDone, JobFailed, JobProgress
+from ..widgets.job_bar import JobBar
+from ..widgets.nav import NavBar
+
+log = logging.getLogger("tactics_tui")
+
+
+class WorkScreen(Screen):
+    """A screen with a header, footer, job bar and cancellable background jobs."""
+
+    BINDINGS = [Binding("escape", "cancel_job", "Cancel", show=False)]
+    # Start with no text field focused, so the single-key bindings (1-6, e,
+    # the screen's actions) work and show in the footer at once.
+    AUTO_FOCUS = None
+    MODE = ""  # the app mode this screen is (its name in the top line)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tokens: dict[str, CancelToken] = {}
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+        yield from self.compose_body()
+        yield JobBar()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
+        yield from ()
+
+    @property
+    def ws(self):
+        return self.app.ws
+
+    # -- jobs ------------------------------------------------------------
+    def busy(self, job: str) -> bool:
+        return job in self._tokens
+
+    def start_job(self, job: str, fn: Callable[[Any, CancelToken], Any], label: str) -> bool:
+        """Run `fn(progress, cancel)` in a worker; False if that job already runs."""
+        if job in self._tokens:
+            self.notify(f"{label} is already running", severity="warning")
+            return False
+        token = CancelToken()
+        self._tokens[job] = token
+        self.query_one(JobBar).start(label)
+        self._worker(job, fn, token)
+        return True
+
+    @work(thread=True, group="jobs")
+    def _worker(self, job: str, fn: Callable[[Any, CancelToken], Any], token: CancelToken) -> None:
+        run_job(self, job, fn, token)
+
+    def action_cancel_job(self) -> None:
+        """Escape: cancel running jobs, else leave the text field being typed in."""
+        if self._tokens:
+            for token in self._tokens.values():
+                token.cancel()
+        elif isinstance(self.focused, (Input, TextArea)):
+            self.set_focus(None)
+
+    def _end(self, job: str) -> None:
+        self._tokens.pop(job, None)
+        if not self._tokens:
+            self.query_one(JobBar).stop()
+
+    def on_job_progress(self, message: JobProgress) -> None:
+        if message.job in self._tokens:
+            self.query_one(JobBar).show(message.done, message.total, message.text)
+
+    def on_job_done(self, message: JobDone) -> None:
+        self._end(message.job)
+        if message.job == "export":
+            self.app.export_finished(message.result)
+        self.job_done(message.job, message.result)
+
+    def on_job_failed(self, message: JobFailed) -> None:
+        self._end(message.job)
+        if message.cancelled:
+            self.notify(f"{message.job}: cancelled", severity="warning")
+        else:
+            self.app.show_error(message.error)
+        self.job_failed(message.job, message.error)
+
+    def job_done(self, job: str, result: Any) -> None:
+        """Override: use a finished job's result."""
+
+    def job_failed(self, job: str, error: str) -> None:
+        """Override: react to a failed job."""
+
+    def guard(self, fn: Callable[[], Any]) -> Any:
+        """Run a quick core call on the UI thread, turning errors into notices."""
+        return self.app.guard(fn)

@@ -1,0 +1,186 @@
+"""Checkpoints screen: the run folder's checkpoints and what to do with them.
+
+The table comes from `checkpoints.list_checkpoints` (small sidecar files,
+no tensors loaded). Actions: resume from one, export one, delete one (after
+a confirmation), open one in the Playground.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Static
+
+from ..jobs import core
+from .base import WorkScreen
+from .dialogs import ConfirmDialog
+
+
+class CheckpointsScreen(WorkScreen):
+    MODE = "checkpoints"
+    BINDINGS = [
+        Binding("r", "resume", "Resume"),
+        Binding("e", "export", "Export"),
+        Binding("d", "delete", "Delete"),
+        Binding("p", "play", "Play", tooltip="Open in the Playground"),
+        Binding("g", "reload", "Reload"),
+    ]
+
+    AUTO_FOCUS = "#ckpt-table"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: list[Any] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="ckpt-details")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#ckpt-table", DataTable)
+        table.add_columns("", "name", "step", "val loss", "time", "size")
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        folder = self.ws.checkpoint_dir
+
+        def job(progress, cancel):
+            return core("checkpoints").list_checkpoints(folder)
+
+        if not self.busy("list"):
+            self.start_job("list", job, f"Reading {folder}")
+
+    def job_done(self, job: str, result: Any) -> None:
+        if job == "list":
+            self.show(result)
+        elif job == "details":
+            self.query_one("#ckpt-details", Static).update(result)
+
+    def show(self, infos: list[Any]) -> None:
+        table = self.query_one("#ckpt-table", DataTable)
+        selected = self.selected()
+        self.infos = list(reversed(infos))  # newest first
+        table.clear()
+        for info in self.infos:
+            table.add_row(
+                "★" if info.best else ("!" if info.error else ""),
+                info.name,
+                str(info.step) if info.step >= 0 else "?",
+                f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
+                time.strftime("%m-%d %H:%M", time.localtime(info.created)),
+                _size(info.size),
+                key=info.path,
+            )
+        if not self.infos:
+            self.query_one("#ckpt-details", Static).update(
+                f"No checkpoints in {self.ws.checkpoint_dir} yet: train a model (screen 3)."
+            )
+        elif selected is not None:
+            for row, info in enumerate(self.infos):
+                if info.path == selected.path:
+                    table.move_cursor(row=row)
+
+    def selected(self) -> Any | None:
+        table = self.query_one("#ckpt-table", DataTable)
+        if not self.infos or table.cursor_row is None or table.cursor_row >= len(self.infos):
+            return None
+        return self.infos[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if info.error:
+            self.query_one("#ckpt-details", Static).update(f"{info.name}: {info.error}")
+            return
+        path = info.path
+
+        def job(progress, cancel):
+            return describe(core("checkpoints").read_meta(path), path)
+
+        self.start_job("details", job, "Reading details") if not self.busy("details") else None
+
+    # -- actions ------------------------------------------------------------
+    def _need(self) -> Any | None:
+        info = self.selected()
+        if info is None:
+            self.notify("no checkpoint selected", severity="warning")
+        return info
+
+    def action_resume(self) -> None:
+        info = self._need()
+        if info is None:
+            return
+        self.app.action_go("training")
+        self.app.screen.start_run(resume=True, checkpoint=info.path)
+
+    def action_export(self) -> None:
+        info = self._need()
+        if info is not None:
+            self.app.export_model(info.path)
+
+    def action_play(self) -> None:
+        info = self._need()
+        if info is not None:
+            self.app.open_in_playground(info.path)
+
+    def action_delete(self) -> None:
+        info = self._need()
+        if info is None:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.guard(lambda: delete_checkpoint(Path(info.path)))
+                self.notify(f"deleted {info.name}")
+                self.action_reload()
+
+        self.app.push_screen(ConfirmDialog(f"Delete {info.name} ({_size(info.size)})?\nThis cannot be undone.", yes="Delete", no="Keep"), answer)
+
+
+def delete_checkpoint(path: Path) -> None:
+    """Remove a checkpoint and its metadata sidecar."""
+    from tactics_core.checkpoints import meta_path
+
+    path.unlink(missing_ok=True)
+    meta_path(path).unlink(missing_ok=True)
+
+
+def describe(meta: dict[str, Any], path: str) -> str:
+    """A checkpoint's facts and model shape, a few lines."""
+    cfg = meta.get("model_config") or {}
+    shape = " ".join(f"{k}={v}" for k, v in cfg.items())
+    lines = [
+        f"{path}",
+        f"step {meta.get('step')} · epoch {_num(meta.get('epoch'), '.2f')} · val loss {_num(meta.get('val_loss'), '.4f')} · "
+        f"best {_num(meta.get('best_val_loss'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
+        f"format {meta.get('format', '?')}",
+        f"model  {shape}",
+    ]
+    config = meta.get("config")
+    if isinstance(config, dict):
+        lines.append("config " + json.dumps(config, separators=(",", ":"))[:400])
+    return "\n".join(lines)
+
+
+def _num(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "?"

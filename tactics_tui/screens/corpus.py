@@ -1,0 +1,150 @@
+"""Corpus screen: the core's corpus stats, a size histogram, skipped files.
+
+Stats run in a worker (a 40 MB corpus takes seconds) with progress and
+cancel; the data folder can be changed here and the other screens use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label, Static
+
+from ..jobs import core
+from ..widgets.charts import SizeHistogram
+from .base import WorkScreen
+
+
+def make_demo_job(data_dir: Path):
+    """A job that writes the built-in demo corpus to `data_dir`."""
+
+    def job(progress, cancel):
+        demo = core("demo")
+        return demo.write_demo_corpus(data_dir, progress=progress, cancel=cancel).to_dict()
+
+    return job
+
+
+class CorpusScreen(WorkScreen):
+    MODE = "corpus"
+    BINDINGS = [
+        Binding("r", "stats", "Stats"),
+        Binding("d", "demo", "Demo", tooltip="Generate the demo corpus in the data folder"),
+        Binding("f", "focus_folder", "Folder"),
+    ]
+
+    AUTO_FOCUS = "#corpus-skipped"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Data folder ", classes="field-label")
+            yield Input(str(self.app.data_dir), id="data-dir", compact=True)
+        with Horizontal(id="corpus-top"):
+            yield Static("", id="corpus-summary")
+            yield SizeHistogram(id="corpus-histogram")
+        yield Label("Skipped files", classes="section-title")
+        yield DataTable(id="corpus-skipped", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#corpus-skipped", DataTable)
+        table.add_columns("file", "problem")
+        self.query_one("#corpus-summary", Static).update("No stats yet: press r.")
+        self.action_stats()
+
+    def on_screen_resume(self) -> None:
+        self.query_one("#data-dir", Input).value = str(self.app.data_dir)
+
+    def action_focus_folder(self) -> None:
+        self.query_one("#data-dir", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "data-dir":
+            self.app.data_dir = Path(event.value.strip() or ".")
+            self.action_stats()
+            self.query_one("#corpus-skipped", DataTable).focus()
+
+    def action_stats(self) -> None:
+        data_dir = self.app.data_dir
+        if not data_dir.is_dir():
+            self.query_one("#corpus-summary", Static).update(
+                f"{data_dir} does not exist.\n\nPress d to generate the demo corpus there, or f to choose another folder."
+            )
+            return
+
+        def job(progress, cancel):
+            corpus = core("corpus")
+            stats = corpus.corpus_stats(data_dir, progress=progress, cancel=cancel)
+            result = stats.to_dict()
+            result["histogram"] = size_histogram(stats.sizes)
+            return result
+
+        self.start_job("stats", job, f"Reading {data_dir}")
+
+    def action_demo(self) -> None:
+        self.start_job("demo", make_demo_job(self.app.data_dir), "Generating the demo corpus")
+
+    def job_done(self, job: str, result: Any) -> None:
+        if job == "stats":
+            self.show_stats(result)
+        elif job == "demo":
+            self.notify(f"demo corpus written to {self.app.data_dir}")
+            self.action_stats()
+
+    def show_stats(self, stats: dict[str, Any]) -> None:
+        self.query_one("#corpus-summary", Static).update(format_summary(stats))
+        edges, counts = histogram_of(stats)
+        self.query_one(SizeHistogram).show_sizes(edges, counts, "bytes per file (last bar: the top 1% too)")
+        table = self.query_one("#corpus-skipped", DataTable)
+        table.clear()
+        for item in stats.get("skipped", []):
+            table.add_row(item.get("file", "?"), item.get("problem", "?"))
+
+
+def format_summary(stats: dict[str, Any]) -> str:
+    """The stats as a few aligned lines (what fits in 36 columns)."""
+    lines = [
+        f"files      {stats.get('files', 0):>12,}",
+        f"theorems   {stats.get('theorems', 0):>12,}",
+        f"bytes      {stats.get('bytes', 0):>12,}",
+        f"chars      {stats.get('chars', 0):>12,}",
+    ]
+    size = stats.get("size") or stats.get("sizes") or {}
+    if isinstance(size, dict):
+        for key in ("mean", "median", "p95", "max"):
+            if key in size:
+                lines.append(f"size {key:<6}{size[key]:>12,.0f} B")
+    lines_per_goal = stats.get("proof_lines") or stats.get("proof_lines_per_goal")
+    if isinstance(lines_per_goal, dict) and "mean" in lines_per_goal:
+        lines.append(f"proof lines/goal {lines_per_goal['mean']:>6.1f} mean")
+    sections = stats.get("sections") or {}
+    if sections:
+        shares = [f"@{k} {v:4.0%}" for k, v in sections.items()]
+        lines.append("sections   " + "  ".join(shares[:3]))
+        if shares[3:]:
+            lines.append("           " + "  ".join(shares[3:]))
+    skipped = stats.get("skipped") or []
+    lines.append(f"skipped    {len(skipped):>12,}")
+    return "\n".join(lines)
+
+
+def size_histogram(sizes: list[int], bins: int = 10) -> dict[str, list]:
+    """Equal-width bins up to the 99th percentile; the last bin takes the long tail."""
+    if not sizes:
+        return {"edges": [], "counts": []}
+    ordered = sorted(sizes)
+    lo = ordered[0]
+    hi = max(lo + 1, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))])
+    width = (hi - lo) / bins
+    counts = [0] * bins
+    for size in ordered:
+        counts[min(bins - 1, int((size - lo) / width))] += 1
+    return {"edges": [lo + i * width for i in range(bins)], "counts": counts}
+
+
+def histogram_of(stats: dict[str, Any]) -> tuple[list[float], list[int]]:
+    hist = stats.get("histogram") or {}
+    return list(hist.get("edges", [])), list(hist.get("counts", []))

@@ -1,0 +1,236 @@
+"""Training screen: start / stop / resume a run and watch it live.
+
+The run is the core's detached process (`runs.start_detached`), so it
+survives this app. The screen tails the run folder from a worker thread:
+the first poll of `MetricsReader` returns the whole `metrics.jsonl`
+(attach), later polls only what was appended. The worker wakes twice a
+second and hands the UI one batch of events, so a fast run cannot flood
+the terminal with redraws.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Select, Sparkline, Static
+from textual.worker import get_current_worker
+
+from ..jobs import core, log, one_line
+from ..run_view import RunView, format_seconds
+from ..widgets.charts import LossChart
+from .base import WorkScreen
+
+POLL_SECONDS = 0.5
+
+
+class TrainingScreen(WorkScreen):
+    MODE = "training"
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("u", "resume", "Resume"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = RunView()
+        self.run_state: Any = None
+        self.tail_error: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Preset ", classes="field-label")
+            yield Select([], allow_blank=True, prompt="preset", id="train-preset", compact=True)
+            yield Label(" Steps ", classes="field-label")
+            yield Input("", placeholder="preset's", id="train-steps", type="integer", compact=True)
+            yield Label(" Set ", classes="field-label")
+            yield Input("", placeholder="training.batch_size=8 …", id="train-set", compact=True)
+        yield Static("", id="train-status")
+        with Horizontal(id="train-middle"):
+            yield Static("", id="train-figures")
+            yield LossChart(id="train-chart")
+        with Horizontal(classes="row"):
+            yield Label("loss ", classes="field-label")
+            yield Sparkline([], id="train-sparkline")
+        yield Static("", id="train-sample")
+
+    def on_mount(self) -> None:
+        self.refresh_presets()
+        self._draw()
+        self._tail()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_presets()
+
+    def refresh_presets(self) -> None:
+        select = self.query_one("#train-preset", Select)
+        try:
+            presets = core("presets").list_presets(self.ws.presets_dir)
+        except Exception as exc:
+            log.info("presets: %s", exc)
+            return
+        names = [p.name for p in presets if getattr(p, "active", True) and not getattr(p, "error", None)]
+        current = None if select.is_blank() else select.value
+        select.set_options([(n, n) for n in names])
+        wanted = self.app.preset_name or current or ("tiny" if "tiny" in names else (names[0] if names else None))
+        if wanted in names:
+            select.value = wanted
+
+    # -- tail ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="tail")
+    def _tail(self) -> None:
+        """Poll the run folder; hand each batch of new events to the UI thread."""
+        worker = get_current_worker()
+        reader = None
+        last_state = None
+        while not worker.is_cancelled:
+            events: list[dict] = []
+            state = None
+            error = None
+            try:
+                runs = core("runs")
+                if reader is None:
+                    reader = runs.MetricsReader(self.ws.metrics_path)
+                events = reader.poll()
+                if reader.restarted:
+                    events = [{"event": "_reset"}] + events
+                state = runs.read_run_state(self.ws.checkpoint_dir)
+            except Exception as exc:
+                error = one_line(exc)
+            key = _state_key(state)
+            if events or key != last_state or error != self.tail_error:
+                last_state = key
+                self.app.call_from_thread(self._apply, events, state, error)
+            for _ in range(int(POLL_SECONDS / 0.05)):
+                if worker.is_cancelled:
+                    return
+                time.sleep(0.05)
+
+    def _apply(self, events: list[dict], state: Any, error: str | None) -> None:
+        if error and error != self.tail_error:
+            self.app.show_error(error)
+        self.tail_error = error
+        self.view.feed(events)
+        self.run_state = state
+        self._draw()
+
+    # -- drawing ----------------------------------------------------------------
+    def _draw(self) -> None:
+        view, state = self.view, self.run_state
+        self.query_one("#train-status", Static).update(status_line(view, state))
+        self.query_one("#train-figures", Static).update(figures_text(view))
+        sparkline = self.query_one("#train-sparkline", Sparkline)
+        sparkline.data = view.recent_losses()
+        sparkline.display = bool(view.train)
+        self.query_one(LossChart).show_losses(view.train, view.val)
+        sample = view.last_sample
+        self.query_one("#train-sample", Static).update(
+            f"sample @ step {sample.get('step', '?')}: {str(sample.get('text', '')).strip()[:300]}" if sample else "sample: –"
+        )
+
+    # -- actions ------------------------------------------------------------------
+    def _alive(self) -> bool:
+        return bool(self.run_state is not None and getattr(self.run_state, "alive", False))
+
+    def action_start(self) -> None:
+        self.start_run()
+
+    def start_run(self, resume: bool = False, checkpoint: str | None = None) -> None:
+        """Start a detached run, or resume one (from `checkpoint`, else the latest)."""
+        if self._alive():
+            self.app.show_error(f"a run is already going in {self.ws.checkpoint_dir} (pid {self.run_state.pid}); stop it first (x)")
+            return
+        preset = self.query_one("#train-preset", Select).value
+        if self.query_one("#train-preset", Select).is_blank():
+            self.app.show_error("choose a preset first (Presets screen, 6)")
+            return
+        steps_text = self.query_one("#train-steps", Input).value.strip()
+        overrides = self.query_one("#train-set", Input).value.split()
+        max_steps = int(steps_text) if steps_text else None
+        ws, data_dir = self.ws, self.app.data_dir
+
+        def job(progress, cancel):
+            runs = core("runs")
+            resume_from = (str(checkpoint) if checkpoint else "latest") if resume else None
+            return runs.start_detached(
+                str(preset),
+                data_dir,
+                ws.checkpoint_dir,
+                overrides=overrides,
+                max_steps=max_steps,
+                resume=resume_from,
+                presets_dir=ws.presets_dir,
+            )
+
+        self.start_job("start", job, "Resuming the run" if resume else f"Starting a {preset} run")
+
+    def action_resume(self) -> None:
+        self.start_run(resume=True)
+
+    def action_stop(self) -> None:
+        if not self._alive():
+            self.notify("no run is going", severity="warning")
+            return
+        ws = self.ws
+        self.guard(lambda: core("runs").request_stop(ws.checkpoint_dir))
+        self.notify("stop requested: the run writes a checkpoint, then ends")
+
+    def job_done(self, job: str, result: Any) -> None:
+        if job == "start":
+            self.notify(f"run started (pid {result}); it keeps going if you quit this app")
+
+
+def _state_key(state: Any) -> tuple | None:
+    if state is None:
+        return None
+    return (getattr(state, "pid", None), getattr(state, "state", None), getattr(state, "alive", None), getattr(state, "step", None))
+
+
+def status_line(view: RunView, state: Any) -> str:
+    """One line: is a run going, where it is, and how it ended."""
+    if state is None and view.events == 0:
+        return "No run in this workspace yet: choose a preset and press s."
+    step = view.step
+    total = view.total_steps or (getattr(state, "total_steps", None) if state is not None else None)
+    where = f"step {step if step is not None else 0}" + (f"/{total}" if total else "")
+    if view.last_step and view.last_step.get("epoch") is not None:
+        where += f" · epoch {view.last_step['epoch']}"
+    alive = bool(state is not None and getattr(state, "alive", False))
+    if alive:
+        return f"● running (pid {getattr(state, 'pid', '?')}) · {where} · ETA {format_seconds(view.eta_seconds())}"
+    ending = view.ending()
+    if ending:
+        return f"■ {where} · {ending}"
+    if state is not None and getattr(state, "state", None) in ("running", "starting"):
+        return f"✖ {where} · the run process (pid {getattr(state, 'pid', '?')}) is gone without an end record; resume with u"
+    message = getattr(state, "message", None) if state is not None else None
+    return f"■ {where}" + (f" · {message}" if message else "")
+
+
+def figures_text(view: RunView) -> str:
+    step = view.last_step or {}
+    ev = view.last_eval or {}
+    loss = step.get("loss")
+    lines = [
+        f"loss       {_fmt(loss, '.4f')}",
+        f"lr         {_fmt(step.get('lr'), '.2e')}",
+        f"tokens/s   {_fmt(step.get('tokens_per_s'), ',.0f')}",
+        f"val loss   {_fmt(ev.get('val_loss'), '.4f')}",
+        f"val bpb    {_fmt(ev.get('val_bpb'), '.3f')}",
+        f"best val   {_fmt(ev.get('best_val_loss'), '.4f')}",
+        f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
+        f"elapsed    {format_seconds(step.get('elapsed_s'))}",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, spec: str) -> str:
+    try:
+        return format(float(value), spec)
+    except (TypeError, ValueError):
+        return "–"

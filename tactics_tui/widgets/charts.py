@@ -1,0 +1,59 @@
+"""Plotext charts (via textual-plotext): corpus size histogram, loss curves.
+
+Both redraw only when given new data; the Training screen feeds the loss
+chart at most twice a second.
+"""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+
+class SizeHistogram(PlotextPlot):
+    """Histogram of proof file sizes (characters)."""
+
+    def show_sizes(self, edges: list[float], counts: list[int], xlabel: str = "chars per file") -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if counts:
+            labels = [_short(e) for e in edges[: len(counts)]]
+            plt.bar(labels, counts, marker="hd")
+        plt.title("files by size")
+        plt.xlabel(xlabel)
+        self.refresh()
+
+
+class LossChart(PlotextPlot):
+    """Training loss (every step) and validation loss (every evaluation)."""
+
+    def show_losses(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if train:
+            xs, ys = _thin(train, 400)
+            plt.plot(xs, ys, label="train", marker="braille")
+        if val:
+            plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="dot")
+        plt.title("loss")
+        plt.xlabel("step")
+        self.refresh()
+
+
+def _thin(points: list[tuple[int, float]], most: int) -> tuple[list[int], list[float]]:
+    """At most `most` points (every k-th), so a long run still draws fast."""
+    step = max(1, len(points) // most)
+    chosen = points[::step]
+    if chosen[-1] != points[-1]:
+        chosen.append(points[-1])
+    return [s for s, _ in chosen], [v for _, v in chosen]
+
+
+def _short(value: float) -> str:
+    value = float(value)
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.0f}"

@@ -1,0 +1,175 @@
+"""Data pipeline: theorem split, token cache, packing, loss masking, bits per byte."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tactics_core import data as D
+from tactics_core.corpus import iter_corpus
+from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+
+from conftest import copy_slice, shared_corpus
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """120 real files and a small `lines` tokenizer trained on them (once per module)."""
+    root = tmp_path_factory.mktemp("data")
+    src = shared_corpus("acornlib-2025-11")
+    data_dir = copy_slice(src, root / "proofs", 120, start=600)
+    train_tokenizer(data_dir, root / "tok", vocab_size=512, kind="lines")
+    return data_dir, load_tokenizer(root / "tok" / "tokenizer.json"), root
+
+
+def test_validation_key_is_a_pure_hash_with_the_right_share():
+    keys = [f"theorem t{i}(a: Nat)" for i in range(4000)]
+    first = [D.is_validation_key(k, 0.1) for k in keys]
+    assert first == [D.is_validation_key(k, 0.1) for k in keys]
+    share = sum(first) / len(keys)
+    assert 0.08 < share < 0.12
+    # A larger fraction only adds keys to validation, never moves one out.
+    assert all(D.is_validation_key(k, 0.3) for k, v in zip(keys, first) if v)
+
+
+def test_split_is_by_theorem_and_stable_when_files_are_added(corpus_2025):
+    files = list(iter_corpus(corpus_2025))[:1500]
+    train, val = D.split_corpus(files[:800], 0.1)
+    assert train and val
+    # Goal files of one theorem never straddle the split (real files: many goals per theorem).
+    train_keys = {f.theorem_key() for f in train}
+    val_keys = {f.theorem_key() for f in val}
+    assert not train_keys & val_keys
+    assert len(files[:800]) > len(train_keys | val_keys)  # theorems do have several goal files
+    # Adding 700 files keeps every old file where it was.
+    train2, val2 = D.split_corpus(files, 0.1)
+    old_val = {f.name for f in val}
+    old_train = {f.name for f in train}
+    assert old_val <= {f.name for f in val2}
+    assert old_train <= {f.name for f in train2}
+
+
+def test_masked_loss_matches_a_hand_computation():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    targets = torch.tensor([[1, 2, D.IGNORE_INDEX, 3, D.IGNORE_INDEX], [D.IGNORE_INDEX, 0, 6, 6, 5]])
+    got = float(D.masked_nll_sum(logits, targets))
+    logp = torch.log_softmax(logits, dim=-1)
+    want = 0.0
+    for b in range(2):
+        for t in range(5):
+            if targets[b, t] != D.IGNORE_INDEX:
+                want -= float(logp[b, t, targets[b, t]])
+    assert got == pytest.approx(want, rel=1e-6)
+    # Whatever the model predicts at padded positions changes nothing, and gets no gradient.
+    logits2 = logits.clone()
+    logits2[0, 2] += 100.0
+    logits2[1, 0] -= 50.0
+    assert float(D.masked_nll_sum(logits2, targets)) == pytest.approx(got, rel=1e-6)
+    leaf = logits.clone().requires_grad_(True)
+    D.masked_nll_sum(leaf, targets).backward()
+    assert float(leaf.grad[0, 2].abs().sum()) == 0.0 and float(leaf.grad[1, 0].abs().sum()) == 0.0
+
+
+def test_packing_scores_every_token_once_with_little_padding(small):
+    data_dir, tok, root = small
+    cache, _ = D.load_token_cache(data_dir, tok, root / "cache-pack")
+    assert cache.bytes_exact  # token byte lengths add up to every file's UTF-8 size
+    ids = list(range(cache.n_files))
+    split = D.PackedSplit(cache, ids, context_length=48, seed=3)
+    assert split.n_windowed_files > 0  # 48 tokens is shorter than many real files
+    assert split.padding_fraction < 0.15
+    total_len = int(sum(cache.offsets[i + 1] - cache.offsets[i] for i in ids))
+    rows_starting_a_file = sum(1 for r in split.rows if not split.item_cont[r[0]])
+    scored = 0
+    seen_rows = 0
+    for batch in split.iter_epoch(0, batch_size=7):
+        assert batch.inputs.shape[1] == 48 and batch.targets.shape == batch.inputs.shape
+        real = batch.targets != D.IGNORE_INDEX
+        assert batch.n_tokens == int(real.sum())
+        # Padding is never a target.
+        assert not np.any(batch.targets[real] == tok.pad_id)
+        scored += batch.n_tokens
+        seen_rows += batch.inputs.shape[0]
+    assert seen_rows == split.n_rows
+    # Every token is predicted exactly once, except the first token of a row that starts a file.
+    assert scored == total_len - rows_starting_a_file
+    # Row order is a pure function of (seed, epoch).
+    assert np.array_equal(split.epoch_order(1), D.PackedSplit(cache, ids, 48, seed=3).epoch_order(1))
+    assert not np.array_equal(split.epoch_order(1), split.epoch_order(2))
+
+
+def test_bits_per_byte_counts_exactly_the_bytes_scored(small):
+    data_dir, tok, root = small
+    cache, files = D.load_token_cache(data_dir, tok, root / "cache-bpb")
+    split = D.PackedSplit(cache, range(cache.n_files), context_length=64, shuffle_packing=False)
+    batch = next(split.iter_fixed(4))
+    scored = batch.targets[batch.targets != D.IGNORE_INDEX]
+    text = b"".join(bytes(tok._pieces[int(t)]) if isinstance(tok._pieces[int(t)], bytes) else b"" for t in scored)
+    assert batch.n_bytes == len(text) > 0
+
+
+def test_token_cache_is_reused_and_invalidated(small, monkeypatch):
+    data_dir, tok, root = small
+    work = root / "cache-work"
+    corpus = copy_slice(data_dir, work / "proofs", 30)
+    first, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert not first.from_cache and first.path and first.path.is_file()
+
+    def boom(texts):
+        raise AssertionError("re-tokenized although the cache was valid")
+
+    monkeypatch.setattr(tok, "encode_batch", boom)
+    again, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert again.from_cache
+    assert np.array_equal(again.tokens, first.tokens) and np.array_equal(again.offsets, first.offsets)
+    monkeypatch.undo()
+    # Changing one file's content invalidates it.
+    victim = sorted(corpus.glob("*.txt"))[3]
+    victim.write_text(victim.read_text() + "extra = line\n")
+    changed, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert not changed.from_cache
+    assert len(list((work / "cache").glob("tokens-*.npz"))) == 1  # the stale cache is gone
+
+
+def test_tokenizer_without_eos_separates_files_with_masked_padding(small):
+    data_dir, tok, root = small
+
+    class NoEos:  # what a tokenizer from the original scripts looks like to the data pipeline
+        def __init__(self, inner):
+            self._inner = inner
+            self.eos_id = None
+            self.pad_id = inner.pad_id
+            self.vocab_size = inner.vocab_size
+            self.sha256 = "no-eos-" + inner.sha256
+            self._pieces = inner._pieces
+
+        def encode_batch(self, texts):
+            return self._inner.encode_batch(texts)
+
+        def encode(self, text):
+            return self._inner.encode(text)
+
+    cache, _ = D.load_token_cache(data_dir, NoEos(tok), root / "cache-noeos")
+    assert cache.sep_id == tok.pad_id and not cache.learn_sep
+    split = D.PackedSplit(cache, range(cache.n_files), context_length=64)
+    for batch in split.iter_epoch(0, 8):
+        real = batch.targets != D.IGNORE_INDEX
+        assert not np.any(batch.targets[real] == tok.pad_id)
+        assert not np.any(batch.targets[real] == tok.eos_id)
+
+
+def test_load_dataset_reports_split_and_sample(small):
+    data_dir, tok, root = small
+    ds = D.load_dataset(data_dir, tok, root / "cache-ds", context_length=64, val_fraction=0.2, seed=1)
+    s = ds.summary()
+    assert s["train_files"] + s["val_files"] == s["files"] == 120
+    assert set(ds.train_files).isdisjoint(ds.val_files)
+    assert 0.0 <= s["train_padding"] < 0.2
+    if ds.sample_prompt is not None:
+        assert ds.sample_prompt.endswith("@P\n") and ds.sample_expected

@@ -1,0 +1,241 @@
+"""The trainer, in process with tiny models: exact resume, early stop, NaN stop,
+tokenizer checks, original-format resume, metrics schema, schedule."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tactics_core import data as D
+from tactics_core import runs
+from tactics_core.checkpoints import load_checkpoint
+from tactics_core.errors import TacticsError
+from tactics_core.presets import apply_overrides, load_preset
+from tactics_core.progress import CancelToken
+from tactics_core.tokenizer import train_tokenizer
+from tactics_core.train import lr_at, train
+
+from conftest import copy_slice, shared_corpus
+
+TINY = [
+    "model.d_model=32",
+    "model.n_layers=1",
+    "model.n_heads=2",
+    "model.context_length=48",
+    "model.dropout=0.1",
+    "training.batch_size=4",
+    "training.learning_rate=0.003",
+    "training.min_lr=0.0003",
+    "training.warmup_steps=2",
+    "training.eval_interval=3",
+    "training.eval_batches=2",
+    "training.save_interval=4",
+    "training.keep_checkpoints=2",
+    "training.num_threads=1",
+    "training.device=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A real 60-file slice and a small tokenizer, built once."""
+    root = tmp_path_factory.mktemp("train")
+    data_dir = copy_slice(shared_corpus("acornlib-2025-11"), root / "proofs", 60, start=1200)
+    train_tokenizer(data_dir, root / "tok", vocab_size=400, kind="lines")
+    return data_dir, root / "tok" / "tokenizer.json"
+
+
+def run_dir(tmp_path: Path, tokenizer: Path, name: str = "ck") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copyfile(tokenizer, folder / "tokenizer.json")
+    return folder
+
+
+def preset(*extra: str):
+    return apply_overrides(load_preset("tiny"), TINY + list(extra))
+
+
+def events(folder: Path, kind: str | None = None) -> list[dict]:
+    evs = runs.read_all_metrics(folder / "metrics.jsonl")
+    return [e for e in evs if kind is None or e["event"] == kind]
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    lrs = [lr_at(s, 100, 10, 1e-3, 1e-4) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
+
+
+def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path):
+    data_dir, tok = base
+    p = preset("training.grad_accum_steps=2", "training.max_steps=10")
+    straight = run_dir(tmp_path, tok, "straight")
+    result = train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished" and result.step == 10
+    want = {e["step"]: e["loss"] for e in events(straight, "step")}
+    assert sorted(want) == list(range(1, 11))
+
+    split = run_dir(tmp_path, tok, "split")
+    cancel = CancelToken()
+
+    def stop_at_5(ev):
+        if ev["event"] == "step" and ev["step"] == 5:
+            cancel.cancel()
+
+    first = train(p, data_dir, split, cancel=cancel, on_event=stop_at_5, metrics_interval=0, handle_signals=False)
+    assert first.reason == "stopped" and first.step == 5
+    assert (split / "checkpoint_step_5.pt").is_file()  # the final checkpoint of a stopped run
+    second = train(None, data_dir, split, resume=split / "checkpoint_step_5.pt", metrics_interval=0, handle_signals=False)
+    assert second.reason == "finished" and second.step == 10
+    got = {e["step"]: e["loss"] for e in events(split, "step")}
+    assert got == want  # exact float equality, dropout on, accumulation on
+    want_eval = [(e["step"], e["val_loss"]) for e in events(straight, "eval")]
+    got_eval = [(e["step"], e["val_loss"]) for e in events(split, "eval")]
+    assert got_eval == want_eval
+    starts = events(split, "start")
+    assert starts[1]["resumed_from"].endswith("checkpoint_step_5.pt") and starts[1]["note"] == ""
+
+
+def test_metrics_schema_and_checkpoints(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    result = train(preset("training.max_steps=9"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished"
+    evs = events(folder)
+    assert evs[0]["event"] == "start" and evs[-1]["event"] == "end"
+    start = evs[0]
+    for key in ("step", "total_steps", "resumed_from", "params", "config", "device", "data", "tokenizer"):
+        assert key in start
+    assert start["total_steps"] == 9 and start["config"]["model"]["d_model"] == 32
+    for e in events(folder, "step"):
+        assert {"step", "epoch", "loss", "lr", "tokens_per_s", "elapsed_s"} <= e.keys()
+        assert e["tokens_per_s"] > 0 and math.isfinite(e["loss"])
+    evals = events(folder, "eval")
+    assert [e["step"] for e in evals] == [3, 6, 9]
+    for e in evals:
+        assert {"step", "val_loss", "val_bpb", "best_val_loss", "bad_evals", "patience"} <= e.keys()
+        # bits/byte = nats/token / ln 2 * tokens/byte
+        assert e["val_bpb"] == pytest.approx(e["val_loss"] / math.log(2) * e["val_tokens"] / e["val_bytes"])
+    cps = events(folder, "checkpoint")
+    assert any(c["best"] for c in cps) and any(not c["best"] for c in cps)
+    assert evs[-1]["reason"] == "finished"
+    # Retention: the last 2 periodic checkpoints + best_model.pt.
+    names = sorted(p.name for p in folder.glob("*.pt"))
+    assert names == ["best_model.pt", "checkpoint_step_8.pt", "checkpoint_step_9.pt"]
+    payload = load_checkpoint(folder / "checkpoint_step_9.pt")
+    assert payload["global_step"] == 9 and "optimizer" in payload and "rng" in payload["train_state"]
+    state = runs.read_run_state(folder)
+    assert state.state == "finished" and not state.alive and state.step == 9
+    from tactics_core.checkpoints import load_model
+
+    best = load_model(folder / "best_model.pt")  # model-only, still loads for export/completion
+    assert best.config.d_model == 32
+
+
+def test_early_stop_when_validation_cannot_improve(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    p = preset(
+        "training.learning_rate=1e-12", "training.min_lr=0", "training.weight_decay=0",
+        "training.eval_interval=1", "training.patience=2", "training.max_steps=50",
+    )
+    result = train(p, data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "early_stop"
+    assert result.step == 3  # first eval sets the best, two more without improvement
+    evals = events(folder, "eval")
+    assert [e["bad_evals"] for e in evals] == [0, 1, 2]
+    end = events(folder, "end")[-1]
+    assert end["reason"] == "early_stop" and (folder / "checkpoint_step_3.pt").is_file()
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_path, monkeypatch):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    real = D.masked_nll_sum
+    calls = {"n": 0}
+
+    def poisoned(logits, targets):
+        out = real(logits, targets)
+        if logits.requires_grad:
+            calls["n"] += 1
+            if calls["n"] == 6:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(D, "masked_nll_sum", poisoned)
+    result = train(preset("training.max_steps=20"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "failed" and result.step == 5
+    assert "nan" in result.message and "checkpoint_step_4.pt" in result.message
+    assert not (folder / "checkpoint_step_5.pt").exists()
+    end = events(folder, "end")[-1]
+    assert end["reason"] == "failed" and "diverged" in end["message"]
+    assert runs.read_run_state(folder).state == "failed"
+
+
+def test_resume_refuses_another_tokenizer(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    train(preset("training.max_steps=2"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    other = tmp_path / "other"
+    train_tokenizer(data_dir, other, vocab_size=300, kind="lines")
+    shutil.copyfile(other / "tokenizer.json", folder / "tokenizer.json")
+    with pytest.raises(TacticsError) as err:
+        train(None, data_dir, folder, resume=folder / "checkpoint_step_2.pt", max_steps=4, handle_signals=False)
+    msg = str(err.value)
+    assert "vocab 400" in msg and "vocab 300" in msg and "\n" not in msg
+
+
+def test_missing_tokenizer_says_what_to_run(base, tmp_path):
+    data_dir, _ = base
+    with pytest.raises(TacticsError, match="tactics tokenizer train"):
+        train(preset("training.max_steps=2"), data_dir, tmp_path / "empty", handle_signals=False)
+
+
+def test_second_run_into_a_live_folder_is_refused(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    with runs.RunRecorder(folder):  # another run holds the folder
+        assert runs.read_run_state(folder).alive
+        with pytest.raises(TacticsError, match="already active"):
+            train(preset("training.max_steps=2"), data_dir, folder, handle_signals=False)
+    assert not runs.read_run_state(folder).alive
+
+
+def test_original_format_checkpoint_resumes_approximately(base, tmp_path):
+    from tactics_core.model import GPT
+
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    from tactics_core.tokenizer import load_tokenizer
+
+    vocab = load_tokenizer(folder / "tokenizer.json").vocab_size
+    p = preset()
+    config = p.model.gpt_config(vocab)
+    model = GPT(config)
+    state = model.state_dict()
+    ctx = config.context_length
+    for i in range(config.n_layers):  # the original scripts kept a causal-mask buffer per block
+        state[f"blocks.{i}.attn.mask"] = torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx)
+    original = {
+        "model": state,
+        "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-3).state_dict(),
+        "model_config": {"vocab_size": vocab, "context_length": ctx, "d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.1},
+        "epoch": 1,
+        "global_step": 3,
+        "best_val_loss": 9.0,
+        "tokenizer_path": str(folder),
+    }
+    torch.save(original, folder / "checkpoint_step_3.pt")
+    result = train(None, data_dir, folder, resume=folder / "checkpoint_step_3.pt", max_steps=6, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished" and result.step == 6
+    start = events(folder, "start")[-1]
+    assert start["step"] == 3 and "approximately" in start["note"]
+    # Their default preset shaped like the model: 1 layer of width 32.
+    assert start["config"]["model"]["d_model"] == 32 and start["config"]["model"]["n_layers"] == 1
+    assert [e["step"] for e in events(folder, "step")] == [4, 5, 6]

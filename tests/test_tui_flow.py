@@ -1,0 +1,123 @@
+"""The main loop through the app, on a real (small) corpus and real runs.
+
+demo corpus -> tokenizer -> a short run that streams into the Training
+screen -> export with `e` -> a completion in the Playground; attaching to a
+run started outside the app; quitting the app leaves a run going.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, OptionList, Select, Static
+
+from tactics_tui.app import TacticsApp
+
+from tui_helpers import TINY_OVERRIDES, make_workspace, notices, wait_for
+
+SIZE = (80, 24)
+pytestmark = pytest.mark.slow
+
+
+def status(app) -> str:
+    return str(app.screen.query_one("#train-status", Static).render())
+
+
+def _wait_dead(folder: Path, timeout: float = 60.0) -> None:
+    from tactics_core import runs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = runs.read_run_state(folder)
+        if state is not None and not state.alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the run in {folder} did not end within {timeout}s")
+
+
+async def test_whole_loop_attach_export_and_complete(tmp_path):
+    from tactics_core import runs
+
+    ws = make_workspace(tmp_path, tokenizer=False)
+    app = TacticsApp(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        # Tokenizer from the app.
+        await pilot.press("2")
+        app.screen.query_one("#tok-vocab", Input).value = "300"
+        await pilot.press("t")
+        await wait_for(pilot, lambda: (ws / "checkpoints" / "tokenizer.json").exists() and not app.screen.busy("tokenizer"), what="tokenizer")
+        # A run started OUTSIDE the app (as `tactics train --detach` does) ...
+        runs.start_detached("tiny", ws / "data" / "proofs", ws / "checkpoints", overrides=TINY_OVERRIDES, max_steps=6, presets_dir=ws / "presets")
+        # ... streams into the Training screen, which attaches to it.
+        await pilot.press("3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.view.end is not None, timeout=90, what="run end in the Training screen")
+        assert screen.view.step == 6 and len(screen.view.train) >= 2
+        assert screen.view.val, "evaluations (every 3 steps) reached the chart"
+        await wait_for(pilot, lambda: status(app).startswith("■"), what="final status")
+        assert "finished" in status(app) and "step 6/6" in status(app)
+        figures = str(screen.query_one("#train-figures", Static).render())
+        assert "early stop 0/8" in figures or "early stop 1/8" in figures
+        # One-key export of the best model, verified by the core.
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.last_export is not None, timeout=120, what="export")
+        export_path = Path(app.last_export["path"])
+        assert (export_path / "model.onnx").exists() and app.last_export["ok"]
+        assert any("exported and verified" in n for n in notices(app))
+        # A completion in the Playground with the export just made.
+        await pilot.press("5")
+        play = app.screen
+        assert play.query_one("#play-model", Select).value == str(export_path)
+        play.query_one("#play-text").text = (ws / "data" / "proofs" / "proof_00000.txt").read_text().split("@P\n")[0] + "@P\n"
+        play.query_one("#play-n", Input).value = "3"
+        await pilot.press("ctrl+g")
+        options = play.query_one("#play-candidates", OptionList)
+        await wait_for(pilot, lambda: options.option_count > 0, timeout=60, what="candidates")
+        assert "(onnx)" in str(play.query_one("#play-status", Static).render())
+        # Accepting one appends it to the proof and asks again.
+        first = play.candidates[0].text
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert play.query_one("#play-text").text.endswith(first.rstrip("\n") + "\n")
+        await wait_for(pilot, lambda: not play.busy("complete"), timeout=60, what="second completion")
+
+    # Leaving and coming back shows the whole history of the finished run.
+    app = TacticsApp(ws, offer_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen.view.end is not None, what="history on attach")
+        assert app.screen.view.step == 6
+
+
+async def test_a_run_started_in_the_app_outlives_it(tmp_path):
+    from tactics_core import runs
+
+    ws = make_workspace(tmp_path)
+    folder = ws / "checkpoints"
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        screen.query_one("#train-preset", Select).value = "tiny"
+        screen.query_one("#train-steps", Input).value = "100000"
+        screen.query_one("#train-set", Input).value = " ".join(TINY_OVERRIDES)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: status(app).startswith("●"), timeout=30, what="running status")
+        pid = runs.read_run_state(folder).pid
+        await wait_for(pilot, lambda: "s" in status(app) and (screen.view.step or 0) >= 1, timeout=60, what="first steps")
+    # The app is gone; the run is not.
+    time.sleep(1.0)
+    state = runs.read_run_state(folder)
+    assert state.alive and state.pid == pid
+    # A new app attaches to it and can stop it.
+    app = TacticsApp(ws, offer_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.current_mode == "training"  # a live run opens the Training screen
+        await wait_for(pilot, lambda: app.screen.view.step is not None, what="attach")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.screen.view.end is not None, timeout=60, what="stopped")
+        assert app.screen.view.end["reason"] == "stopped"
+        await wait_for(pilot, lambda: "stopped" in status(app), what="stopped status")
+    _wait_dead(folder)

@@ -1,0 +1,210 @@
+"""Pilot-driven tests of every screen on a small real workspace (80x24)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
+
+from tactics_tui.app import TacticsApp
+from tactics_tui.screens.dialogs import ConfirmDialog
+
+from tui_helpers import make_workspace, notices, wait_for
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(scope="module")
+def base_ws(tmp_path_factory) -> Path:
+    return make_workspace(tmp_path_factory.mktemp("ws"))
+
+
+@pytest.fixture
+def ws(tmp_path, base_ws) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(base_ws, root)
+    return root
+
+
+def static(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_empty_folder_offers_the_demo_corpus_and_shows_its_stats(tmp_path):
+    app = TacticsApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="demo offer")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "3,000" in static(app, "#corpus-summary"), what="demo stats")
+        assert len(list((tmp_path / "data" / "proofs").glob("*.txt"))) == 3000
+        assert "@G 100%" in static(app, "#corpus-summary")
+        assert any("demo corpus written" in n for n in notices(app))
+
+
+async def test_declining_the_demo_leaves_the_folder_alone(tmp_path):
+    app = TacticsApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert not (tmp_path / "data").exists()
+        assert "does not exist" in static(app, "#corpus-summary")
+
+
+async def test_corpus_lists_skipped_files_with_their_problem(ws):
+    (ws / "data" / "proofs" / "proof_zz_empty.txt").write_text("   \n")
+    (ws / "data" / "proofs" / "proof_zz_binary.txt").write_bytes(b"@G\n\x00\x01\x02 bad\n")
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#corpus-skipped", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="skipped rows")
+        files = {table.get_row_at(i)[0] for i in range(2)}
+        assert files == {"proof_zz_empty.txt", "proof_zz_binary.txt"}
+        assert "200" in static(app, "#corpus-summary")
+
+
+async def test_keys_switch_screens_and_the_palette_offers_every_screen(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        for key, mode in zip("123456", ["corpus", "tokenizer", "training", "checkpoints", "playground", "presets"]):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+            assert app.current_mode == mode
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Go to Corpus", "Go to Training", "Go to Playground", "Export best model", "Generate demo corpus"):
+            assert name in titles
+        # The current screen's own actions are there too (Presets: copy, edit, save, use).
+        assert {"Copy", "Edit", "Save", "Use"} <= set(titles)
+
+
+async def test_tokenizer_screen_trains_and_shows_token_boundaries(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        vocab = app.screen.query_one("#tok-vocab", Input)
+        vocab.value = "400"
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "asked 400" in static(app, "#tok-report"), what="tokenizer report")
+        report = static(app, "#tok-report")
+        assert "chars/token" in report
+        pieces = str(app.screen.query_one("#tok-sample", Static).render())
+        first = sorted((ws / "data" / "proofs").glob("*.txt"))[0].read_text()
+        # Every character of the sample proof is shown (newlines marked ⏎).
+        assert pieces.replace("⏎", "") == first
+
+
+async def test_a_core_error_is_one_notification_and_is_logged(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        app.screen.query_one("#tok-vocab", Input).value = "12"
+        await pilot.press("t")
+        await wait_for(pilot, lambda: any("out of range" in n for n in notices(app)), what="error notice")
+        message = next(n for n in notices(app) if "out of range" in n)
+        assert "\n" not in message and "Traceback" not in message
+        assert app.current_mode == "tokenizer"  # still working
+    assert "out of range" in (ws / "tactics-tui.log").read_text()
+
+
+async def test_presets_copy_edit_with_inline_validation_save_and_use(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        screen = app.screen
+        names = [i.name for i in screen.infos]
+        screen.query_one("#presets-list", OptionList).highlighted = names.index("tiny")
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        copied = ws / "presets" / "tiny.toml"
+        assert copied.exists()
+        await pilot.press("m")
+        await wait_for(pilot, lambda: bool(screen.query("#f-model-n_heads")), what="form")
+        screen.query_one("#f-model-n_heads", Input).value = "5"
+        await pilot.pause(0.1)
+        error = str(screen.query_one("#e-model-d_model", Label).render())
+        assert "divisible" in error and "n_heads" in error
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        assert any("not saved" in n for n in notices(app))
+        screen.query_one("#f-model-n_heads", Input).value = "8"
+        screen.query_one("#f-training-batch_size", Input).value = "7"
+        await pilot.pause(0.1)
+        assert str(screen.query_one("#e-model-d_model", Label).render()) == ""
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        from tactics_core.presets import load_preset
+
+        saved = load_preset("tiny", ws / "presets")
+        assert (saved.model.n_heads, saved.training.batch_size) == (8, 7)
+        await pilot.press("escape")
+        await pilot.press("u")
+        assert app.preset_name == "tiny"
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#train-preset", Select).value == "tiny"
+
+
+async def test_training_screen_without_a_run_says_how_to_start(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        assert "No run in this workspace yet" in static(app, "#train-status")
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert any("no run is going" in n for n in notices(app))
+
+
+async def test_export_without_a_model_is_a_clear_error(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        assert any("no model to export" in n for n in notices(app))
+
+
+async def test_playground_without_a_model_and_with_a_validation_goal(ws):
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.1)
+        assert any("no model to ask" in n for n in notices(app))
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, __import__("tactics_tui.screens.dialogs", fromlist=["x"]).PickDialog), what="goal list")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        text = app.screen.query_one("#play-text").text
+        assert text.startswith(("@T\n", "@G\n")) and text.endswith("@P\n") and "@C\n" in text
+        assert app.screen.reference  # the corpus proof is kept to compare with
+
+
+async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
+    import torch
+
+    from tactics_core.checkpoints import save_checkpoint
+    from tactics_core.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+    path = save_checkpoint(ws / "checkpoints" / "checkpoint_step_5.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 5, "val_loss": 3.25})
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        table = app.screen.query_one("#ckpt-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="checkpoint row")
+        row = table.get_row_at(0)
+        assert row[1] == "checkpoint_step_5.pt" and row[2] == "5" and row[3] == "3.2500"
+        await wait_for(pilot, lambda: "d_model=16" in static(app, "#ckpt-details"), what="details")
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert path.exists()
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 0, what="row removed")
+        assert not path.exists() and not path.with_name("checkpoint_step_5.meta.json").exists()
