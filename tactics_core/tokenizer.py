@@ -42,9 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 UNK, PAD, EOS = "<UNK>", "<PAD>", "<EOS>"
 SPECIAL_TOKENS = (UNK, PAD, EOS)  # ids 0, 1, 2 in this order
 
-KINDS = {
-    "seed": "the original scripts' recipe: GPT-2 word regex, then byte-level BPE (tokens never span a space)",
+KINDS = {  # name -> one line for help texts; the default first
     "lines": "newline is its own token; byte-level BPE merges across spaces inside a line (denser)",
+    "seed": "the original scripts' recipe: GPT-2 word regex, then byte-level BPE (tokens never span a space)",
 }
 DEFAULT_KIND = "lines"  # chosen by measurement: docs/tokenizer.md
 
@@ -160,7 +160,9 @@ class TacticsTokenizer:
         self._byte_level = byte_level
         self._pieces = [self._piece_bytes(i) for i in range(self.vocab_size)]
         self.newline_ids: frozenset[int] = frozenset(
-            i for i, p in enumerate(self._pieces) if isinstance(p, bytes) and b"\n" in p
+            i
+            for i, p in enumerate(self._pieces)
+            if (b"\n" in p if isinstance(p, bytes) else ("\n" in p and p not in SPECIAL_TOKENS))
         )
         alphabet = set(_BYTE_OF_CHAR.values())
         present = {
@@ -222,7 +224,8 @@ class TacticsTokenizer:
         return out
 
     def render_boundaries(self, text: str) -> list[str]:
-        """`text` cut at token boundaries: ''.join(pieces) == text.
+        """`text` cut at token boundaries: ''.join(pieces) == text (with the full byte alphabet;
+        an original tokenizer shows "<UNK>" for characters it cannot encode).
 
         Tokens that split one character (bytes of an emoji) are joined into one
         piece, so every piece is printable. The TUI and `tactics tokenizer show`
@@ -350,6 +353,7 @@ def _feed(texts: list[str], progress: ProgressFn | None, cancel: CancelToken | N
             check(cancel)
             report(progress, n, total, "counting words")
         yield text
+    report(progress, total, total, "counting words")
     report(progress, 0, None, "merging pairs (the trainer gives no progress here)")
 
 

@@ -49,7 +49,7 @@ def small(tmp_path_factory):
 def test_kinds_and_default_agree_with_cli():
     from tactics_core.cli import tokenizer_cmd
 
-    assert set(tokenizer_cmd._KINDS) == set(T.KINDS)
+    assert tokenizer_cmd._KINDS == tuple(T.KINDS)
     assert tokenizer_cmd._DEFAULT_KIND == T.DEFAULT_KIND
 
 
@@ -175,6 +175,19 @@ def test_unknown_kind_is_reported(tmp_path):
     tok.train_from_iterator(["a b c"], trainer=trainers.BpeTrainer(special_tokens=["<UNK>", "<PAD>"], show_progress=False))
     tok.save(str(tmp_path / "tokenizer.json"))
     assert T.load_tokenizer(tmp_path / "tokenizer.json").kind == "unknown"
+
+
+def test_tokenizer_without_pad_is_refused_in_one_line(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tok.train_from_iterator(["a b c"], trainer=trainers.BpeTrainer(special_tokens=["[UNK]"], show_progress=False))
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    with pytest.raises(TacticsError, match=r"has no <PAD> token.*tactics tokenizer train") as info:
+        T.load_tokenizer(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 # ------------------------------------------------------------------ atomic save, cancel

@@ -12,7 +12,7 @@ from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;
 # tests check they agree with tactics_core.tokenizer.
-_KINDS = ("seed", "lines")
+_KINDS = ("lines", "seed")
 _DEFAULT_KIND = "lines"
 
 
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
         "--kind",
         choices=_KINDS,
         default=_DEFAULT_KIND,
-        help=f"lines: newline is its own token, merges cross spaces (default, ~2.5x denser); "
+        help="lines: newline is its own token, merges cross spaces (~2.5x denser); "
         f"seed: the original scripts' word-regex recipe (default {_DEFAULT_KIND})",
     )
     t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -62,11 +62,31 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_show)
 
 
+class _PhaseProgress:
+    """One console progress line per phase (reading, counting, merging, measuring), so each ETA is its own."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.phase: str | None = None
+        self.line = None
+
+    def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        from ..progress import ConsoleProgress
+
+        if message != self.phase:
+            self.close()
+            self.phase, self.line = message, ConsoleProgress(self.label)
+        self.line(done, total, message)
+
+    def close(self) -> None:
+        if self.line is not None:
+            self.line.close()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..progress import ConsoleProgress
     from ..tokenizer import train_tokenizer
 
-    progress = None if args.json else ConsoleProgress("tokenizer")
+    progress = None if args.json else _PhaseProgress("tokenizer")
     try:
         rep = train_tokenizer(args.data_dir, args.output_dir, args.vocab_size, args.kind, progress=progress)
     finally:

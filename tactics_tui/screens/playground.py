@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Input, Label, OptionList, Select, Static, Switch, TextArea
+from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from tactics_core.errors import TacticsError
@@ -34,12 +34,14 @@ class PlaygroundScreen(WorkScreen):
         Binding("ctrl+g", "ask", "Ask", priority=True),
         Binding("ctrl+l", "pick_goal", "Pick goal", priority=True),
         Binding("ctrl+r", "reset_proof", "Clear proof", priority=True),
+        Binding("ctrl+t", "toggle_prover", "Prover prompt", priority=True, show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._completers: dict[str, Any] = {}
         self.candidates: list[Any] = []
+        self.last_result: Any = None
         self.reference: tuple[str, ...] | None = None
         self._wanted_model: str | None = None
 
@@ -54,8 +56,8 @@ class PlaygroundScreen(WorkScreen):
             yield Input("0.8", id="play-temp", type="number", compact=True, classes="small-input")
             yield Label(" top-p ", classes="field-label")
             yield Input("0.95", id="play-top-p", type="number", compact=True, classes="small-input")
-            yield Label(" prover prompt ", classes="field-label")
-            yield Switch(False, id="play-prover")
+            yield Label(" ", classes="field-label")
+            yield Checkbox("prover's prompt", False, id="play-prover", compact=True)
         yield TextArea(EXAMPLE, id="play-text", soft_wrap=True, show_line_numbers=False)
         yield Label("Candidates (enter accepts one and asks again)", classes="section-title")
         yield OptionList(id="play-candidates")
@@ -110,6 +112,10 @@ class PlaygroundScreen(WorkScreen):
         self.query_one("#play-candidates", OptionList).clear_options()
         self._status(f"goal {goal.name} ({len(self.reference)} proof lines in the corpus)")
 
+    def action_toggle_prover(self) -> None:
+        box = self.query_one("#play-prover", Checkbox)
+        box.value = not box.value
+
     def action_reset_proof(self) -> None:
         area = self.query_one("#play-text", TextArea)
         text = area.text
@@ -133,7 +139,7 @@ class PlaygroundScreen(WorkScreen):
             "n": number("#play-n", int, 1, 64, "N"),
             "temperature": number("#play-temp", float, 0.0, 5.0, "temperature"),
             "top_p": number("#play-top-p", float, 0.01, 1.0, "top-p"),
-            "prover_prompt": self.query_one("#play-prover", Switch).value,
+            "prover_prompt": self.query_one("#play-prover", Checkbox).value,
         }
 
     def action_ask(self) -> None:
@@ -176,6 +182,7 @@ class PlaygroundScreen(WorkScreen):
             model, completer, completion, done_lines = result
             self._completers = {model: completer}  # keep one model in memory
             self.candidates = list(completion.candidates)
+            self.last_result = completion
             options = self.query_one("#play-candidates", OptionList)
             options.clear_options()
             options.add_options(

@@ -102,10 +102,10 @@ class PresetsScreen(WorkScreen):
             self.preset = None
             view.update(str(exc))
             return
-        origin = "built-in" if info.builtin else "workspace"
+        origin = "built-in (c copies it to the workspace)" if info.builtin else f"workspace: {info.path}"
         view.update(
             Group(
-                Text(f"{info.name} ({origin}: {info.path})\n", no_wrap=True, overflow="ellipsis"),
+                Text(f"{info.name} · {origin}\n", no_wrap=True, overflow="ellipsis"),
                 Syntax(presets.dumps_preset(self.preset), "toml", word_wrap=False, theme="ansi_dark", background_color="default"),
             )
         )

@@ -1,0 +1,102 @@
+"""Time to quality: validation bits/byte reached in a fixed wall-clock budget.
+
+    python bench/time_to_quality.py [--corpus DIR] [--preset cpu] [--minutes 10]
+                                    [--kind lines] [--set section.key=value]...
+
+Trains the preset with the real trainer (`tactics_core.train.train`) on the
+corpus for at most `--minutes` of wall clock, counted from the call (corpus
+reading and tokenizing included; the tokenizer itself is trained before the
+clock starts, as a user does once with `tactics tokenizer train`). Prints
+validation bits/byte at each evaluation with the elapsed time, then the
+bits/byte of the final and the best model on the WHOLE validation split.
+
+Goal (issue 3): <= 1.0 bits/byte within 10 minutes on 2 CPU cores on
+acornlib-2025-11. The original defaults reach 3.84 bits/byte there in 10 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "acornlib-2025-11" / "proofs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed)")
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--keep", type=Path, help="keep the run folder here instead of a temp folder")
+    args = ap.parse_args()
+
+    import torch
+
+    from tactics_core.checkpoints import load_model
+    from tactics_core.data import load_dataset
+    from tactics_core.presets import apply_overrides, load_preset
+    from tactics_core.progress import CancelToken
+    from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.train import evaluate_split, train
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from train_throughput import machine
+
+    print(f"machine: {machine()}", flush=True)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-ttq-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        if not (work / "tokenizer.json").is_file():
+            train_tokenizer(args.corpus, work, vocab_size=args.vocab, kind=args.kind)
+        preset = apply_overrides(load_preset(args.preset), args.overrides)
+        print(f"preset {args.preset} {' '.join(args.overrides)}: model {preset.model}, training {preset.training}", flush=True)
+        cancel = CancelToken()
+        budget = args.minutes * 60
+        start = time.monotonic()
+        timer = threading.Timer(budget, cancel.cancel)
+        timer.daemon = True
+        timer.start()
+
+        def on_event(ev):
+            t = time.monotonic() - start
+            if ev["event"] == "start":
+                print(f"  {t:6.1f}s start: {ev['params'] / 1e6:.2f}M params, {ev['threads']} threads, "
+                      f"{ev['total_steps']} steps planned, data {ev['data']}", flush=True)
+            elif ev["event"] == "eval":
+                print(f"  {t:6.1f}s step {ev['step']:5d}  val loss {ev['val_loss']:.4f}  val {ev['val_bpb']:.4f} bits/byte", flush=True)
+            elif ev["event"] == "end":
+                print(f"  {t:6.1f}s end: {ev['reason']} at step {ev['step']} ({ev['message']})", flush=True)
+
+        result = train(preset, args.corpus, work, on_event=on_event, cancel=cancel, metrics_interval=5.0, handle_signals=False)
+        timer.cancel()
+        trained_s = time.monotonic() - start
+        tok = load_tokenizer(work / "tokenizer.json")
+        ds = load_dataset(args.corpus, tok, work / "cache", preset.model.context_length,
+                          val_fraction=preset.training.val_fraction, seed=preset.training.seed)
+        print(f"\nafter {trained_s:.0f} s of wall clock ({result.step} steps, {result.reason}), whole validation split "
+              f"({ds.val.n_rows} rows, {len(ds.val_files)} files):")
+        for name, path in (("final", result.last_checkpoint), ("best", work / "best_model.pt")):
+            if path and Path(path).is_file():
+                m = load_model(path)
+                r = evaluate_split(m.model, ds.val, 32, 0, "cpu")
+                print(f"  {name:5s} model (step {m.payload.get('global_step')}): val loss {r['val_loss']:.4f}, "
+                      f"{r['val_bpb']:.4f} bits/byte over {r['bytes']:,} bytes")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

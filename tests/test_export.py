@@ -1,0 +1,215 @@
+"""ONNX export: the prover's contract, parity, atomic folder, tokenizer checks, original checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers_models import tiny_export, tiny_workspace
+from tactics_core import export as export_mod
+from tactics_core.errors import TacticsError
+from tactics_core.export import export_model
+
+CONFIG_INTS = ("vocab_size", "context_length", "d_model", "n_layers", "n_heads", "head_dim", "d_mlp")
+
+
+def _dims(value_info):
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_export_folder_holds_one_model_file_and_config():
+    report = tiny_export()
+    folder = export_mod.Path(report.path)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.onnx", "tokenizer.json"]
+    config = json.loads((folder / "config.json").read_text())
+    for key in CONFIG_INTS:
+        assert isinstance(config[key], int), key
+    assert config["head_dim"] * config["n_heads"] == config["d_model"]
+    assert config["d_mlp"] == 4 * config["d_model"]
+    assert config["model_type"] == "gpt" and config["tie_embeddings"] is True and config["use_cache"] is True
+    assert config["tokenizer_kind"] == "lines" and config["training_step"] > 0
+    assert isinstance(config["validation_loss"], float)
+    ws = tiny_workspace()
+    assert (folder / "tokenizer.json").read_bytes() == ws.tokenizer.read_bytes()
+    assert report.ok and report.max_abs_diff <= 1e-4
+    assert {c.name.split(",")[0] for c in report.checks} >= {"onnx.checker", "single file", "empty cache"}
+    assert report.to_dict()["path"] == str(folder) and report.seconds > 0
+
+
+def test_onnx_contract_names_types_and_dynamic_axes():
+    import onnx
+
+    report = tiny_export()
+    cfg = report.config
+    model = onnx.load(str(export_mod.Path(report.path) / "model.onnx"))
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    inputs = {v.name: v for v in model.graph.input}
+    outputs = {v.name: v for v in model.graph.output}
+    assert list(inputs) == export_mod.input_names(cfg["n_layers"])
+    assert list(outputs) == export_mod.output_names(cfg["n_layers"])
+    assert inputs["input_ids"].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert _dims(inputs["input_ids"]) == ["batch", "seq"]
+    h, d = cfg["n_heads"], cfg["head_dim"]
+    for i in range(cfg["n_layers"]):
+        for kv in ("key", "value"):
+            past = inputs[f"past_key_values.{i}.{kv}"]
+            assert past.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+            assert _dims(past) == ["batch", h, "past_seq", d]
+            present = _dims(outputs[f"present_key_values.{i}.{kv}"])
+            assert present[0] == "batch" and present[1:] == [h, present[2], d] and isinstance(present[2], str)
+    assert _dims(outputs["logits"]) == ["batch", "seq", cfg["vocab_size"]]
+
+
+@pytest.mark.parametrize("batch,seq,past", [(1, 1, 0), (3, 5, 0), (2, 1, 7), (4, 3, 9)])
+def test_onnx_runs_any_batch_seq_and_past_including_empty(batch, seq, past):
+    import onnxruntime as ort
+    import torch
+
+    from tactics_core.checkpoints import load_model
+
+    report = tiny_export()
+    cfg = report.config
+    session = ort.InferenceSession(str(export_mod.Path(report.path) / "model.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(batch * 100 + seq)
+    prefix = rng.integers(3, cfg["vocab_size"], (batch, past + seq))
+    feed = {"input_ids": prefix[:, past:].astype(np.int64)}
+    model = load_model(tiny_workspace().checkpoint).model
+    with torch.no_grad():
+        _, cache = model(torch.from_numpy(prefix[:, :past]), model.empty_cache(batch)) if past else (None, model.empty_cache(batch))
+        ref, _ = model(torch.from_numpy(prefix))
+    for i, (k, v) in enumerate(cache):
+        feed[f"past_key_values.{i}.key"] = k.numpy()
+        feed[f"past_key_values.{i}.value"] = v.numpy()
+    out = session.run(None, feed)
+    assert out[0].shape == (batch, seq, cfg["vocab_size"])
+    assert out[1].shape == (batch, cfg["n_heads"], past + seq, cfg["head_dim"])
+    assert np.abs(out[0] - ref.numpy()[:, past:]).max() <= 1e-4
+
+
+def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
+    ws = tiny_workspace()
+
+    def broken(model, path):
+        path.write_bytes(b"half a model")
+        raise TacticsError("ONNX export failed: simulated crash")
+
+    monkeypatch.setattr(export_mod, "_onnx_export", broken)
+    out = tmp_path / "exports" / "x"
+    with pytest.raises(TacticsError, match="simulated"):
+        export_model(ws.checkpoint, out)
+    assert not out.exists()
+    assert list((tmp_path / "exports").iterdir()) == []  # no half-built temp folder either
+
+
+def test_failed_check_is_an_error_and_writes_nothing(tmp_path, monkeypatch):
+    ws = tiny_workspace()
+    monkeypatch.setattr(export_mod, "TOLERANCE", -1.0)  # no difference can pass
+    monkeypatch.setattr(export_mod, "_onnx_export", lambda model, path: shutil.copyfile(
+        export_mod.Path(tiny_export().path) / "model.onnx", path) and 20)
+    out = tmp_path / "x"
+    with pytest.raises(TacticsError, match="verification failed") as info:
+        export_model(ws.checkpoint, out)
+    assert "\n" not in str(info.value) and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_folder_is_refused(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(TacticsError, match="already exists"):
+        export_model(tiny_workspace().checkpoint, tmp_path / "taken")
+
+
+def test_retrained_tokenizer_is_refused(tmp_path, monkeypatch, capsys):
+    """A tokenizer.json retrained after the checkpoint must not be exported with it."""
+    from tactics_core.checkpoints import load_checkpoint, save_checkpoint
+    from tactics_core.cli import main
+    from tactics_core.tokenizer import train_tokenizer
+
+    ws = tiny_workspace()
+    run = tmp_path / "checkpoints"
+    payload = load_checkpoint(ws.checkpoint)
+    payload["tokenizer_path"] = "checkpoints"  # relative, as a real run records it
+    save_checkpoint(run / "best_model.pt", payload)
+    train_tokenizer(ws.data_dir, run, vocab_size=320, kind="lines")  # a different tokenizer.json
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TacticsError, match="tokenizer") as info:
+        export_model(run / "best_model.pt", tmp_path / "out")
+    assert "sha256" in str(info.value) and not (tmp_path / "out").exists()
+    assert main(["export", str(run / "best_model.pt"), str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and not (tmp_path / "out2").exists()
+
+
+def _original_tokenizer(data_dir, path):
+    """A tokenizer.json as the original scripts made it: GPT-2 regex byte-level BPE, <UNK> and <PAD> only."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from tactics_core.corpus import iter_corpus
+
+    tok = Tokenizer(models.BPE(unk_token="<UNK>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<UNK>", "<PAD>"], show_progress=False)
+    tok.train_from_iterator((pf.text() for pf in iter_corpus(data_dir)), trainer=trainer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return tok.get_vocab_size()
+
+
+def test_original_format_checkpoint_exports_unchanged(tmp_path, monkeypatch):
+    import torch
+
+    from tactics_core.complete import Completer
+    from tactics_core.model import GPT, GPTConfig
+
+    ws = tiny_workspace()
+    vocab = _original_tokenizer(ws.data_dir, tmp_path / "tok" / "tokenizer.json")
+    ctx = 64
+    torch.manual_seed(1)
+    model = GPT(GPTConfig(vocab_size=vocab, context_length=ctx, d_model=32, n_layers=2, n_heads=4, dropout=0.1))
+    state = model.state_dict()
+    for i in range(2):  # the original scripts kept their causal mask as a buffer
+        state[f"blocks.{i}.attn.mask"] = torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.tensor([[3, 4, 5]]))[0].sum().backward()
+    optimizer.step()
+    payload = {
+        "model": state,
+        "optimizer": optimizer.state_dict(),
+        "model_config": {"vocab_size": vocab, "context_length": ctx, "d_model": 32, "n_layers": 2, "n_heads": 4,
+                         "d_mlp": 128, "dropout": 0.1, "use_bias": False, "tie_embeddings": True},
+        "epoch": 3,
+        "global_step": 1200,
+        "best_val_loss": float("inf"),
+        "tokenizer_path": "tok",
+    }
+    (tmp_path / "run").mkdir()
+    torch.save(payload, tmp_path / "run" / "best_model.pt")
+    monkeypatch.chdir(tmp_path / "run")
+    report = export_model(tmp_path / "run" / "best_model.pt", tmp_path / "export" / "orig")
+    assert report.ok and report.max_abs_diff <= 1e-4
+    config = json.loads((tmp_path / "export" / "orig" / "config.json").read_text())
+    assert config["checkpoint_format"] == "original" and config["tokenizer_kind"] == "seed"
+    assert config["training_step"] == 1200 and config["validation_loss"] is None and config["eos_token_id"] is None
+    assert config["vocab_size"] == vocab and config["context_length"] == ctx
+    assert any("original-format" in n for n in report.notes)
+    # And the export runs in the completion engine (stops at newlines: no <EOS> in that tokenizer).
+    result = Completer.load(tmp_path / "export" / "orig").complete("@G\n    a = a\n@C\na != a\n", n=2, max_tokens=8, seed=0)
+    assert result.backend == "onnx" and result.prompt_tokens > 0
+
+
+def test_checkpoint_whose_tokenizer_vocab_differs_is_explained(tmp_path, monkeypatch):
+    import torch
+
+    from tactics_core.model import GPT, GPTConfig
+
+    ws = tiny_workspace()
+    _original_tokenizer(ws.data_dir, tmp_path / "tokenizer.json")
+    model = GPT(GPTConfig(vocab_size=999, context_length=32, d_model=32, n_layers=1, n_heads=4))
+    torch.save({"model": model.state_dict(), "model_config": model.config.to_dict(), "global_step": 1,
+                "tokenizer_path": "checkpoints"}, tmp_path / "m.pt")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TacticsError, match="vocab size 999"):
+        export_model(tmp_path / "m.pt", tmp_path / "out")
