@@ -319,8 +319,9 @@ class OnnxBackend:
 # ---------------------------------------------------------------- decoding
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    x = logits.astype(np.float64)
+def log_softmax(logits: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Normalised log-probabilities (float32 while decoding: it runs once per token)."""
+    x = logits.astype(dtype, copy=False)
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
@@ -328,28 +329,29 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 def sample_tokens(
     logits: np.ndarray, temperature: float, top_p: float, top_k: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """One token per row of `logits` [rows, vocab] (argmax when temperature is 0)."""
+    """One token per row of `logits` [rows, vocab] (argmax when temperature is 0).
+
+    float32 and a sort of the probabilities (not an argsort) keep this cheap
+    next to a decoding step: it runs once per generated token.
+    """
     if temperature <= 0:
         return logits.argmax(axis=-1)
-    x = logits.astype(np.float64) / temperature
-    vocab = x.shape[-1]
+    x = logits.astype(np.float32) / np.float32(temperature)
+    rows, vocab = x.shape
     if top_k and 0 < top_k < vocab:
         kth = np.partition(x, vocab - top_k, axis=-1)[:, vocab - top_k : vocab - top_k + 1]
         x = np.where(x < kth, -np.inf, x)
-    x = x - x.max(axis=-1, keepdims=True)
-    probs = np.exp(x)
+    probs = np.exp(x - x.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
     if 0 < top_p < 1:
-        order = np.argsort(-probs, axis=-1)
-        sorted_p = np.take_along_axis(probs, order, axis=-1)
-        cum = np.cumsum(sorted_p, axis=-1)
-        keep_sorted = (cum - sorted_p) < top_p  # always keeps the most likely token
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=-1)
-        probs = np.where(keep, probs, 0.0)
-        probs /= probs.sum(axis=-1, keepdims=True)
-    cum = np.cumsum(probs, axis=-1)
-    u = rng.random((probs.shape[0], 1)) * cum[:, -1:]
+        # Nucleus: the smallest set of likeliest tokens whose mass reaches top_p (at least one).
+        sorted_p = -np.sort(-probs, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p
+        n_keep = np.maximum(1, (before < top_p).sum(axis=-1))
+        threshold = sorted_p[np.arange(rows), n_keep - 1][:, None]
+        probs = np.where(probs >= threshold, probs, 0.0)
+    cum = np.cumsum(probs, axis=-1, dtype=np.float64)
+    u = rng.random((rows, 1)) * cum[:, -1:]
     return np.minimum((cum < u).sum(axis=-1), vocab - 1)
 
 
@@ -475,7 +477,10 @@ def resolve_device(device: str) -> str:
         try:
             import torch
 
-            return "cuda" if torch.cuda.is_available() else "cpu"
+            if torch.cuda.is_available():
+                return "cuda"
+            mps = getattr(torch.backends, "mps", None)
+            return "mps" if mps is not None and mps.is_available() else "cpu"
         except ImportError:  # pragma: no cover
             return "cpu"
     return device
@@ -528,6 +533,8 @@ class Completer:
         device = resolve_device(device)
         if path.is_dir():
             config = read_export_config(path)
+            if not (path / EXPORT_TOKENIZER_FILE).is_file():
+                raise TacticsError(f"{path} has no {EXPORT_TOKENIZER_FILE}; export the checkpoint again with `tactics export`")
             tokenizer = load_tokenizer(path / EXPORT_TOKENIZER_FILE)
             if tokenizer.vocab_size != config["vocab_size"]:
                 raise TacticsError(

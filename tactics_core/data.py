@@ -321,6 +321,11 @@ class PackedSplit:
         self.item_cont = chunk_no > 0  # a later window: its first token was scored before
         self.n_windowed_files = int((n_chunks > 1).sum())
         self.rows = self._pack(shuffle_packing)
+        if not shuffle_packing:
+            # Dense packing puts the longest files first; a fixed shuffle makes the first
+            # `eval_batches` batches a fair sample of the split (the same in every run).
+            perm = np.random.default_rng(0x5EED).permutation(len(self.rows))
+            self.rows = [self.rows[i] for i in perm]
         self.n_rows = len(self.rows)
         used = int(self.item_len.sum())
         self.padding_fraction = 1.0 - used / max(1, self.n_rows * row_len)
@@ -402,7 +407,8 @@ class PackedSplit:
             yield self.batch(order[k * batch_size : (k + 1) * batch_size])
 
     def iter_fixed(self, batch_size: int, max_batches: int = 0):
-        """Micro-batches in packing order (validation: the same every time)."""
+        """Micro-batches in a fixed order (validation: the same rows every time, so
+        evaluations compare; the first `max_batches` are a fair sample)."""
         n = self.n_batches(batch_size)
         if max_batches:
             n = min(n, max_batches)

@@ -85,7 +85,7 @@ def file_nll(backend: Any, ids: list[int], sep: int, learn_sep: bool) -> tuple[f
     start = 0
     while start < last_target:
         window = seq[start : min(start + ctx + 1, last_target + 1)]
-        logp = log_softmax(backend.all_logits(window[:-1]))
+        logp = log_softmax(backend.all_logits(window[:-1]), dtype=np.float64)
         targets = np.asarray(window[1:], dtype=np.int64)
         total -= float(logp[np.arange(len(targets)), targets].sum())
         count += len(targets)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 from .atomic import atomic_write_text
 from .errors import TacticsError
-from .workspace import METRICS_FILE, RUN_STATE_FILE
+from .workspace import METRICS_FILE, RUN_STATE_FILE, TOKENIZER_FILE
 
 LOCK_FILE = "run.lock"
 STOP_FILE = "stop.request"
@@ -243,8 +243,13 @@ class RunRecorder:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
+        # A stop request older than this run is stale; one written after start_detached
+        # spawned us (while we were still importing torch) is for us and stays.
+        born = float(os.environ.get("TACTICS_SPAWNED_AT") or self._state["started"])
         try:
-            (self.folder / STOP_FILE).unlink()
+            stop_path = self.folder / STOP_FILE
+            if stop_path.stat().st_mtime < born:
+                stop_path.unlink()
         except FileNotFoundError:
             pass
         self._metrics_fh = open(self.folder / METRICS_FILE, "a", encoding="utf-8")
@@ -370,6 +375,10 @@ def start_detached(
     """
     folder = Path(checkpoint_dir)
     _refuse_if_alive(folder)
+    if not (folder / TOKENIZER_FILE).is_file():
+        raise TacticsError(
+            f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
+        )
     if resume is None:
         from .presets import apply_overrides, load_preset
 
@@ -399,6 +408,7 @@ def start_detached(
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.configure_threads
     env["PYTHONUNBUFFERED"] = "1"
     env["TACTICS_DETACHED"] = "1"
+    env["TACTICS_SPAWNED_AT"] = repr(time.time() - 0.5)  # mtime granularity slack
     log = open(folder / LOG_FILE, "ab")
     try:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())

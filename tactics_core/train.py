@@ -327,6 +327,10 @@ def train(
     from . import runs
 
     checkpoint_dir = Path(checkpoint_dir)
+    if not (checkpoint_dir / TOKENIZER_FILE).is_file():
+        from .tokenizer import load_tokenizer
+
+        load_tokenizer(checkpoint_dir / TOKENIZER_FILE)  # raises: "... run `tactics tokenizer train` first"
     payload = None
     resume_path = Path(resume) if resume else None
     if resume_path is not None:
@@ -448,8 +452,9 @@ def _run(
                 note = "the corpus changed since this checkpoint: data order restarts at a new epoch (approximate resume)"
                 data_epoch, data_batch = data_epoch + 1, 0
         else:
+            kind = "a model-only checkpoint" if payload.get("format") == "tactics-tui/1" else "original scripts' format"
             note = (
-                f"{resume_path.name} has no RNG state or data position (original scripts' format): "
+                f"{resume_path.name} has no RNG state or data position ({kind}): "
                 "resuming approximately (fresh data order from its epoch, optimizer state if compatible)"
             )
             data_epoch = int(payload.get("epoch") or 0)

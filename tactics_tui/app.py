@@ -110,10 +110,15 @@ class TacticsApp(App):
         if self.current_mode != mode:
             self.switch_mode(mode)
 
-    def open_in_playground(self, model_path: str | Path) -> None:
+    async def open_in_playground(self, model_path: str | Path) -> None:
         """Switch to the Playground with `model_path` (a .pt or an export folder) chosen."""
-        self.switch_mode("playground")
+        await self.switch_mode("playground")
         self.screen.choose_model(str(model_path))
+
+    async def resume_run(self, checkpoint: str | Path) -> None:
+        """Switch to Training and resume the run from `checkpoint`."""
+        await self.switch_mode("training")
+        self.screen.start_run(resume=True, checkpoint=str(checkpoint))
 
     def choose_preset(self, name: str) -> None:
         """Remember `name` as the preset for the next training run."""
@@ -128,7 +133,16 @@ class TacticsApp(App):
         self.screen.start_job("demo", make_demo_job(self.data_dir), "Generating the demo corpus")
 
     def action_export_best(self) -> None:
-        self.export_model(self.ws.best_model_path)
+        """Export best_model.pt; before the first evaluation, the latest checkpoint."""
+        best = self.ws.best_model_path
+        if not best.exists():
+            from tactics_core.checkpoints import latest_checkpoint
+
+            latest = self.guard(lambda: latest_checkpoint(self.ws.checkpoint_dir))
+            if latest is not None:
+                self.notify(f"no {best.name} yet (no evaluation so far): exporting {latest.name}")
+                best = latest
+        self.export_model(best)
 
     def export_model(self, checkpoint: str | Path) -> None:
         """Export `checkpoint` to a new folder under export/ and verify it (in a worker)."""
@@ -180,6 +194,25 @@ class TacticsApp(App):
             log.exception("unexpected error")
             self.show_error(f"{type(exc).__name__}: {one_line(exc)} (details in {LOG_FILE})")
         return None
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry file names, core messages and model output: never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A failure in a UI handler: a notice and the log, not a crash with a traceback.
+
+        Headless runs (tests) and TACTICS_TUI_DEBUG=1 keep Textual's behaviour
+        (exit and show the traceback), so bugs stay loud where they are fixed.
+        """
+        if self.is_headless or os.environ.get("TACTICS_TUI_DEBUG") or not isinstance(error, Exception):
+            super()._handle_exception(error)
+            return
+        if isinstance(error, TacticsError):
+            self.show_error(str(error))
+            return
+        log.error("unexpected error in the UI", exc_info=error)
+        self.show_error(f"{type(error).__name__}: {one_line(error)} (details in {LOG_FILE})")
 
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

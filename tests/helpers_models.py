@@ -2,9 +2,9 @@
 
 `tiny_workspace()` builds, once per test process, a data folder (a real slice
 of acornlib-2025-11 plus generated "family" goals whose proofs are learnable
-from the goal), trains the real tokenizer on it and a tiny GPT for a few
-hundred steps with a minimal loop, and saves a checkpoint in this project's
-format next to its tokenizer.json. Later calls return the same paths.
+from the goal), trains the real tokenizer on it and a tiny GPT for 250 steps
+with the real trainer (`tactics_core.train`), so checkpoints are exactly what
+`tactics train` writes. Later calls return the same paths.
 
 Why generated families: a model this small learns them in seconds, so
 next-line exact match on held-out theorems is > 0 for a trained model and 0
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +31,29 @@ FAMILIES = [
 ]
 REAL_FILES = 40
 FAMILY_FILES = 160
-TRAIN_STEPS = 250
+# The built-in `tiny` preset made smaller and faster: ~250 steps learn the families.
+TRAIN_OVERRIDES = {
+    "model.d_model": 64,
+    "model.n_layers": 2,
+    "model.n_heads": 4,
+    "model.context_length": 128,
+    "model.dropout": 0.0,
+    "training.batch_size": 16,
+    "training.grad_accum_steps": 1,
+    "training.grad_clip": 1.0,
+    "training.seed": 1337,
+    "training.learning_rate": 0.003,
+    "training.min_lr": 0.0003,
+    "training.warmup_steps": 20,
+    "training.weight_decay": 0.0,
+    "training.max_steps": 250,
+    "training.eval_interval": 250,
+    "training.eval_batches": 4,
+    "training.save_interval": 1000,
+    "training.patience": 100,
+    "training.num_threads": 1,
+    "training.device": "cpu",
+}
 
 
 def family_text(i: int) -> str:
@@ -65,34 +86,6 @@ class TinyWorkspace:
     tokenizer: Path
 
 
-def _minimal_train(model, texts_ids: list[list[int]], sep: int, steps: int, batch: int, seed: int) -> float:
-    """Plain next-token training on packed random windows; returns the last loss."""
-    import torch
-    import torch.nn.functional as F
-
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    stream: list[int] = []
-    for ids in texts_ids:
-        stream += ids + [sep]
-    ctx = model.config.context_length
-    data = torch.tensor(stream, dtype=torch.long)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    model.train()
-    loss = torch.tensor(0.0)
-    for step in range(steps):
-        starts = [rng.randrange(0, len(stream) - ctx - 1) for _ in range(batch)]
-        x = torch.stack([data[s : s + ctx] for s in starts])
-        y = torch.stack([data[s + 1 : s + ctx + 1] for s in starts])
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.eval()
-    return float(loss.detach())
-
-
 def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = 0.1) -> Path:
     from tactics_core.checkpoints import save_checkpoint
 
@@ -116,13 +109,13 @@ def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, v
 
 @functools.lru_cache(maxsize=None)
 def tiny_workspace() -> TinyWorkspace:
-    """Build (once per process) the tiny trained model described above."""
+    """Build (once per process) the tiny trained model described above, with the real trainer."""
     import torch
 
-    from tactics_core.corpus import iter_corpus
-    from tactics_core.data import split_corpus
     from tactics_core.model import GPT, GPTConfig
+    from tactics_core.presets import apply_overrides, load_preset
     from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.train import train
 
     src = CORPORA / "acornlib-2025-11" / "proofs"
     if not src.is_dir():
@@ -139,18 +132,13 @@ def tiny_workspace() -> TinyWorkspace:
     tokenizer = load_tokenizer(ckpt_dir / "tokenizer.json")
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
+        preset = apply_overrides(load_preset("tiny", root / "presets"), [f"{k}={v}" for k, v in TRAIN_OVERRIDES.items()])
+        result = train(preset, data_dir, ckpt_dir, handle_signals=False)
+        assert result.reason == "finished", result
         torch.manual_seed(0)
         config = GPTConfig(vocab_size=tokenizer.vocab_size, context_length=128, d_model=64, n_layers=2, n_heads=4, dropout=0.0)
-        untrained = GPT(config).eval()
-        save_ours(ckpt_dir / "untrained.pt", untrained, tokenizer, 0, None)
-        model = GPT(config)
-        train_files, _ = split_corpus(list(iter_corpus(data_dir)), 0.1)  # held-out theorems stay unseen
-        texts = [pf.text() for pf in train_files]
-        ids = tokenizer.encode_batch(texts)
-        loss = _minimal_train(model, ids, tokenizer.eos_id, steps=TRAIN_STEPS, batch=16, seed=0)
-        save_ours(ckpt_dir / "best_model.pt", model, tokenizer, TRAIN_STEPS, loss)
+        save_ours(ckpt_dir / "untrained.pt", GPT(config).eval(), tokenizer, 0, None)
     finally:
         torch.set_num_threads(threads)
     return TinyWorkspace(root, data_dir, ckpt_dir / "best_model.pt", ckpt_dir / "untrained.pt", ckpt_dir / "tokenizer.json")

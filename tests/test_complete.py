@@ -180,3 +180,21 @@ def test_cli_complete_json(ws, capsys):
     code = main(["complete", str(ws.checkpoint), "--goal-file", str(goal), "--proof-lines", "9"])
     assert code == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_sampling_follows_temperature_top_p_and_top_k():
+    from tactics_core.complete import sample_tokens
+
+    rng = np.random.default_rng(0)
+    logits = np.log(np.tile([0.5, 0.3, 0.15, 0.05], (20000, 1)))
+
+    def share(**kw):
+        return np.bincount(sample_tokens(logits, rng=rng, **kw), minlength=4) / len(logits)
+
+    assert np.allclose(share(temperature=1.0, top_p=1.0, top_k=0), [0.5, 0.3, 0.15, 0.05], atol=0.015)
+    assert np.allclose(share(temperature=1.0, top_p=0.7, top_k=0), [0.625, 0.375, 0, 0], atol=0.015)
+    assert np.allclose(share(temperature=1.0, top_p=1.0, top_k=3), [0.526, 0.316, 0.158, 0], atol=0.015)
+    assert share(temperature=1.0, top_p=0.4, top_k=0)[0] == 1.0  # the likeliest token is always kept
+    hot = share(temperature=4.0, top_p=1.0, top_k=0)
+    assert hot[3] > 0.12  # flatter
+    assert (sample_tokens(logits[:5], 0.0, 1.0, 0, rng) == 0).all()  # temperature 0 = argmax

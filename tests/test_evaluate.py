@@ -72,3 +72,21 @@ def test_no_held_out_goal_is_a_clear_error(tmp_path):
         evaluate(ws.checkpoint, data, k=2)
     with pytest.raises(TacticsError, match="--k"):
         evaluate(ws.checkpoint, ws.data_dir, k=0)
+
+
+def test_split_uses_the_checkpoints_val_fraction(tmp_path):
+    from helpers_models import save_ours
+    from tactics_core.checkpoints import load_model
+    from tactics_core.tokenizer import load_tokenizer
+
+    ws = tiny_workspace()
+    loaded = load_model(ws.untrained)
+    ckpt = save_ours(ws.root / "checkpoints" / "val30.pt", loaded.model, load_tokenizer(ws.tokenizer), 0, None,
+                     val_fraction=0.3)
+    data = tmp_path / "proofs"
+    write_family_files(data, 30)
+    _, val30 = split_corpus(list(iter_corpus(data)), 0.3)
+    _, val10 = split_corpus(list(iter_corpus(data)), 0.1)
+    assert len(val30) > len(val10)
+    report = evaluate(ckpt, data, k=1, max_tokens=4)
+    assert report.val_fraction == 0.3 and report.goals == len(val30)

@@ -195,6 +195,7 @@ def test_missing_tokenizer_says_what_to_run(base, tmp_path):
     data_dir, _ = base
     with pytest.raises(TacticsError, match="tactics tokenizer train"):
         train(preset("training.max_steps=2"), data_dir, tmp_path / "empty", handle_signals=False)
+    assert not (tmp_path / "empty").exists()  # refused before touching the folder
 
 
 def test_second_run_into_a_live_folder_is_refused(base, tmp_path):

@@ -208,3 +208,73 @@ async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
         await pilot.press("y")
         await wait_for(pilot, lambda: table.row_count == 0, what="row removed")
         assert not path.exists() and not path.with_name("checkpoint_step_5.meta.json").exists()
+
+
+def test_cli_refuses_a_missing_workspace(tmp_path, capsys):
+    from tactics_tui.app import main
+
+    assert main(["--workspace", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err
+
+
+async def test_checkpoint_opens_in_playground_and_resume_goes_to_training(ws):
+    import torch
+
+    from tactics_core.checkpoints import save_checkpoint
+    from tactics_core.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+    path = save_checkpoint(ws / "checkpoints" / "best_model.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 3})
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        table = app.screen.query_one("#ckpt-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="checkpoint row")
+        await pilot.press("p")
+        await pilot.pause(0.1)
+        assert app.current_mode == "playground"
+        assert app.screen.query_one("#play-model", Select).value == str(path)
+        await pilot.press("4")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.current_mode == "training" and not app.screen.busy("start"), what="resume attempt")
+        # The resumed run (a detached process) shows up in the Training screen.
+        try:
+            await wait_for(pilot, lambda: app.screen.run_state is not None, what="resumed run state")
+            assert "resume" in app.screen.run_state.message or app.screen.run_state.state != "starting"
+        finally:
+            _kill_run(ws / "checkpoints")
+
+
+def _kill_run(folder: Path) -> None:
+    """Never leave a detached run behind a test."""
+    import os
+    import signal
+    import time
+
+    from tactics_core import runs
+
+    state = runs.read_run_state(folder)
+    if state is not None and state.alive:
+        os.kill(state.pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
+    """Model output, goals and core messages contain `[`…`]` (Acorn: `[R: CommRing]`)."""
+    from tactics_core.complete import Candidate, CompletionResult
+
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        screen = app.screen
+        result = CompletionResult([Candidate("f[R: CommRing](a) [/] [bold]x", -1.5)], 0.01, "torch", "@G\n")
+        screen.post_message(__import__("tactics_tui.messages", fromlist=["JobDone"]).JobDone("complete", ("m", None, result, 0)))
+        await pilot.pause(0.2)
+        options = screen.query_one("#play-candidates", OptionList)
+        assert options.option_count == 1
+        assert "[/] [bold]x" in str(options.get_option_at_index(0).prompt)
+        app.show_error("bad file data/proofs/[x].txt: unknown marker [/]")
+        await pilot.pause(0.1)
+        assert any("[x].txt" in n for n in notices(app))

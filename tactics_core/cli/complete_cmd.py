@@ -79,7 +79,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     else:
         if args.proof_lines:
             raise TacticsError("--proof-lines goes with --goal-file; put the lines after @P in the prompt file")
-        context = _read(args.prompt_file)
+        # Parsed here so errors name the file; its @P lines are the proof so far.
+        context = parse_proof_text(_read(args.prompt_file), str(args.prompt_file))
+        proof_so_far = list(context.proof or ())
     completer = Completer.load(args.model, device=args.device, threads=args.threads)
     result = completer.complete(
         context,

@@ -49,6 +49,10 @@ class WorkScreen(Screen):
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden
         yield from ()
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False) -> None:
+        """Notices carry file names and core messages: never parsed as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     @property
     def ws(self):
         return self.app.ws

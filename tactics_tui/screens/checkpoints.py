@@ -7,14 +7,13 @@ a confirmation), open one in the Playground.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from ..jobs import core
@@ -37,10 +36,11 @@ class CheckpointsScreen(WorkScreen):
     def __init__(self) -> None:
         super().__init__()
         self.infos: list[Any] = []
+        self._details: dict[str, str] = {}
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="ckpt-details")
+        yield Static("", markup=False, id="ckpt-details")
 
     def on_mount(self) -> None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -52,6 +52,7 @@ class CheckpointsScreen(WorkScreen):
 
     def action_reload(self) -> None:
         folder = self.ws.checkpoint_dir
+        self._details.clear()
 
         def job(progress, cancel):
             return core("checkpoints").list_checkpoints(folder)
@@ -63,7 +64,9 @@ class CheckpointsScreen(WorkScreen):
         if job == "list":
             self.show(result)
         elif job == "details":
-            self.query_one("#ckpt-details", Static).update(result)
+            path, text = result
+            self._details[path] = text
+            self._show_details()
 
     def show(self, infos: list[Any]) -> None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -73,7 +76,7 @@ class CheckpointsScreen(WorkScreen):
         for info in self.infos:
             table.add_row(
                 "★" if info.best else ("!" if info.error else ""),
-                info.name,
+                Text(info.name),
                 str(info.step) if info.step >= 0 else "?",
                 f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
@@ -96,18 +99,32 @@ class CheckpointsScreen(WorkScreen):
         return self.infos[table.cursor_row]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """Details of the highlighted checkpoint; its config is read once, in a worker."""
         info = self.selected()
         if info is None:
             return
+        box = self.query_one("#ckpt-details", Static)
         if info.error:
-            self.query_one("#ckpt-details", Static).update(f"{info.name}: {info.error}")
+            box.update(f"{info.name}: {info.error}")
             return
         path = info.path
+        if path in self._details:
+            box.update(self._details[path])
+            return
+        box.update(f"{info.name}: reading…")
+        if self.busy("details"):
+            return  # the running one re-checks the highlighted row when it ends
 
         def job(progress, cancel):
-            return describe(core("checkpoints").read_meta(path), path)
+            ckpt = core("checkpoints")
+            meta = ckpt.read_meta(path)
+            config = ckpt.load_checkpoint(path).get("config")  # the full preset it was trained with
+            return path, describe(meta, path, config)
 
-        self.start_job("details", job, "Reading details") if not self.busy("details") else None
+        self.start_job("details", job, "Reading details")
 
     # -- actions ------------------------------------------------------------
     def _need(self) -> Any | None:
@@ -116,22 +133,20 @@ class CheckpointsScreen(WorkScreen):
             self.notify("no checkpoint selected", severity="warning")
         return info
 
-    def action_resume(self) -> None:
+    async def action_resume(self) -> None:
         info = self._need()
-        if info is None:
-            return
-        self.app.action_go("training")
-        self.app.screen.start_run(resume=True, checkpoint=info.path)
+        if info is not None:
+            await self.app.resume_run(info.path)
 
     def action_export(self) -> None:
         info = self._need()
         if info is not None:
             self.app.export_model(info.path)
 
-    def action_play(self) -> None:
+    async def action_play(self) -> None:
         info = self._need()
         if info is not None:
-            self.app.open_in_playground(info.path)
+            await self.app.open_in_playground(info.path)
 
     def action_delete(self) -> None:
         info = self._need()
@@ -155,7 +170,7 @@ def delete_checkpoint(path: Path) -> None:
     meta_path(path).unlink(missing_ok=True)
 
 
-def describe(meta: dict[str, Any], path: str) -> str:
+def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
     """A checkpoint's facts and model shape, a few lines."""
     cfg = meta.get("model_config") or {}
     shape = " ".join(f"{k}={v}" for k, v in cfg.items())
@@ -166,9 +181,11 @@ def describe(meta: dict[str, Any], path: str) -> str:
         f"format {meta.get('format', '?')}",
         f"model  {shape}",
     ]
-    config = meta.get("config")
     if isinstance(config, dict):
-        lines.append("config " + json.dumps(config, separators=(",", ":"))[:400])
+        for section in ("model", "training"):
+            values = config.get(section)
+            if isinstance(values, dict) and section == "training":
+                lines.append("training " + " ".join(f"{k}={v}" for k, v in values.items()))
     return "\n".join(lines)
 
 

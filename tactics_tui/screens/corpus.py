@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 
 from ..jobs import core
@@ -44,7 +45,7 @@ class CorpusScreen(WorkScreen):
             yield Label("Data folder ", classes="field-label")
             yield Input(str(self.app.data_dir), id="data-dir", compact=True)
         with Horizontal(id="corpus-top"):
-            yield Static("", id="corpus-summary")
+            yield Static("", markup=False, id="corpus-summary")
             yield SizeHistogram(id="corpus-histogram")
         yield Label("Skipped files", classes="section-title")
         yield DataTable(id="corpus-skipped", cursor_type="row", zebra_stripes=True)
@@ -101,7 +102,7 @@ class CorpusScreen(WorkScreen):
         table = self.query_one("#corpus-skipped", DataTable)
         table.clear()
         for item in stats.get("skipped", []):
-            table.add_row(item.get("file", "?"), item.get("problem", "?"))
+            table.add_row(Text(str(item.get("file", "?"))), Text(str(item.get("problem", "?"))))
 
 
 def format_summary(stats: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -60,8 +59,8 @@ class PlaygroundScreen(WorkScreen):
             yield Checkbox("prover's prompt", False, id="play-prover", compact=True)
         yield TextArea(EXAMPLE, id="play-text", soft_wrap=True, show_line_numbers=False)
         yield Label("Candidates (enter accepts one and asks again)", classes="section-title")
-        yield OptionList(id="play-candidates")
-        yield Static("", id="play-status")
+        yield OptionList(markup=False, id="play-candidates")
+        yield Static("", markup=False, id="play-status")
 
     def on_mount(self) -> None:
         self.refresh_models()
@@ -186,7 +185,10 @@ class PlaygroundScreen(WorkScreen):
             options = self.query_one("#play-candidates", OptionList)
             options.clear_options()
             options.add_options(
-                [Option(_one_line(f"{c.logprob:8.3f}  {c.text}"), id=str(i)) for i, c in enumerate(self.candidates)]
+                [
+                    Option(_one_line(f"{c.logprob:8.3f}  {c.text}", max(20, options.size.width - 4)), id=str(i))
+                    for i, c in enumerate(self.candidates)
+                ]
             )
             if self.candidates:
                 options.highlighted = 0
@@ -226,8 +228,10 @@ class PlaygroundScreen(WorkScreen):
         self._status()
 
 
-def _one_line(text: str) -> Text:
-    return Text(text.replace("\n", " "), no_wrap=True, overflow="ellipsis")
+def _one_line(text: str, width: int = 74) -> str:
+    """One row of a list: newlines shown as spaces, cut to `width` with an ellipsis."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def model_options(ws) -> list[tuple[str, str]]:

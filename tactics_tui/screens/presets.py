@@ -49,11 +49,11 @@ class PresetsScreen(WorkScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="presets-main"):
-            yield OptionList(id="presets-list")
+            yield OptionList(markup=False, id="presets-list")
             with VerticalScroll(id="presets-right"):
-                yield Static("", id="presets-view")
+                yield Static("", markup=False, id="presets-view")
                 yield Vertical(id="presets-form")
-                yield Static("", id="presets-form-error")
+                yield Static("", markup=False, id="presets-form-error")
 
     def on_mount(self) -> None:
         self.reload()
@@ -144,13 +144,13 @@ class PresetsScreen(WorkScreen):
         form.remove_children()
         rows = []
         for section in ("model", "training"):
-            rows.append(Label(f"[{section}]", classes="section-title"))
+            rows.append(Label(f"[{section}]", markup=False, classes="section-title"))
             for key, value in dataclasses.asdict(getattr(self.preset, section)).items():
                 rows.append(
                     Horizontal(
                         Label(f"{key:<17}", classes="form-key"),
                         Input(_show(value), id=f"f-{section}-{key}", compact=True, classes="form-input"),
-                        Label("", id=f"e-{section}-{key}", classes="form-error"),
+                        Label("", markup=False, id=f"e-{section}-{key}", classes="form-error"),
                         classes="form-row",
                     )
                 )

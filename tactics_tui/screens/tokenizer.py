@@ -34,10 +34,10 @@ class TokenizerScreen(WorkScreen):
             yield Select([(k, k) for k in DEFAULT_KINDS], allow_blank=False, id="tok-kind", compact=True)
             yield Label(" Vocab size ", classes="field-label")
             yield Input("4096", id="tok-vocab", type="integer", compact=True)
-        yield Static("", id="tok-report")
+        yield Static("", markup=False, id="tok-report")
         yield Label("One proof, token by token", classes="section-title")
         with VerticalScroll(id="tok-sample-box"):
-            yield Static("", id="tok-sample")
+            yield Static("", markup=False, id="tok-sample")
 
     def on_mount(self) -> None:
         kinds, default = self._kinds()

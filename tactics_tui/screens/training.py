@@ -16,7 +16,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -41,6 +41,7 @@ class TrainingScreen(WorkScreen):
         self.view = RunView()
         self.run_state: Any = None
         self.tail_error: str | None = None
+        self._opened_at = time.time()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -50,14 +51,14 @@ class TrainingScreen(WorkScreen):
             yield Input("", placeholder="preset's", id="train-steps", type="integer", compact=True)
             yield Label(" Set ", classes="field-label")
             yield Input("", placeholder="training.batch_size=8 …", id="train-set", compact=True)
-        yield Static("", id="train-status")
+        yield Static("", markup=False, id="train-status")
         with Horizontal(id="train-middle"):
-            yield Static("", id="train-figures")
+            yield Static("", markup=False, id="train-figures")
             yield LossChart(id="train-chart")
         with Horizontal(classes="row"):
             yield Label("loss ", classes="field-label")
             yield Sparkline([], id="train-sparkline")
-        yield Static("", id="train-sample")
+        yield Static("", markup=False, id="train-sample")
 
     def on_mount(self) -> None:
         self.refresh_presets()
@@ -105,7 +106,10 @@ class TrainingScreen(WorkScreen):
             key = _state_key(state)
             if events or key != last_state or error != self.tail_error:
                 last_state = key
-                self.app.call_from_thread(self._apply, events, state, error)
+                try:
+                    self.app.call_from_thread(self._apply, events, state, error)
+                except RuntimeError:  # the app is shutting down
+                    return
             for _ in range(int(POLL_SECONDS / 0.05)):
                 if worker.is_cancelled:
                     return
@@ -117,6 +121,13 @@ class TrainingScreen(WorkScreen):
         self.tail_error = error
         self.view.feed(events)
         self.run_state = state
+        for event in events:  # a run ending while we watch (not one read from history)
+            if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
+                text = self.view.ending() or "ended"
+                if event.get("reason") == "failed":
+                    self.app.show_error(f"training {text}")
+                else:
+                    self.notify(f"training {text}", title="Training")
         self._draw()
 
     # -- drawing ----------------------------------------------------------------

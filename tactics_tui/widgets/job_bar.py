@@ -20,7 +20,7 @@ class JobBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("", id="job-label")
+        yield Label("", markup=False, id="job-label")
         yield ProgressBar(total=1, show_eta=False, id="job-progress")
 
     def start(self, label: str) -> None:
