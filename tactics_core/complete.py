@@ -31,7 +31,6 @@ and the others are its best alternatives.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field

@@ -90,3 +90,21 @@ def test_split_uses_the_checkpoints_val_fraction(tmp_path):
     assert len(val30) > len(val10)
     report = evaluate(ckpt, data, k=1, max_tokens=4)
     assert report.val_fraction == 0.3 and report.goals == len(val30)
+
+
+def test_cancel_stops_evaluation():
+    from tactics_core.errors import Cancelled
+    from tactics_core.progress import CancelToken
+
+    ws = tiny_workspace()
+    token = CancelToken()
+    calls = []
+
+    def progress(done, total, message):
+        calls.append((done, total))
+        if done == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        evaluate(ws.checkpoint, ws.data_dir, k=2, progress=progress, cancel=token)
+    assert calls[-1][0] == 3 and calls[-1][1] > 3

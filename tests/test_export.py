@@ -213,3 +213,20 @@ def test_checkpoint_whose_tokenizer_vocab_differs_is_explained(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TacticsError, match="vocab size 999"):
         export_model(tmp_path / "m.pt", tmp_path / "out")
+
+
+def test_cancel_stops_the_export_and_leaves_nothing(tmp_path):
+    from tactics_core.errors import Cancelled
+    from tactics_core.progress import CancelToken
+
+    token = CancelToken()
+    seen = []
+
+    def progress(done, total, message):
+        seen.append(message)
+        if done >= 1:
+            token.cancel()  # cancel while the ONNX export runs
+
+    with pytest.raises(Cancelled):
+        export_model(tiny_workspace().checkpoint, tmp_path / "out", progress=progress, cancel=token)
+    assert seen[0] == "loading checkpoint" and not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []

@@ -68,6 +68,16 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         export_path = Path(app.last_export["path"])
         assert (export_path / "model.onnx").exists() and app.last_export["ok"]
         await wait_for(pilot, lambda: any("exported and verified" in n for n in notices(app)), what="export notice")
+        # A quick evaluation of best_model.pt from the Checkpoints screen.
+        await pilot.press("4")
+        ck = app.screen
+        await wait_for(pilot, lambda: ck.infos, what="checkpoint list")
+        table = ck.query_one("#ckpt-table")
+        table.move_cursor(row=[i.name for i in ck.infos].index("best_model.pt"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "bits/byte" in str(ck.query_one("#ckpt-details", Static).render()), timeout=90, what="eval line")
+        line = str(ck.query_one("#ckpt-details", Static).render()).splitlines()[0]
+        assert "exact match@8" in line and "lines of" in line
         # A completion in the Playground with the export just made.
         await pilot.press("5")
         play = app.screen
@@ -98,6 +108,14 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: play.last_result is not before and not play.busy("complete"), timeout=60, what="prover completion")
         assert "@P" not in play.last_result.prompt and "@C\n" in play.last_result.prompt
+        # Goals come from the split this model was trained with.
+        from tactics_tui.screens.dialogs import PickDialog
+
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), timeout=60, what="validation goals")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert play.reference and play.query_one("#play-text").text.endswith("@P\n")
 
     # Leaving and coming back shows the whole history of the finished run.
     app = TacticsApp(ws, offer_demo=False)

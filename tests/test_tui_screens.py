@@ -60,7 +60,7 @@ async def test_corpus_lists_skipped_files_with_their_problem(ws):
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one("#corpus-skipped", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, what="skipped rows")
-        files = {table.get_row_at(i)[0] for i in range(2)}
+        files = {str(table.get_row_at(i)[0]) for i in range(2)}
         assert files == {"proof_zz_empty.txt", "proof_zz_binary.txt"}
         assert "200" in static(app, "#corpus-summary")
 
@@ -196,7 +196,7 @@ async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
         table = app.screen.query_one("#ckpt-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 1, what="checkpoint row")
         row = table.get_row_at(0)
-        assert row[1] == "checkpoint_step_5.pt" and row[2] == "5" and row[3] == "3.2500"
+        assert str(row[1]) == "checkpoint_step_5.pt" and row[2] == "5" and row[3] == "3.2500"
         await wait_for(pilot, lambda: "d_model=16" in static(app, "#ckpt-details"), what="details")
         await pilot.press("d")
         await pilot.pause(0.1)

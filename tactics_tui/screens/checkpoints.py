@@ -28,6 +28,7 @@ class CheckpointsScreen(WorkScreen):
         Binding("e", "export", "Export"),
         Binding("d", "delete", "Delete"),
         Binding("p", "play", "Play", tooltip="Open in the Playground"),
+        Binding("v", "evaluate", "Eval", tooltip="Bits per byte and next-line exact match@8 on the validation split"),
         Binding("g", "reload", "Reload"),
     ]
 
@@ -37,6 +38,7 @@ class CheckpointsScreen(WorkScreen):
         super().__init__()
         self.infos: list[Any] = []
         self._details: dict[str, str] = {}
+        self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
@@ -63,6 +65,10 @@ class CheckpointsScreen(WorkScreen):
     def job_done(self, job: str, result: Any) -> None:
         if job == "list":
             self.show(result)
+        elif job == "eval":
+            path, report = result
+            self._evals[path] = eval_line(report)
+            self._show_details()
         elif job == "details":
             path, text = result
             self._details[path] = text
@@ -112,7 +118,7 @@ class CheckpointsScreen(WorkScreen):
             return
         path = info.path
         if path in self._details:
-            box.update(self._details[path])
+            box.update(self._evals.get(path, "") + self._details[path])
             return
         box.update(f"{info.name}: reading…")
         if self.busy("details"):
@@ -148,6 +154,18 @@ class CheckpointsScreen(WorkScreen):
         if info is not None:
             await self.app.open_in_playground(info.path)
 
+    def action_evaluate(self) -> None:
+        info = self._need()
+        if info is None:
+            return
+        path, data_dir = info.path, self.app.data_dir
+
+        def job(progress, cancel):
+            report = core("evaluate").evaluate(path, data_dir, k=EVAL_K, limit=EVAL_LIMIT, progress=progress, cancel=cancel)
+            return path, report.to_dict()
+
+        self.start_job("eval", job, f"Evaluating {info.name} on {EVAL_LIMIT} validation goals")
+
     def action_delete(self) -> None:
         info = self._need()
         if info is None:
@@ -160,6 +178,20 @@ class CheckpointsScreen(WorkScreen):
                 self.action_reload()
 
         self.app.push_screen(ConfirmDialog(f"Delete {info.name} ({_size(info.size)})?\nThis cannot be undone.", yes="Delete", no="Keep"), answer)
+
+
+EVAL_K = 8
+EVAL_LIMIT = 50  # goals: a quick look; `tactics eval` scores the whole split
+
+
+def eval_line(report: dict[str, Any]) -> str:
+    em = report.get("exact_match_at_k")
+    bpb = report.get("bpb")
+    return (
+        f"eval: {_num(bpb, '.3f')} bits/byte · exact match@{report.get('k')} "
+        + (f"{em:.1%}" if isinstance(em, (int, float)) else "–")
+        + f" on {report.get('lines', 0)} lines of {report.get('goals', 0)} goals ({report.get('seconds', 0):.0f} s)\n"
+    )
 
 
 def delete_checkpoint(path: Path) -> None:

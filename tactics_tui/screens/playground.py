@@ -24,6 +24,7 @@ from ..jobs import core
 from .base import WorkScreen
 from .dialogs import PickDialog
 
+DEFAULT_VAL_FRACTION = 0.1  # the presets' default, used when no model is chosen yet
 EXAMPLE = "@G\n<paste a goal here, or press ctrl+l to pick one from the validation split>\n@P\n"
 
 
@@ -88,16 +89,24 @@ class PlaygroundScreen(WorkScreen):
 
     # -- goals ----------------------------------------------------------------
     def action_pick_goal(self) -> None:
+        """Goals of the validation split the chosen model was trained with (its val_fraction)."""
         data_dir = self.app.data_dir
+        select = self.query_one("#play-model", Select)
+        model = None if select.is_blank() else str(select.value)
+        cached = self._completers.get(model) if model else None
 
         def job(progress, cancel):
             corpus = core("corpus")
             data = core("data")
+            completer, val_fraction = cached, DEFAULT_VAL_FRACTION
+            if model is not None:
+                completer = completer or core("complete").Completer.load(model)
+                val_fraction = core("evaluate").val_fraction_of(completer)
             files = [f for f in corpus.iter_corpus(data_dir, progress=progress, cancel=cancel) if f.proof]
-            _, val = data.split_corpus(files, val_fraction=0.1)
+            _, val = data.split_corpus(files, val_fraction=val_fraction)
             if not val:
                 raise TacticsError(f"no validation goals with a proof in {data_dir}; choose another data folder (screen 1)")
-            return val[:500]
+            return val[:500], model, completer
 
         self.start_job("goals", job, "Reading the validation split")
 
@@ -174,7 +183,9 @@ class PlaygroundScreen(WorkScreen):
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "goals":
-            goals = result
+            goals, model, completer = result
+            if model is not None:
+                self._completers = {model: completer}
             items = [_one_line(f"{g.name}  {(g.goal[0] if g.goal else '').strip()}") for g in goals]
             self.app.push_screen(PickDialog(f"{len(goals)} validation goals", items), lambda i: self._goal_picked(goals, i))
         elif job == "complete":
