@@ -52,8 +52,8 @@ class PresetsScreen(WorkScreen):
             yield OptionList(markup=False, id="presets-list")
             with VerticalScroll(id="presets-right"):
                 yield Static("", markup=False, id="presets-view")
-                yield Vertical(id="presets-form")
                 yield Static("", markup=False, id="presets-form-error")
+                yield Vertical(id="presets-form")
 
     def on_mount(self) -> None:
         self.reload()
@@ -188,12 +188,11 @@ class PresetsScreen(WorkScreen):
         except TacticsError as exc:
             message = clean_message(str(exc), self.preset)
             self.form_error = message
+            # The whole message on top (always in view), a marker at the field it names.
+            self.query_one("#presets-form-error", Static).update(message)
             field = first_field(message)
             if field and self.query(f"#e-{field}"):
-                self.query_one(f"#e-{field}", Label).update(message)
-                self.query_one("#presets-form-error", Static).update("")
-            else:
-                self.query_one("#presets-form-error", Static).update(message)
+                self.query_one(f"#e-{field}", Label).update(f"✗ {message.split(': ', 1)[-1]}")
             return None
         self.form_error = None
         self.query_one("#presets-form-error", Static).update("")

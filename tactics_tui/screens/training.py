@@ -139,10 +139,7 @@ class TrainingScreen(WorkScreen):
         sparkline.data = view.recent_losses()
         sparkline.display = bool(view.train)
         self.query_one(LossChart).show_losses(view.train, view.val)
-        sample = view.last_sample
-        self.query_one("#train-sample", Static).update(
-            f"sample @ step {sample.get('step', '?')}: {str(sample.get('text', '')).strip()[:300]}" if sample else "sample: –"
-        )
+        self.query_one("#train-sample", Static).update(sample_text(view.last_sample))
 
     # -- actions ------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -237,6 +234,18 @@ def figures_text(view: RunView) -> str:
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
         f"elapsed    {format_seconds(step.get('elapsed_s'))}",
     ]
+    return "\n".join(lines)
+
+
+def sample_text(sample: dict[str, Any] | None) -> str:
+    """The latest sample: what the model wrote next, and what the corpus has there."""
+    if not sample:
+        return "sample: –"
+    text = str(sample.get("text") or "").strip() or "(an empty line)"
+    lines = [f"sample @ step {sample.get('step', '?')}: {text[:300]}"]
+    expected = str(sample.get("expected") or "").strip()
+    if expected:
+        lines.append(f"corpus has:       {expected[:300]}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,108 @@
+"""`tactics quickstart`: the whole loop in one command, on what the workspace has.
+
+corpus → tokenizer → train → export → one completion. Each step is skipped
+when its result is already there (your own `data/proofs`, a trained
+tokenizer, a `best_model.pt`), so running it again only does what is missing.
+With no `data/proofs` it generates the built-in demo corpus first. It calls
+the same commands a user would type, so the output is the same as theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import TacticsError
+from ..workspace import Workspace
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quickstart",
+        help="run the whole loop (demo corpus if none, tokenizer, train, export, a completion)",
+        description="Run corpus -> tokenizer -> training -> export -> a completion in the workspace, "
+        "skipping each step whose result is already there. With no data/proofs it first generates "
+        "the built-in demo corpus (`tactics demo`).",
+    )
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="workspace folder (default: .)")
+    parser.add_argument("--preset", default="tiny", help="training preset (default: tiny)")
+    parser.add_argument("--max-steps", type=int, default=None, metavar="N",
+                        help="training steps (default: the preset's)")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda | mps (default: the preset's)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even if checkpoints/best_model.pt exists")
+    parser.set_defaults(func=cmd_quickstart)
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _run(argv: list[str]) -> None:
+    from . import main
+
+    print("$ tactics " + " ".join(argv), flush=True)
+    code = main(argv)
+    if code != 0:
+        raise TacticsError(f"`tactics {' '.join(argv)}` failed (exit {code}); see the message above")
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    ws = Workspace.at(args.workspace)
+    data, ckpt = str(ws.data_dir), str(ws.checkpoint_dir)
+
+    _step("1/5 corpus")
+    if ws.data_dir.is_dir() and any(ws.data_dir.glob("*.txt")):
+        print(f"using your corpus in {data}")
+    else:
+        _run(["demo", "--data-dir", data])
+    _run(["corpus", "stats", "--data-dir", data])
+
+    _step("2/5 tokenizer")
+    if ws.tokenizer_path.is_file():
+        print(f"using {ws.tokenizer_path} (delete it or run `tactics tokenizer train` to retrain)")
+    else:
+        _run(["tokenizer", "train", "--data-dir", data, "--output-dir", ckpt])
+
+    _step("3/5 training")
+    if ws.best_model_path.is_file() and not args.retrain:
+        print(f"using {ws.best_model_path} (pass --retrain to train again)")
+    else:
+        argv = ["train", "--preset", args.preset, "--data-dir", data, "--checkpoint-dir", ckpt,
+                "--presets-dir", str(ws.presets_dir)]
+        if args.max_steps:
+            argv += ["--max-steps", str(args.max_steps)]
+        if args.device:
+            argv += ["--device", args.device]
+        _run(argv)
+    if not ws.best_model_path.is_file():
+        raise TacticsError(f"training wrote no {ws.best_model_path}; see the run's messages above")
+
+    _step("4/5 export")
+    _run(["export", str(ws.best_model_path)])
+
+    _step("5/5 a completion")
+    goal = _validation_goal(ws)
+    if goal is None:
+        print("no validation goal with a proof to try; try `tactics complete` on a goal file")
+    else:
+        print(f"goal file: {goal}")
+        _run(["complete", str(ws.best_model_path), "--goal-file", str(goal), "-n", "4", "--temperature", "0"])
+    print(
+        "\nnext: `tactics-tui` to watch and steer it all, `tactics eval checkpoints/best_model.pt`, "
+        "or `tactics train --preset cpu` for a better model",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _validation_goal(ws: Workspace) -> Path | None:
+    """A proof file from the validation split (by theorem) that has proof lines."""
+    from ..corpus import iter_corpus
+    from ..data import is_validation_key
+
+    for proof in iter_corpus(ws.data_dir, on_problem=lambda problem: None):
+        if proof.proof and is_validation_key(proof.theorem_key(), 0.1):
+            return ws.data_dir / proof.name
+    return None
