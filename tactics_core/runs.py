@@ -395,6 +395,13 @@ def start_detached(
         for item in overrides:
             cmd += ["--set", str(item)]
     else:
+        from .checkpoints import latest_checkpoint
+
+        if resume in ("", "latest"):
+            if latest_checkpoint(folder) is None:
+                raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")
+        elif not Path(resume).is_file():
+            raise TacticsError(f"checkpoint not found: {resume} (list them with `tactics checkpoints`)")
         cmd = [sys.executable, "-m", "tactics_core", "resume"]
         if resume not in ("", "latest"):
             cmd.append(str(resume))
