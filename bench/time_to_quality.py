@@ -6,7 +6,9 @@
 Trains the preset with the real trainer (`tactics_core.train.train`) on the
 corpus for at most `--minutes` of wall clock, counted from the call (corpus
 reading and tokenizing included; the tokenizer itself is trained before the
-clock starts, as a user does once with `tactics tokenizer train`). Prints
+clock starts, as a user does once with `tactics tokenizer train`; by
+default on the training split only, so no validation text shapes its merges).
+Prints
 validation bits/byte at each evaluation with the elapsed time, then the
 bits/byte of the final and the best model on the WHOLE validation split.
 
@@ -37,7 +39,10 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed)")
-    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--tokenizer-on", choices=("train", "all"), default="train",
+                    help="train the tokenizer on the training split only (default; no validation text "
+                         "leaks into its merges) or on the whole corpus, as `tactics tokenizer train` does")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--keep", type=Path, help="keep the run folder here instead of a temp folder")
     args = ap.parse_args()
@@ -58,9 +63,20 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-ttq-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        if not (work / "tokenizer.json").is_file():
-            train_tokenizer(args.corpus, work, vocab_size=args.vocab, kind=args.kind)
         preset = apply_overrides(load_preset(args.preset), args.overrides)
+        if not (work / "tokenizer.json").is_file():
+            source = args.corpus
+            if args.tokenizer_on == "train":
+                from tactics_core.corpus import iter_corpus
+                from tactics_core.data import is_validation_key
+
+                source = work / "tokenizer-train-split"
+                source.mkdir(exist_ok=True)
+                for f in iter_corpus(args.corpus):
+                    if not is_validation_key(f.theorem_key(), preset.training.val_fraction):
+                        shutil.copyfile(args.corpus / f.name, source / f.name)
+            train_tokenizer(source, work, vocab_size=args.vocab, kind=args.kind)
+            print(f"tokenizer: {args.kind}, vocab {args.vocab}, trained on {args.tokenizer_on} files", flush=True)
         print(f"preset {args.preset} {' '.join(args.overrides)}: model {preset.model}, training {preset.training}", flush=True)
         cancel = CancelToken()
         budget = args.minutes * 60
