@@ -65,17 +65,10 @@ def main() -> None:
     try:
         preset = apply_overrides(load_preset(args.preset), args.overrides)
         if not (work / "tokenizer.json").is_file():
-            source = args.corpus
-            if args.tokenizer_on == "train":
-                from tactics_core.corpus import iter_corpus
-                from tactics_core.data import is_validation_key
-
-                source = work / "tokenizer-train-split"
-                source.mkdir(exist_ok=True)
-                for f in iter_corpus(args.corpus):
-                    if not is_validation_key(f.theorem_key(), preset.training.val_fraction):
-                        shutil.copyfile(args.corpus / f.name, source / f.name)
-            train_tokenizer(source, work, vocab_size=args.vocab, kind=args.kind)
+            # "train": leave the validation theorems out of BPE training (what
+            # `tactics tokenizer train` does); "all": the leaky way, for comparison.
+            holdout = preset.training.val_fraction if args.tokenizer_on == "train" else 0.0
+            train_tokenizer(args.corpus, work, vocab_size=args.vocab, kind=args.kind, holdout_fraction=holdout)
             print(f"tokenizer: {args.kind}, vocab {args.vocab}, trained on {args.tokenizer_on} files", flush=True)
         print(f"preset {args.preset} {' '.join(args.overrides)}: model {preset.model}, training {preset.training}", flush=True)
         cancel = CancelToken()

@@ -62,6 +62,9 @@ def main() -> int:
     ap.add_argument("--heldout", default=str(SHARED / "corpora/acornlib-2026-08/proofs"),
                     help="a second corpus to measure on, or 'none'")
     ap.add_argument("--vocab-size", type=int, default=4096)
+    ap.add_argument("--holdout-fraction", type=float, default=0.0,
+                    help="theorems left out of BPE training (0 = every file, as the original scripts did, "
+                    "which reproduces the issue's figures; `tactics tokenizer train` uses 0.1)")
     ap.add_argument("--context", type=int, default=256, help="context length for the 'fits' column")
     args = ap.parse_args()
 
@@ -91,7 +94,8 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in KINDS:
-            rep = train_tokenizer(args.corpus, Path(tmp) / kind, args.vocab_size, kind)
+            rep = train_tokenizer(args.corpus, Path(tmp) / kind, args.vocab_size, kind,
+                                  holdout_fraction=args.holdout_fraction)
             tok = load_tokenizer(rep.path)
             lengths = [len(x) for x in tok.encode_batch(texts)]
             fits = sum(n + 1 <= args.context for n in lengths) / len(lengths)  # + the <EOS> separator

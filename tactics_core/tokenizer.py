@@ -311,6 +311,8 @@ class TokenizerReport:
     chars: int
     bytes: int
     files: int
+    train_files: int  # files BPE learned from (the held-out theorems excluded)
+    heldout_compression: float | None  # chars per token on the held-out theorems alone
     seconds: float
     path: str
     kind: str
@@ -341,8 +343,12 @@ def _read_corpus(data_dir: Path, progress: ProgressFn | None, cancel: CancelToke
     def reading(done: int, total: int | None, message: str = "") -> None:
         report(progress, done, total, message if "reading" in message else f"reading {message}".strip())
 
-    texts = [pf.text() for pf in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel)]
-    return texts, skipped
+    texts: list[str] = []
+    keys: list[str] = []
+    for pf in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
+        texts.append(pf.text())
+        keys.append(pf.theorem_key())
+    return texts, keys, skipped
 
 
 def _feed(texts: list[str], progress: ProgressFn | None, cancel: CancelToken | None) -> Iterator[str]:
@@ -364,11 +370,17 @@ def train_tokenizer(
     kind: str = DEFAULT_KIND,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    holdout_fraction: float = 0.1,
 ) -> TokenizerReport:
-    """Train a BPE tokenizer on every usable proof file; save `<output_dir>/tokenizer.json` atomically.
+    """Train a BPE tokenizer on the training split; save `<output_dir>/tokenizer.json` atomically.
 
-    Compression is measured on the whole corpus after training. A cancel or an
-    error at any point leaves the previous tokenizer.json (if any) untouched.
+    The theorems the trainer will hold out for validation (the same split by
+    theorem, `data.is_validation_key`, with `holdout_fraction` = the presets'
+    `val_fraction`) are left out of BPE training: a `lines` vocabulary learns
+    whole proof lines, and seeing the validation files would make every
+    validation bits/byte optimistic. 0 trains on every file. Compression is
+    measured on the whole corpus (and on the held-out part alone). A cancel or
+    an error at any point leaves the previous tokenizer.json (if any) untouched.
     """
     start = time.monotonic()
     check_vocab_size(vocab_size)
@@ -379,13 +391,23 @@ def train_tokenizer(
     if output_dir.exists() and not output_dir.is_dir():
         raise TacticsError(f"output dir {output_dir} is a file; pass a folder with --output-dir")
 
-    texts, skipped = _read_corpus(data_dir, progress, cancel)
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise TacticsError(f"holdout fraction must be in [0, 1), got {holdout_fraction}")
+    texts, keys, skipped = _read_corpus(data_dir, progress, cancel)
     if not texts:
         why = f" ({len(skipped)} skipped, e.g. {skipped[0]['file']}: {skipped[0]['problem']})" if skipped else ""
         raise TacticsError(
             f"no usable proof files in {data_dir}{why}; see `tactics corpus stats --data-dir {data_dir}`"
         )
     check(cancel)
+    from .data import is_validation_key
+
+    heldout = [is_validation_key(k, holdout_fraction) for k in keys] if holdout_fraction > 0 else [False] * len(texts)
+    train_texts = [t for t, h in zip(texts, heldout) if not h]
+    holdout_warning = None
+    if not train_texts:  # a corpus of one or two theorems: nothing left to learn from
+        train_texts, heldout = texts, [False] * len(texts)
+        holdout_warning = "every file fell in the held-out split (a very small corpus), so the tokenizer was trained on all of them"
 
     from tokenizers import pre_tokenizers, trainers
 
@@ -396,7 +418,7 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_feed(texts, progress, cancel), trainer=trainer, length=len(texts))
+    tok.train_from_iterator(_feed(train_texts, progress, cancel), trainer=trainer, length=len(train_texts))
     check(cancel)
     for want_id, name in enumerate(SPECIAL_TOKENS):  # a guard, not an expectation
         if tok.token_to_id(name) != want_id:
@@ -406,13 +428,16 @@ def train_tokenizer(
     if hasattr(tok, "encode_special_tokens"):
         tok.encode_special_tokens = True
     encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch
-    n_tokens = 0
+    n_tokens = heldout_tokens = 0
     for lo in range(0, len(texts), _ENCODE_CHUNK):
         check(cancel)
         report(progress, lo, len(texts), "measuring compression")
-        n_tokens += sum(len(e.ids) for e in encode(texts[lo : lo + _ENCODE_CHUNK], add_special_tokens=False))
+        counts = [len(e.ids) for e in encode(texts[lo : lo + _ENCODE_CHUNK], add_special_tokens=False)]
+        n_tokens += sum(counts)
+        heldout_tokens += sum(c for c, h in zip(counts, heldout[lo : lo + _ENCODE_CHUNK]) if h)
     report(progress, len(texts), len(texts), "measuring compression")
     n_chars = sum(len(t) for t in texts)
+    heldout_chars = sum(len(t) for t, h in zip(texts, heldout) if h)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
     check(cancel)
 
@@ -424,6 +449,8 @@ def train_tokenizer(
             f"vocabulary reached {reached:,} of the {vocab_size:,} asked: the corpus ran out of pairs to merge"
             f"{hint}; the model's vocab_size will be {reached:,}"
         )
+    if holdout_warning:
+        warnings.append(holdout_warning)
     if skipped:
         warnings.append(
             f"skipped {len(skipped)} bad file(s), e.g. {skipped[0]['file']}: {skipped[0]['problem']}"
@@ -453,6 +480,8 @@ def train_tokenizer(
         chars=n_chars,
         bytes=n_bytes,
         files=len(texts),
+        train_files=len(train_texts),
+        heldout_compression=round(heldout_chars / heldout_tokens, 4) if heldout_tokens else None,
         seconds=round(time.monotonic() - start, 3),
         path=str(out_path),
         kind=kind,

@@ -322,3 +322,32 @@ def test_bad_files_are_skipped_and_reported_the_rest_is_used(tmp_path):
     assert rep.files == 10
     assert [s["file"] for s in rep.skipped] == ["proof_00099.txt"] and rep.skipped[0]["problem"]
     assert any("skipped 1 bad file" in w and "proof_00099.txt" in w for w in rep.warnings)
+
+
+def test_validation_theorems_are_held_out_of_bpe_training(tmp_path, slice_2025):
+    """The theorems the trainer validates on must not shape the vocabulary (no leak)."""
+    from tactics_core.corpus import iter_corpus
+    from tactics_core.data import is_validation_key
+
+    files = list(iter_corpus(slice_2025))
+    n_val = sum(is_validation_key(f.theorem_key(), 0.1) for f in files)
+    assert 0 < n_val < len(files)
+
+    held = train(slice_2025, tmp_path / "held", "lines", vocab=1024)
+    assert held.files == len(files)
+    assert held.train_files == len(files) - n_val
+    assert held.heldout_compression is not None and held.heldout_compression > 1.0
+
+    # The same tokenizer results from a folder holding only the training split...
+    only_train = tmp_path / "only_train"
+    only_train.mkdir()
+    for f in files:
+        if not is_validation_key(f.theorem_key(), 0.1):
+            (only_train / f.name).write_text(f.text(), encoding="utf-8")
+    alone = train(only_train, tmp_path / "alone", "lines", vocab=1024, holdout_fraction=0.0)
+    vocab = lambda rep: json.loads(Path(rep.path).read_text())["model"]["vocab"]  # noqa: E731
+    assert vocab(held) == vocab(alone)
+    # ...and learning from every file gives another one.
+    every = train(slice_2025, tmp_path / "every", "lines", vocab=1024, holdout_fraction=0.0)
+    assert every.train_files == len(files)
+    assert vocab(every) != vocab(held)

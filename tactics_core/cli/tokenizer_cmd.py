@@ -40,6 +40,11 @@ def register(subparsers) -> None:
         help="lines: newline is its own token, merges cross spaces (~2.5x denser); "
         f"seed: the original scripts' word-regex recipe (default {_DEFAULT_KIND})",
     )
+    t.add_argument(
+        "--holdout-fraction", type=float, default=0.1, metavar="F",
+        help="share of theorems left out of BPE training: the validation split the trainer will use "
+        "(keep it equal to the preset's training.val_fraction; 0 = learn from every file; default 0.1)",
+    )
     t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     t.set_defaults(func=cmd_train)
 
@@ -88,7 +93,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     progress = None if args.json else _PhaseProgress("tokenizer")
     try:
-        rep = train_tokenizer(args.data_dir, args.output_dir, args.vocab_size, args.kind, progress=progress)
+        rep = train_tokenizer(args.data_dir, args.output_dir, args.vocab_size, args.kind, progress=progress,
+                              holdout_fraction=args.holdout_fraction)
     finally:
         if progress is not None:
             progress.close()
@@ -100,9 +106,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"tokenizer:   {rep.path} (kind {rep.kind}, sha256 {rep.sha256[:12]})")
     below = "" if rep.vocab_size >= rep.vocab_requested else "  (below the size asked, see warning)"
     print(f"vocabulary:  {rep.vocab_size:,} tokens of {rep.vocab_requested:,} asked{below}")
-    print(f"compression: {rep.compression:.2f} chars/token over the whole corpus")
+    heldout = (f"; {rep.heldout_compression:.2f} on the held-out theorems"
+               if rep.heldout_compression is not None else "")
+    print(f"compression: {rep.compression:.2f} chars/token over the whole corpus{heldout}")
     print(f"corpus:      {rep.files:,} files, {rep.chars:,} chars -> {rep.tokens:,} tokens"
           + (f" ({len(rep.skipped)} bad files skipped)" if rep.skipped else ""))
+    print(f"learned from {rep.train_files:,} files (validation theorems held out)")
     print(f"time:        {rep.seconds:.1f} s")
     return 0
 

@@ -126,6 +126,11 @@ def format_report(report: dict[str, Any]) -> str:
         parts.append(f"vocab      {report['vocab_size']:,}" + (f" (asked {asked:,})" if asked else ""))
     if report.get("compression"):
         parts.append(f"compression {report['compression']:.2f} chars/token ({report.get('tokens', 0):,} tokens, whole corpus)")
+    if report.get("heldout_compression"):
+        parts.append(
+            f"held out   {report['heldout_compression']:.2f} chars/token on validation theorems "
+            f"(learned from {report.get('train_files', 0):,} files)"
+        )
     if report.get("seconds") is not None:
         parts.append(f"trained in {report['seconds']:.1f} s")
     if report.get("sample_chars_per_token"):
