@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -45,16 +44,9 @@ REFERENCE = {"recompute_ms_per_token": 78.0, "ort_kv_ms_per_token": 2.6, "prover
 
 
 def machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return f"{model}, {os.cpu_count()} cores, load average {load[0]:.2f} at start"
+    from machine import describe  # bench/machine.py
+
+    return describe('torch', 'onnxruntime')
 
 
 def median_ms(fn, repeats: int) -> float:

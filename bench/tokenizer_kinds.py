@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,24 +29,9 @@ SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 
 
 def machine() -> str:
-    import tokenizers
+    from machine import describe  # bench/machine.py
 
-    try:
-        load = "load avg %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        load = "load avg ?"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {load}; Python {platform.python_version()}, "
-        f"tokenizers {tokenizers.__version__}"
-    )
+    return describe('tokenizers')
 
 
 def read_texts(folder: Path) -> list:

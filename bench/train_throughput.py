@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -41,18 +40,9 @@ ORIGINAL = {"tokens_per_s": 605.0, "chars_per_s": 1550.0, "mfu": 0.31, "s_per_st
 
 
 def machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
+    from machine import describe  # bench/machine.py
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, load average {load:.1f} at start"
+    return describe('torch')
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 4) -> float:
