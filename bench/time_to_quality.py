@@ -41,8 +41,9 @@ def main() -> None:
     ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed)")
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--tokenizer-on", choices=("train", "all"), default="train",
-                    help="train the tokenizer on the training split only (default; no validation text "
-                         "leaks into its merges) or on the whole corpus, as `tactics tokenizer train` does")
+                    help="train the tokenizer on the training split only (default, as `tactics tokenizer "
+                         "train` does: no validation text leaks into its merges) or on the whole corpus "
+                         "(the leaky way, for comparison)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--keep", type=Path, help="keep the run folder here instead of a temp folder")
     args = ap.parse_args()
