@@ -211,7 +211,7 @@ class TorchBackend:
 
     def prefill(self, ids: Sequence[int]):
         torch = self.torch
-        with torch.no_grad():
+        with torch.inference_mode():
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
             logits, cache = self.model(x, past_key_values=None)
         return self._logits(logits[0, -1]), cache
@@ -219,7 +219,7 @@ class TorchBackend:
     def all_logits(self, ids: Sequence[int]) -> np.ndarray:
         """Logits at every position of one sequence, [len, vocab]."""
         torch = self.torch
-        with torch.no_grad():
+        with torch.inference_mode():
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
             logits, _ = self.model(x, past_key_values=None)
         return self._logits(logits[0])
@@ -233,7 +233,7 @@ class TorchBackend:
 
     def step(self, tokens: Sequence[int], cache):
         torch = self.torch
-        with torch.no_grad():
+        with torch.inference_mode():
             x = torch.tensor(list(tokens), dtype=torch.long, device=self.device).view(-1, 1)
             logits, cache = self.model(x, past_key_values=cache)
         return self._logits(logits[:, -1]), cache

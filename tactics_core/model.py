@@ -97,6 +97,11 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+def _tracing() -> bool:
+    """True while an exporter traces the model: then no branch may depend on sizes."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; q, k, v stacked in that order in `qkv`."""
 
@@ -117,6 +122,11 @@ class CausalSelfAttention(nn.Module):
         dropout = self.dropout if self.training else 0.0
         if past is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif not _tracing() and seq == 1:
+            # One new token (generation): it may see every cached key, so no mask at all.
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         else:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
@@ -199,7 +209,7 @@ class GPT(nn.Module):
         """
         seq = input_ids.shape[1]
         past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
-        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+        if not _tracing():
             if past_len + seq > self.config.context_length:
                 raise ValueError(
                     f"sequence of {past_len + seq} tokens exceeds the context length "
