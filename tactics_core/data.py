@@ -70,15 +70,15 @@ def token_byte_lengths(tokenizer: Any) -> "np.ndarray":
     """
     import numpy as np
 
-    pieces = getattr(tokenizer, "_pieces", None)
+    specials = set(tokenizer.special_tokens.values())
     out = np.zeros(tokenizer.vocab_size, dtype=np.int32)
     for i in range(tokenizer.vocab_size):
-        p = pieces[i] if pieces is not None else None
-        if isinstance(p, bytes):
-            out[i] = len(p)
-        elif p is None:  # no byte table: go through the display text
-            text = tokenizer.token_pieces([i])[0]
-            out[i] = 0 if text.startswith("<") and text.endswith(">") else len(text.encode("utf-8"))
+        if i in specials:
+            continue
+        raw = tokenizer.token_bytes(i)
+        if raw is None:  # not a byte-level vocabulary: count the token's text
+            raw = tokenizer.token_pieces([i])[0].encode("utf-8")
+        out[i] = len(raw)
     return out
 
 

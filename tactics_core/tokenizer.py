@@ -185,6 +185,12 @@ class TacticsTokenizer:
         except KeyError:
             return token
 
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The exact bytes a token stands for (what bits per byte counts);
+        None for special tokens and for tokens of a non-byte-level vocabulary."""
+        piece = self._pieces[token_id]
+        return piece if isinstance(piece, bytes) else None
+
     def __repr__(self) -> str:
         return f"TacticsTokenizer({str(self.path)!r}, kind={self.kind!r}, vocab_size={self.vocab_size})"
 

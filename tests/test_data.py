@@ -147,7 +147,9 @@ def test_tokenizer_without_eos_separates_files_with_masked_padding(small):
             self.pad_id = inner.pad_id
             self.vocab_size = inner.vocab_size
             self.sha256 = "no-eos-" + inner.sha256
-            self._pieces = inner._pieces
+            self.special_tokens = {n: i for n, i in inner.special_tokens.items() if n != "<EOS>"}
+            self.token_bytes = inner.token_bytes
+            self.token_pieces = inner.token_pieces
 
         def encode_batch(self, texts):
             return self._inner.encode_batch(texts)
