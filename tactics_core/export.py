@@ -318,8 +318,9 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
     return checks
 
 
-def default_output_dir() -> Path:
-    return EXPORT_DIR / time.strftime("tactics-%Y-%m-%d-%H-%M-%S")
+def default_output_dir(export_root: str | os.PathLike = EXPORT_DIR) -> Path:
+    """`export/tactics-YYYY-MM-DD-HH-MM-SS`, the folder name the prover's users know."""
+    return Path(export_root) / time.strftime("tactics-%Y-%m-%d-%H-%M-%S")
 
 
 def export_model(

@@ -155,7 +155,7 @@ class TacticsApp(App):
         def job(progress, cancel):
             export = core("export")
             report = export.export_model(
-                checkpoint, output_dir=_new_export_folder(export_dir), progress=progress, cancel=cancel
+                checkpoint, output_dir=export.default_output_dir(export_dir), progress=progress, cancel=cancel
             )
             return report.to_dict()
 
@@ -232,12 +232,6 @@ def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:
         return fn(*args)
 
     return call
-
-
-def _new_export_folder(export_dir: Path) -> Path:
-    import time
-
-    return export_dir / time.strftime("tactics-%Y-%m-%d-%H-%M-%S")
 
 
 def _has_proofs(data_dir: Path) -> bool:

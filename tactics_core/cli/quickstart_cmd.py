@@ -76,11 +76,20 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         if args.device:
             argv += ["--device", args.device]
         _run(argv)
-    if not ws.best_model_path.is_file():
-        raise TacticsError(f"training wrote no {ws.best_model_path}; see the run's messages above")
+    model = ws.best_model_path
+    if not model.is_file():
+        # A run shorter than training.eval_interval never evaluated, so it has no best model yet.
+        from ..checkpoints import latest_checkpoint
+
+        model = latest_checkpoint(ws.checkpoint_dir)
+        if model is None:
+            raise TacticsError(f"training wrote no checkpoint in {ws.checkpoint_dir}; see the run's messages above")
+        print(f"no {ws.best_model_path.name} yet (the run ended before its first evaluation); using {model}")
 
     _step("4/5 export")
-    _run(["export", str(ws.best_model_path)])
+    from ..export import default_output_dir
+
+    _run(["export", str(model), str(default_output_dir(ws.export_dir))])
 
     _step("5/5 a completion")
     goal = _validation_goal(ws)
@@ -88,7 +97,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         print("no validation goal with a proof to try; try `tactics complete` on a goal file")
     else:
         print(f"goal file: {goal}")
-        _run(["complete", str(ws.best_model_path), "--goal-file", str(goal), "-n", "4", "--temperature", "0"])
+        _run(["complete", str(model), "--goal-file", str(goal), "-n", "4", "--temperature", "0"])
     print(
         "\nnext: `tactics-tui` to watch and steer it all, `tactics eval checkpoints/best_model.pt`, "
         "or `tactics train --preset cpu` for a better model",
