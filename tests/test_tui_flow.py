@@ -136,7 +136,8 @@ async def test_a_run_started_in_the_app_outlives_it(tmp_path):
         screen = app.screen
         screen.query_one("#train-preset", Select).value = "tiny"
         screen.query_one("#train-steps", Input).value = "100000"
-        screen.query_one("#train-set", Input).value = " ".join(TINY_OVERRIDES)
+        # A patience no run can exhaust: this run must end only when it is told to stop.
+        screen.query_one("#train-set", Input).value = " ".join([*TINY_OVERRIDES, "training.patience=100000"])
         await pilot.press("s")
         await wait_for(pilot, lambda: status(app).startswith("●"), timeout=30, what="running status")
         pid = runs.read_run_state(folder).pid
