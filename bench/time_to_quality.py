@@ -1,7 +1,8 @@
 """Time to quality: validation bits/byte reached in a fixed wall-clock budget.
 
     python bench/time_to_quality.py [--corpus DIR] [--preset cpu] [--minutes 10]
-                                    [--kind lines] [--set section.key=value]...
+                                    [--kind seed] [--vocab 4096] [--set section.key=value]...
+                                    [--fit-steps] [--keep DIR]
 
 Trains the preset with the real trainer (`tactics_core.train.train`) on the
 corpus for at most `--minutes` of wall clock, counted from the call (corpus
@@ -33,19 +34,61 @@ sys.path.insert(0, str(REPO))
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "acornlib-2025-11" / "proofs"
 
 
+def fit_steps(preset, vocab_size: int, budget_s: float, overhead_s: float = 12.0) -> int:
+    """Optimizer steps that fit `budget_s`: time real steps of the preset's model on random tokens.
+
+    `overhead_s` covers corpus tokenizing, the evaluations and checkpoints; evaluations are
+    charged at their share of forward passes (eval_batches every eval_interval steps).
+    """
+    import torch
+
+    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.train import configure_threads, disable_attention_dropout, make_optimizer, seed_everything
+
+    m, t = preset.model, preset.training
+    configure_threads(int(t.num_threads))
+    seed_everything(0)
+    model = GPT(GPTConfig(vocab_size=vocab_size, context_length=m.context_length, d_model=m.d_model,
+                          n_layers=m.n_layers, n_heads=m.n_heads, dropout=m.dropout))
+    disable_attention_dropout(model)
+    opt = make_optimizer(model, t, "cpu")
+    x = torch.randint(0, vocab_size, (t.batch_size, m.context_length + 1))
+    times = []
+    for i in range(21):
+        t0 = time.perf_counter()
+        for _ in range(max(1, t.grad_accum_steps)):
+            logits, _ = model(x[:, :-1])
+            torch.nn.functional.cross_entropy(logits.reshape(-1, vocab_size), x[:, 1:].reshape(-1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= 5:  # the first steps allocate and warm caches
+            times.append(time.perf_counter() - t0)
+    step_s = sorted(times)[len(times) // 2]
+    # An evaluation batch is a forward pass: about a third of a training micro-batch.
+    evals_per_step = (t.eval_batches or 40) / max(1, t.eval_interval) / 3 / max(1, t.grad_accum_steps)
+    steps = int((budget_s - overhead_s) / (step_s * (1 + evals_per_step)))
+    print(f"fit-steps: {step_s * 1000:.0f} ms per step -> max_steps {steps} for {budget_s:.0f} s", flush=True)
+    return max(1, steps)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed)")
-    ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--kind", default="seed", help="tokenizer kind (seed | lines; default seed, the CLI's default)")
+    ap.add_argument("--vocab", type=int, default=4096, help="tokenizer vocabulary size asked for (default 4096)")
     ap.add_argument("--tokenizer-on", choices=("train", "all"), default="train",
                     help="train the tokenizer on the training split only (default, as `tactics tokenizer "
                          "train` does: no validation text leaks into its merges) or on the whole corpus "
                          "(the leaky way, for comparison)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--keep", type=Path, help="keep the run folder here instead of a temp folder")
+    ap.add_argument("--fit-steps", action="store_true",
+                    help="before the clock starts, time a few training steps of this model shape and set "
+                         "training.max_steps so the run (schedule included) fills the budget; for comparing "
+                         "recipes at equal wall clock (the preset's own max_steps is what users get)")
     args = ap.parse_args()
 
     import torch
@@ -71,6 +114,9 @@ def main() -> None:
             holdout = preset.training.val_fraction if args.tokenizer_on == "train" else 0.0
             train_tokenizer(args.corpus, work, vocab_size=args.vocab, kind=args.kind, holdout_fraction=holdout)
             print(f"tokenizer: {args.kind}, vocab {args.vocab}, trained on {args.tokenizer_on} files", flush=True)
+        if args.fit_steps:
+            steps = fit_steps(preset, load_tokenizer(work / "tokenizer.json").vocab_size, args.minutes * 60)
+            preset = apply_overrides(preset, [f"training.max_steps={steps}"])
         print(f"preset {args.preset} {' '.join(args.overrides)}: model {preset.model}, training {preset.training}", flush=True)
         cancel = CancelToken()
         budget = args.minutes * 60
@@ -79,15 +125,21 @@ def main() -> None:
         timer.daemon = True
         timer.start()
 
+        last_step: dict = {}
+
         def on_event(ev):
             t = time.monotonic() - start
+            if ev["event"] == "step":
+                last_step.update(ev)
             if ev["event"] == "start":
                 print(f"  {t:6.1f}s start: {ev['params'] / 1e6:.2f}M params, {ev['threads']} threads, "
                       f"{ev['total_steps']} steps planned, data {ev['data']}", flush=True)
             elif ev["event"] == "eval":
                 print(f"  {t:6.1f}s step {ev['step']:5d}  val loss {ev['val_loss']:.4f}  val {ev['val_bpb']:.4f} bits/byte", flush=True)
             elif ev["event"] == "end":
-                print(f"  {t:6.1f}s end: {ev['reason']} at step {ev['step']} ({ev['message']})", flush=True)
+                print(f"  {t:6.1f}s end: {ev['reason']} at step {ev['step']} ({ev['message']}); last training "
+                      f"loss {last_step.get('loss', float('nan')):.4f} at epoch {last_step.get('epoch', 0):.2f}, "
+                      f"{last_step.get('tokens_per_s', 0):,.0f} tokens/s", flush=True)
 
         result = train(preset, args.corpus, work, on_event=on_event, cancel=cancel, metrics_interval=5.0, handle_signals=False)
         timer.cancel()

@@ -36,7 +36,8 @@ DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 @dataclass
 class ModelSection:
-    """Model shape (the GPT of `tactics_core.model`)."""
+    """Model shape (the GPT of `tactics_core.model`); defaults repeat GPTConfig's so that
+    loading a preset never imports torch (a test keeps them equal)."""
 
     d_model: int = 256
     n_layers: int = 6
@@ -75,6 +76,8 @@ class TrainingSection:
     device: str = "auto"
     num_threads: int = 0
     sample_interval: int = 0
+    optimizer: str = "adamw"
+    muon_lr: float = 0.02
 
 
 # What each key means: written as a comment by `dumps_preset`, and the
@@ -108,8 +111,12 @@ KEY_DOCS: dict[str, dict[str, str]] = {
         "device": "auto | cpu | cuda | cuda:N | mps (auto = cuda, then mps, then cpu)",
         "num_threads": "CPU threads for torch; 0 = automatic",
         "sample_interval": "print a sample completion every N steps; 0 = with each evaluation",
+        "optimizer": "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)",
+        "muon_lr": "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule",
     },
 }
+
+OPTIMIZERS = ("adamw", "muon")
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
 TOP_LEVEL_KEYS = ("description",)
@@ -483,6 +490,10 @@ def validate(preset: Preset) -> None:
         fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
     if not DEVICE_RE.match(t.device):
         fail("training.device", "must be auto, cpu, cuda, cuda:N or mps", t.device)
+    if t.optimizer not in OPTIMIZERS:
+        fail("training.optimizer", f"must be one of {', '.join(OPTIMIZERS)}", t.optimizer)
+    if not t.muon_lr > 0:
+        fail("training.muon_lr", "must be > 0", t.muon_lr)
 
 
 def _divisor_hint(d_model: int, n_heads: int) -> int:

@@ -2,12 +2,14 @@
 
 Why two kinds: the original scripts' recipe (`seed`) splits text into words
 with GPT-2's regex before BPE, so no token ever spans a space; on Acorn proofs
-it runs out of merges long before the vocabulary asked for and compresses
-~2.6 characters per token. `lines` only splits at newlines (each "\\n" is its
-own token, so a prover can stop a proof line at a token that holds a newline)
-and lets merges cross spaces; it fills the vocabulary and compresses ~2.5x
-better, so the model sees ~2.5x more proof per context window. See
-docs/tokenizer.md for the measurements behind the default.
+it runs out of merges before the vocabulary asked for and compresses ~2.6
+characters per token. `lines` only splits at newlines (each "\\n" is its own
+token) and lets merges cross spaces; it fills the vocabulary and compresses
+~2.5x better, but its multi-word tokens are rare and specific to the theorems
+it was trained on, so a model learns far less per second from them: on
+theorems it never saw, `seed` reaches much lower bits per byte in the same
+training time, which is why it is the default (docs/tokenizer.md has the
+measurements).
 
 Both kinds are byte-level with all 256 byte symbols in the vocabulary, so no
 input ever maps to `<UNK>` and `decode(encode(text)) == text` exactly.
@@ -43,10 +45,10 @@ UNK, PAD, EOS = "<UNK>", "<PAD>", "<EOS>"
 SPECIAL_TOKENS = (UNK, PAD, EOS)  # ids 0, 1, 2 in this order
 
 KINDS = {  # name -> one line for help texts; the default first
-    "lines": "newline is its own token; byte-level BPE merges across spaces inside a line (denser)",
     "seed": "the original scripts' recipe: GPT-2 word regex, then byte-level BPE (tokens never span a space)",
+    "lines": "newline is its own token; byte-level BPE merges across spaces inside a line (denser, learns slower)",
 }
-DEFAULT_KIND = "lines"  # chosen by measurement: docs/tokenizer.md
+DEFAULT_KIND = "seed"  # chosen by measurement (bits/byte on unseen theorems per training time): docs/tokenizer.md
 
 MIN_VOCAB = 260  # 256 byte symbols + 3 specials + at least one merge
 MAX_VOCAB = 65536  # ids fit in uint16 token caches
@@ -450,7 +452,8 @@ def train_tokenizer(
     reached = tok.get_vocab_size(with_added_tokens=True)
     warnings: list[str] = []
     if reached < vocab_size:
-        hint = " (its word regex keeps tokens inside words; --kind lines fills it)" if kind == "seed" else ""
+        hint = (" (normal for seed: its word regex keeps tokens inside words, and every frequent word "
+                "already is one)" if kind == "seed" else "")
         warnings.append(
             f"vocabulary reached {reached:,} of the {vocab_size:,} asked: the corpus ran out of pairs to merge"
             f"{hint}; the model's vocab_size will be {reached:,}"

@@ -117,8 +117,14 @@ def disable_attention_dropout(model: Any) -> None:
 
 
 def make_optimizer(model: Any, training: Any, device: str):
-    """AdamW; decay on tensors with 2+ dims (matrices, embeddings), none on norm gains."""
+    """AdamW (or Muon for the block matrices, `training.optimizer = "muon"`); decay on
+    tensors with 2+ dims (matrices, embeddings), none on norm gains."""
     import torch
+
+    if getattr(training, "optimizer", "adamw") == "muon":
+        from .muon import MuonAdamW, muon_groups
+
+        return MuonAdamW(muon_groups(model, training))
 
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
@@ -624,7 +630,7 @@ def _run(
                 break
             lr = lr_at(step, total_steps, int(tr.warmup_steps), float(tr.learning_rate), float(tr.min_lr))
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             batches = [next_batch() for _ in range(accum)]
             n_tokens = sum(b.n_tokens for b in batches)
             optimizer.zero_grad(set_to_none=True)
@@ -647,7 +653,9 @@ def _run(
                 reason, diverged = "failed", True
                 message = (
                     f"{what} at step {step + 1} (learning rate {lr:.3g}): training diverged, so no final "
-                    f"checkpoint was written{where}; lower training.learning_rate or raise training.warmup_steps"
+                    f"checkpoint was written{where}; lower training.learning_rate"
+                    f"{' (and training.muon_lr)' if getattr(tr, 'optimizer', 'adamw') == 'muon' else ''}"
+                    " or raise training.warmup_steps"
                 )
                 break
             diverged = True  # until the step completes

@@ -138,6 +138,8 @@ def test_int_is_fine_where_a_float_is_expected(tmp_path):
         ("[training]\nwarmup_steps = -5\n", "training.warmup_steps must be >= 0"),
         ("[training]\ndevice = 'gpu'\n", "training.device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
         ("[training]\ngrad_clip = -1\n", "training.grad_clip must be >= 0"),
+        ("[training]\noptimizer = 'sgd'\n", "training.optimizer must be one of adamw, muon, got 'sgd'"),
+        ("[training]\nmuon_lr = 0\n", "training.muon_lr must be > 0, got 0"),
     ],
 )
 def test_out_of_range_values_are_named(tmp_path, text, expected):
@@ -298,3 +300,14 @@ def test_docs_table_lists_every_key_with_its_default():
         for f in dataclasses.fields(cls):
             row = f"| `{section}.{f.name}` | `{_format_value(getattr(defaults, f.name))}` |"
             assert row in docs, f"docs/presets.md lacks or mis-states {row}"
+
+
+def test_model_section_defaults_are_the_models():
+    """presets.py repeats GPTConfig's defaults (it must not import torch for a fast CLI);
+    this keeps the two from drifting apart."""
+    from tactics_core.model import GPTConfig
+
+    section, config = P.ModelSection(), GPTConfig()
+    for f in dataclasses.fields(P.ModelSection):
+        assert getattr(section, f.name) == getattr(config, f.name), f.name
+    assert P.ModelSection().gpt_config(4096) == GPTConfig()

@@ -72,9 +72,10 @@ def test_schedule_warms_up_then_decays_to_min_lr():
     assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
 
 
-def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer):
     data_dir, tok = base
-    p = preset("training.grad_accum_steps=2", "training.max_steps=10")
+    p = preset("training.grad_accum_steps=2", "training.max_steps=10", f"training.optimizer={optimizer}")
     straight = run_dir(tmp_path, tok, "straight")
     result = train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
     assert result.reason == "finished" and result.step == 10
@@ -142,7 +143,7 @@ def test_early_stop_when_validation_cannot_improve(base, tmp_path):
     data_dir, tok = base
     folder = run_dir(tmp_path, tok)
     p = preset(
-        "training.learning_rate=1e-12", "training.min_lr=0", "training.weight_decay=0",
+        "training.learning_rate=1e-12", "training.muon_lr=1e-12", "training.min_lr=0", "training.weight_decay=0",
         "training.eval_interval=1", "training.patience=2", "training.max_steps=50",
     )
     result = train(p, data_dir, folder, metrics_interval=0, handle_signals=False)

@@ -18,7 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 from ..jobs import core
 from .base import WorkScreen
 
-DEFAULT_KINDS = ("lines", "seed")
+DEFAULT_KINDS = ("seed", "lines")
 
 
 class TokenizerScreen(WorkScreen):
