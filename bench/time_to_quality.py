@@ -42,14 +42,13 @@ def fit_steps(preset, vocab_size: int, budget_s: float, overhead_s: float = 12.0
     """
     import torch
 
-    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.model import GPT
     from tactics_core.train import configure_threads, disable_attention_dropout, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
     seed_everything(0)
-    model = GPT(GPTConfig(vocab_size=vocab_size, context_length=m.context_length, d_model=m.d_model,
-                          n_layers=m.n_layers, n_heads=m.n_heads, dropout=m.dropout))
+    model = GPT(m.gpt_config(vocab_size))
     disable_attention_dropout(model)
     opt = make_optimizer(model, t, "cpu")
     x = torch.randint(0, vocab_size, (t.batch_size, m.context_length + 1))

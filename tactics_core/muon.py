@@ -83,8 +83,8 @@ class MuonAdamW(torch.optim.Optimizer):
     def _muon_step(self, group: dict[str, Any]) -> None:
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         split = int(group["split"])
-        # Momentum per matrix, then one batched Newton-Schulz per shape: on a CPU the
-        # iteration's small matmuls cost more in call overhead than in arithmetic.
+        # Momentum per matrix, then one batched Newton-Schulz per shape (the 4-16 small
+        # matrices of a layer type become one batch of matmuls instead of many calls).
         by_shape: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for p in group["params"]:
             if p.grad is None:
