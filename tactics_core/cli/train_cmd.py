@@ -234,9 +234,11 @@ class _Printer:
             self.t0 = time.monotonic()
             data = ev.get("data") or {}
             what = "resuming" if ev.get("resumed_from") else "training"
+            optimizer = ((ev.get("config") or {}).get("training") or {}).get("optimizer", "adamw")
             self._line(
                 f"{what} {ev.get('params', 0) / 1e6:.2f}M parameters on {ev.get('device')} "
-                f"({ev.get('threads')} threads): step {ev.get('step')} -> {self.total} "
+                f"({ev.get('threads')} threads, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
+                f"step {ev.get('step')} -> {self.total} "
                 f"({ev.get('steps_per_epoch')} steps per epoch)"
             )
             self._line(
