@@ -121,7 +121,7 @@ def make_optimizer(model: Any, training: Any, device: str):
     tensors with 2+ dims (matrices, embeddings), none on norm gains."""
     import torch
 
-    if getattr(training, "optimizer", "adamw") == "muon":
+    if training.optimizer == "muon":
         from .muon import MuonAdamW, muon_groups
 
         return MuonAdamW(muon_groups(model, training))
@@ -654,7 +654,7 @@ def _run(
                 message = (
                     f"{what} at step {step + 1} (learning rate {lr:.3g}): training diverged, so no final "
                     f"checkpoint was written{where}; lower training.learning_rate"
-                    f"{' (and training.muon_lr)' if getattr(tr, 'optimizer', 'adamw') == 'muon' else ''}"
+                    f"{' (and training.muon_lr)' if tr.optimizer == 'muon' else ''}"
                     " or raise training.warmup_steps"
                 )
                 break
