@@ -100,9 +100,9 @@ def main() -> None:
     from tactics_core.train import evaluate_split, train
 
     sys.path.insert(0, str(REPO / "bench"))
-    from train_throughput import machine
+    from machine import describe  # bench/machine.py
 
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {describe('torch')}", flush=True)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-ttq-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
