@@ -62,6 +62,19 @@ def _plain_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def training_layout(payload: dict[str, Any]) -> str:
+    """The data layout a checkpoint's model was trained on: `prover` or `file`.
+
+    Recorded since the prover layout exists; anything older (this project's
+    first checkpoints, the original scripts') was trained on whole files.
+    """
+    layout = payload.get("layout")
+    if layout is None:
+        training = (payload.get("config") or {}).get("training") or {}
+        layout = training.get("layout", "file")
+    return str(layout)
+
+
 def _file_identity(path: Path) -> dict[str, int]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
@@ -85,6 +98,11 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         "epoch": payload.get("epoch"),
         "val_loss": _plain_number(val_loss),
         "best_val_loss": _plain_number(payload.get("best_val_loss")),
+        "val_bpb": _plain_number(payload.get("val_bpb")),
+        "val_proof_loss": _plain_number(payload.get("val_proof_loss")),
+        "val_proof_bpb": _plain_number(payload.get("val_proof_bpb")),
+        "select_by": payload.get("select_by", "val_loss"),
+        "layout": training_layout(payload),
         "is_best": is_best,
         "has_optimizer": "optimizer" in payload,
         "resumable": "train_state" in payload,

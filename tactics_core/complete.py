@@ -12,9 +12,12 @@ Why it is shaped this way:
   (`input_ids` + `past_key_values.{i}.key/value` in, `logits` +
   `present_key_values.{i}.key/value` out). Sampling, stopping and ranking are
   shared numpy code, so greedy decoding gives the same text on both.
-* **Prompts as in training.** Context (`@T`/`@G`/`@H`/`@C`), `@P`, the proof
-  lines so far. The prover's own prompt (context only) is available so users
-  see what the prover sees.
+* **Prompts as in training.** A model of the `prover` layout (the default) is
+  asked exactly as the Acorn prover asks it (`tactics_core.prover`): the
+  context without `@P`, front-truncated to `context_length - 100` tokens, then
+  `nl, line, nl, line ... nl`. A model of the `file` layout (the original
+  scripts' format) gets context, `@P`, the proof lines so far; its
+  `prover_prompt=True` shows what the prover would send it instead.
 * **Too-long prompts are cut, not crashed on.** The goal, hypothesis and
   counterfactual are kept; the oldest theorem-prefix lines, then the oldest
   proof lines are dropped, and the result says so.
@@ -189,6 +192,30 @@ def build_prompt(
     return Prompt(text, ids, True, notes)
 
 
+def prover_stream_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[str], context_length: int) -> Prompt:
+    """The prover's cache for the next line plus the newline it feeds first:
+    prompt (no `@P`, front-truncated), nl, L1, nl, L2 ... nl."""
+    from .prover import build_prompt as prover_prompt, cache_ids, newline_token
+
+    pf = as_proof_file(context)
+    lines = (_lines(pf.proof) if isinstance(context, str) else []) + list(proof_so_far)
+    p = prover_prompt(tokenizer, pf, context_length)
+    ids = cache_ids(tokenizer, pf, lines, context_length) + [newline_token(tokenizer)]
+    notes = []
+    if p.truncated:
+        notes.append(
+            f"prover prompt: {p.full_tokens} tokens, the first {p.cut_tokens} cut (the prover keeps the last "
+            f"{len(p.ids)}, context_length - 100)"
+        )
+    if len(ids) >= context_length:
+        raise TacticsError(
+            f"no room left: the prompt and {len(lines)} proof line(s) fill {len(ids)} of the {context_length} "
+            "positions, so the prover can not ask for another line here"
+        )
+    text = p.text + "".join(line + "\n" for line in lines)
+    return Prompt(text, ids, p.truncated, notes)
+
+
 # ---------------------------------------------------------------- backends
 
 
@@ -223,6 +250,17 @@ class TorchBackend:
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
             logits, _ = self.model(x, past_key_values=None)
         return self._logits(logits[0])
+
+    def empty_cache(self, batch: int = 1):
+        return self.model.empty_cache(batch)
+
+    def extend(self, ids: Sequence[int], cache):
+        """Feed several tokens (batch 1) after `cache`; logits after the last one."""
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+            logits, cache = self.model(x, past_key_values=cache)
+        return self._logits(logits[0, -1]), cache
 
     def expand(self, cache, n: int):
         return [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cache]
@@ -302,6 +340,11 @@ class OnnxBackend:
     def all_logits(self, ids: Sequence[int]) -> np.ndarray:
         logits, _ = self._run(np.asarray([list(ids)], dtype=np.int64), self.empty_cache(1))
         return logits[0]
+
+    def extend(self, ids: Sequence[int], cache):
+        """Feed several tokens (batch 1) after `cache`; logits after the last one."""
+        logits, cache = self._run(np.asarray([list(ids)], dtype=np.int64), cache)
+        return logits[0, -1], cache
 
     def expand(self, cache, n: int):
         return [np.repeat(a, n, axis=0) for a in cache]
@@ -506,11 +549,12 @@ def read_export_config(folder: Path) -> dict[str, Any]:
 class Completer:
     """A loaded model + tokenizer that proposes next proof lines."""
 
-    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None, layout: str = "file") -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.source = Path(source)
         self.info = info or {}
+        self.layout = layout  # the data layout the model was trained on: prover | file
         self.stop_ids = stop_ids_of(tokenizer)
 
     @property
@@ -541,10 +585,10 @@ class Completer:
                     f"{config['vocab_size']}; export the checkpoint again"
                 )
             backend = OnnxBackend(path, config, threads=threads, device=device)
-            return cls(backend, tokenizer, path, config)
+            return cls(backend, tokenizer, path, config, layout=str(config.get("layout", "file")))
         import torch
 
-        from .checkpoints import load_model
+        from .checkpoints import load_model, training_layout
 
         if threads:
             torch.set_num_threads(int(threads))
@@ -556,9 +600,13 @@ class Completer:
                 f"{loaded.config.vocab_size}; use the tokenizer it was trained with"
             )
         info = {"payload": {k: v for k, v in loaded.payload.items() if k not in ("model", "optimizer", "train_state")}}
-        return cls(TorchBackend(loaded.model), tokenizer, path, info)
+        return cls(TorchBackend(loaded.model), tokenizer, path, info, layout=training_layout(loaded.payload))
 
     def prompt(self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False, max_tokens: int = 100) -> Prompt:
+        """The tokens the model continues: the prover's stream for a `prover`-layout model (or
+        when `prover_prompt`), else the training-style prompt of the `file` layout."""
+        if self.layout == "prover" or prover_prompt:
+            return prover_stream_prompt(self.tokenizer, context, proof_so_far, self.context_length)
         budget = self.context_length - generation_reserve(self.context_length, max_tokens)
         return build_prompt(self.tokenizer, context, proof_so_far, prover_prompt, budget)
 
@@ -618,16 +666,20 @@ class Completer:
         )
 
 
-def greedy_next_line(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 64) -> str:
+def greedy_next_line(model: Any, tokenizer: Any, prompt: Any, max_tokens: int = 64, layout: str = "file") -> str:
     """The greedy next line after `prompt` from an in-memory GPT (the trainer's live sample).
 
-    Keeps the prompt's last tokens when it is too long; leaves the model's
-    train/eval mode as it found it.
+    `layout` "prover": `prompt` is a goal (ProofFile or text) asked the prover's
+    way; "file": `prompt` is training-style prompt text. Keeps the prompt's last
+    tokens when it is too long; leaves the model's train/eval mode as it found it.
     """
     ctx = int(model.config.context_length)
-    ids = tokenizer.encode(prompt)
-    budget = ctx - generation_reserve(ctx, max_tokens)
-    ids = ids[-budget:] if ids else [tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id]
+    if layout == "prover":
+        ids = prover_stream_prompt(tokenizer, prompt, (), ctx).ids
+    else:
+        ids = tokenizer.encode(prompt)
+        budget = ctx - generation_reserve(ctx, max_tokens)
+        ids = ids[-budget:] if ids else [tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id]
     was_training = model.training
     model.eval()
     try:

@@ -9,11 +9,25 @@ Why each piece exists:
 * **Token cache.** Tokenizing a corpus takes long; the token ids are cached
   under `CHECKPOINT_DIR/cache/`, keyed by the corpus content and the tokenizer
   hash, so a second run starts in seconds.
-* **Packing.** Whole files (header + proof, then EOS) are packed greedily into
-  rows of `context_length + 1` tokens, so a batch is mostly text, not padding.
-  Attention is plain causal across the EOS separators (a file can see the
-  files before it in its row); files longer than a row are cut into windows.
+* **Two layouts** (`training.layout`):
+  - `prover` (the default): each file becomes exactly the token stream the
+    Acorn prover has in its cache (`prover.encode_stream`): the prompt without
+    `@P`, front-truncated to `context_length - 100` tokens as the prover cuts
+    it, then `nl, line 1, nl, line 2, ... nl` - the model learns to write a
+    line after the prover's newline token and to end it with that token.
+    Nothing follows the last line's newline: the prover stops when Acorn's
+    checker finds the contradiction, so there is no end-of-proof token to learn.
+    One stream per row, starting at position 0 as in the prover; batches are
+    made of streams of similar length, so padding stays small. Tokens past the
+    context (positions the prover can never reach) are dropped.
+  - `file` (the original scripts' format): whole files (header, `@P`, proof,
+    then EOS) packed greedily into rows of `context_length + 1` tokens;
+    attention is plain causal across the EOS separators; files longer than a
+    row are cut into windows.
   Padding never counts in the loss (targets set to `IGNORE_INDEX`).
+* **Roles.** Every token carries a role (`prover.ROLE_CONTEXT` or
+  `ROLE_PROOF`), so the loss can weight context below proof
+  (`training.context_weight`) and evaluation reports proof-line figures.
 """
 
 from __future__ import annotations
@@ -30,6 +44,9 @@ from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
 IGNORE_INDEX = -100
+LAYOUTS = ("prover", "file")
+DEFAULT_LAYOUT = "prover"
+BUCKET_BATCHES = 16  # prover layout: streams are sorted by length within groups of this many batches
 
 T = TypeVar("T")
 
@@ -56,7 +73,7 @@ def split_corpus(files: Iterable[T], val_fraction: float = 0.1) -> tuple[list[T]
 # ----------------------------------------------------------------------------
 # The token cache
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_DIR_NAME = "cache"
 _ENCODE_CHUNK = 512
 
@@ -86,12 +103,18 @@ def token_byte_lengths(tokenizer: Any) -> "np.ndarray":
 class TokenCache:
     """Every usable proof file as token ids, in file-name order.
 
-    File i's tokens are `tokens[offsets[i]:offsets[i+1]]` = encode(text) then
-    one separator (`<EOS>`, or `<PAD>` for tokenizers without one).
+    File i's tokens are `tokens[offsets[i]:offsets[i+1]]`: in the `file` layout
+    encode(text) then one separator (`<EOS>`, or `<PAD>` for tokenizers without
+    one); in the `prover` layout the untruncated prover stream
+    (`prover.encode_stream`), whose first `prompt_lens[i]` tokens are the prompt.
+    `roles` gives each token's role as a prediction target.
     """
 
     tokens: Any  # np.ndarray uint16 / int32
     offsets: Any  # np.ndarray int64, n_files + 1
+    roles: Any  # np.ndarray uint8 per token: prover.ROLE_CONTEXT / ROLE_PROOF
+    prompt_lens: Any  # np.ndarray int64 per file: prompt tokens (prover layout; context tokens in file layout)
+    layout: str
     names: list[str]
     keys: list[str]  # theorem_key() per file
     file_bytes: Any  # np.ndarray int64: UTF-8 bytes of each file's text
@@ -113,9 +136,9 @@ class TokenCache:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
 
-def _corpus_digest(files: list[Any], tokenizer: Any) -> str:
+def _corpus_digest(files: list[Any], tokenizer: Any, layout: str) -> str:
     h = hashlib.sha256()
-    h.update(f"tactics-token-cache/{CACHE_VERSION}\0{tokenizer.sha256}\0".encode())
+    h.update(f"tactics-token-cache/{CACHE_VERSION}\0{tokenizer.sha256}\0{layout}\0".encode())
     for f in files:
         h.update(f.name.encode("utf-8") + b"\0")
         h.update(f.text().encode("utf-8") + b"\0")
@@ -129,8 +152,9 @@ def load_token_cache(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     files: list[Any] | None = None,
+    layout: str = DEFAULT_LAYOUT,
 ) -> tuple[TokenCache, list[Any]]:
-    """The tokenized corpus, from `cache_dir` when corpus and tokenizer are unchanged.
+    """The tokenized corpus in `layout`, from `cache_dir` when corpus and tokenizer are unchanged.
 
     Returns (cache, proof_files). The corpus is always read (to hash it: any
     changed, added or removed file invalidates the cache); only tokenizing is
@@ -156,10 +180,11 @@ def load_token_cache(
         raise TacticsError(
             f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
         )
+    check_layout(layout)
     sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
-    digest = _corpus_digest(files, tokenizer)
+    digest = _corpus_digest(files, tokenizer, layout)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"tokens-{digest[:24]}.npz"
+    path = cache_dir / f"tokens-{layout}-{digest[:24]}.npz"
     names = [f.name for f in files]
     keys = [f.theorem_key() for f in files]
     if path.is_file():
@@ -170,6 +195,9 @@ def load_token_cache(
                     cache = TokenCache(
                         tokens=z["tokens"],
                         offsets=z["offsets"],
+                        roles=z["roles"],
+                        prompt_lens=z["prompt_lens"],
+                        layout=layout,
                         names=names,
                         keys=keys,
                         file_bytes=z["file_bytes"],
@@ -191,23 +219,29 @@ def load_token_cache(
     token_bytes = token_byte_lengths(tokenizer)
     dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.int32
     chunks: list[Any] = []
+    role_chunks: list[Any] = []
     lengths = np.zeros(len(files), dtype=np.int64)
+    prompt_lens = np.zeros(len(files), dtype=np.int64)
     file_bytes = np.zeros(len(files), dtype=np.int64)
     mismatches = 0
     total = len(files)
+    encode_file = _encode_prover if layout == "prover" else _encode_file
     for lo in range(0, total, _ENCODE_CHUNK):
         check(cancel)
         report(progress, lo, total, "tokenizing corpus")
-        texts = [f.text() for f in files[lo : lo + _ENCODE_CHUNK]]
-        for j, (text, ids) in enumerate(zip(texts, tokenizer.encode_batch(texts))):
-            arr = np.asarray(ids + [sep_id], dtype=dtype)
+        batch_files = files[lo : lo + _ENCODE_CHUNK]
+        for j, (ids, roles, n_prompt, nbytes) in enumerate(encode_file(tokenizer, batch_files, sep_id)):
+            arr = np.asarray(ids, dtype=dtype)
             chunks.append(arr)
+            role_chunks.append(np.asarray(roles, dtype=np.uint8))
             lengths[lo + j] = len(arr)
-            nbytes = len(text.encode("utf-8"))
+            prompt_lens[lo + j] = n_prompt
             file_bytes[lo + j] = nbytes
-            if int(token_bytes[arr[:-1]].sum()) != nbytes:
+            scored = arr[:-1] if layout == "file" else arr
+            if int(token_bytes[scored].sum()) != nbytes:
                 mismatches += 1
     report(progress, total, total, "tokenizing corpus")
+    roles_all = np.concatenate(role_chunks) if role_chunks else np.zeros(0, dtype=np.uint8)
     tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
     offsets = np.zeros(len(files) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -220,10 +254,14 @@ def load_token_cache(
         "pad_id": int(tokenizer.pad_id),
         "bytes_exact": mismatches == 0,
         "data_dir": str(data_dir),
+        "layout": layout,
     }
     cache = TokenCache(
         tokens=tokens,
         offsets=offsets,
+        roles=roles_all,
+        prompt_lens=prompt_lens,
+        layout=layout,
         names=names,
         keys=keys,
         file_bytes=file_bytes,
@@ -248,6 +286,8 @@ def load_token_cache(
                     fh,
                     tokens=tokens,
                     offsets=offsets,
+                    roles=roles_all,
+                    prompt_lens=prompt_lens,
                     names=np.array(names),
                     file_bytes=file_bytes,
                     token_bytes=token_bytes,
@@ -258,18 +298,54 @@ def load_token_cache(
     return cache, files
 
 
+def check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise TacticsError(f"unknown data layout {layout!r}; training.layout must be one of: {', '.join(LAYOUTS)}")
+
+
+def _encode_file(tokenizer: Any, files: list[Any], sep_id: int):
+    """`file` layout: encode(text) + separator; proof tokens are those after the `@P` line."""
+    from .prover import ROLE_CONTEXT, ROLE_PROOF
+
+    texts = [f.text() for f in files]
+    heads = [f.context_text() + "@P\n" if f.proof else f.text() for f in files]
+    for f, text, ids, head in zip(files, texts, tokenizer.encode_batch(texts), tokenizer.encode_batch(heads)):
+        n_head = min(len(head), len(ids))
+        roles = [ROLE_CONTEXT] * n_head + [ROLE_PROOF] * (len(ids) - n_head) + [ROLE_CONTEXT]
+        yield ids + [sep_id], roles, n_head, len(text.encode("utf-8"))
+
+
+def _encode_prover(tokenizer: Any, files: list[Any], sep_id: int):
+    """`prover` layout: the untruncated prover stream (prover.encode_stream); no separator."""
+    from .prover import encode_stream, newline_token
+
+    nl = newline_token(tokenizer)
+    for f in files:
+        stream = encode_stream(tokenizer, f, nl=nl)
+        nbytes = len(f.context_text().encode("utf-8")) + (
+            1 + sum(len(line.encode("utf-8")) + 1 for line in f.proof) if f.proof else 0
+        )
+        yield stream.ids, stream.roles, stream.prompt_len, nbytes
+
+
 # ----------------------------------------------------------------------------
 # Packing and batches
 
 
 @dataclass
 class Batch:
-    """One micro-batch: inputs [B, T], targets [B, T] (IGNORE_INDEX where not scored)."""
+    """One micro-batch: inputs [B, T], targets [B, T] (IGNORE_INDEX where not scored).
+
+    `proof` [B, T] marks targets that are proof tokens (prover.ROLE_PROOF).
+    """
 
     inputs: Any  # np.ndarray int64
     targets: Any  # np.ndarray int64
+    proof: Any  # np.ndarray bool
     n_tokens: int  # targets that count
     n_bytes: int  # UTF-8 bytes of those targets
+    n_proof_tokens: int = 0
+    n_proof_bytes: int = 0
 
     def to_torch(self, device: Any):
         import torch
@@ -277,6 +353,43 @@ class Batch:
         x = torch.from_numpy(self.inputs).to(device, non_blocking=True)
         y = torch.from_numpy(self.targets).to(device, non_blocking=True)
         return x, y
+
+    def weights(self, context_weight: float):
+        """Per-target loss weights [B, T] (float32): 1 for proof, `context_weight` for the rest;
+        None when every scored target weighs 1 (the plain, faster sum)."""
+        import numpy as np
+
+        if context_weight == 1.0:
+            return None
+        return np.where(self.proof, np.float32(1.0), np.float32(context_weight)).astype(np.float32)
+
+    def weight_sum(self, context_weight: float) -> float:
+        return self.n_proof_tokens + context_weight * (self.n_tokens - self.n_proof_tokens)
+
+
+def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any) -> Batch:
+    """Rows of row_len tokens (+ what is scored, + roles) -> a Batch of inputs/targets."""
+    import numpy as np
+
+    from .prover import ROLE_PROOF
+
+    score[:, 0] = False  # the first token of a row has nothing before it
+    if cache.layout == "file" and not cache.learn_sep:
+        score &= rows != cache.sep_id
+    inputs = rows[:, :-1]
+    targets = np.where(score[:, 1:], rows[:, 1:], IGNORE_INDEX)
+    proof = score[:, 1:] & (roles[:, 1:] == ROLE_PROOF)
+    scored = targets[targets != IGNORE_INDEX]
+    proof_targets = rows[:, 1:][proof]
+    return Batch(
+        inputs=np.ascontiguousarray(inputs),
+        targets=np.ascontiguousarray(targets),
+        proof=proof,
+        n_tokens=int(scored.size),
+        n_bytes=int(cache.token_bytes[scored].sum()),
+        n_proof_tokens=int(proof_targets.size),
+        n_proof_bytes=int(cache.token_bytes[proof_targets].sum()),
+    )
 
 
 class PackedSplit:
@@ -365,7 +478,7 @@ class PackedSplit:
     def n_batches(self, batch_size: int) -> int:
         return math.ceil(self.n_rows / batch_size)
 
-    def epoch_order(self, epoch: int):
+    def epoch_order(self, epoch: int, batch_size: int = 0):
         """The row order of one epoch: a pure function of (seed, epoch)."""
         import numpy as np
 
@@ -378,31 +491,22 @@ class PackedSplit:
         cache = self.cache
         rows = np.full((len(row_ids), self.row_len), cache.pad_id, dtype=np.int64)
         score = np.zeros((len(row_ids), self.row_len), dtype=bool)
+        roles = np.zeros((len(row_ids), self.row_len), dtype=np.uint8)
         for b, r in enumerate(row_ids):
             pos = 0
             for i in self.rows[int(r)]:
                 s, length = int(self.item_start[i]), int(self.item_len[i])
                 rows[b, pos : pos + length] = cache.tokens[s : s + length]
+                roles[b, pos : pos + length] = cache.roles[s : s + length]
                 score[b, pos : pos + length] = True
                 if self.item_cont[i]:
                     score[b, pos] = False
                 pos += length
-        score[:, 0] = False  # the first token of a row has nothing before it
-        if not cache.learn_sep:
-            score &= rows != cache.sep_id
-        inputs = rows[:, :-1]
-        targets = np.where(score[:, 1:], rows[:, 1:], IGNORE_INDEX)
-        scored = targets[targets != IGNORE_INDEX]
-        return Batch(
-            inputs=np.ascontiguousarray(inputs),
-            targets=np.ascontiguousarray(targets),
-            n_tokens=int(scored.size),
-            n_bytes=int(cache.token_bytes[scored].sum()),
-        )
+        return _make_batch(cache, rows, score, roles)
 
     def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
         """Micro-batches of one epoch from batch index `start` (for resume)."""
-        order = self.epoch_order(epoch)
+        order = self.epoch_order(epoch, batch_size)
         for k in range(start, self.n_batches(batch_size)):
             yield self.batch(order[k * batch_size : (k + 1) * batch_size])
 
@@ -416,17 +520,134 @@ class PackedSplit:
             yield self.batch(range(k * batch_size, min(self.n_rows, (k + 1) * batch_size)))
 
 
+class ProverSplit:
+    """The files of one split as prover streams, one per row, in length-bucketed batches.
+
+    Each stream is front-truncated exactly as the prover truncates the prompt
+    (`prover.prompt_budget`), starts at position 0, and is cut after
+    `context_length + 1` tokens (the prover can never use later positions;
+    such files are counted in `n_overflow_files`). A batch is as long as its
+    longest stream; within each group of `BUCKET_BATCHES` batches the streams
+    are sorted by length, so padding is small. The order of an epoch is a pure
+    function of (seed, epoch, batch_size), which is all an exact resume needs.
+    """
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        file_indices: Sequence[int],
+        context_length: int,
+        seed: int = 0,
+        batch_size: int = 8,
+        shuffle: bool = True,
+    ) -> None:
+        import numpy as np
+
+        from .prover import prompt_budget
+
+        self.cache = cache
+        self.context_length = int(context_length)
+        self.row_len = self.context_length + 1
+        self.seed = int(seed)
+        idx = np.asarray(file_indices, dtype=np.int64)
+        starts = cache.offsets[idx]
+        lengths = cache.offsets[idx + 1] - starts
+        cut = np.maximum(0, cache.prompt_lens[idx] - prompt_budget(self.context_length))
+        full = lengths - cut
+        keep = full >= 2  # at least one target
+        self.file_indices = idx[keep]
+        self.item_start = (starts + cut)[keep]
+        self.item_len = np.minimum(self.row_len, full[keep])
+        self.n_overflow_files = int((full[keep] > self.row_len).sum())
+        self.n_windowed_files = 0
+        self.n_rows = len(self.file_indices)
+        self.rows = [[i] for i in range(self.n_rows)]
+        self._fixed = None if shuffle else self._bucketed(np.random.default_rng([0x5EED, self.seed]), batch_size)
+        used = int(self.item_len.sum())
+        order = self._fixed if self._fixed is not None else self.epoch_order(0, batch_size)
+        padded = sum(
+            len(order[k : k + batch_size]) * int(self.item_len[order[k : k + batch_size]].max())
+            for k in range(0, self.n_rows, max(1, batch_size))
+        )
+        self.padding_fraction = 1.0 - used / max(1, padded)
+
+    def _bucketed(self, rng: Any, batch_size: int):
+        import numpy as np
+
+        batch_size = max(1, int(batch_size))
+        perm = rng.permutation(self.n_rows)
+        group = batch_size * BUCKET_BATCHES
+        batches: list[Any] = []
+        for lo in range(0, self.n_rows, group):
+            chunk = perm[lo : lo + group]
+            chunk = chunk[np.argsort(self.item_len[chunk], kind="stable")]
+            batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+        # Every batch but the split's last is full, so batch k starts at row k * batch_size.
+        full = [b for b in batches if len(b) == batch_size]
+        short = [b for b in batches if len(b) != batch_size]
+        order = rng.permutation(len(full))
+        flat = [full[i] for i in order] + short
+        return np.concatenate(flat) if flat else np.zeros(0, dtype=np.int64)
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(self.n_rows / batch_size)
+
+    def epoch_order(self, epoch: int, batch_size: int = 8):
+        """The row order of one epoch: a pure function of (seed, epoch, batch_size)."""
+        import numpy as np
+
+        return self._bucketed(np.random.default_rng([self.seed, int(epoch)]), batch_size)
+
+    def batch(self, row_ids: Sequence[int]) -> Batch:
+        """Streams -> inputs/targets, as long as the longest one; padding masked out."""
+        import numpy as np
+
+        cache = self.cache
+        width = int(max(self.item_len[int(r)] for r in row_ids))
+        rows = np.full((len(row_ids), width), cache.pad_id, dtype=np.int64)
+        score = np.zeros((len(row_ids), width), dtype=bool)
+        roles = np.zeros((len(row_ids), width), dtype=np.uint8)
+        for b, r in enumerate(row_ids):
+            s, length = int(self.item_start[int(r)]), int(self.item_len[int(r)])
+            rows[b, :length] = cache.tokens[s : s + length]
+            roles[b, :length] = cache.roles[s : s + length]
+            score[b, :length] = True
+        return _make_batch(cache, rows, score, roles)
+
+    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
+        """Micro-batches of one epoch from batch index `start` (for resume)."""
+        order = self.epoch_order(epoch, batch_size)
+        for k in range(start, self.n_batches(batch_size)):
+            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
+
+    def iter_fixed(self, batch_size: int, max_batches: int = 0):
+        """Micro-batches in a fixed order (the same rows every evaluation; the first
+        `max_batches` are a fair sample of the split)."""
+        import numpy as np
+
+        order = self._fixed
+        if order is None or len(order) != self.n_rows:
+            order = self._bucketed(np.random.default_rng([0x5EED, self.seed]), batch_size)
+        n = self.n_batches(batch_size)
+        if max_batches:
+            n = min(n, max_batches)
+        for k in range(n):
+            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
+
+
 @dataclass
 class Dataset:
     """A tokenized corpus split by theorem and packed for one context length."""
 
     cache: TokenCache
-    train: PackedSplit
-    val: PackedSplit
+    train: Any  # PackedSplit (file layout) or ProverSplit (prover layout)
+    val: Any
     train_files: list[str]
     val_files: list[str]
-    sample_prompt: str | None  # a fixed validation goal for the live sample
+    sample_prompt: str | None  # a fixed validation goal for the live sample (file layout: its prompt text)
     sample_expected: str | None
+    layout: str = DEFAULT_LAYOUT
+    sample_file: Any = None  # that goal's ProofFile
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -439,6 +660,8 @@ class Dataset:
             "train_padding": round(self.train.padding_fraction, 4),
             "val_padding": round(self.val.padding_fraction, 4),
             "windowed_files": self.train.n_windowed_files + self.val.n_windowed_files,
+            "layout": self.layout,
+            "overflow_files": getattr(self.train, "n_overflow_files", 0) + getattr(self.val, "n_overflow_files", 0),
             "cache_reused": self.cache.from_cache,
             "bytes_exact": self.cache.bytes_exact,
             "skipped_files": len(self.cache.skipped),
@@ -454,9 +677,11 @@ def load_dataset(
     seed: int = 0,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    layout: str = DEFAULT_LAYOUT,
+    batch_size: int = 8,
 ) -> Dataset:
-    """Read, tokenize (or reuse the cache), split by theorem and pack."""
-    cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel)
+    """Read, tokenize (or reuse the cache), split by theorem and pack (file) or bucket (prover)."""
+    cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel, layout=layout)
     train_idx: list[int] = []
     val_idx: list[int] = []
     for i, key in enumerate(cache.keys):
@@ -468,33 +693,50 @@ def load_dataset(
             "add proof files or change training.val_fraction"
         )
     # The live sample: the first validation goal (by name) with a proof whose prompt is short.
-    sample_prompt = sample_expected = None
+    sample_prompt = sample_expected = sample_file = None
     limit = context_length // 2
     for i in val_idx:
         f = files[i]
-        if f.proof and int(cache.offsets[i + 1] - cache.offsets[i]) <= limit + 16:
-            prompt = f.prompt()
-            if len(tokenizer.encode(prompt)) <= limit:
-                sample_prompt, sample_expected = prompt, f.proof[0]
-                break
+        if f.proof and int(cache.prompt_lens[i]) <= limit:
+            sample_file, sample_expected = f, f.proof[0]
+            sample_prompt = f.context_text() if layout == "prover" else f.prompt()
+            break
+    if layout == "prover":
+        train = ProverSplit(cache, train_idx, context_length, seed=seed, batch_size=batch_size, shuffle=True)
+        val = ProverSplit(cache, val_idx, context_length, seed=seed, batch_size=batch_size, shuffle=False)
+    else:
+        train = PackedSplit(cache, train_idx, context_length, seed=seed, shuffle_packing=True)
+        val = PackedSplit(cache, val_idx, context_length, seed=seed, shuffle_packing=False)
     return Dataset(
         cache=cache,
-        train=PackedSplit(cache, train_idx, context_length, seed=seed, shuffle_packing=True),
-        val=PackedSplit(cache, val_idx, context_length, seed=seed, shuffle_packing=False),
+        train=train,
+        val=val,
         train_files=[cache.names[i] for i in train_idx],
         val_files=[cache.names[i] for i in val_idx],
         sample_prompt=sample_prompt,
         sample_expected=sample_expected,
+        layout=layout,
+        sample_file=sample_file,
     )
 
 
-def masked_nll_sum(logits: Any, targets: Any):
-    """Sum of token NLL (nats) over targets that count; padding adds exactly 0."""
+def masked_nll_sum(logits: Any, targets: Any, weights: Any = None):
+    """Sum of token NLL (nats) over targets that count, each times its weight when
+    `weights` [B, T] is given; padding adds exactly 0."""
     import torch.nn.functional as F
 
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
+    flat_logits = logits.reshape(-1, logits.shape[-1]).float()
+    if weights is None:
+        return F.cross_entropy(flat_logits, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
+    nll = F.cross_entropy(flat_logits, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
+    return (nll * weights.reshape(-1)).sum()
+
+
+def masked_nll_split(logits: Any, targets: Any, proof: Any):
+    """(all scored NLL, proof-target NLL) sums in nats, for evaluation."""
+    import torch.nn.functional as F
+
+    nll = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
     )
+    return nll.sum(), (nll * proof.reshape(-1).to(nll.dtype)).sum()

@@ -1,6 +1,24 @@
-"""Held-out evaluation: bits per byte and next-proof-line exact match@k.
+"""Held-out evaluation: the prover's figures, bits per byte, next-proof-line exact match@k.
 
-Why these two numbers:
+The prover's figures (`tactics_core.prover`: the model asked exactly as the
+Acorn prover asks it, whatever layout it was trained on):
+
+* `proof_bpb`: bits per byte of the gold proof lines in the prover's stream,
+  each line ended by its newline token (what the prover asks the model to write).
+  Positions past the context are not scored (the prover can not reach them;
+  `overflow_rate` counts those goals).
+* `prover_exact_match_at_k`: for each line of each gold proof, k samples at
+  temperature 0.8 from the prover's cache holding the gold lines before it
+  (accepted in turn, as checked lines would be); a hit when one equals the
+  line after whitespace normalisation. Seeded: a rerun gives the same figure.
+* `first_line_marker_rate`: goals whose first sampled line is empty or a
+  section marker (`@P`...): a wasted first attempt in the prover.
+* `overflow_rate`: goals with a proof whose prompt (as truncated) plus gold
+  lines do not fit the context: the prover can not write that proof at all.
+* `attempts_per_5s`: prover attempts (one token per call, one thread) that fit
+  the prover's 5-second budget per goal, the prompt feeding charged once.
+
+The figures of the model's own layout:
 
 * **Bits per byte** is comparable across tokenizers (a denser tokenizer has
   fewer, harder tokens; per-byte cost cancels that out). Each validation file
@@ -33,6 +51,7 @@ from .workspace import DATA_DIR
 
 DEFAULT_VAL_FRACTION = 0.1
 EXTRA_TOKENS = 8  # a candidate this much longer than the target line can not equal it
+TIMED_GOALS = 3  # goals whose prover attempts are timed for attempts_per_5s
 
 
 @dataclass
@@ -54,6 +73,19 @@ class EvalReport:
     temperature: float
     truncated_prompts: int = 0
     skipped_files: int = 0
+    layout: str = "file"  # what the model was trained on (how bpb / exact_match_at_k prompt it)
+    split: str = "validation"  # or "all" (--all: every file, for a corpus the model never saw)
+    proof_bpb: float | None = None
+    proof_tokens: int = 0
+    proof_bytes: int = 0
+    prover_exact_match_at_k: float | None = None
+    prover_lines: int = 0
+    prover_matched: int = 0
+    first_line_marker_rate: float | None = None
+    overflow_rate: float | None = None
+    overflow_goals: int = 0
+    attempts_per_5s: float | None = None
+    attempt_ms: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,8 +137,12 @@ def evaluate(
     threads: int | None = None,
     seed: int = 0,
     completer: Any = None,
+    all_files: bool = False,
+    time_attempts: bool = True,
+    layout_exact_match: bool = True,
 ) -> EvalReport:
-    """Score a checkpoint or export folder on the validation split of `data_dir`."""
+    """Score a checkpoint or export folder on the validation split of `data_dir`
+    (every file with `all_files`, for a corpus the model never saw)."""
     from .complete import Completer, normalize_line
     from .corpus import iter_corpus
     from .data import is_validation_key
@@ -123,7 +159,7 @@ def evaluate(
     skipped: list[Any] = []
     files = []
     for pf in iter_corpus(data_dir, on_problem=skipped.append, cancel=cancel):
-        if is_validation_key(pf.theorem_key(), val_fraction):
+        if all_files or is_validation_key(pf.theorem_key(), val_fraction):
             files.append(pf)
             if limit is not None and len(files) >= limit:
                 break
@@ -133,53 +169,103 @@ def evaluate(
             "evaluate on a larger corpus"
         )
     total_lines = sum(len(pf.proof or ()) for pf in files)
-    total_work = len(files) + total_lines
+    total_work = len(files) * 2 + total_lines * 2
     done = 0
+    layout = completer.layout
 
-    # Bits per byte.
-    learn_sep = tokenizer.eos_id is not None
-    sep = tokenizer.eos_id if learn_sep else tokenizer.pad_id
-    nll = 0.0
-    n_tokens = 0
-    n_bytes = 0
-    texts = [pf.text() for pf in files]
-    for pf, text, ids in zip(files, texts, tokenizer.encode_batch(texts)):
+    # The prover's stream: proof bits per byte (and, for a prover-layout model, its bpb).
+    stream_nll = stream_tokens = stream_bytes = 0.0
+    proof_nll = 0.0
+    proof_tokens = proof_bytes = 0
+    for pf in files:
         check(cancel)
-        loss, count = file_nll(completer.backend, ids, sep, learn_sep)
-        nll += loss
-        n_tokens += count
-        n_bytes += len(text.encode("utf-8"))
+        t, b, pn, pt, pb = stream_nll_of(completer, pf)
+        stream_nll += t
+        stream_tokens += b[0]
+        stream_bytes += b[1]
+        proof_nll += pn
+        proof_tokens += pt
+        proof_bytes += pb
         done += 1
-        report(progress, done, total_work, f"bits per byte: {pf.name}")
+        report(progress, done, total_work, f"proof bits per byte: {pf.name}")
+    proof_bpb = proof_nll / math.log(2) / proof_bytes if proof_bytes else None
+
+    # Bits per byte of what the model was trained on.
+    if layout == "prover":
+        nll, n_tokens, n_bytes = stream_nll, int(stream_tokens), int(stream_bytes)
+        done += len(files)
+    else:
+        learn_sep = tokenizer.eos_id is not None
+        sep = tokenizer.eos_id if learn_sep else tokenizer.pad_id
+        nll = 0.0
+        n_tokens = 0
+        n_bytes = 0
+        texts = [pf.text() for pf in files]
+        for pf, text, ids in zip(files, texts, tokenizer.encode_batch(texts)):
+            check(cancel)
+            loss, count = file_nll(completer.backend, ids, sep, learn_sep)
+            nll += loss
+            n_tokens += count
+            n_bytes += len(text.encode("utf-8"))
+            done += 1
+            report(progress, done, total_work, f"bits per byte: {pf.name}")
     bpb = nll / math.log(2) / n_bytes if n_bytes else None
 
+    # The prover's way: exact match@k with gold lines accepted in turn, first lines, overflow.
+    from .prover import ProverSession, score_goal
+
+    p_lines = p_matched = markers = overflow = with_proof = 0
+    for g, pf in enumerate(files):
+        check(cancel)
+        session = ProverSession(completer.backend, tokenizer, pf, seed=seed + g)
+        figures = score_goal(session, list(pf.proof or ()), k, cancel)
+        p_lines += figures.lines
+        p_matched += figures.matched
+        markers += int(figures.first_line_marker)
+        if pf.proof:
+            with_proof += 1
+            overflow += int(figures.overflow)
+        done += 1 + figures.lines
+        report(progress, done, total_work, f"prover exact match@{k}: {p_matched}/{p_lines}")
+    attempt_rate = measure_attempts(completer, files[:TIMED_GOALS], seed) if time_attempts else None
+
     # Next-line exact match@k.
-    lines = matched = truncated = goals_with_proof = 0
+    lines = matched = truncated = goals_with_proof = no_room = 0
     for pf in files:
         proof = list(pf.proof or ())
         if proof:
             goals_with_proof += 1
+        if not layout_exact_match:
+            continue
         for i, target in enumerate(proof):
             check(cancel)
             want = normalize_line(target)
             if want:
                 budget = len(tokenizer.encode(target)) + EXTRA_TOKENS
-                result = completer.complete(
-                    pf,
-                    proof_so_far=proof[:i],
-                    n=k,
-                    temperature=temperature,
-                    max_tokens=min(max_tokens, budget),
-                    seed=seed + lines,
-                    cancel=cancel,
-                )
+                try:
+                    result = completer.complete(
+                        pf,
+                        proof_so_far=proof[:i],
+                        n=k,
+                        temperature=temperature,
+                        max_tokens=min(max_tokens, budget),
+                        seed=seed + lines,
+                        cancel=cancel,
+                    )
+                except TacticsError:  # no room left in the context: a miss, as in the prover
+                    result = None
+                    no_room += 1
                 lines += 1
-                truncated += int(result.truncated)
-                if any(normalize_line(c.text) == want for c in result.candidates[:k]):
-                    matched += 1
+                if result is not None:
+                    truncated += int(result.truncated)
+                    if any(normalize_line(c.text) == want for c in result.candidates[:k]):
+                        matched += 1
             done += 1
             report(progress, done, total_work, f"exact match@{k}: {matched}/{lines}")
+    report(progress, total_work, total_work, "done")
     notes = []
+    if no_room:
+        notes.append(f"{no_room} of {lines} line(s) had no room left in the context (counted as misses)")
     if truncated:
         notes.append(f"{truncated} of {lines} prompt(s) were longer than the context and were cut")
     if skipped:
@@ -202,5 +288,80 @@ def evaluate(
         temperature=temperature,
         truncated_prompts=truncated,
         skipped_files=len(skipped),
+        layout=layout,
+        split="all" if all_files else "validation",
+        proof_bpb=proof_bpb,
+        proof_tokens=proof_tokens,
+        proof_bytes=proof_bytes,
+        prover_exact_match_at_k=(p_matched / p_lines) if p_lines else None,
+        prover_lines=p_lines,
+        prover_matched=p_matched,
+        first_line_marker_rate=markers / len(files),
+        overflow_rate=(overflow / with_proof) if with_proof else None,
+        overflow_goals=overflow,
+        attempts_per_5s=None if attempt_rate is None else round(attempt_rate["attempts"], 1),
+        attempt_ms=None if attempt_rate is None else round(attempt_rate["attempt_s"] * 1000, 2),
         notes=notes,
     )
+
+
+def stream_nll_of(completer: Any, pf: Any) -> tuple[float, tuple[int, int], float, int, int]:
+    """One goal's prover stream scored in one pass: (all NLL, (tokens, bytes), proof NLL,
+    proof tokens, proof bytes). Only positions inside the context are scored."""
+    import numpy as np
+
+    from .complete import log_softmax
+    from .prover import ROLE_PROOF, encode_stream
+
+    tokenizer = completer.tokenizer
+    ctx = completer.context_length
+    stream = encode_stream(tokenizer, pf).truncated(ctx)
+    ids, roles = stream.ids[: ctx + 1], stream.roles[: ctx + 1]
+    if len(ids) < 2:
+        return 0.0, (0, 0), 0.0, 0, 0
+    logp = log_softmax(completer.backend.all_logits(ids[:-1]), dtype=np.float64)
+    targets = np.asarray(ids[1:], dtype=np.int64)
+    nll = -logp[np.arange(len(targets)), targets]
+    nbytes = np.asarray([len(tokenizer.token_bytes(int(t)) or b"") for t in targets])
+    proof = np.asarray(roles[1:]) == ROLE_PROOF
+    return (
+        float(nll.sum()), (len(targets), int(nbytes.sum())),
+        float(nll[proof].sum()), int(proof.sum()), int(nbytes[proof].sum()),
+    )
+
+
+def measure_attempts(completer: Any, files: list[Any], seed: int = 0) -> dict[str, float] | None:
+    """Prover attempts per 5 s on one thread, as the prover runs the model (one token per call).
+
+    An export runs in its own 1-thread ONNX Runtime session (the prover's
+    settings); a checkpoint in PyTorch with 1 thread for the measurement.
+    """
+    from .complete import OnnxBackend
+    from .prover import ProverSession, attempts_per_budget
+
+    if not files:
+        return None
+    backend = completer.backend
+    restore = None
+    if isinstance(backend, OnnxBackend):
+        backend = OnnxBackend(completer.source, completer.info, threads=1)
+    else:
+        import torch
+
+        restore = torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        rates = []
+        for i, pf in enumerate(files):
+            session = ProverSession(backend, completer.tokenizer, pf, seed=seed + i, strict=True)
+            rates.append(attempts_per_budget(session))
+    finally:
+        if restore is not None:
+            import torch
+
+            torch.set_num_threads(restore)
+    return {
+        "attempts": sum(r["attempts"] for r in rates) / len(rates),
+        "attempt_s": sum(r["attempt_s"] for r in rates) / len(rates),
+        "prompt_s": sum(r["prompt_s"] for r in rates) / len(rates),
+    }

@@ -188,6 +188,8 @@ def _finite(value: Any) -> float | None:
 
 def export_config(loaded, tokenizer) -> dict[str, Any]:
     """config.json: the model shape the prover needs, plus where the weights came from."""
+    from .checkpoints import training_layout
+
     cfg = loaded.config
     payload = loaded.payload
     val_loss = payload.get("val_loss", payload.get("best_val_loss"))
@@ -215,6 +217,12 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         "pad_token_id": tokenizer.pad_id,
         "training_step": int(payload.get("global_step") or 0),
         "validation_loss": _finite(val_loss),
+        "validation_bpb": _finite(payload.get("val_bpb")),
+        "validation_proof_loss": _finite(payload.get("val_proof_loss")),
+        "validation_proof_bpb": _finite(payload.get("val_proof_bpb")),
+        # What the model was trained on, so completion and evaluation ask it the same way:
+        # "prover" = the prover's token stream (PROVER_PROTOCOL.md), "file" = whole files with @P.
+        "layout": training_layout(payload),
         "val_fraction": float(training.get("val_fraction", 0.1)),
         "checkpoint_format": "original" if loaded.original_format else payload.get("format"),
         "inputs": input_names(cfg.n_layers),

@@ -78,6 +78,9 @@ class TrainingSection:
     sample_interval: int = 0
     optimizer: str = "adamw"
     muon_lr: float = 0.02
+    layout: str = "prover"
+    context_weight: float = 1.0
+    select_by: str = "proof_loss"
 
 
 # What each key means: written as a comment by `dumps_preset`, and the
@@ -113,10 +116,15 @@ KEY_DOCS: dict[str, dict[str, str]] = {
         "sample_interval": "print a sample completion every N steps; 0 = with each evaluation",
         "optimizer": "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)",
         "muon_lr": "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule",
+        "layout": "prover (each file as the prover's token stream: prompt without @P, nl before each line) | file (the original scripts' whole files)",
+        "context_weight": "loss weight of prompt tokens, 0 <= w <= 1 (proof-line tokens weigh 1)",
+        "select_by": "proof_loss | val_loss: what picks best_model.pt and drives early stopping",
     },
 }
 
 OPTIMIZERS = ("adamw", "muon")
+LAYOUTS = ("prover", "file")  # tactics_core.data.LAYOUTS (kept here so presets never import numpy)
+SELECT_BY = ("proof_loss", "val_loss")
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
 TOP_LEVEL_KEYS = ("description",)
@@ -494,6 +502,12 @@ def validate(preset: Preset) -> None:
         fail("training.optimizer", f"must be one of {', '.join(OPTIMIZERS)}", t.optimizer)
     if not t.muon_lr > 0:
         fail("training.muon_lr", "must be > 0", t.muon_lr)
+    if t.layout not in LAYOUTS:
+        fail("training.layout", f"must be one of {', '.join(LAYOUTS)}", t.layout)
+    if not 0.0 <= t.context_weight <= 1.0:
+        fail("training.context_weight", "must be in [0, 1]", t.context_weight)
+    if t.select_by not in SELECT_BY:
+        fail("training.select_by", f"must be one of {', '.join(SELECT_BY)}", t.select_by)
 
 
 def _divisor_hint(d_model: int, n_heads: int) -> int:

@@ -194,19 +194,21 @@ def seed_everything(seed: int) -> None:
 
 
 def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, device: str, stop: Callable[[], bool] | None = None) -> dict[str, float]:
-    """Validation loss (nats/token) and bits per byte over a packed split.
+    """Validation loss (nats/token) and bits per byte over a split: over every scored token
+    (`val_loss`, `val_bpb`) and over the proof tokens alone (`proof_loss`, `proof_bpb`:
+    in the prover layout exactly the proof lines, each ended by its newline token, as
+    the prover asks for them).
 
     bpb = sum of token NLL / ln 2 / UTF-8 bytes of exactly the tokens scored.
     """
     import torch
 
-    from .data import masked_nll_sum
+    from .data import masked_nll_split
 
     was_training = model.training
     model.eval()
-    nll = 0.0
-    tokens = 0
-    nbytes = 0
+    nll = proof_nll = 0.0
+    tokens = nbytes = proof_tokens = proof_bytes = 0
     complete = True
     try:
         with torch.no_grad():
@@ -217,19 +219,26 @@ def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, de
                 x, y = batch.to_torch(device)
                 with _autocast(device):
                     logits, _ = model(x)
-                nll += float(masked_nll_sum(logits, y))
+                total, proof = masked_nll_split(logits, y, torch.from_numpy(batch.proof).to(device))
+                nll += float(total)
+                proof_nll += float(proof)
                 tokens += batch.n_tokens
                 nbytes += batch.n_bytes
+                proof_tokens += batch.n_proof_tokens
+                proof_bytes += batch.n_proof_bytes
     finally:
         model.train(was_training)
-    if tokens == 0:
-        return {"val_loss": float("nan"), "val_bpb": float("nan"), "tokens": 0, "bytes": 0, "complete": complete}
+    nan = float("nan")
     return {
         "complete": complete,
-        "val_loss": nll / tokens,
-        "val_bpb": nll / math.log(2) / max(1, nbytes),
+        "val_loss": nll / tokens if tokens else nan,
+        "val_bpb": nll / math.log(2) / nbytes if nbytes else nan,
+        "proof_loss": proof_nll / proof_tokens if proof_tokens else nan,
+        "proof_bpb": proof_nll / math.log(2) / proof_bytes if proof_bytes else nan,
         "tokens": tokens,
         "bytes": nbytes,
+        "proof_tokens": proof_tokens,
+        "proof_bytes": proof_bytes,
     }
 
 
@@ -252,9 +261,13 @@ def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLik
     """The preset a checkpoint was trained with (ours), or the default preset shaped like its model (original)."""
     from .presets import apply_overrides, load_preset, preset_from_dict
 
+    from .checkpoints import training_layout
+
     config = payload.get("config")
     if isinstance(config, dict) and "model" in config:
-        return preset_from_dict(config, name=str(payload.get("preset") or "checkpoint"))
+        # Runs from before the prover layout trained on whole files and selected by val_loss.
+        training = {"select_by": "val_loss", **(config.get("training") or {}), "layout": training_layout(payload)}
+        return preset_from_dict({**config, "training": training}, name=str(payload.get("preset") or "checkpoint"))
     preset = load_preset("default", presets_dir)
     cfg = payload.get("model_config") or {}
     from .model import GPTConfig
@@ -268,6 +281,8 @@ def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLik
             f"model.n_heads={shape.n_heads}",
             f"model.context_length={shape.context_length}",
             f"model.dropout={shape.dropout}",
+            "training.layout=file",
+            "training.select_by=val_loss",
         ],
     )
 
@@ -415,7 +430,10 @@ def _run(
     dataset = load_dataset(
         data_dir, tokenizer, checkpoint_dir / CACHE_SUBDIR, preset.model.context_length,
         val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
+        layout=tr.layout, batch_size=tr.batch_size,
     )
+    context_weight = float(tr.context_weight)
+    select_by = tr.select_by
     train_split, val_split = dataset.train, dataset.val
     micro_per_epoch = train_split.n_batches(tr.batch_size)
     accum = max(1, int(tr.grad_accum_steps))
@@ -451,7 +469,9 @@ def _run(
                 total_steps = int(state.get("total_steps") or total_steps)
             data_epoch, data_batch = int(state["data_epoch"]), int(state["data_batch"])
             best_val = float(state.get("best_val_loss", float("inf")))
-            bad_evals = int(state.get("bad_evals", 0))
+            if state.get("select_by", "val_loss") != select_by:  # the run changed what it selects by
+                best_val = float("inf")
+            bad_evals = 0 if best_val == float("inf") else int(state.get("bad_evals", 0))
             tokens_seen = int(state.get("tokens_seen", 0))
             elapsed_before = float(state.get("elapsed_s", 0.0))
             if int(state.get("train_rows", train_split.n_rows)) != train_split.n_rows:
@@ -504,6 +524,7 @@ def _run(
     # ---- checkpoint helpers
     last_good: str | None = resumed_from
     last_val: float | None = None
+    last_eval: dict[str, Any] = {}
 
     def base_payload() -> dict[str, Any]:
         return {
@@ -512,7 +533,12 @@ def _run(
             "global_step": step,
             "epoch": data_epoch + data_batch / max(1, micro_per_epoch),
             "best_val_loss": None if math.isinf(best_val) else best_val,
-            "val_loss": last_val,
+            "val_loss": last_eval.get("val_loss"),
+            "val_bpb": last_eval.get("val_bpb"),
+            "val_proof_loss": last_eval.get("proof_loss"),
+            "val_proof_bpb": last_eval.get("proof_bpb"),
+            "select_by": select_by,
+            "layout": dataset.layout,
             "tokenizer_path": str(tokenizer.path),
             "tokenizer_sha256": tokenizer.sha256,
             "tokenizer_vocab_size": tokenizer.vocab_size,
@@ -533,6 +559,7 @@ def _run(
             "train_rows": train_split.n_rows,
             "total_steps": total_steps,
             "best_val_loss": best_val,
+            "select_by": select_by,
             "bad_evals": bad_evals,
             "tokens_seen": tokens_seen,
             "elapsed_s": elapsed_before + (time.monotonic() - run_start),
@@ -554,17 +581,21 @@ def _run(
 
     def run_eval() -> bool:
         """Evaluate, track best / patience; True when patience is exhausted."""
-        nonlocal best_val, bad_evals, last_val
+        nonlocal best_val, bad_evals, last_val, last_eval
         recorder.update(message=f"evaluating at step {step}")
         result = evaluate_split(model, val_split, tr.batch_size, int(tr.eval_batches), device, stop=stop_requested)
         recorder.update(message="")
         if result["tokens"] == 0 or not result["complete"]:
             return False  # cut short by a stop request: a partial loss would mislead
         val_loss = result["val_loss"]
+        metric = result[select_by]
+        if not math.isfinite(metric):  # no proof tokens in this split: select by the whole stream
+            metric = val_loss
         last_val = val_loss
-        improved = val_loss < best_val
+        last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
+        improved = metric < best_val
         if improved:
-            best_val = val_loss
+            best_val = metric
             bad_evals = 0
         else:
             bad_evals += 1
@@ -573,26 +604,29 @@ def _run(
             step=step,
             val_loss=val_loss,
             val_bpb=result["val_bpb"],
+            proof_loss=result["proof_loss"],
+            proof_bpb=result["proof_bpb"],
+            select_by=select_by,
             best_val_loss=best_val,
             bad_evals=bad_evals,
             patience=int(tr.patience),
             improved=improved,
             val_tokens=result["tokens"],
             val_bytes=result["bytes"],
+            proof_tokens=result["proof_tokens"],
+            proof_bytes=result["proof_bytes"],
         )
-        if improved and math.isfinite(val_loss):
+        if improved and math.isfinite(metric):
             save_best()
         return int(tr.patience) > 0 and bad_evals >= int(tr.patience)
 
     def run_sample() -> None:
         if not dataset.sample_prompt:
             return
+        from .complete import greedy_next_line
+
         try:
-            from .complete import greedy_next_line
-        except ImportError:
-            return  # completion engine not installed: no live sample
-        try:
-            text = greedy_next_line(model, tokenizer, dataset.sample_prompt, max_tokens=64)
+            text = greedy_next_line(model, tokenizer, dataset.sample_file or dataset.sample_prompt, max_tokens=64, layout=dataset.layout)
         except Exception as exc:  # a sample must never end a run
             recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])
             return
@@ -633,18 +667,22 @@ def _run(
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             batches = [next_batch() for _ in range(accum)]
             n_tokens = sum(b.n_tokens for b in batches)
+            # The step's loss: weighted mean over every scored target of its micro-batches
+            # (context targets weigh training.context_weight, proof targets 1).
+            weight_total = sum(b.weight_sum(context_weight) for b in batches)
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
             for batch in batches:
                 if batch.n_tokens == 0:
                     continue
                 x, y = batch.to_torch(device)
+                w = batch.weights(context_weight)
                 with _autocast(device):
                     logits, _ = model(x)
-                nll = masked_nll_sum(logits, y)
-                (nll / n_tokens).backward()
+                nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
+                (nll / max(weight_total, 1e-9)).backward()
                 loss_sum += float(nll.detach())
-            loss = loss_sum / max(1, n_tokens)
+            loss = loss_sum / max(weight_total, 1e-9)
             clip = float(tr.grad_clip) if tr.grad_clip and tr.grad_clip > 0 else float("inf")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip)) if math.isfinite(loss) else loss
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
@@ -696,11 +734,14 @@ def _run(
                 saved_at = step
             if early:
                 reason = "early_stop"
-                message = f"no better validation loss in {tr.patience} evaluations (best {best_val:.4f})"
+                what = "proof-line validation loss" if select_by == "proof_loss" else "validation loss"
+                message = f"no better {what} in {tr.patience} evaluations (best {best_val:.4f})"
                 break
             window_start += time.monotonic() - now  # eval/checkpoint time does not count in tokens/s
         else:
             message = f"reached step {step} of {total_steps}"
+            if eval_interval and step % eval_interval and step > start_step:
+                run_eval()  # the final weights compete for best_model.pt too
     except KeyboardInterrupt:
         reason, message = "stopped", "interrupted (second Ctrl-C)"
     except Exception as exc:

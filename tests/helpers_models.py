@@ -108,8 +108,13 @@ def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, v
 
 
 @functools.lru_cache(maxsize=None)
-def tiny_workspace() -> TinyWorkspace:
-    """Build (once per process) the tiny trained model described above, with the real trainer."""
+def tiny_workspace(layout: str = "file") -> TinyWorkspace:
+    """Build (once per process and layout) the tiny trained model described above, with the real trainer.
+
+    `layout` "file" (the original scripts' whole-file format: what the completion,
+    export and evaluation tests of that engine use) or "prover" (the default
+    layout: the prover's token stream).
+    """
     import torch
 
     from tactics_core.model import GPT, GPTConfig
@@ -122,7 +127,7 @@ def tiny_workspace() -> TinyWorkspace:
         import pytest
 
         pytest.skip(f"shared corpus not found at {src}")
-    root = Path(tempfile.mkdtemp(prefix="tactics-tiny-"))
+    root = Path(tempfile.mkdtemp(prefix=f"tactics-tiny-{layout}-"))
     atexit.register(shutil.rmtree, root, True)
     data_dir = root / "data" / "proofs"
     copy_slice(src, data_dir, REAL_FILES)
@@ -133,7 +138,8 @@ def tiny_workspace() -> TinyWorkspace:
 
     threads = torch.get_num_threads()
     try:
-        preset = apply_overrides(load_preset("tiny", root / "presets"), [f"{k}={v}" for k, v in TRAIN_OVERRIDES.items()])
+        overrides = [f"{k}={v}" for k, v in TRAIN_OVERRIDES.items()] + [f"training.layout={layout}"]
+        preset = apply_overrides(load_preset("tiny", root / "presets"), overrides)
         result = train(preset, data_dir, ckpt_dir, handle_signals=False)
         assert result.reason == "finished", result
         torch.manual_seed(0)
@@ -145,9 +151,9 @@ def tiny_workspace() -> TinyWorkspace:
 
 
 @functools.lru_cache(maxsize=None)
-def tiny_export():
+def tiny_export(layout: str = "file"):
     """The tiny trained model exported once (ExportReport; folder at report.path)."""
     from tactics_core.export import export_model
 
-    ws = tiny_workspace()
+    ws = tiny_workspace(layout)
     return export_model(ws.checkpoint, ws.root / "export" / "tiny")

@@ -128,12 +128,21 @@ def test_generation_stops_at_the_context_limit(torch_completer):
     assert any("context length" in n for n in notes)
 
 
-def test_prover_prompt_ends_after_the_counterfactual(onnx_completer, held_out):
+def test_prover_prompt_is_the_prover_stream(onnx_completer, held_out):
+    """prover_prompt=True asks even a file-layout model the prover's way: no @P, the accepted
+    lines after the counterfactual, then the newline token the prover feeds."""
+    from tactics_core.prover import cache_ids
+
     pf = held_out[0]
+    tok = onnx_completer.tokenizer
     result = onnx_completer.complete(pf, pf.proof[:1], n=2, temperature=0, prover_prompt=True, max_tokens=10)
-    assert result.prompt == pf.context_text()
-    assert "@P" not in result.prompt and result.prompt.endswith(pf.counterfactual[-1] + "\n")
-    assert any("prover prompt" in n for n in result.notes)
+    assert result.prompt == pf.context_text() + pf.proof[0] + "\n"
+    assert "@P" not in result.prompt
+    prompt = onnx_completer.prompt(pf, pf.proof[:1], prover_prompt=True)
+    assert prompt.ids == cache_ids(tok, pf, pf.proof[:1], onnx_completer.context_length) + [tok.encode("\n")[0]]
+    long = next(p for p in held_out if len(tok.encode(p.context_text())) > onnx_completer.context_length - 100)
+    cut = onnx_completer.complete(long, n=1, temperature=0, prover_prompt=True, max_tokens=5)
+    assert cut.truncated and any("prover prompt" in n for n in cut.notes)
 
 
 def test_prompt_text_with_proof_lines_continues_after_them(onnx_completer, held_out):

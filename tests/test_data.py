@@ -78,7 +78,7 @@ def test_masked_loss_matches_a_hand_computation():
 
 def test_packing_scores_every_token_once_with_little_padding(small):
     data_dir, tok, root = small
-    cache, _ = D.load_token_cache(data_dir, tok, root / "cache-pack")
+    cache, _ = D.load_token_cache(data_dir, tok, root / "cache-pack", layout="file")
     assert cache.bytes_exact  # token byte lengths add up to every file's UTF-8 size
     ids = list(range(cache.n_files))
     split = D.PackedSplit(cache, ids, context_length=48, seed=3)
@@ -106,7 +106,7 @@ def test_packing_scores_every_token_once_with_little_padding(small):
 
 def test_bits_per_byte_counts_exactly_the_bytes_scored(small):
     data_dir, tok, root = small
-    cache, files = D.load_token_cache(data_dir, tok, root / "cache-bpb")
+    cache, files = D.load_token_cache(data_dir, tok, root / "cache-bpb", layout="file")
     split = D.PackedSplit(cache, range(cache.n_files), context_length=64, shuffle_packing=False)
     batch = next(split.iter_fixed(4))
     scored = batch.targets[batch.targets != D.IGNORE_INDEX]
@@ -157,7 +157,7 @@ def test_tokenizer_without_eos_separates_files_with_masked_padding(small):
         def encode(self, text):
             return self._inner.encode(text)
 
-    cache, _ = D.load_token_cache(data_dir, NoEos(tok), root / "cache-noeos")
+    cache, _ = D.load_token_cache(data_dir, NoEos(tok), root / "cache-noeos", layout="file")
     assert cache.sep_id == tok.pad_id and not cache.learn_sep
     split = D.PackedSplit(cache, range(cache.n_files), context_length=64)
     for batch in split.iter_epoch(0, 8):
@@ -166,12 +166,17 @@ def test_tokenizer_without_eos_separates_files_with_masked_padding(small):
         assert not np.any(batch.targets[real] == tok.eos_id)
 
 
-def test_load_dataset_reports_split_and_sample(small):
+@pytest.mark.parametrize("layout", ["file", "prover"])
+def test_load_dataset_reports_split_and_sample(small, layout):
     data_dir, tok, root = small
-    ds = D.load_dataset(data_dir, tok, root / "cache-ds", context_length=64, val_fraction=0.2, seed=1)
+    ds = D.load_dataset(data_dir, tok, root / f"cache-ds-{layout}", context_length=64, val_fraction=0.2, seed=1, layout=layout)
     s = ds.summary()
     assert s["train_files"] + s["val_files"] == s["files"] == 120
     assert set(ds.train_files).isdisjoint(ds.val_files)
     assert 0.0 <= s["train_padding"] < 0.2
-    if ds.sample_prompt is not None:
+    assert s["layout"] == layout
+    if ds.sample_prompt is not None and layout == "file":
         assert ds.sample_prompt.endswith("@P\n") and ds.sample_expected
+    if ds.sample_prompt is not None and layout == "prover":  # the prover's prompt: no @P
+        assert ds.sample_prompt == ds.sample_file.context_text() and "@P" not in ds.sample_prompt
+        assert ds.sample_expected == ds.sample_file.proof[0]

@@ -108,3 +108,69 @@ def test_cancel_stops_evaluation():
     with pytest.raises(Cancelled):
         evaluate(ws.checkpoint, ws.data_dir, k=2, progress=progress, cancel=token)
     assert calls[-1][0] == 3 and calls[-1][1] > 3
+
+
+# ---------------------------------------------------------------- the prover's figures
+
+
+@pytest.fixture(scope="module")
+def prover_reports():
+    """The prover-layout tiny model and an untrained one of the same shape, scored the prover's way."""
+    import torch
+
+    from helpers_models import save_ours
+    from tactics_core.checkpoints import load_model
+    from tactics_core.model import GPT
+    from tactics_core.tokenizer import load_tokenizer
+
+    torch.set_num_threads(1)
+    ws = tiny_workspace("prover")
+    trained = evaluate(ws.checkpoint, ws.data_dir, k=8, seed=3)
+    torch.manual_seed(0)
+    shape = load_model(ws.checkpoint).config
+    blank = save_ours(ws.root / "checkpoints" / "blank.pt", GPT(shape).eval(), load_tokenizer(ws.tokenizer), 0, None)
+    untrained = evaluate(blank, ws.data_dir, k=8, seed=3, time_attempts=False)
+    return trained, untrained
+
+
+def test_prover_figures_of_a_trained_model(prover_reports):
+    trained, untrained = prover_reports
+    ws = tiny_workspace("prover")
+    _, val = split_corpus(list(iter_corpus(ws.data_dir)), 0.1)
+    assert trained.layout == "prover" and untrained.layout == "file"  # save_ours records no layout
+    assert trained.prover_lines == sum(len(pf.proof or ()) for pf in val)
+    assert trained.prover_exact_match_at_k == trained.prover_matched / trained.prover_lines
+    assert trained.prover_exact_match_at_k > 0.2 > untrained.prover_exact_match_at_k
+    assert 0 < trained.proof_bpb < untrained.proof_bpb
+    assert trained.first_line_marker_rate < 0.2  # it learned to write a proof line after the prover's nl
+    assert 0.0 <= trained.overflow_rate <= 1.0 and trained.overflow_goals == round(trained.overflow_rate * sum(1 for pf in val if pf.proof))
+    assert trained.attempts_per_5s > 1 and trained.attempt_ms > 0
+    # Proof bytes: every gold line plus its newline, for goals whose stream fits the context.
+    assert trained.proof_bytes <= sum(len(line.encode()) + 1 for pf in val for line in (pf.proof or ()))
+
+
+def test_prover_figures_are_seeded_and_agree_on_both_backends(prover_reports):
+    trained, _ = prover_reports
+    ws = tiny_workspace("prover")
+    again = evaluate(ws.checkpoint, ws.data_dir, k=8, seed=3, time_attempts=False, layout_exact_match=False)
+    assert (again.prover_matched, again.first_line_marker_rate) == (trained.prover_matched, trained.first_line_marker_rate)
+    onnx = evaluate(tiny_export("prover").path, ws.data_dir, k=8, seed=3, threads=1, time_attempts=False)
+    assert onnx.backend == "onnx" and onnx.layout == "prover"
+    assert onnx.proof_bpb == pytest.approx(trained.proof_bpb, rel=1e-4)
+    assert abs(onnx.prover_matched - trained.prover_matched) <= 1  # samples agree but for float ties
+
+
+def test_all_scores_every_file_and_cli_json_has_the_keys(capsys):
+    from tactics_core.cli import main
+
+    ws = tiny_workspace("prover")
+    files = list(iter_corpus(ws.data_dir))
+    report = evaluate(ws.checkpoint, ws.data_dir, k=1, limit=5, all_files=True, time_attempts=False)
+    assert report.split == "all" and report.goals == 5
+    assert [pf.name for pf in files[:5]] == sorted(pf.name for pf in files)[:5]
+    assert main(["eval", str(ws.checkpoint), "--data-dir", str(ws.data_dir), "--k", "2", "--limit", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("bpb", "exact_match_at_k", "proof_bpb", "prover_exact_match_at_k", "first_line_marker_rate",
+                "overflow_rate", "attempts_per_5s"):
+        assert key in out, key
+    assert out["layout"] == "prover" and out["goals"] == 3

@@ -161,8 +161,8 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_pat
     real = D.masked_nll_sum
     calls = {"n": 0}
 
-    def poisoned(logits, targets):
-        out = real(logits, targets)
+    def poisoned(logits, targets, weights=None):
+        out = real(logits, targets, weights)
         if logits.requires_grad:
             calls["n"] += 1
             if calls["n"] == 6:

@@ -13,7 +13,7 @@ from ..workspace import DATA_DIR
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="score a model on held-out theorems: bits per byte, next-line exact match@k",
+        help="score a model on held-out theorems the prover's way: proof bits/byte, exact match@k, ...",
         description="Evaluate a checkpoint or export folder on the validation split (by theorem, as in "
         "training): bits per byte of the held-out files, and next-proof-line exact match@k (for each "
         "line of each held-out proof, is it among k candidates given the lines before it?).",
@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=int, default=100, help="tokens per candidate line at most (default 100)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: library default)")
+    parser.add_argument(
+        "--all", action="store_true", dest="all_files",
+        help="score every file of the corpus (no split): for a corpus the model never saw",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the prover-style samples (default 0)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=cmd_eval)
 
@@ -42,6 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluate(
             args.model, args.data_dir, k=args.k, limit=args.limit, progress=progress,
             temperature=args.temperature, max_tokens=args.max_tokens, device=args.device, threads=args.threads,
+            all_files=args.all_files, seed=args.seed,
         )
     finally:
         progress.close()
@@ -50,11 +56,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     em = "n/a" if result.exact_match_at_k is None else f"{result.exact_match_at_k:.1%}"
     bpb = "n/a" if result.bpb is None else f"{result.bpb:.4f}"
-    print(f"{result.model} ({result.backend}) on {result.data_dir}, validation split {result.val_fraction:g}")
+    split = "every file" if result.split == "all" else f"validation split {result.val_fraction:g}"
+    print(f"{result.model} ({result.backend}, {result.layout} layout) on {result.data_dir}, {split}")
     print(f"  goals        {result.goals} ({result.goals_with_proof} with a proof)")
-    print(f"  bits/byte    {bpb}   ({result.tokens:,} tokens, {result.bytes:,} bytes)")
-    print(f"  exact@{result.k:<6} {em}   ({result.matched}/{result.lines} lines)")
+    print("  the prover's way (PROVER_PROTOCOL.md):")
+    print(f"    proof bits/byte       {_f(result.proof_bpb, '.4f')}   ({result.proof_tokens:,} tokens, {result.proof_bytes:,} bytes)")
+    print(f"    exact match@{result.k:<9} {_f(result.prover_exact_match_at_k, '.1%')}   "
+          f"({result.prover_matched}/{result.prover_lines} lines, 8 samples at temperature 0.8)".replace("8 samples", f"{result.k} samples"))
+    print(f"    first line a marker   {_f(result.first_line_marker_rate, '.1%')}   (empty or @P/@T/...: a wasted first attempt)")
+    print(f"    overflow              {_f(result.overflow_rate, '.1%')}   ({result.overflow_goals} goals whose gold proof does not fit the context)")
+    print(f"    attempts per 5 s      {_f(result.attempts_per_5s, '.0f')}   ({_f(result.attempt_ms, '.1f')} ms per attempt, 1 thread)")
+    print(f"  the {result.layout} layout's own prompt:")
+    print(f"    bits/byte             {bpb}   ({result.tokens:,} tokens, {result.bytes:,} bytes)")
+    print(f"    exact@{result.k:<15} {em}   ({result.matched}/{result.lines} lines, temperature {result.temperature:g})")
     print(f"  time         {result.seconds:.1f}s")
     for note in result.notes:
         print(f"  note: {note}")
     return 0
+
+
+def _f(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)

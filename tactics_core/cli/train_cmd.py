@@ -9,6 +9,7 @@ run gracefully with a final checkpoint.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -265,9 +266,15 @@ class _Printer:
                 self.last_plain = time.monotonic()
                 self._line(text)
         elif kind == "eval":
+            proof = ev.get("proof_loss")
+            proof_text = (
+                f"; proof lines {proof:.4f}, {ev['proof_bpb']:.3f} bits/byte"
+                if isinstance(proof, (int, float)) and math.isfinite(proof) else ""
+            )
+            select = "proof-line loss" if ev.get("select_by") == "proof_loss" else "val loss"
             self._line(
-                f"eval at step {ev['step']}: val loss {ev['val_loss']:.4f}, {ev['val_bpb']:.3f} bits/byte "
-                f"(best {ev['best_val_loss']:.4f}; {ev['bad_evals']}/{ev['patience']} without improvement)"
+                f"eval at step {ev['step']}: val loss {ev['val_loss']:.4f}, {ev['val_bpb']:.3f} bits/byte{proof_text} "
+                f"(best {select} {ev['best_val_loss']:.4f}; {ev['bad_evals']}/{ev['patience']} without improvement)"
             )
         elif kind == "sample":
             self._line(f"sample at step {ev['step']}: {ev['text']!r} (expected {ev.get('expected')!r})")
