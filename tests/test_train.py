@@ -241,3 +241,66 @@ def test_original_format_checkpoint_resumes_approximately(base, tmp_path):
     # Their default preset shaped like the model: 1 layer of width 32.
     assert start["config"]["model"]["d_model"] == 32 and start["config"]["model"]["n_layers"] == 1
     assert [e["step"] for e in events(folder, "step")] == [4, 5, 6]
+
+
+# ---------------------------------------------------------------- the prover layout's objective
+
+
+def test_context_weight_weighs_prompt_targets_and_proof_figures_are_reported(base, tmp_path):
+    data_dir, tok = base
+    losses = {}
+    for w in (1.0, 0.0):
+        folder = run_dir(tmp_path, tok, f"w{w}")
+        result = train(preset("training.max_steps=6", f"training.context_weight={w}"), data_dir, folder,
+                       metrics_interval=0, handle_signals=False)
+        assert result.reason == "finished"
+        losses[w] = [e["loss"] for e in events(folder, "step")]
+        for e in events(folder, "eval"):
+            assert e["select_by"] == "proof_loss" and math.isfinite(e["proof_loss"])
+            assert e["proof_bpb"] == pytest.approx(e["proof_loss"] / math.log(2) * e["proof_tokens"] / e["proof_bytes"])
+            assert 0 < e["proof_tokens"] < e["val_tokens"]
+        assert events(folder, "eval")[-1]["step"] == 6  # the final weights are evaluated too
+    assert losses[0.0] != losses[1.0]
+
+
+def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
+    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.tokenizer import load_tokenizer
+
+    data_dir, tok_path = base
+    tok = load_tokenizer(tok_path)
+    ds = D.load_dataset(data_dir, tok, tmp_path / "cache", 48, val_fraction=0.2, seed=0, batch_size=4)
+    batch = next(ds.train.iter_epoch(0, 4))
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=48, d_model=32, n_layers=1, n_heads=2)).eval()
+    x, y = batch.to_torch("cpu")
+    with torch.no_grad():
+        logits, _ = model(x)
+        total, proof = D.masked_nll_split(logits, y, torch.from_numpy(batch.proof))
+        for w in (0.0, 0.3, 1.0):
+            weights = batch.weights(w)
+            got = D.masked_nll_sum(logits, y, None if weights is None else torch.from_numpy(weights))
+            assert float(got) == pytest.approx(float(proof) + w * float(total - proof), rel=1e-5)
+    assert batch.weight_sum(0.3) == pytest.approx(batch.n_proof_tokens + 0.3 * (batch.n_tokens - batch.n_proof_tokens))
+    assert 0 < batch.n_proof_tokens < batch.n_tokens
+
+
+def test_select_by_decides_what_best_model_and_early_stop_follow(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    train(preset("training.max_steps=6", "training.select_by=val_loss"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    evs = events(folder, "eval")
+    assert [e["select_by"] for e in evs] == ["val_loss"] * len(evs)
+    assert evs[-1]["best_val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+    best = load_checkpoint(folder / "best_model.pt")
+    assert best["select_by"] == "val_loss" and best["layout"] == "prover"
+    assert best["val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+
+
+def test_file_layout_still_trains_and_is_recorded(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    result = train(preset("training.max_steps=4", "training.layout=file"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished"
+    assert events(folder, "start")[0]["data"]["layout"] == "file"
+    assert load_checkpoint(folder / "checkpoint_step_4.pt")["layout"] == "file"

@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=int, default=100, help="tokens per line at most (default 100)")
     parser.add_argument(
         "--prover-prompt", action="store_true",
-        help="use the prover's prompt (context only, ends after the @C line, no @P)",
+        help="ask a file-layout model the prover's way (prompt without @P, front-truncated, a newline "
+        "token before each line); prover-layout models (the default) are always asked that way",
     )
     parser.add_argument("--seed", type=int, default=None, help="random seed for reproducible sampling")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
@@ -100,8 +101,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
             out["expected"] = expected
         print(json.dumps(out, indent=1))
         return 0
+    asked = "the prover's way" if completer.layout == "prover" or args.prover_prompt else "with @P (file layout)"
     print(f"{len(result.candidates)} candidate(s) from {completer.backend_name} in {result.seconds * 1000:.0f} ms "
-          f"(prompt {result.prompt_tokens} tokens)")
+          f"(prompt {result.prompt_tokens} tokens, asked {asked})")
     for i, cand in enumerate(result.candidates, 1):
         mark = "" if cand.finished else "  [cut]"
         hit = "  <= the file's line" if expected is not None and " ".join(cand.text.split()) == " ".join(expected.split()) else ""
