@@ -1090,12 +1090,12 @@ def import_acornlib(
         raise TacticsError(f"{root} is not a folder; pass the folder you cloned acornlib into")
     data_dir = Path(data_dir)
     manifest_path = data_dir.parent / MANIFEST_NAME
-    _check_target(data_dir, force)
     report(progress, 0, None, f"looking for modules in {root}")
     tree = _walk(root, cancel)
     modules, layout = find_modules(root, tree)
     if not modules:
         raise TacticsError(_not_a_checkout(root, tree))
+    _check_target(data_dir, force)
     result = ImportReport(str(root), str(data_dir), str(manifest_path), layout)
     result.problems.extend(tree.problems)
     selected = [m for m in modules if _selected(m.source or m.cert, include, exclude)]
@@ -1160,6 +1160,7 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
         result.problems.append(
             Problem(module.cert, f"certificate file without its source module (looked for {where}); {lines} certificates skipped", kind="orphan")
         )
+        result.certificates += lines
         result.skipped_certificates += lines
         return
     if problem is not None:
@@ -1169,6 +1170,7 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
     if problem is not None:
         lines = _count_lines(cert_text)
         result.problems.append(Problem(problem.file, f"{problem.problem} ({lines} certificates skipped)", kind=problem.kind))
+        result.certificates += lines
         result.skipped_certificates += lines
         return
     certs, problems = parse_certificates(cert_text, module.cert)
@@ -1196,6 +1198,14 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
         if slot is None:
             result.problems.append(
                 Problem(module.cert, f"goal not found in {module.source}; written unlocated as {name}", cert.line, kind="not-found")
+            )
+        elif placement.method == "order":
+            result.problems.append(
+                Problem(
+                    module.cert,
+                    f"goal not found in {module.source}; placed by position at line {slot.start + 1} in {name}",
+                    cert.line, kind="not-found",
+                )
             )
         row = {
             "cert": module.cert,
