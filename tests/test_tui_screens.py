@@ -308,7 +308,7 @@ async def test_corpus_import_action_imports_an_acornlib_checkout(tmp_path):
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, ImportDialog), what="import dialog")
         await pilot.press(*str(lib))
-        await pilot.press("tab", *"src/*")
+        await pilot.press("tab", *"src/* build/*")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ImportReportDialog), what="import report")
         summary = str(app.screen.query_one("#import-summary", Static).render())
