@@ -38,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import Iterator, Optional, Union
 
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
@@ -138,20 +138,6 @@ class Certificate:
 
 
 _WORD_OPS = ("implies", "iff", "or", "and")
-
-
-def _top_level_spans(text: str) -> list[tuple[int, str]]:
-    """Offsets of depth-0 characters (outside (), [], {}), as (offset, char)."""
-    out = []
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0:
-            out.append((i, ch))
-    return out
 
 
 def _top_level_words(text: str, word: str) -> list[int]:
@@ -693,7 +679,7 @@ def _fuzzy(a: str, b: str) -> float:
     return matcher.ratio()
 
 
-def _score(cert_key: str, cert_goal: str, slot: Slot) -> tuple[int, str]:
+def _score(cert_key: str, slot: Slot) -> tuple[int, str]:
     if slot.kind == "instance":
         return _FUZZY, "instance"
     if cert_key == slot.key:
@@ -724,7 +710,7 @@ def _align(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
             options = [(nxt[j], 1)]
             if j < m:
                 options.append((row[j + 1], 0))
-                s, method = _score(keys[i], certs[i].goal, slots[j])
+                s, method = _score(keys[i], slots[j])
                 if s > 0:
                     scores[i, j] = method
                     options.append((s + nxt[j + 1], 2))
