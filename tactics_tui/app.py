@@ -27,7 +27,7 @@ from tactics_core.workspace import Workspace
 from .jobs import core, log, one_line
 from .screens.checkpoints import CheckpointsScreen
 from .screens.corpus import CorpusScreen
-from .screens.dialogs import ConfirmDialog
+from .screens.dialogs import DemoOfferDialog
 from .screens.playground import PlaygroundScreen
 from .screens.presets import PresetsScreen
 from .screens.tokenizer import TokenizerScreen
@@ -66,6 +66,7 @@ class TacticsApp(App):
         self.preset_name: str | None = None  # chosen on the Presets screen for the next run
         self.last_export: dict[str, Any] | None = None
         self.offer_demo = offer_demo
+        self.acornlib_folder = ""  # the last folder imported from (the import dialog starts there)
         self.sub_title = str(self.ws.root)
         self._log_handler = _file_logging(self.ws.root / LOG_FILE)
 
@@ -78,10 +79,11 @@ class TacticsApp(App):
         self.switch_mode(start)
         if self.offer_demo and not _has_proofs(self.data_dir):
             self.push_screen(
-                ConfirmDialog(
+                DemoOfferDialog(
                     f"No proof files in {self.data_dir}.\n\n"
                     "Generate the built-in demo corpus there (a few thousand small, "
-                    "deterministic Acorn-style proofs) to try the whole loop?",
+                    "deterministic Acorn-style proofs) to try the whole loop, or import "
+                    "the real proofs of an acornlib checkout?",
                     yes="Generate demo",
                     no="Not now",
                 ),
@@ -96,8 +98,10 @@ class TacticsApp(App):
             return None
         return state if state is not None and getattr(state, "alive", False) else None
 
-    def _demo_answer(self, yes: bool | None) -> None:
-        if yes:
+    def _demo_answer(self, answer: bool | str | None) -> None:
+        if answer == "import":
+            self.action_import_acornlib()
+        elif answer:
             self.action_make_demo()
 
     def on_unmount(self) -> None:
@@ -131,6 +135,11 @@ class TacticsApp(App):
 
         self.action_go("corpus")
         self.screen.start_job("demo", make_demo_job(self.data_dir), "Generating the demo corpus")
+
+    def action_import_acornlib(self) -> None:
+        """Go to the Corpus screen and ask for an acornlib checkout to import."""
+        self.action_go("corpus")
+        self.call_after_refresh(lambda: getattr(self.screen, "action_import_acornlib", lambda: None)())
 
     def action_export_best(self) -> None:
         """Export best_model.pt; before the first evaluation, the latest checkpoint."""
@@ -220,6 +229,7 @@ class TacticsApp(App):
             yield SystemCommand(f"Go to {title}", f"Show the {title} screen (key {key})", _bind(self.action_go, mode))
         yield SystemCommand("Export best model", "Export checkpoints/best_model.pt to ONNX and verify it (key e)", self.action_export_best)
         yield SystemCommand("Generate demo corpus", f"Write the built-in demo corpus to {self.data_dir}", self.action_make_demo)
+        yield SystemCommand("Import from acornlib", f"Make {self.data_dir} from an acornlib checkout", self.action_import_acornlib)
         # Every action of the current screen, under the name its footer key shows.
         for binding in getattr(screen, "BINDINGS", ()):
             if isinstance(binding, Binding) and binding.description and binding.action != "cancel_job":

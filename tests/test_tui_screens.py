@@ -278,3 +278,54 @@ async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
         app.show_error("bad file data/proofs/[x].txt: unknown marker [/]")
         await pilot.pause(0.1)
         assert any("[x].txt" in n for n in notices(app))
+
+
+def _small_acornlib(root: Path) -> Path:
+    """A 2025-layout checkout with one good module and one broken certificate line."""
+    import json
+
+    (root / "src").mkdir(parents=True)
+    (root / "build").mkdir()
+    (root / "src" / "m.ac").write_text(
+        "theorem t(a: Nat) {\n    a + 0 = a\n} by {\n    a + 0 = 0 + a\n}\n"
+    )
+    rows = [{"goal": "a + 0 = 0 + a", "proof": ["0 + a = a"]}, {"goal": "t", "proof": []}]
+    (root / "build" / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"goal": [bad\n')
+    (root / "build" / "[b]orphan.jsonl").write_text(json.dumps(rows[0]) + "\n")  # markup-like name
+    return root
+
+
+async def test_corpus_import_action_imports_an_acornlib_checkout(tmp_path):
+    from tactics_tui.screens.dialogs import DemoOfferDialog, ImportDialog, ImportReportDialog
+
+    lib = _small_acornlib(tmp_path / "acornlib")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        # the empty-workspace offer has the import too
+        await wait_for(pilot, lambda: isinstance(app.screen, DemoOfferDialog), what="demo offer")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportDialog), what="import dialog")
+        await pilot.press(*str(lib))
+        await pilot.press("tab", *"src/* build/*")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportReportDialog), what="import report")
+        summary = str(app.screen.query_one("#import-summary", Static).render())
+        assert "files 2" in summary and "modules 1" in summary
+        problems = app.screen.query_one("#import-problems", OptionList)
+        texts = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
+        assert any(t.startswith("build/m.jsonl:3: not JSON") for t in texts)
+        assert any(t.startswith("build/[b]orphan.jsonl: certificate file without") for t in texts)  # not markup
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "files" in static(app, "#corpus-summary") and " 2" in static(app, "#corpus-summary"), what="stats")
+        assert len(list((ws / "data" / "proofs").glob("*.txt"))) == 2
+        assert (ws / "data" / "manifest.jsonl").exists()
+        # again from the Corpus screen's key, without replace: the core refuses and says why
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportDialog), what="import dialog again")
+        assert app.screen.query_one("#imp-path", Input).value == str(lib)
+        assert app.screen.query_one("#imp-force").value is True  # a corpus is there: replace is ticked
+        await pilot.press("escape")
+        assert "Import from acornlib" in [c.title for c in app.get_system_commands(app.screen)]
+        assert "Import acornlib" in [c.title for c in app.get_system_commands(app.screen)]

@@ -18,6 +18,7 @@ from ..errors import Cancelled, TacticsError
 # Command-group modules, in the order they appear in `tactics --help`.
 COMMAND_MODULES = (
     "quickstart_cmd",
+    "import_cmd",
     "demo_cmd",
     "corpus_cmd",
     "tokenizer_cmd",

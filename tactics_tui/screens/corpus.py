@@ -2,6 +2,9 @@
 
 Stats run in a worker (a 40 MB corpus takes seconds) with progress and
 cancel; the data folder can be changed here and the other screens use it.
+A corpus comes from the demo generator (d) or from an acornlib checkout
+(i: `tactics import acornlib` in a worker, its summary and problems shown
+when done).
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ from textual.widgets import DataTable, Input, Label, Static
 from ..jobs import core
 from ..widgets.charts import SizeHistogram
 from .base import WorkScreen
+from .dialogs import ImportDialog, ImportReportDialog
+
+
+def make_import_job(path: str, data_dir: Path, include: list, exclude: list, force: bool):
+    """A job that imports an acornlib checkout into `data_dir` (manifest.jsonl beside it)."""
+
+    def job(progress, cancel):
+        acornlib = core("acornlib")
+        return acornlib.import_acornlib(
+            path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel
+        ).to_dict()
+
+    return job
+
+
+def default_acornlib_folder() -> str:
+    """~/acornlib when there is one (the README's spelling), else empty."""
+    home = Path.home() / "acornlib"
+    return "~/acornlib" if home.is_dir() else ""
 
 
 def make_demo_job(data_dir: Path):
@@ -35,6 +57,7 @@ class CorpusScreen(WorkScreen):
     BINDINGS = [
         Binding("r", "stats", "Stats"),
         Binding("d", "demo", "Demo", tooltip="Generate the demo corpus in the data folder"),
+        Binding("i", "import_acornlib", "Import acornlib", tooltip="Make the corpus from an acornlib checkout"),
         Binding("f", "focus_folder", "Folder"),
     ]
 
@@ -72,7 +95,8 @@ class CorpusScreen(WorkScreen):
         data_dir = self.app.data_dir
         if not data_dir.is_dir():
             self.query_one("#corpus-summary", Static).update(
-                f"{data_dir} does not exist.\n\nPress d to generate the demo corpus there, or f to choose another folder."
+                f"{data_dir} does not exist.\n\nPress i to import it from an acornlib checkout, d to generate the "
+                f"demo corpus there, or f to choose another folder."
             )
             return
 
@@ -88,12 +112,31 @@ class CorpusScreen(WorkScreen):
     def action_demo(self) -> None:
         self.start_job("demo", make_demo_job(self.app.data_dir), "Generating the demo corpus")
 
+    def action_import_acornlib(self) -> None:
+        """Ask for the checkout (and module globs), then import it in a worker."""
+        data_dir = self.app.data_dir
+        has_corpus = data_dir.is_dir() and any(data_dir.iterdir())
+        folder = getattr(self.app, "acornlib_folder", "") or default_acornlib_folder()
+        self.app.push_screen(ImportDialog(str(data_dir), folder, has_corpus), self._import_answer)
+
+    def _import_answer(self, answer: dict | None) -> None:
+        if not answer:
+            return
+        self.app.acornlib_folder = answer["path"]
+        path = str(Path(answer["path"]).expanduser())
+        job = make_import_job(path, self.app.data_dir, answer["include"], answer["exclude"], answer["force"])
+        self.start_job("import", job, f"Importing {answer['path']}")
+
     def job_done(self, job: str, result: Any) -> None:
         if job == "stats":
             self.show_stats(result)
         elif job == "demo":
             self.notify(f"demo corpus written to {self.app.data_dir}")
             self.action_stats()
+        elif job == "import":
+            self.notify(f"{result['files']:,} proof files imported into {result['data_dir']}")
+            self.action_stats()
+            self.app.push_screen(ImportReportDialog(format_import_summary(result), import_problems(result)))
 
     def show_stats(self, stats: dict[str, Any]) -> None:
         self.query_one("#corpus-summary", Static).update(format_summary(stats))
@@ -130,6 +173,32 @@ def format_summary(stats: dict[str, Any]) -> str:
     skipped = stats.get("skipped") or []
     lines.append(f"skipped    {len(skipped):>12,}")
     return "\n".join(lines)
+
+
+def format_import_summary(result: dict[str, Any]) -> str:
+    """An import's summary in lines that fit the report dialog."""
+    methods = "  ".join(f"{m} {n:,}" for m, n in result.get("methods", {}).items() if n)
+    skipped = result.get("skipped_certificates", 0)
+    capped = result.get("capped_certificates", 0)
+    lines = [
+        f"Imported {result.get('source', '?')} ({result.get('layout', '?')} layout)",
+        f"into {result.get('data_dir', '?')}, manifest {result.get('manifest', '?')}",
+        f"modules {result.get('modules', 0):,}   certificates {result.get('certificates', 0):,}"
+        + (f" ({skipped:,} skipped)" if skipped else ""),
+        f"files {result.get('files', 0):,}   bytes {result.get('bytes', 0):,}   {result.get('seconds', 0):.1f} s"
+        + (f"   {capped:,} over the byte cap" if capped else ""),
+        f"goals: {methods or '-'}",
+    ]
+    return "\n".join(lines)
+
+
+def import_problems(result: dict[str, Any]) -> list[str]:
+    """One line per problem: `file:line: what`."""
+    out = []
+    for p in result.get("problems", []):
+        where = f"{p.get('file', '?')}:{p['line']}" if p.get("line") is not None else str(p.get("file", "?"))
+        out.append(f"{where}: {p.get('problem', '?')}")
+    return out
 
 
 def size_histogram(sizes: list[int], bins: int = 10) -> dict[str, list]:

@@ -1,4 +1,4 @@
-"""Small modal dialogs: a yes/no confirmation and a pick-one list."""
+"""Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer and the acornlib import."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 
@@ -60,4 +60,134 @@ class PickDialog(ModalScreen[int | None]):
         self.dismiss(int(event.option.id))
 
     def action_pick_none(self) -> None:
+        self.dismiss(None)
+
+
+class DemoOfferDialog(ConfirmDialog):
+    """The empty-workspace offer: the demo corpus (y), an acornlib import (i), or nothing (n).
+
+    Dismisses with True (demo), "import" or False.
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Demo"),
+        Binding("i", "import_lib", "Import"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide"):
+            yield Label(self.question, markup=False, classes="dialog-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="primary", id="yes")
+                yield Button("Import acornlib (i)", id="import")
+                yield Button(f"{self.no} (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss("import" if event.button.id == "import" else event.button.id == "yes")
+
+    def action_import_lib(self) -> None:
+        self.dismiss("import")
+
+
+def split_globs(text: str) -> list[str]:
+    """`src/real/* src/nat/*` or comma-separated: the globs of an include/exclude field."""
+    return [g for g in text.replace(",", " ").split() if g]
+
+
+class ImportDialog(ModalScreen[dict | None]):
+    """Ask where the acornlib checkout is and which modules to take.
+
+    Enter in any field starts the import, tab moves between fields, escape
+    closes. Dismisses with {"path", "include", "exclude", "force"} or None.
+    """
+
+    BINDINGS = [Binding("escape", "close", "Cancel")]
+
+    def __init__(self, data_dir: str, folder: str = "", has_corpus: bool = False) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.folder = folder
+        self.has_corpus = has_corpus
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide", id="import-dialog"):
+            yield Label(
+                f"Import from acornlib: one proof file per certificate of a checkout, into {self.data_dir}.",
+                markup=False, classes="dialog-question",
+            )
+            with Horizontal(classes="form-row"):
+                yield Label("acornlib folder ", classes="form-key")
+                yield Input(self.folder, placeholder="~/acornlib", id="imp-path", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("include globs ", classes="form-key")
+                yield Input("", placeholder="all modules (e.g. src/real/*)", id="imp-include", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("exclude globs ", classes="form-key")
+                yield Input("", placeholder="none", id="imp-exclude", compact=True)
+            yield Checkbox(f"Replace the corpus in {self.data_dir}", self.has_corpus, id="imp-force", compact=True)
+            yield Static("", markup=False, id="imp-error", classes="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Import (enter)", variant="primary", id="imp-go")
+                yield Button("Cancel (esc)", id="imp-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#imp-path", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "imp-go":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def submit(self) -> None:
+        path = self.query_one("#imp-path", Input).value.strip()
+        if not path:
+            self.query_one("#imp-error", Static).update("Type the folder of your acornlib checkout.")
+            self.query_one("#imp-path", Input).focus()
+            return
+        self.dismiss(
+            {
+                "path": path,
+                "include": split_globs(self.query_one("#imp-include", Input).value),
+                "exclude": split_globs(self.query_one("#imp-exclude", Input).value),
+                "force": self.query_one("#imp-force", Checkbox).value,
+            }
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ImportReportDialog(ModalScreen[None]):
+    """What an import did: the summary and every problem (file names shown as plain text)."""
+
+    BINDINGS = [Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, summary: str, problems: list[str]) -> None:
+        super().__init__()
+        self.summary = summary
+        self.problems = problems
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide", id="import-report"):
+            yield Static(self.summary, markup=False, id="import-summary")
+            title = f"Problems ({len(self.problems):,})" if self.problems else "No problems"
+            yield Label(title, markup=False, classes="section-title")
+            if self.problems:
+                yield OptionList(*(Option(p) for p in self.problems), markup=False, id="import-problems")
+            yield Label("enter / esc: close", classes="dialog-question")
+
+    def on_mount(self) -> None:
+        if self.problems:
+            self.query_one("#import-problems", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,87 @@
+"""`tactics import acornlib PATH`: make a corpus from an acornlib checkout's sources and certificates."""
+
+from __future__ import annotations
+
+import json
+
+from ..workspace import DATA_DIR
+
+
+def register(subparsers) -> None:
+    imp = subparsers.add_parser("import", help="make a corpus from real data (an acornlib checkout)")
+    sub = imp.add_subparsers(dest="import_command", metavar="SOURCE")
+    imp.set_defaults(func=lambda args: (imp.print_help(), 1)[1])
+
+    lib = sub.add_parser(
+        "acornlib",
+        help="one proof file per certificate of an acornlib checkout",
+        description=(
+            "Pair every certificate file of an acornlib checkout (2025: build/<module>.jsonl; "
+            "2026: <dir>/certs/<stem>.jsonl) with its .ac source, find each goal in the source and "
+            "write one proof file per certificate, plus manifest.jsonl beside the data folder. "
+            "Bad lines and files are reported, not fatal."
+        ),
+    )
+    lib.add_argument("path", metavar="PATH", help="the acornlib checkout (a plain working tree; no git needed)")
+    lib.add_argument("--data-dir", default=str(DATA_DIR), help="folder to create (default: %(default)s)")
+    lib.add_argument(
+        "--include", action="append", default=[], metavar="GLOB",
+        help="only modules whose source path matches, e.g. 'src/real/*' (repeatable)",
+    )
+    lib.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="skip modules whose source path matches (repeatable)"
+    )
+    lib.add_argument(
+        "--max-bytes", type=int, default=0, metavar="N",
+        help="stop adding files once the corpus would pass N bytes (0: no cap; default: %(default)s)",
+    )
+    lib.add_argument("--force", action="store_true", help="replace a non-empty data folder")
+    lib.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    lib.set_defaults(func=cmd_acornlib)
+
+
+def format_summary(d: dict, max_problems: int = 20) -> str:
+    """The human summary of an import (kept separate so the TUI can reuse it)."""
+    methods = "  ".join(f"{m} {n:,}" for m, n in d["methods"].items() if n)
+    action = "replaced" if d["replaced"] else "made"
+    rows = [
+        ("corpus", f"{action} {d['data_dir']}  (manifest {d['manifest']})"),
+        ("source", f"{d['source']}  ({d['layout']} layout)"),
+        ("modules", f"{d['modules']:,}"),
+        ("certificates", f"{d['certificates']:,}" + (f"  ({d['skipped_certificates']:,} skipped)" if d["skipped_certificates"] else "")),
+        ("files", f"{d['files']:,}" + (f"  ({d['capped_certificates']:,} over --max-bytes)" if d["capped_certificates"] else "")),
+        ("bytes", f"{d['bytes']:,}"),
+        ("goals by method", methods or "-"),
+        ("problems", f"{len(d['problems']):,}"),
+        ("seconds", f"{d['seconds']:.2f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    out = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    problems = d["problems"]
+    for p in problems[:max_problems]:
+        where = f"{p['file']}:{p['line']}" if "line" in p else p["file"]
+        out.append(f"  {where}: {p['problem']}")
+    if len(problems) > max_problems:
+        out.append(f"  ... and {len(problems) - max_problems:,} more (see --json)")
+    return "\n".join(out)
+
+
+def cmd_acornlib(args) -> int:
+    from ..acornlib import import_acornlib
+    from ..progress import ConsoleProgress
+
+    progress = ConsoleProgress("import")
+    try:
+        made = import_acornlib(
+            args.path, args.data_dir, include=args.include, exclude=args.exclude,
+            max_bytes=args.max_bytes, force=args.force, progress=progress,
+        )
+    finally:
+        progress.close()
+    d = made.to_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    print(format_summary(d))
+    print(f"next: tactics corpus stats --data-dir {made.data_dir}   then: tactics tokenizer train --data-dir {made.data_dir}")
+    return 0

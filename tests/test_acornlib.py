@@ -1,0 +1,303 @@
+"""`tactics import acornlib`: reproduces the published corpora, survives hostile trees, is atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import CORPORA, SHARED
+from tactics_core.acornlib import goal_key, hypothesis_and_counterfactual, import_acornlib, negate
+from tactics_core.cli import main
+from tactics_core.corpus import corpus_stats
+from tactics_core.errors import Cancelled, TacticsError
+from tactics_core.progress import CancelToken
+
+FIXTURES = SHARED / "acornlib-fixtures"
+AIM = 0.98  # the issue's aim: at least 98% of files byte-identical, names included
+
+
+def _fixture(tree: str, expected: Path) -> tuple[Path, Path]:
+    src = FIXTURES / tree
+    if not src.is_dir() or not (expected / "proofs").is_dir():
+        pytest.skip(f"acornlib fixture {tree!r} or its expected corpus not found under {SHARED} (only in the dev workplace)")
+    return src, expected
+
+
+def _identical_share(expected: Path, actual: Path) -> tuple[float, list[str]]:
+    names = sorted(os.listdir(expected))
+    differ = [n for n in names if not (actual / n).is_file() or (actual / n).read_bytes() != (expected / n).read_bytes()]
+    extra = sorted(set(os.listdir(actual)) - set(names))
+    return (len(names) - len(differ)) / len(names), differ + extra
+
+
+@pytest.fixture(scope="module")
+def imported_2025(tmp_path_factory):
+    src, expected = _fixture("acornlib-2025-11", CORPORA / "acornlib-2025-11")
+    out = tmp_path_factory.mktemp("imp2025") / "data" / "proofs"
+    return import_acornlib(src, out), out, expected
+
+
+@pytest.fixture(scope="module")
+def imported_2026(tmp_path_factory):
+    src, expected = _fixture("acornlib-2026-08-algebra-subset", FIXTURES / "acornlib-2026-08-algebra-subset.expected")
+    out = tmp_path_factory.mktemp("imp2026") / "data" / "proofs"
+    return import_acornlib(src, out), out, expected
+
+
+def _manifest(path: Path) -> dict:
+    return {row["file"]: row for row in map(json.loads, path.read_text().splitlines())}
+
+
+def test_2025_fixture_reproduces_the_published_corpus(imported_2025):
+    made, out, expected = imported_2025
+    share, differ = _identical_share(expected / "proofs", out)
+    assert share >= AIM, f"{share:.2%} identical; first differences: {differ[:10]}"
+    # every certificate accounted for: 5,450 files plus the 8 of the two orphan certificate files
+    assert made.files == 5450 and made.modules == 64
+    assert made.certificates == 5458 == made.files + made.skipped_certificates + made.capped_certificates
+    orphans = sorted(p.file for p in made.problems if p.kind == "orphan")
+    assert orphans == ["build/ordered_monoid.jsonl", "build/type_system_tests.jsonl"]
+    assert sum(made.methods.values()) == made.files
+    for name in ("proof_00000.txt", "proof_00001.txt", "proof_00005.txt", "proof_01185.txt", "proof_00143.txt"):
+        assert (out / name).read_bytes() == (expected / "proofs" / name).read_bytes(), name
+
+
+def test_2025_manifest_rows(imported_2025):
+    made, out, expected = imported_2025
+    assert made.manifest == str(out.parent / "manifest.jsonl")
+    ours, theirs = _manifest(out.parent / "manifest.jsonl"), _manifest(expected / "manifest.jsonl")
+    assert sorted(ours) == sorted(theirs)
+    assert ours["proof_00001.txt"] == {
+        "cert": "build/add_group.jsonl", "file": "proof_00001.txt", "goal": "inverse_left", "line": 2,
+        "method": "theorem", "module": "src/add_group.ac", "src_line": 22,
+    }
+    same = sum(ours[n] == theirs[n] for n in theirs)
+    assert same / len(theirs) >= AIM
+
+
+def test_2026_fixture_reproduces_the_expected_corpus(imported_2026):
+    made, out, expected = imported_2026
+    share, differ = _identical_share(expected / "proofs", out)
+    assert share >= AIM, f"{share:.2%} identical; first differences: {differ[:10]}"
+    assert made.files == made.certificates == 1016 and made.modules == 18 and made.layout == "2026"
+    empty = [p.file for p in made.problems if p.kind == "empty"]
+    # (the fixture README says 5 of 18 are empty; in the tree 2 are, and 16 modules have files)
+    assert sorted(empty) == ["src/algebra/certs/add.jsonl", "src/algebra/certs/add_comm_semigroup.jsonl"]
+    for name in ("proof_00000.txt", "proof_00224.txt", "proof_00623.txt", "proof_01015.txt"):
+        assert (out / name).read_bytes() == (expected / "proofs" / name).read_bytes(), name
+    ours = _manifest(out.parent / "manifest.jsonl")
+    assert ours["proof_00000.txt"]["cert"] == "src/algebra/certs/add_comm_group.jsonl"
+    assert ours["proof_00000.txt"]["src_line"] == 17
+    # the corpus reader accepts every file
+    assert corpus_stats(out).files == 1016
+
+
+def test_import_is_deterministic(imported_2026, tmp_path):
+    made, out, _expected = imported_2026
+    again = import_acornlib(made.source, tmp_path / "data" / "proofs")
+    assert sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "data" / "proofs"))
+    for name in os.listdir(out):
+        assert (out / name).read_bytes() == (tmp_path / "data" / "proofs" / name).read_bytes()
+    assert (out.parent / "manifest.jsonl").read_bytes() == (tmp_path / "data" / "manifest.jsonl").read_bytes()
+    assert again.to_dict()["methods"] == made.to_dict()["methods"]
+
+
+# ------------------------------------------------------------------ a small tree built here
+
+
+GOOD_AC = """from nat import Nat
+
+theorem double(a: Nat) {
+    a + a = 2 * a
+} by {
+    a + a = 1 * a + 1 * a
+    1 * a + 1 * a = (1 + 1) * a
+}
+
+theorem plain(a: Nat) { a = a }
+"""
+
+
+def _good_certs() -> str:
+    rows = [
+        {"goal": "a + a = 1 * a + 1 * a", "proof": ["1 * a = a"]},
+        {"goal": "1 * a + 1 * a = (1 + 1) * a", "proof": []},
+        {"goal": "double", "proof": ["1 + 1 = 2"]},
+        {"goal": "plain", "proof": None},
+    ]
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def _tree(root: Path) -> Path:
+    (root / "src").mkdir(parents=True)
+    (root / "build").mkdir()
+    (root / "src" / "good.ac").write_text(GOOD_AC)
+    (root / "build" / "good.jsonl").write_text(_good_certs())
+    return root
+
+
+def test_small_tree_files(tmp_path):
+    root = _tree(tmp_path / "lib")
+    made = import_acornlib(root, tmp_path / "data" / "proofs")
+    assert made.files == 4 and made.methods["exact"] == 2 and made.methods["theorem"] == 2
+    out = tmp_path / "data" / "proofs"
+    assert (out / "proof_00000.txt").read_text() == (
+        "@T\ntheorem double(a: Nat) {\n    a + a = 2 * a\n} by {\n@G\n    a + a = 1 * a + 1 * a\n"
+        "@C\na + a != 1 * a + 1 * a\n@P\n1 * a = a\n"
+    )
+    assert (out / "proof_00001.txt").read_text().endswith("@P\n")
+    assert (out / "proof_00002.txt").read_text() == (
+        "@G\ntheorem double(a: Nat) {\n    a + a = 2 * a\n}\n@C\na + a != 2 * a\n@P\n1 + 1 = 2\n"
+    )
+    assert (out / "proof_00003.txt").read_text() == "@G\ntheorem plain(a: Nat) { a = a }\n@C\na != a\n@P\n"
+
+
+def test_hostile_tree_imports_the_good_modules_and_names_each_bad_one(tmp_path):
+    root = _tree(tmp_path / "lib")
+    src, build = root / "src", root / "build"
+    # broken JSON line and a line without "goal" (the good lines around them still count)
+    (src / "broken.ac").write_text(GOOD_AC)
+    lines = _good_certs().splitlines()
+    (build / "broken.jsonl").write_text("\n".join([lines[0], '{"goal": "a + a', '{"proof": []}', *lines[1:]]) + "\n")
+    # a certificate file without a source module
+    (build / "orphan.jsonl").write_text(_good_certs())
+    # a source that is a dangling link
+    (src / "missing.ac").symlink_to(src / "nowhere.ac")
+    (build / "missing.jsonl").write_text(_good_certs())
+    # a latin-1 source
+    (src / "latin.ac").write_bytes(GOOD_AC.replace("from nat", "// caf\u00e9\nfrom nat").encode("latin-1"))
+    (build / "latin.jsonl").write_text(_good_certs())
+    # a symlink loop (a folder linking to its parent) and a self-linked certificate file
+    (src / "loop").symlink_to(src)
+    (build / "selfloop.jsonl").symlink_to(build / "selfloop.jsonl")
+    # an empty certificate file
+    (src / "empty.ac").write_text(GOOD_AC)
+    (build / "empty.jsonl").write_text("")
+    # a goal that is nowhere in the source
+    (src / "lost.ac").write_text(GOOD_AC)
+    (build / "lost.jsonl").write_text(json.dumps({"goal": "b * b = b", "proof": []}) + "\n")
+
+    made = import_acornlib(root, tmp_path / "data" / "proofs")
+    by_file = {}
+    for p in made.problems:
+        by_file.setdefault(p.file, []).append(p)
+    assert [p.line for p in by_file["build/broken.jsonl"]] == [2, 3]
+    assert by_file["build/broken.jsonl"][0].kind == "json"
+    assert by_file["build/broken.jsonl"][1].kind == "no-goal"
+    assert by_file["build/orphan.jsonl"][0].kind == "orphan"
+    assert by_file["src/missing.ac"][0].kind == "unreadable"
+    assert by_file["src/latin.ac"][0].kind == "encoding" and "UTF-8" in by_file["src/latin.ac"][0].problem
+    assert by_file["src/loop"][0].kind == "symlink-loop"
+    assert by_file["build/selfloop.jsonl"][0].kind == "symlink-loop"
+    assert by_file["build/empty.jsonl"][0].kind == "empty"
+    assert by_file["build/lost.jsonl"][0].kind == "not-found" and by_file["build/lost.jsonl"][0].line == 1
+    assert all(len(v) == 1 for k, v in by_file.items() if k != "build/broken.jsonl")  # each reported once
+    # good.ac, broken.ac (4 good lines), lost.ac (placed by position): 4 + 4 + 1 files
+    assert made.files == 9 and made.methods["order"] == 1
+    assert made.certificates == made.files + made.skipped_certificates
+    lost = [r for r in map(json.loads, (tmp_path / "data" / "manifest.jsonl").read_text().splitlines()) if r["module"] == "src/lost.ac"]
+    assert lost[0]["method"] == "order" and lost[0]["src_line"] is not None
+    assert corpus_stats(tmp_path / "data" / "proofs").files == 9
+
+
+def test_not_a_checkout_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(TacticsError, match="not an acornlib checkout.*looked for build/"):
+        import_acornlib(tmp_path, tmp_path / "out" / "proofs")
+    assert main(["import", "acornlib", str(tmp_path), "--data-dir", str(tmp_path / "out" / "proofs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path / "out" / "proofs").exists()
+
+
+def test_existing_corpus_is_replaced_only_with_force(tmp_path, capsys):
+    root = _tree(tmp_path / "lib")
+    data = tmp_path / "data" / "proofs"
+    data.mkdir(parents=True)
+    (data / "mine.txt").write_text("@G\nx\n@C\nnot x\n")
+    with pytest.raises(TacticsError, match="--force"):
+        import_acornlib(root, data)
+    assert (data / "mine.txt").exists()
+    made = import_acornlib(root, data, force=True)
+    assert made.replaced and not (data / "mine.txt").exists() and made.files == 4
+    assert main(["import", "acornlib", str(root), "--data-dir", str(data), "--force", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["files"] == 4 and out["methods"]["theorem"] == 2 and out["replaced"] is True
+    assert main(["import", "acornlib", str(root), "--data-dir", str(data)]) == 2
+    assert "pass --force" in capsys.readouterr().err
+
+
+def test_cancel_leaves_the_old_corpus_and_manifest(tmp_path):
+    root = _tree(tmp_path / "lib")
+    for i in range(5):
+        (root / "src" / f"m{i}.ac").write_text(GOOD_AC)
+        (root / "build" / f"m{i}.jsonl").write_text(_good_certs())
+    data = tmp_path / "data" / "proofs"
+    import_acornlib(root, data, include=["src/good.ac"])
+    before = {n: (data / n).read_bytes() for n in os.listdir(data)}
+    manifest = (tmp_path / "data" / "manifest.jsonl").read_bytes()
+    token = CancelToken()
+
+    def progress(done, total, message):
+        if done >= 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        import_acornlib(root, data, force=True, progress=progress, cancel=token)
+    assert {n: (data / n).read_bytes() for n in os.listdir(data)} == before
+    assert (tmp_path / "data" / "manifest.jsonl").read_bytes() == manifest
+    assert sorted(os.listdir(tmp_path / "data")) == ["manifest.jsonl", "proofs"]  # no temp folders left
+
+
+def test_include_exclude_and_max_bytes(tmp_path):
+    root = _tree(tmp_path / "lib")
+    (root / "src" / "other.ac").write_text(GOOD_AC)
+    (root / "build" / "other.jsonl").write_text(_good_certs())
+    made = import_acornlib(root, tmp_path / "a" / "proofs", exclude=["src/other*"])
+    assert made.modules == 1 and made.files == 4
+    made = import_acornlib(root, tmp_path / "b" / "proofs", include=["src/o*"])
+    assert made.modules == 1
+    with pytest.raises(TacticsError, match="matches"):
+        import_acornlib(root, tmp_path / "c" / "proofs", include=["nothing/*"])
+    made = import_acornlib(root, tmp_path / "d" / "proofs", max_bytes=250)
+    assert made.bytes <= 250 and made.capped_certificates > 0
+    assert made.certificates == made.files + made.capped_certificates
+
+
+def test_2026_layout_small(tmp_path):
+    root = tmp_path / "lib"
+    (root / "src" / "alg" / "certs").mkdir(parents=True)
+    (root / "src" / "alg" / "x.ac").write_text(GOOD_AC)
+    rows = [{"goal": "a + a = 1 * a + 1 * a", "p": [{"c": "1 * a = a", "r": "inst"}]}, {"goal": "double", "p": []}]
+    (root / "src" / "alg" / "certs" / "x.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    made = import_acornlib(root, tmp_path / "data" / "proofs")
+    assert made.layout == "2026" and made.files == 2
+    assert (tmp_path / "data" / "proofs" / "proof_00000.txt").read_text().endswith("@P\n1 * a = a\n")
+
+
+@pytest.mark.parametrize(
+    "goal, hyp, cf",
+    [
+        ("a = b", None, "a != b"),
+        ("a != b", None, "a = b"),
+        ("not p(x)", None, "p(x)"),
+        ("true", None, "false"),
+        ("p and q", None, "not (p and q)"),
+        ("a = b implies c < d", "a = b", "not c < d"),
+        ("(forall(x: T) { f(x) = g(x) }) implies f = g", "forall(x: T) { f(x) = g(x) }", "f != g"),
+        ("a - b = A.0 = (a = b)", None, "a - b = A.0 != (a = b)"),
+    ],
+)
+def test_counterfactual_rules(goal, hyp, cf):
+    assert hypothesis_and_counterfactual(goal) == (hyp, cf)
+
+
+def test_goal_key_ignores_spelling():
+    assert goal_key("(-a + a) + (-a + --a) = -a + --a") == goal_key("-a + a + (-a + --a) = -a + --a")
+    assert goal_key("let k: Nat satisfy { m = Int.from_nat(k) }") == goal_key("exists(k0: Nat) { m = Int.from_nat(k0) }")
+    assert goal_key("p(Nat.0)") == goal_key("p(0)")
+    assert goal_key("lib(m).f[T](x)") == goal_key("f(x)")
+    assert negate("not (a < a)") == "a < a"
