@@ -137,7 +137,7 @@ async def test_prover_mode_rollout_step_by_step(prover_ws):
         await pilot.press("ctrl+r")
         await pilot.pause(0.1)
         assert rollout.attempts == 0 and rollout.number == 2 and rollout.session.room == base_room
-        assert rollout.session.accepted == [] and f"rollout 2 · attempt 0/10" in static(app, "#play-attempt")
+        assert rollout.session.accepted == [] and f"rollout 2 (ctrl+r: new) · attempt 0/10" in static(app, "#play-attempt")
         assert attempt.text not in static(app, "#play-cache-text")
 
         # Ten attempts make a rollout; the eleventh asks for a new one.

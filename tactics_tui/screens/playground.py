@@ -107,10 +107,12 @@ class PlaygroundScreen(WorkScreen):
         Binding("ctrl+g", "ask", "Ask", priority=True),
         Binding("ctrl+y", "accept", "Accept", priority=True),
         Binding("ctrl+n", "reject", "Reject", priority=True),
-        Binding("ctrl+r", "new_rollout", "New rollout", priority=True),
         Binding("ctrl+r", "reset_proof", "Clear proof", priority=True),
-        Binding("ctrl+l", "pick_goal", "Pick goal", priority=True),
-        Binding("ctrl+t", "toggle_mode", "Mode", priority=True),
+        # These are named on screen (rollout line, status line, mode label), so that the
+        # footer keeps room for 1-6, e and q at 80 columns.
+        Binding("ctrl+r", "new_rollout", "New rollout", priority=True, show=False),
+        Binding("ctrl+l", "pick_goal", "Pick goal", priority=True, show=False),
+        Binding("ctrl+t", "toggle_mode", "Mode", priority=True, show=False),
     ]
     FREE_ONLY = frozenset({"ask", "reset_proof"})
     PROVER_ONLY = frozenset({"attempt", "accept", "reject", "new_rollout"})
@@ -142,7 +144,7 @@ class PlaygroundScreen(WorkScreen):
             yield Label(" top-p ", classes="field-label")
             yield Input("0.95", id="play-top-p", type="number", compact=True, classes="small-input")
         yield Static(
-            "temperature 0.8 · a line ends at a newline token · ≤ 100 tokens · 10 attempts a rollout",
+            "temperature 0.8 · stops at a newline token · ≤ 100 tokens · rollouts of 10",
             markup=False,
             id="play-prover-settings",
             classes="row",
@@ -550,16 +552,16 @@ def attempt_text(r: Rollout, gold: tuple[str, ...] | None) -> str:
     session = r.session
     accepted = sum(1 for _, v in r.history if v == "accepted")
     lines = [
-        f"rollout {r.number} · attempt {r.attempts}/{r.limit} · {accepted} accepted · "
-        f"room {session.room} of {session.context_length} positions"
-        + (" · rollout over: ctrl+r" if r.over and r.pending is None else "")
+        f"rollout {r.number} (ctrl+r: new) · attempt {r.attempts}/{r.limit}"
+        + (" (over)" if r.over and r.pending is None else "")
+        + f" · {accepted} accepted · room {session.room} of {session.context_length}"
     ]
     if r.history:
         attempt, verdict = r.history[-1]
         what = STATUS_WORDS.get(attempt.status, attempt.status)
         fate = {"pending": "", "accepted": " · accepted", "rejected": " · rejected", "failed": ""}[verdict]
         shown = _one_line(attempt.text, 50) if attempt.text.strip() else "(nothing)"
-        lines.append(f"attempt {r.attempts}: {shown}  [{what}, {len(attempt.tokens)} tokens, {attempt.seconds * 1000:.0f} ms{fate}]")
+        lines.append(f"attempt {r.attempts}: {shown}  [{what}, {len(attempt.tokens)} tokens{fate}]")
     else:
         lines.append("ctrl+g samples an attempt (one line, the prover's way)")
     if gold is not None:
