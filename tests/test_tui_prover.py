@@ -81,8 +81,15 @@ async def test_prover_mode_rollout_step_by_step(prover_ws):
         assert "corpus line 1 of" in static(app, "#play-attempt")
 
         # A short goal of a family the model learned.
+        started = []
+        start_job = play.start_job
+        play.start_job = lambda job, fn, label: started.append(job) or start_job(job, fn, label)
         await _pick_goal(pilot, app, "proof_fam_00030.txt")
         await wait_for(pilot, lambda: "fam_30(" in play.rollout.key[1] and not play.busy("prompt"), timeout=60, what="the second goal's prompt")
+        # Closing the goal list refreshes the model list: the same model, so its layout is not
+        # read again (that job used to switch the mode again and warn about a running job).
+        await pilot.pause(0.3)
+        assert started == ["goals", "prompt"] and not any("being sampled" in m for m in notices(app)), (started, notices(app))
         rollout = play.rollout
         base_room = rollout.session.room
         assert "nothing cut" in static(app, "#play-prompt-info")

@@ -130,6 +130,7 @@ class PlaygroundScreen(WorkScreen):
         self._mode_chosen = False  # the user switched: a model's layout no longer picks the mode
         self.rollout: Rollout | None = None
         self._goal_edited = False
+        self._layout_read: str | None = None  # the model whose layout was (being) read
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -193,12 +194,15 @@ class PlaygroundScreen(WorkScreen):
         """A new model: its layout picks the mode (until the user picks one with ctrl+t)."""
         if event.select.id != "play-model" or event.select.is_blank():
             return
+        if str(event.value) == self._layout_read:  # the same model offered again (list refreshed)
+            return
         self._show_prover()  # the rollout was the other model's
         self._read_layout()
 
     def _read_layout(self) -> None:
         path = self._model()
         if path is not None and not self._mode_chosen and not self.busy("layout"):
+            self._layout_read = path
             self.start_job("layout", lambda progress, cancel: (path, model_layout(path)), "Reading the model's layout")
 
     # -- modes ----------------------------------------------------------------
@@ -211,13 +215,14 @@ class PlaygroundScreen(WorkScreen):
         return True
 
     def set_mode(self, mode: str) -> None:
+        """Show `mode`; switching to prover mode builds the goal's prompt if it is not shown yet."""
         if mode not in MODES:
             raise ValueError(mode)
-        self.mode = mode
+        changed, self.mode = mode != self.mode, mode
         self._show_mode()
-        if mode == "prover" and self._model() and self.query_one("#play-text", TextArea).text != EXAMPLE:
+        if changed and mode == "prover" and self._model() and self.query_one("#play-text", TextArea).text != EXAMPLE:
             if self.rollout is None or self._goal_edited:
-                self._prover_job(sample=False)
+                self._prover_job(sample=False, quiet=True)
 
     def action_toggle_mode(self) -> None:
         self._mode_chosen = True
@@ -266,7 +271,7 @@ class PlaygroundScreen(WorkScreen):
         self.query_one("#play-candidates", OptionList).clear_options()
         self._status(f"goal {goal.name} ({len(self.reference)} proof lines in the corpus)")
         if self.mode == "prover" and self._model():
-            self._prover_job(sample=False)  # show the prompt as the prover builds it
+            self._prover_job(sample=False, quiet=True)  # show the prompt as the prover builds it
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area.id == "play-text" and self.rollout is not None:
@@ -281,9 +286,10 @@ class PlaygroundScreen(WorkScreen):
             area.text = head + "\n@P\n" if head else "@P\n"
 
     # -- prover mode --------------------------------------------------------------
-    def _prover_busy(self) -> bool:
+    def _prover_busy(self, quiet: bool = False) -> bool:
         if any(self.busy(job) for job in ATTEMPT_JOBS):
-            self.notify("an attempt is being sampled: wait for it, or esc cancels it", severity="warning")
+            if not quiet:
+                self.notify("an attempt is being sampled: wait for it, or esc cancels it", severity="warning")
             return True
         return False
 
@@ -296,13 +302,15 @@ class PlaygroundScreen(WorkScreen):
             return
         self._prover_job(sample=True)
 
-    def _prover_job(self, sample: bool) -> None:
-        """Build the goal's prover session if the goal or model changed; then sample one attempt."""
+    def _prover_job(self, sample: bool, quiet: bool = False) -> None:
+        """Build the goal's prover session if the goal or model changed; then sample one attempt.
+
+        `quiet`: started by the screen itself (a goal picked), so a running job is no news."""
         model = self._model()
         if model is None:
             self.app.show_error("no model to ask: train one (screen 3) or export one (e)")
             return
-        if self._prover_busy():
+        if self._prover_busy(quiet):
             return
         text = self.query_one("#play-text", TextArea).text
         cached = self._completers.get(model)
@@ -335,6 +343,7 @@ class PlaygroundScreen(WorkScreen):
         if fresh is not None:
             self.rollout = fresh
             self._goal_edited = False
+        self._layout_read: str | None = None  # the model whose layout was (being) read
         if attempt is not None and self.rollout is not None:
             self.rollout.took(attempt)
         self._show_prover()
