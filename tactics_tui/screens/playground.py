@@ -192,9 +192,9 @@ class PlaygroundScreen(WorkScreen):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         """A new model: its layout picks the mode (until the user picks one with ctrl+t)."""
-        if event.select.id != "play-model" or event.select.is_blank():
-            return
-        if str(event.value) == self._layout_read:  # the same model offered again (list refreshed)
+        if event.select.id != "play-model" or not isinstance(event.value, str):
+            return  # refreshing the list passes through no choice (Select.NULL) first
+        if event.value == self._layout_read:  # the same model offered again (list refreshed)
             return
         self._show_prover()  # the rollout was the other model's
         self._read_layout()
@@ -343,7 +343,6 @@ class PlaygroundScreen(WorkScreen):
         if fresh is not None:
             self.rollout = fresh
             self._goal_edited = False
-        self._layout_read: str | None = None  # the model whose layout was (being) read
         if attempt is not None and self.rollout is not None:
             self.rollout.took(attempt)
         self._show_prover()
