@@ -111,7 +111,10 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: play.rollout is not None and play.rollout.attempts == 1 and not play.busy("attempt"),
                        timeout=60, what="an attempt")
-        assert "@P" not in play.rollout.kept_text and "@C\n" in play.rollout.kept_text
+        prompt = play.rollout.session.prompt
+        assert "@P" not in prompt.text and "@C\n" in prompt.text
+        # A 64-token context leaves the prompt max(1, 64 - 100) = 1 token: the rest is cut, as the prover cuts it.
+        assert len(prompt.ids) == 1 and f"cut {prompt.cut_tokens} of" in str(play.query_one("#play-prompt-info", Static).render())
         assert "attempt 1/10" in str(play.query_one("#play-attempt", Static).render())
         # Goals come from the split this model was trained with.
         from tactics_tui.screens.dialogs import PickDialog

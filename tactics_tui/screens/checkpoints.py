@@ -1,8 +1,10 @@
 """Checkpoints screen: the run folder's checkpoints and what to do with them.
 
 The table comes from `checkpoints.list_checkpoints` (small sidecar files,
-no tensors loaded). Actions: resume from one, export one, delete one (after
-a confirmation), open one in the Playground.
+no tensors loaded), with the proof-line validation loss from the same
+sidecars. Actions: resume from one, export one, delete one (after a
+confirmation), open one in the Playground, and a quick eval (`v`): the
+core's `evaluate` on 50 goals, shown as the prover's figures.
 """
 
 from __future__ import annotations
