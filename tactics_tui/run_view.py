@@ -7,6 +7,7 @@ brings) and read the figures to draw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ REASONS = {"finished": "finished", "early_stop": "early stop", "stopped": "stopp
 class RunView:
     train: list[tuple[int, float]] = field(default_factory=list)
     val: list[tuple[int, float]] = field(default_factory=list)
+    proof_val: list[tuple[int, float]] = field(default_factory=list)  # proof-line validation loss
     last_step: dict[str, Any] | None = None
     last_eval: dict[str, Any] | None = None
     last_sample: dict[str, Any] | None = None
@@ -42,6 +44,7 @@ class RunView:
                     # A new run in this folder: its history starts here.
                     self.train.clear()
                     self.val.clear()
+                    self.proof_val.clear()
                     self.last_eval = self.last_sample = self.last_checkpoint = None
                 self.start = event
                 self.end = None
@@ -61,6 +64,9 @@ class RunView:
             elif kind == "eval":
                 if _num(event.get("val_loss")) is not None:
                     self.val.append((int(event.get("step", 0)), float(event["val_loss"])))
+                proof = _num(event.get("proof_loss"))
+                if proof is not None and math.isfinite(proof):
+                    self.proof_val.append((int(event.get("step", 0)), proof))
                 self.last_eval = event
             elif kind == "sample":
                 self.last_sample = event
@@ -93,6 +99,12 @@ class RunView:
         text = REASONS.get(reason, reason)
         message = self.end.get("message")
         return f"{text}: {message}" if message else text
+
+    @property
+    def select_by(self) -> str:
+        """The metric that picks best_model.pt and counts for early stopping (runs before
+        the proof-line figures existed selected by the whole-stream validation loss)."""
+        return str((self.last_eval or {}).get("select_by") or "val_loss")
 
     def recent_losses(self, n: int = 120) -> list[float]:
         return [v for _, v in self.train[-n:]]

@@ -76,12 +76,16 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         table.move_cursor(row=[i.name for i in ck.infos].index("best_model.pt"))
         await pilot.press("v")
         await wait_for(pilot, lambda: "bits/byte" in str(ck.query_one("#ckpt-details", Static).render()), timeout=90, what="eval line")
-        line = str(ck.query_one("#ckpt-details", Static).render()).splitlines()[0]
-        assert "exact match@8" in line and "lines of" in line
+        first, second = str(ck.query_one("#ckpt-details", Static).render()).splitlines()[:2]
+        assert first.startswith("eval ") and "prover exact match@8" in first and "attempts/5 s" in second
         # A completion in the Playground with the export just made.
         await pilot.press("5")
         play = app.screen
         assert play.query_one("#play-model", Select).value == str(export_path)
+        await wait_for(pilot, lambda: not play.busy("layout"), what="the model's layout")
+        assert play.mode == "prover"  # the default layout: the prover's mode first
+        await pilot.press("ctrl+t")
+        assert play.mode == "free"
         play.query_one("#play-text").text = (ws / "data" / "proofs" / "proof_00000.txt").read_text().split("@P\n")[0] + "@P\n"
         play.query_one("#play-n", Input).value = "3"
         await pilot.press("ctrl+g")
@@ -102,12 +106,16 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         # Asked again with the accepted line, unless the core had to drop it to fit the
         # 64-token window (it keeps goal and counterfactual first) and says so.
         assert play.last_result.prompt.rstrip().endswith(first.strip()) or play.last_result.truncated
-        # The prover's own prompt: context only, no @P and no proof so far.
-        before = play.last_result
+        # Prover mode: the prompt is the context only (no @P, not the proof so far); one attempt.
         await pilot.press("ctrl+t")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: play.last_result is not before and not play.busy("complete"), timeout=60, what="prover completion")
-        assert "@P" not in play.last_result.prompt and "@C\n" in play.last_result.prompt
+        await wait_for(pilot, lambda: play.rollout is not None and play.rollout.attempts == 1 and not play.busy("attempt"),
+                       timeout=60, what="an attempt")
+        prompt = play.rollout.session.prompt
+        assert "@P" not in prompt.text and "@C\n" in prompt.text
+        # A 64-token context leaves the prompt max(1, 64 - 100) = 1 token: the rest is cut, as the prover cuts it.
+        assert len(prompt.ids) == 1 and f"cut {prompt.cut_tokens} of" in str(play.query_one("#play-prompt-info", Static).render())
+        assert "attempt 1/10" in str(play.query_one("#play-attempt", Static).render())
         # Goals come from the split this model was trained with.
         from tactics_tui.screens.dialogs import PickDialog
 

@@ -269,6 +269,25 @@ async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         screen = app.screen
+        assert screen.mode == "prover"  # no model yet: the default mode
+        # The prover mode's prompt, cut text and attempt, all model or file text.
+        from types import SimpleNamespace
+
+        from tactics_core.prover import Attempt, ProverPrompt
+        from tactics_tui.screens.playground import Rollout
+
+        prompt = ProverPrompt("@G\n[i]x\n", [1, 2, 3], 5, 2, "@T [b]cut[/b]")
+        session = SimpleNamespace(prompt=prompt, room=40, context_length=64, accepted=[])
+        rollout = Rollout(session, (None, "@G\n[i]x\n"), "@G\n[i]x [red]kept\n")
+        attempt = Attempt("g[R: Ring] [bold]y", [4, 5], "line", cache=object(), length=6)
+        screen.post_message(__import__("tactics_tui.messages", fromlist=["JobDone"]).JobDone("attempt", (None, None, rollout, attempt)))
+        await pilot.pause(0.2)
+        assert "[b]cut[/b]" in str(screen.query_one("#play-prompt-info", Static).render())
+        cache = str(screen.query_one("#play-cache-text", Static).render())
+        assert "[i]x [red]kept" in cache and "g[R: Ring] [bold]y" in cache
+        assert "g[R: Ring] [bold]y" in str(screen.query_one("#play-attempt", Static).render())
+        await pilot.press("ctrl+t")
+        assert screen.mode == "free"
         result = CompletionResult([Candidate("f[R: CommRing](a) [/] [bold]x", -1.5)], 0.01, "torch", "@G\n")
         screen.post_message(__import__("tactics_tui.messages", fromlist=["JobDone"]).JobDone("complete", ("m", None, result, 0)))
         await pilot.pause(0.2)

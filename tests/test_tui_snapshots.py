@@ -79,7 +79,9 @@ def test_snapshot_training_finished_run(ws, snap_compare):
                        "lr": 1e-3 * min(1.0, step / 5), "tokens_per_s": 2000.0, "elapsed_s": step * 0.5, "total_steps": 40})
         if step % 10 == 0:
             val = round(6.2 * 0.95**step + 1.1, 4)
-            events.append({"event": "eval", "step": step, "val_loss": val, "val_bpb": val / 4, "best_val_loss": val, "bad_evals": 0, "patience": 8})
+            proof = round(val / 2, 4)
+            events.append({"event": "eval", "step": step, "val_loss": val, "val_bpb": val / 4, "proof_loss": proof, "proof_bpb": proof / 4,
+                           "select_by": "proof_loss", "best_val_loss": proof, "bad_evals": 0, "patience": 8})
             events.append({"event": "sample", "step": step, "prompt": "@G\n", "text": "a + b = b + a"})
     events.append({"event": "end", "reason": "finished", "message": "reached step 40 of 40", "step": 40})
     (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -96,6 +98,36 @@ def test_snapshot_checkpoints_empty(ws, snap_compare):
 def test_snapshot_playground(ws, snap_compare):
     app = TacticsApp(".")
     assert snap_compare(app, terminal_size=SIZE, run_before=_go(app, "5"))
+
+
+def test_snapshot_playground_prover_mode(tmp_path, monkeypatch, snap_compare):
+    """A goal picked from the validation split of a prover-layout model: the prompt as the
+    prover keeps it (the start cut) and the rollout's base state. No attempt is sampled:
+    sampled text would tie the snapshot to the exact floating-point result of training."""
+    from helpers_models import tiny_export, tiny_workspace
+    from textual.widgets import OptionList
+
+    from tactics_tui.screens.dialogs import PickDialog
+
+    tiny_export("prover")
+    root = tmp_path / "ws"
+    shutil.copytree(tiny_workspace("prover").root, root)
+    monkeypatch.chdir(root)
+    app = TacticsApp(".", offer_demo=False)
+
+    async def run_before(pilot):
+        await pilot.press("5")
+        await wait_for(pilot, lambda: not app.screen._tokens, what="layout")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), timeout=60, what="goals")
+        dialog = app.screen
+        dialog.query_one(OptionList).highlighted = next(i for i, t in enumerate(dialog.items) if t.startswith("proof_00004.txt"))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.screen.rollout is not None and not app.screen._tokens, timeout=60, what="prompt")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_presets(ws, snap_compare):

@@ -1,6 +1,8 @@
 """`tactics quickstart`: the whole loop in one command, on what the workspace has.
 
-corpus → tokenizer → train → export → one completion. Each step is skipped
+corpus → tokenizer → train → export → one goal asked of the export the
+prover's way (`tactics_core.prover`: its prompt, one rollout of attempts).
+Each step is skipped
 when its result is already there (your own `data/proofs`, a trained
 tokenizer, a `best_model.pt`), so running it again only does what is missing.
 With no `data/proofs` it generates the built-in demo corpus first. It calls
@@ -89,21 +91,65 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     _step("4/5 export")
     from ..export import default_output_dir
 
-    _run(["export", str(model), str(default_output_dir(ws.export_dir))])
+    export = default_output_dir(ws.export_dir)
+    _run(["export", str(model), str(export)])
 
-    _step("5/5 a completion")
+    _step("5/5 the prover asks the export for proof lines")
     goal = _validation_goal(ws)
     if goal is None:
         print("no validation goal with a proof to try; try `tactics complete` on a goal file")
     else:
         print(f"goal file: {goal}")
-        _run(["complete", str(model), "--goal-file", str(goal), "-n", "4", "--temperature", "0"])
+        _prover_rollout(export, goal)
+        print(f"ranked candidates instead: tactics complete {export} --goal-file {goal}")
     print(
         "\nnext: `tactics-tui` to watch and steer it all, `tactics eval checkpoints/best_model.pt`, "
         "or `tactics train --preset cpu` for a better model",
         file=sys.stderr,
     )
     return 0
+
+
+def _prover_rollout(export: Path, goal: Path) -> None:
+    """One rollout on `goal` exactly as the Acorn prover runs the export: ONNX Runtime on one
+    thread, the prompt fed token by token, 10 attempts at temperature 0.8, each line ended by
+    a newline token. Acorn's checker is not here: a line counts as checked when it is the
+    file's next proof line (the checker would accept any line that checks)."""
+    import time
+
+    from ..complete import Completer, normalize_line
+    from ..corpus import parse_proof_text
+    from ..prover import ROLLOUT_ATTEMPTS, ProverSession
+
+    pf = parse_proof_text(goal.read_text(encoding="utf-8"), str(goal))
+    gold = list(pf.proof or ())
+    completer = Completer.load(export, threads=1)
+    session = ProverSession(completer.backend, completer.tokenizer, pf, seed=0, strict=True)
+    p = session.prompt
+    print(
+        f"prompt: {len(p.ids)} tokens, the goal's context without @P"
+        + (f" (the first {p.cut_tokens} of {p.full_tokens} cut: the prover keeps the last {len(p.ids)})" if p.truncated else "")
+    )
+
+    def checker(line: str) -> str:
+        i = len(session.accepted)
+        if i < len(gold) and normalize_line(line) == normalize_line(gold[i]):
+            return "proof" if i + 1 == len(gold) else "accept"
+        return "reject"
+
+    words = {"accept": "= file", "proof": "= file", "reject": "≠ file", "failed": "failed"}
+    start = time.perf_counter()
+    results = session.rollout(checker)
+    seconds = time.perf_counter() - start
+    for n, (attempt, verdict) in enumerate(results, 1):
+        text = attempt.text if attempt.text.strip() else f"({attempt.status})"
+        print(f"attempt {n:2d}/{ROLLOUT_ATTEMPTS}  {words[verdict]:<6}  {text[:100]}")
+    found = results and results[-1][1] == "proof"
+    print(
+        f"{len(session.accepted)} of {len(gold)} proof line(s) written in {len(results)} attempt(s), "
+        f"{seconds:.2f} s (the prover's budget: 5 s){'; proof found' if found else ''}"
+    )
+    print(f"the file's proof: {' | '.join(line.strip() for line in gold)}")
 
 
 def _validation_goal(ws: Workspace) -> Path | None:

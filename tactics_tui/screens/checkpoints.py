@@ -1,8 +1,10 @@
 """Checkpoints screen: the run folder's checkpoints and what to do with them.
 
 The table comes from `checkpoints.list_checkpoints` (small sidecar files,
-no tensors loaded). Actions: resume from one, export one, delete one (after
-a confirmation), open one in the Playground.
+no tensors loaded), with the proof-line validation loss from the same
+sidecars. Actions: resume from one, export one, delete one (after a
+confirmation), open one in the Playground, and a quick eval (`v`): the
+core's `evaluate` on 50 goals, shown as the prover's figures.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class CheckpointsScreen(WorkScreen):
         Binding("e", "export", "Export"),
         Binding("d", "delete", "Delete"),
         Binding("p", "play", "Play", tooltip="Open in the Playground"),
-        Binding("v", "evaluate", "Eval", tooltip="Bits per byte and next-line exact match@8 on the validation split"),
+        Binding("v", "evaluate", "Eval", tooltip="The prover's figures on 50 validation goals: proof bits/byte, exact match@8, first-line markers, overflow, attempts per 5 s"),
         Binding("g", "reload", "Reload"),
     ]
 
@@ -37,6 +39,7 @@ class CheckpointsScreen(WorkScreen):
     def __init__(self) -> None:
         super().__init__()
         self.infos: list[Any] = []
+        self.metas: dict[str, dict[str, Any]] = {}  # path -> sidecar facts the table shows
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
 
@@ -46,7 +49,7 @@ class CheckpointsScreen(WorkScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#ckpt-table", DataTable)
-        table.add_columns("", "name", "step", "val loss", "time", "size")
+        table.add_columns("", "name", "step", "val loss", "proof loss", "time", "size")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -57,14 +60,24 @@ class CheckpointsScreen(WorkScreen):
         self._details.clear()
 
         def job(progress, cancel):
-            return core("checkpoints").list_checkpoints(folder)
+            ckpt = core("checkpoints")
+            infos = ckpt.list_checkpoints(folder)
+            metas = {}
+            for info in infos:  # the sidecars list_checkpoints just read: small JSON files
+                if info.error is None:
+                    try:
+                        metas[info.path] = ckpt.read_meta(info.path)
+                    except (core("errors").TacticsError, OSError):
+                        pass
+            return infos, metas
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "list":
-            self.show(result)
+            infos, self.metas = result
+            self.show(infos)
         elif job == "eval":
             path, report = result
             self._evals[path] = eval_line(report)
@@ -85,6 +98,7 @@ class CheckpointsScreen(WorkScreen):
                 Text(info.name),
                 str(info.step) if info.step >= 0 else "?",
                 f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
+                _num(self.metas.get(info.path, {}).get("val_proof_loss"), ".4f"),
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
                 _size(info.size),
                 key=info.path,
@@ -161,7 +175,9 @@ class CheckpointsScreen(WorkScreen):
         path, data_dir = info.path, self.app.data_dir
 
         def job(progress, cancel):
-            report = core("evaluate").evaluate(path, data_dir, k=EVAL_K, limit=EVAL_LIMIT, progress=progress, cancel=cancel)
+            report = core("evaluate").evaluate(
+                path, data_dir, k=EVAL_K, limit=EVAL_LIMIT, progress=progress, cancel=cancel, layout_exact_match=False
+            )
             return path, report.to_dict()
 
         self.start_job("eval", job, f"Evaluating {info.name} on {EVAL_LIMIT} validation goals")
@@ -185,13 +201,18 @@ EVAL_LIMIT = 50  # goals: a quick look; `tactics eval` scores the whole split
 
 
 def eval_line(report: dict[str, Any]) -> str:
-    em = report.get("exact_match_at_k")
-    bpb = report.get("bpb")
+    """Two lines of the prover's figures (the model asked as the Acorn prover asks it)."""
     return (
-        f"eval: {_num(bpb, '.3f')} bits/byte · exact match@{report.get('k')} "
-        + (f"{em:.1%}" if isinstance(em, (int, float)) else "–")
-        + f" on {report.get('lines', 0)} lines of {report.get('goals', 0)} goals ({report.get('seconds', 0):.0f} s)\n"
+        f"eval {report.get('goals', 0)} goals: proof {_num(report.get('proof_bpb'), '.3f')} bits/byte · "
+        f"prover exact match@{report.get('k')} {_pct(report.get('prover_exact_match_at_k'), 1)} "
+        f"({report.get('prover_matched', 0)}/{report.get('prover_lines', 0)})\n"
+        f"first line marker {_pct(report.get('first_line_marker_rate'))} · overflow {_pct(report.get('overflow_rate'))} · "
+        f"{_num(report.get('attempts_per_5s'), ',.0f')} attempts/5 s · stream bpb {_num(report.get('bpb'), '.3f')}\n"
     )
+
+
+def _pct(value: Any, digits: int = 0) -> str:
+    return f"{value:.{digits}%}" if isinstance(value, (int, float)) else "–"
 
 
 def delete_checkpoint(path: Path) -> None:
@@ -211,6 +232,8 @@ def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
         f"step {meta.get('step')} · epoch {_num(meta.get('epoch'), '.2f')} · val loss {_num(meta.get('val_loss'), '.4f')} · "
         f"best {_num(meta.get('best_val_loss'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
         f"format {meta.get('format', '?')}",
+        f"layout {meta.get('layout', '?')} · selects by {meta.get('select_by', 'val_loss')} · val bpb {_num(meta.get('val_bpb'), '.3f')} · "
+        f"proof loss {_num(meta.get('val_proof_loss'), '.4f')} · proof bpb {_num(meta.get('val_proof_bpb'), '.3f')}",
         f"model  {shape}",
     ]
     if isinstance(config, dict):
@@ -222,7 +245,9 @@ def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
 
 
 def _num(value: Any, spec: str) -> str:
-    return format(value, spec) if isinstance(value, (int, float)) else "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "–"
+    return format(value, spec)
 
 
 def _size(n: int | None) -> str:

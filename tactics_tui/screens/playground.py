@@ -1,21 +1,34 @@
-"""Playground: ask a model for the next proof line, accept one, ask again.
+"""Playground: ask a model for proof lines, the prover's way or freely.
 
 The model is a checkpoint (PyTorch) or an export folder (ONNX Runtime),
 loaded once by the core's `Completer` in a worker. The text area holds a
-goal context (paste one, or pick a goal of the validation split) and the
-proof so far; ctrl+g asks for N candidates with their log-probabilities,
-enter on a candidate appends it to the proof and asks again.
+goal context (paste one, or pick a goal of the validation split). Two modes
+(ctrl+t switches):
+
+* **prover** (the default for models of the `prover` layout): the core's
+  `ProverSession` runs the goal exactly as the Acorn prover does
+  (`tactics_core.prover`). The prompt is shown as the prover keeps it (and
+  what its front truncation cut); ctrl+g samples one attempt (temperature
+  0.8, stop at a newline token, at most 100 tokens), which the user accepts
+  (ctrl+y: kept in the cache, as a line the checker accepted) or rejects
+  (ctrl+n). A rollout is 10 attempts, failed ones included; ctrl+r goes back
+  to the goal's base state for a new one. This is what the prover gets from
+  the model, step by step.
+* **free**: N candidates with temperature / top-p, ranked by log-probability;
+  enter on one appends it to the proof after `@P` and asks again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static, TextArea
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from tactics_core.errors import TacticsError
@@ -26,45 +39,131 @@ from .dialogs import PickDialog
 
 DEFAULT_VAL_FRACTION = 0.1  # the presets' default, used when no model is chosen yet
 EXAMPLE = "@G\n<paste a goal here, or press ctrl+l to pick one from the validation split>\n@P\n"
+MODES = ("prover", "free")
+ATTEMPT_JOBS = ("prompt", "attempt")  # jobs that use the prover session in a worker
+
+
+@dataclass
+class Rollout:
+    """The prover state of one goal: the core's ProverSession and what the user did with
+    each attempt of the current rollout (verdicts: pending, accepted, rejected, failed).
+
+    Only the UI thread changes it, and never while an attempt job uses the session.
+    """
+
+    session: Any
+    key: tuple[str, str]  # (model, goal context) it was built for
+    kept_text: str  # the prompt's kept tokens, decoded: what the model is given
+    limit: int = 10  # attempts per rollout (the prover's)
+    number: int = 1  # rollouts started on this goal
+    history: list[list[Any]] = field(default_factory=list)  # [attempt, verdict]
+
+    @property
+    def attempts(self) -> int:
+        return len(self.history)
+
+    @property
+    def over(self) -> bool:
+        return self.attempts >= self.limit
+
+    @property
+    def pending(self) -> Any | None:
+        if self.history and self.history[-1][1] == "pending":
+            return self.history[-1][0]
+        return None
+
+    def took(self, attempt: Any) -> None:
+        """A new attempt came back; one still waiting is rejected (the prover drops its copy)."""
+        if self.pending is not None:
+            self.history[-1][1] = "rejected"
+        self.history.append([attempt, "failed" if attempt.failed else "pending"])
+
+    def accept(self) -> Any:
+        attempt = self.pending
+        if attempt is None:
+            raise TacticsError("no attempt waiting to be accepted: ctrl+g samples one")
+        self.session.accept(attempt)
+        self.history[-1][1] = "accepted"
+        return attempt
+
+    def reject(self) -> Any:
+        attempt = self.pending
+        if attempt is None:
+            raise TacticsError("no attempt waiting to be rejected: ctrl+g samples one")
+        self.history[-1][1] = "rejected"
+        return attempt
+
+    def new(self) -> None:
+        """Back to the goal's base state: the prompt only, no attempts."""
+        self.session.reset()
+        self.history.clear()
+        self.number += 1
 
 
 class PlaygroundScreen(WorkScreen):
     MODE = "playground"
     BINDINGS = [
+        Binding("ctrl+g", "attempt", "Attempt", priority=True),
         Binding("ctrl+g", "ask", "Ask", priority=True),
-        Binding("ctrl+l", "pick_goal", "Pick goal", priority=True),
+        Binding("ctrl+y", "accept", "Accept", priority=True),
+        Binding("ctrl+n", "reject", "Reject", priority=True),
         Binding("ctrl+r", "reset_proof", "Clear proof", priority=True),
-        Binding("ctrl+t", "toggle_prover", "Prover prompt", priority=True, show=False),
+        # These are named on screen (rollout line, status line, mode label), so that the
+        # footer keeps room for 1-6, e and q at 80 columns.
+        Binding("ctrl+r", "new_rollout", "New rollout", priority=True, show=False),
+        Binding("ctrl+l", "pick_goal", "Pick goal", priority=True, show=False),
+        Binding("ctrl+t", "toggle_mode", "Mode", priority=True, show=False),
     ]
+    FREE_ONLY = frozenset({"ask", "reset_proof"})
+    PROVER_ONLY = frozenset({"attempt", "accept", "reject", "new_rollout"})
+    seed: int | None = None  # of each new prover session; None: fresh samples every time (tests fix it)
 
     def __init__(self) -> None:
         super().__init__()
         self._completers: dict[str, Any] = {}
         self.candidates: list[Any] = []
         self.last_result: Any = None
-        self.reference: tuple[str, ...] | None = None
+        self.reference: tuple[str, ...] | None = None  # the picked goal's corpus proof
+        self._reference_context: str | None = None
         self._wanted_model: str | None = None
+        self.mode = "prover"
+        self._mode_chosen = False  # the user switched: a model's layout no longer picks the mode
+        self.rollout: Rollout | None = None
+        self._goal_edited = False
+        self._layout_read: str | None = None  # the model whose layout was (being) read
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Model ", classes="field-label")
             yield Select([], allow_blank=True, prompt="no model yet", id="play-model", compact=True)
-        with Horizontal(classes="row"):
+            yield Label("", id="play-mode")
+        with Horizontal(classes="row", id="play-free-settings"):
             yield Label("N ", classes="field-label")
             yield Input("8", id="play-n", type="integer", compact=True, classes="small-input")
             yield Label(" temp ", classes="field-label")
             yield Input("0.8", id="play-temp", type="number", compact=True, classes="small-input")
             yield Label(" top-p ", classes="field-label")
             yield Input("0.95", id="play-top-p", type="number", compact=True, classes="small-input")
-            yield Label(" ", classes="field-label")
-            yield Checkbox("prover's prompt", False, id="play-prover", compact=True)
+        yield Static(
+            "temperature 0.8 · stops at a newline token · ≤ 100 tokens · rollouts of 10",
+            markup=False,
+            id="play-prover-settings",
+            classes="row",
+        )
         yield TextArea(EXAMPLE, id="play-text", soft_wrap=True, show_line_numbers=False)
-        yield Label("Candidates (enter accepts one and asks again)", classes="section-title")
-        yield OptionList(markup=False, id="play-candidates")
+        with Vertical(id="play-free"):
+            yield Label("Candidates (enter accepts one and asks again)", classes="section-title")
+            yield OptionList(markup=False, id="play-candidates")
+        with Vertical(id="play-prover"):
+            yield Static("", markup=False, id="play-prompt-info")
+            with VerticalScroll(id="play-cache"):
+                yield Static("", markup=False, id="play-cache-text")
+            yield Static("", markup=False, id="play-attempt")
         yield Static("", markup=False, id="play-status")
 
     def on_mount(self) -> None:
         self.refresh_models()
+        self._show_mode()
         self._status()
 
     def on_screen_resume(self) -> None:
@@ -87,12 +186,63 @@ class PlaygroundScreen(WorkScreen):
         self._wanted_model = path
         self.refresh_models()
 
+    def _model(self) -> str | None:
+        select = self.query_one("#play-model", Select)
+        return None if select.is_blank() else str(select.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A new model: its layout picks the mode (until the user picks one with ctrl+t)."""
+        if event.select.id != "play-model" or not isinstance(event.value, str):
+            return  # refreshing the list passes through no choice (Select.NULL) first
+        if event.value == self._layout_read:  # the same model offered again (list refreshed)
+            return
+        self._show_prover()  # the rollout was the other model's
+        self._read_layout()
+
+    def _read_layout(self) -> None:
+        path = self._model()
+        if path is not None and not self._mode_chosen and not self.busy("layout"):
+            self._layout_read = path
+            self.start_job("layout", lambda progress, cancel: (path, model_layout(path)), "Reading the model's layout")
+
+    # -- modes ----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+g and ctrl+r mean one thing per mode; accept / reject exist in prover mode only."""
+        if action in self.FREE_ONLY:
+            return self.mode == "free"
+        if action in self.PROVER_ONLY:
+            return self.mode == "prover"
+        return True
+
+    def set_mode(self, mode: str) -> None:
+        """Show `mode`; switching to prover mode builds the goal's prompt if it is not shown yet."""
+        if mode not in MODES:
+            raise ValueError(mode)
+        changed, self.mode = mode != self.mode, mode
+        self._show_mode()
+        if changed and mode == "prover" and self._model() and self.query_one("#play-text", TextArea).text != EXAMPLE:
+            if self.rollout is None or self._goal_edited:
+                self._prover_job(sample=False, quiet=True)
+
+    def action_toggle_mode(self) -> None:
+        self._mode_chosen = True
+        self.set_mode("free" if self.mode == "prover" else "prover")
+
+    def _show_mode(self) -> None:
+        prover = self.mode == "prover"
+        self.query_one("#play-mode", Label).update(f" {self.mode} mode (ctrl+t)")
+        self.query_one("#play-free-settings").display = not prover
+        self.query_one("#play-free").display = not prover
+        self.query_one("#play-prover-settings").display = prover
+        self.query_one("#play-prover").display = prover
+        self.refresh_bindings()
+        self._show_prover()
+
     # -- goals ----------------------------------------------------------------
     def action_pick_goal(self) -> None:
         """Goals of the validation split the chosen model was trained with (its val_fraction)."""
         data_dir = self.app.data_dir
-        select = self.query_one("#play-model", Select)
-        model = None if select.is_blank() else str(select.value)
+        model = self._model()
         cached = self._completers.get(model) if model else None
 
         def job(progress, cancel):
@@ -115,14 +265,18 @@ class PlaygroundScreen(WorkScreen):
             return
         goal = goals[index]
         self.reference = tuple(goal.proof or ())
+        self._reference_context = goal.context_text()
         self.query_one("#play-text", TextArea).text = goal.context_text() + "@P\n"
         self.candidates = []
         self.query_one("#play-candidates", OptionList).clear_options()
         self._status(f"goal {goal.name} ({len(self.reference)} proof lines in the corpus)")
+        if self.mode == "prover" and self._model():
+            self._prover_job(sample=False, quiet=True)  # show the prompt as the prover builds it
 
-    def action_toggle_prover(self) -> None:
-        box = self.query_one("#play-prover", Checkbox)
-        box.value = not box.value
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area.id == "play-text" and self.rollout is not None:
+            self._goal_edited = True
+            self._show_prover()
 
     def action_reset_proof(self) -> None:
         area = self.query_one("#play-text", TextArea)
@@ -131,7 +285,114 @@ class PlaygroundScreen(WorkScreen):
             head = ("\n" + text).split("\n@P\n", 1)[0][1:]
             area.text = head + "\n@P\n" if head else "@P\n"
 
-    # -- asking -----------------------------------------------------------------
+    # -- prover mode --------------------------------------------------------------
+    def _prover_busy(self, quiet: bool = False) -> bool:
+        if any(self.busy(job) for job in ATTEMPT_JOBS):
+            if not quiet:
+                self.notify("an attempt is being sampled: wait for it, or esc cancels it", severity="warning")
+            return True
+        return False
+
+    def action_attempt(self) -> None:
+        if self.rollout is not None and self.rollout.over and not self._goal_edited:
+            self.notify(
+                f"rollout {self.rollout.number} used its {self.rollout.limit} attempts; ctrl+r starts a new one",
+                severity="warning",
+            )
+            return
+        self._prover_job(sample=True)
+
+    def _prover_job(self, sample: bool, quiet: bool = False) -> None:
+        """Build the goal's prover session if the goal or model changed; then sample one attempt.
+
+        `quiet`: started by the screen itself (a goal picked), so a running job is no news."""
+        model = self._model()
+        if model is None:
+            self.app.show_error("no model to ask: train one (screen 3) or export one (e)")
+            return
+        if self._prover_busy(quiet):
+            return
+        text = self.query_one("#play-text", TextArea).text
+        cached = self._completers.get(model)
+        rollout = self.rollout
+        seed = self.seed
+
+        def job(progress, cancel):
+            goal = core("corpus").parse_proof_text(text if text.endswith("\n") else text + "\n", "playground")
+            key = (model, goal.context_text())
+            completer = cached
+            if completer is None:
+                progress(0, None, f"loading {Path(model).name}")
+                completer = core("complete").Completer.load(model)
+            fresh = None
+            if rollout is None or rollout.key != key:
+                prover = core("prover")
+                session = prover.ProverSession(completer.backend, completer.tokenizer, goal, seed=seed)
+                kept = completer.tokenizer.decode(session.prompt.ids)
+                fresh = Rollout(session, key, kept, limit=prover.ROLLOUT_ATTEMPTS)
+            session = (fresh or rollout).session
+            attempt = session.attempt(cancel) if sample else None
+            return model, completer, fresh, attempt
+
+        label = f"Sampling an attempt from {Path(model).name}" if sample else "Building the prover's prompt"
+        self.start_job("attempt" if sample else "prompt", job, label)
+
+    def _prover_done(self, result: Any) -> None:
+        model, completer, fresh, attempt = result
+        self._completers = {model: completer}  # keep one model in memory
+        if fresh is not None:
+            self.rollout = fresh
+            self._goal_edited = False
+        if attempt is not None and self.rollout is not None:
+            self.rollout.took(attempt)
+        self._show_prover()
+
+    def action_accept(self) -> None:
+        if self.rollout is None or self._prover_busy():
+            if self.rollout is None:
+                self.notify("no attempt yet: ctrl+g samples one", severity="warning")
+            return
+        attempt = self.guard(self.rollout.accept)
+        if attempt is not None:
+            self._show_prover()
+
+    def action_reject(self) -> None:
+        if self.rollout is None or self._prover_busy():
+            if self.rollout is None:
+                self.notify("no attempt yet: ctrl+g samples one", severity="warning")
+            return
+        if self.guard(self.rollout.reject) is not None:
+            self._show_prover()
+
+    def action_new_rollout(self) -> None:
+        if self.rollout is None or self._prover_busy():
+            return
+        self.rollout.new()
+        self._show_prover()
+
+    def _show_prover(self) -> None:
+        """The prover panel: prompt facts, the cache as text, the rollout and the last attempt."""
+        r = self.rollout
+        info = self.query_one("#play-prompt-info", Static)
+        cache = self.query_one("#play-cache-text", Static)
+        panel = self.query_one("#play-attempt", Static)
+        if r is None or r.key[0] != self._model():
+            info.update("The prover's prompt: ctrl+l picks a goal (or paste one above), ctrl+g samples an attempt.")
+            cache.update("")
+            panel.update("")
+            return
+        info.update(prompt_info(r.session.prompt) + (" · goal edited: ctrl+g rebuilds" if self._goal_edited else ""))
+        cache.update(cache_text(r))
+        self.query_one("#play-cache", VerticalScroll).scroll_end(animate=False)
+        panel.update(attempt_text(r, self._gold_lines(r)))
+
+    def _gold_lines(self, r: Rollout) -> tuple[str, ...] | None:
+        """The picked goal's corpus proof, if the rollout is on that goal."""
+        if self.reference is None or r.key[1] != self._reference_context:
+            return None
+        return self.reference
+
+    # -- free mode ------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         def number(id_: str, kind, lo, hi, name):
             text = self.query_one(id_, Input).value.strip()
@@ -147,19 +408,17 @@ class PlaygroundScreen(WorkScreen):
             "n": number("#play-n", int, 1, 64, "N"),
             "temperature": number("#play-temp", float, 0.0, 5.0, "temperature"),
             "top_p": number("#play-top-p", float, 0.01, 1.0, "top-p"),
-            "prover_prompt": self.query_one("#play-prover", Checkbox).value,
         }
 
     def action_ask(self) -> None:
-        model = self.query_one("#play-model", Select).value
-        if self.query_one("#play-model", Select).is_blank():
+        model = self._model()
+        if model is None:
             self.app.show_error("no model to ask: train one (screen 3) or export one (e)")
             return
         settings = self.app.guard(self._settings)
         if settings is None:
             return
         text = self.query_one("#play-text", TextArea).text
-        model = str(model)
         cached = self._completers.get(model)
 
         def job(progress, cancel):
@@ -175,7 +434,7 @@ class PlaygroundScreen(WorkScreen):
                 n=settings["n"],
                 temperature=settings["temperature"],
                 top_p=settings["top_p"],
-                prover_prompt=settings["prover_prompt"],
+                cancel=cancel,
             )
             return model, completer, result, len(goal.proof or ())
 
@@ -188,6 +447,14 @@ class PlaygroundScreen(WorkScreen):
                 self._completers = {model: completer}
             items = [_one_line(f"{g.name}  {(g.goal[0] if g.goal else '').strip()}") for g in goals]
             self.app.push_screen(PickDialog(f"{len(goals)} validation goals", items), lambda i: self._goal_picked(goals, i))
+        elif job in ATTEMPT_JOBS:
+            self._prover_done(result)
+        elif job == "layout":
+            path, layout = result
+            if path != self._model():  # the choice moved on meanwhile: read that one
+                self._read_layout()
+            elif not self._mode_chosen and layout in ("prover", "file"):
+                self.set_mode("prover" if layout == "prover" else "free")
         elif job == "complete":
             model, completer, completion, done_lines = result
             self._completers = {model: completer}  # keep one model in memory
@@ -232,11 +499,88 @@ class PlaygroundScreen(WorkScreen):
         if export:
             parts.append(f"last export: {export.get('path')} (verified, max abs diff {export.get('max_abs_diff', 0):.1e})")
         if not parts:
-            parts.append("ctrl+g asks the model · ctrl+l picks a validation goal · e exports the best model")
+            parts.append("ctrl+l picks a validation goal · ctrl+t switches prover / free mode · e exports the best model")
         self.query_one("#play-status", Static).update("\n".join(parts))
 
     def on_show(self) -> None:
         self._status()
+
+
+def model_layout(path: str) -> str | None:
+    """The data layout a model was trained on (export config.json or checkpoint sidecar), if known."""
+    p = Path(path)
+    if p.is_dir():
+        return str(core("complete").read_export_config(p).get("layout", "file"))
+    return core("checkpoints").read_meta(p).get("layout")
+
+
+def prompt_info(prompt: Any) -> str:
+    """One line: the prompt's size as the prover keeps it, and what its front truncation cut."""
+    kept = f"prompt {len(prompt.ids)} tokens (context only, no @P)"
+    if not prompt.cut_tokens:
+        return kept + " · nothing cut"
+    return f"{kept} · cut {prompt.cut_tokens} of {prompt.full_tokens} from the front: «{preview(prompt.cut_text)}»"
+
+
+def preview(text: str, width: int = 28) -> str:
+    """A short one-line look at a text: its start and end, newlines as ⏎."""
+    text = text.replace("\n", "⏎")
+    if len(text) <= width:
+        return text
+    head = width * 2 // 3
+    return text[:head] + "…" + text[-(width - head - 1):]
+
+
+def cache_text(r: Rollout) -> Text:
+    """What the prover's cache holds: the kept prompt, then ⏎ (the newline token it feeds)
+    and each accepted line, then the attempt waiting for a verdict."""
+    text = Text(r.kept_text, style="dim")
+    for attempt, verdict in r.history:
+        if verdict == "accepted":
+            text.append("⏎ ", style="dim")
+            text.append(attempt.text + "\n", style="bold green")
+    pending = r.pending
+    if pending is not None:
+        text.append("⏎ ", style="dim")
+        text.append(pending.text, style="reverse")
+        text.append("  ← accept (ctrl+y) or reject (ctrl+n)", style="italic")
+    return text
+
+
+STATUS_WORDS = {
+    "line": "a line",
+    "max_tokens": "no newline within 100 tokens",
+    "empty": "empty: a failed attempt",
+    "context_limit": "no room left: a failed attempt",
+}
+
+
+def attempt_text(r: Rollout, gold: tuple[str, ...] | None) -> str:
+    """Three lines: where the rollout is, the last attempt and its fate, the corpus's next line."""
+    session = r.session
+    accepted = sum(1 for _, v in r.history if v == "accepted")
+    lines = [
+        f"rollout {r.number} (ctrl+r: new) · attempt {r.attempts}/{r.limit}"
+        + (" (over)" if r.over and r.pending is None else "")
+        + f" · {accepted} accepted · room {session.room} of {session.context_length}"
+    ]
+    if r.history:
+        attempt, verdict = r.history[-1]
+        what = STATUS_WORDS.get(attempt.status, attempt.status)
+        fate = {"pending": "", "accepted": " · accepted", "rejected": " · rejected", "failed": ""}[verdict]
+        shown = _one_line(attempt.text, 50) if attempt.text.strip() else "(nothing)"
+        lines.append(f"attempt {r.attempts}: {shown}  [{what}, {len(attempt.tokens)} tokens{fate}]")
+    else:
+        lines.append("ctrl+g samples an attempt (one line, the prover's way)")
+    if gold is not None:
+        i = len(session.accepted)
+        if i < len(gold):
+            pending = r.pending
+            same = pending is not None and " ".join(pending.text.split()) == " ".join(gold[i].split())
+            lines.append(f"corpus line {i + 1} of {len(gold)}: {gold[i].strip()}" + ("  (= the attempt)" if same else ""))
+        else:
+            lines.append(f"the corpus proof has {len(gold)} line(s); all accepted lines are past it")
+    return "\n".join(lines)
 
 
 def _one_line(text: str, width: int = 74) -> str:

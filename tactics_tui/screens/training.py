@@ -10,6 +10,7 @@ the terminal with redraws.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -138,7 +139,7 @@ class TrainingScreen(WorkScreen):
         sparkline = self.query_one("#train-sparkline", Sparkline)
         sparkline.data = view.recent_losses()
         sparkline.display = bool(view.train)
-        self.query_one(LossChart).show_losses(view.train, view.val)
+        self.query_one(LossChart).show_losses(view.train, view.val, view.proof_val)
         self.query_one("#train-sample", Static).update(sample_text(view.last_sample))
 
     # -- actions ------------------------------------------------------------------
@@ -220,19 +221,28 @@ def status_line(view: RunView, state: Any) -> str:
     return f"■ {where}" + (f" · {message}" if message else "")
 
 
+SELECT_NAMES = {"val_loss": "val", "proof_loss": "proof"}
+
+
 def figures_text(view: RunView) -> str:
+    """The latest figures; `*` marks the validation loss that selects the best model."""
     step = view.last_step or {}
     ev = view.last_eval or {}
     loss = step.get("loss")
+    by = view.select_by
+    mark = {k: (" *" if by == k else "") for k in SELECT_NAMES}
     lines = [
         f"loss       {_fmt(loss, '.4f')}",
         f"lr         {_fmt(step.get('lr'), '.2e')}",
         f"tokens/s   {_fmt(step.get('tokens_per_s'), ',.0f')}",
-        f"val loss   {_fmt(ev.get('val_loss'), '.4f')}",
+        f"val loss   {_fmt(ev.get('val_loss'), '.4f')}{mark['val_loss']}",
         f"val bpb    {_fmt(ev.get('val_bpb'), '.3f')}",
-        f"best val   {_fmt(ev.get('best_val_loss'), '.4f')}",
+        f"proof loss {_fmt(ev.get('proof_loss'), '.4f')}{mark['proof_loss']}",
+        f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
+        f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_val_loss'), '.4f')}",
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
         f"elapsed    {format_seconds(step.get('elapsed_s'))}",
+        "* picks best_model.pt",
     ]
     return "\n".join(lines)
 
@@ -251,6 +261,7 @@ def sample_text(sample: dict[str, Any] | None) -> str:
 
 def _fmt(value: Any, spec: str) -> str:
     try:
-        return format(float(value), spec)
+        number = float(value)
     except (TypeError, ValueError):
         return "–"
+    return format(number, spec) if math.isfinite(number) else "–"

@@ -29,9 +29,11 @@ class SizeHistogram(PlotextPlot):
 
 
 class LossChart(PlotextPlot):
-    """Training loss (every step) and validation loss (every evaluation)."""
+    """Training loss (every step), validation loss and proof-line validation loss (every evaluation)."""
 
-    def show_losses(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
+    def show_losses(
+        self, train: list[tuple[int, float]], val: list[tuple[int, float]], proof: list[tuple[int, float]] = ()
+    ) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -40,6 +42,8 @@ class LossChart(PlotextPlot):
             plt.plot(xs, ys, label="train", marker="braille")
         if val:
             plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="dot")
+        if proof:
+            plt.plot([s for s, _ in proof], [v for _, v in proof], label="proof val", marker="x")
         plt.title("loss")
         plt.xlabel("step")
         self.refresh()
