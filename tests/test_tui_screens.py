@@ -242,7 +242,12 @@ async def test_checkpoint_opens_in_playground_and_resume_goes_to_training(ws):
         # The resumed run (a detached process) shows up in the Training screen.
         try:
             await wait_for(pilot, lambda: app.screen.run_state is not None, what="resumed run state")
-            assert "resume" in app.screen.run_state.message or app.screen.run_state.state != "starting"
+            # On a busy machine the child may still be reading the corpus: wait for it to say more.
+            await wait_for(
+                pilot,
+                lambda: "resume" in app.screen.run_state.message or app.screen.run_state.state != "starting",
+                what="the resumed run past its start",
+            )
         finally:
             _kill_run(ws / "checkpoints")
 
