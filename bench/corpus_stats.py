@@ -76,6 +76,32 @@ def run(mode: str, path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def measure(corpora: list[Path], repeat: int = 3, demo_files: int = 3000) -> dict:
+    """Per corpus: best seconds of `corpus_stats` and of a bare read (and their ratio), peak RSS; `tactics demo`."""
+    from figures import ratio
+
+    base = run("none", corpora[0])["maxrss_mb"]
+    rows, ratios = [], []
+    for path in corpora:
+        stats_runs = [run("stats", path) for _ in range(repeat)]
+        read_runs = [run("read", path) for _ in range(repeat)]
+        best = min(stats_runs, key=lambda r: r["seconds"])
+        name = path.parent.name if path.name == "proofs" else path.name
+        row = {"corpus": name, "files": best["files"], "bytes": best["bytes"], "stats_s": best["seconds"],
+               "read_s": min(r["seconds"] for r in read_runs), "rss_mb": max(r["maxrss_mb"] for r in stats_runs)}
+        row["mb_per_s"] = row["bytes"] / 1e6 / row["stats_s"]
+        rows.append(row)
+        ratios.append(ratio(f"corpus stats vs a bare read of the same bytes, {name}", "corpus_stats", row["stats_s"],
+                            "bare read", row["read_s"], "s", 3))
+    out = {"base_rss_mb": base, "rows": rows, "ratios": ratios}
+    if demo_files:
+        d = min((run("demo", Path(str(demo_files))) for _ in range(repeat)), key=lambda r: r["seconds"])
+        out["demo"] = dict(d, files_asked=demo_files)
+        ratios.append(ratio(f"tactics demo ({demo_files:,} files) vs a plain write of the same files", "tactics demo",
+                            d["seconds"], "plain write", d["raw_write"], "s", 2))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpora", nargs="*", type=Path)
@@ -86,23 +112,17 @@ def main() -> int:
         print(f"no corpora given and none found under {SHARED / 'corpora'}", file=sys.stderr)
         return 2
     print(f"machine: {machine()}")
-    base = run("none", corpora[0])["maxrss_mb"]
+    r = measure(corpora, args.repeat)
+    base = r["base_rss_mb"]
     print(f"baseline process (imports only): peak RSS {base:.1f} MB")
     header = f"{'corpus':<28} {'files':>7} {'MB':>6} {'stats s':>8} {'MB/s':>6} {'read s':>7} {'stats/read':>10} {'peak RSS MB':>12} {'over base':>9}"
     print(header)
-    for path in corpora:
-        stats_runs = [run("stats", path) for _ in range(args.repeat)]
-        read_runs = [run("read", path) for _ in range(args.repeat)]
-        best = min(stats_runs, key=lambda r: r["seconds"])
-        read = min(r["seconds"] for r in read_runs)
-        rss = max(r["maxrss_mb"] for r in stats_runs)
-        mb = best["bytes"] / 1e6
-        name = path.parent.name if path.name == "proofs" else path.name
+    for row in r["rows"]:
         print(
-            f"{name:<28} {best['files']:>7,} {mb:>6.1f} {best['seconds']:>8.2f} {mb / best['seconds']:>6.1f} "
-            f"{read:>7.2f} {best['seconds'] / read:>9.1f}x {rss:>12.1f} {rss - base:>+9.1f}"
+            f"{row['corpus']:<28} {row['files']:>7,} {row['bytes'] / 1e6:>6.1f} {row['stats_s']:>8.2f} {row['mb_per_s']:>6.1f} "
+            f"{row['read_s']:>7.2f} {row['stats_s'] / row['read_s']:>9.1f}x {row['rss_mb']:>12.1f} {row['rss_mb'] - base:>+9.1f}"
         )
-    demo = min((run("demo", Path("3000")) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+    demo = r["demo"]
     print(
         f"tactics demo (3,000 files, {demo['bytes'] / 1e6:.1f} MB): {demo['seconds']:.2f} s in all = "
         f"generate {demo['generate']:.2f} s + write; plain write of the same files {demo['raw_write']:.2f} s; "
