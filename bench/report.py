@@ -12,8 +12,10 @@ ratio comes from `figures.ratio` (two numbers measured in this run, both kept),
 so tests/test_bench_report.py can check that none divides by a constant.
 
 `--quick` (about 5 minutes on 2 cores) is a smoke check on smaller settings
-(each section says which); the full run takes about an hour (the report of a
-quick run estimates it from its own parts).
+(each section says which); the full run takes much longer (the report of a
+quick run estimates it from its own parts: 1-2 hours on 2 cores, most of it
+10 minutes of training per side and the prover figures of both models on all
+692 validation goals).
 """
 
 from __future__ import annotations
@@ -38,19 +40,19 @@ from figures import ratio_line  # noqa: E402
 PROFILES = {
     "full": dict(stats_repeat=3, demo_files=3000, tok_slice=0, tok_heldout=True, tok_vocab=4096,
                  tp_slice=0, tp_steps=8, tp_threads=(1, 2), tp_kinds=("lines", "seed"), tp_contention=True,
-                 tp_overrides=[], lat_slice=0, lat_repeats=7, lat_n=8, lat_max_tokens=20, lat_prompt=200,
+                 tp_overrides=[], tp_peak_n=2048, lat_slice=0, lat_repeats=7, lat_n=8, lat_max_tokens=20, lat_prompt=200,
                  ttq_slice=0, ttq_minutes=10.0, ttq_overrides=[], ttq_base_overrides=[], ttq_eval_limit=None,
                  ttq_whole_batches=0, ttq_metrics_interval=5.0, import_repeat=3),
     "quick": dict(stats_repeat=1, demo_files=3000, tok_slice=0, tok_heldout=False, tok_vocab=4096,
                   tp_slice=0, tp_steps=3, tp_threads=(2,), tp_kinds=("seed",), tp_contention=False,
-                  tp_overrides=[], lat_slice=0, lat_repeats=3, lat_n=8, lat_max_tokens=20, lat_prompt=200,
+                  tp_overrides=[], tp_peak_n=2048, lat_slice=0, lat_repeats=3, lat_n=8, lat_max_tokens=20, lat_prompt=200,
                   ttq_slice=1500, ttq_minutes=0.6, ttq_overrides=["training.eval_interval=100000"],
                   ttq_base_overrides=[], ttq_eval_limit=5, ttq_whole_batches=4, ttq_metrics_interval=1.0,
                   import_repeat=1),
     "tiny": dict(stats_repeat=1, demo_files=100, tok_slice=150, tok_heldout=False, tok_vocab=400,
                  tp_slice=150, tp_steps=1, tp_threads=(1,), tp_kinds=("seed",), tp_contention=False,
                  tp_overrides=["model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=64",
-                               "training.batch_size=4"],
+                               "training.batch_size=4"], tp_peak_n=256,
                  lat_slice=150, lat_repeats=1, lat_n=2, lat_max_tokens=3, lat_prompt=40,
                  ttq_slice=150, ttq_minutes=0.1,
                  ttq_overrides=["training.max_steps=3", "model.d_model=32", "model.n_layers=1", "model.n_heads=2",
@@ -137,7 +139,7 @@ def run_all(profile: str, shared: Path, work: Path, log=print) -> dict:
         sliced(p["tok_slice"]), held if p["tok_heldout"] and held.is_dir() else None, p["tok_vocab"], log=log))
     part("train_throughput", lambda: train_throughput.measure(
         sliced(p["tp_slice"]), "default", p["tp_steps"], p["tp_threads"], p["tp_kinds"], p["tp_contention"], True,
-        p["tp_overrides"], log=log))
+        p["tp_overrides"], log=log, peak_n=p["tp_peak_n"]))
     part("completion_latency", lambda: completion_latency.measure(
         sliced(p["lat_slice"]), p["lat_n"], p["lat_max_tokens"], p["lat_prompt"], p["lat_repeats"], 1, log=log))
     part("time_to_quality", lambda: time_to_quality.measure(
@@ -234,16 +236,17 @@ def render(r: dict, elapsed: float) -> str:
         L += ["## Training throughput (`python bench/train_throughput.py`)", "",
               f"Preset `{tp['preset']}`, {tp['steps']} measured steps per row after 2 warm-up steps; the original recipe "
               "(bench/original_recipe.py: one file per padded row, pad tokens trained on, AdamW, original defaults, "
-              "attention dropout on) measured in the same run at the same threads. MFU = 6 x params x useful tokens/s "
+              "attention dropout on) measured in the same run at the same threads, alternating with ours; load = "
+              "1-minute load average when the row ended. MFU = 6 x params x useful tokens/s "
               "/ fp32 matmul peak measured in the same process.", "",
-              "| recipe | tokenizer | threads | s/step | useful tokens/s | text bytes/s | MFU (peak GFLOP/s) |",
-              "|---|---|---|---|---|---|---|"]
+              "| recipe | tokenizer | threads | s/step | useful tokens/s | text bytes/s | MFU (peak GFLOP/s) | load |",
+              "|---|---|---|---|---|---|---|---|"]
         for x in tp["baseline"] + tp["rows"]:
             busy = f" + busy neighbour ({x['omp']})" if x["busy"] else ""
             pad = f", {x['padding_fraction']:.0%} padding" if x.get("padding_fraction") is not None else ""
             L.append(f"| {'original' + pad if x['recipe'] == 'original' else 'ours'} | {x['kind']} | {x['threads']}{busy} | "
                      f"{x['s_per_step']:.2f} | {x['tokens_per_s']:,.0f} | {x['bytes_per_s']:,.0f} | "
-                     f"{x['mfu']:.1%} ({x['peak_gflops']:.0f}) |")
+                     f"{x['mfu']:.1%} ({x['peak_gflops']:.0f}) | {x.get('load', float('nan')):.1f} |")
         L.append("")
     cl = s.get("completion_latency")
     if cl:
