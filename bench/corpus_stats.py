@@ -1,7 +1,7 @@
 """How fast, and in how much memory, `tactics corpus stats` reads a corpus.
 
 Each measurement runs in a fresh Python process so its peak RSS
-(resource.getrusage ru_maxrss) is its own. For each corpus it prints:
+(VmHWM, or ru_maxrss off Linux) is its own. For each corpus it prints:
 seconds and MB/s of `corpus_stats`, the time of a bare read of the same
 bytes (the I/O floor) and the ratio between them, and peak RSS against a
 process that only imports the module. Flat memory shows as nearly the same
@@ -28,6 +28,16 @@ SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 CHILD = r"""
 import json, os, resource, sys, time
 mode, path = sys.argv[1], sys.argv[2]
+def peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss survives exec, so a child of a big
+    # process (bench/report.py holds torch) would report its parent's size.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from tactics_core.corpus import corpus_stats
 result = {}
 if mode == "stats":
@@ -58,7 +68,7 @@ elif mode == "read":
         with open(os.path.join(path, name), "rb") as fh:
             n += len(fh.read())
     result = {"seconds": time.perf_counter() - t, "bytes": n}
-result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result["maxrss_mb"] = peak_rss_mb()
 print(json.dumps(result))
 """
 

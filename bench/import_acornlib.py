@@ -1,7 +1,7 @@
 """How fast, in how much memory and how faithfully `tactics import acornlib` makes a corpus.
 
 For each shared fixture it imports the checkout in a fresh Python process
-(so peak RSS, resource.getrusage ru_maxrss, is the import's own; the line
+(so peak RSS, VmHWM or ru_maxrss off Linux, is the import's own; the line
 also gives the RSS of a process that only imports the module) and compares
 the result with the published corpus: the share of files that are
 byte-identical (file names included) and of manifest rows that are equal.
@@ -34,13 +34,23 @@ FIXTURES = {
 CHILD = r"""
 import json, resource, sys, time
 mode, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
+def peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss survives exec, so a child of a big
+    # process (bench/report.py holds torch) would report its parent's size.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from tactics_core.acornlib import import_acornlib
 start = time.perf_counter()
 made = None
 if mode == "import":
     made = import_acornlib(src, out, force=True)
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = peak_rss_mb()
 print(json.dumps({"seconds": seconds, "rss_mb": rss, "files": made.files if made else 0,
                   "methods": made.methods if made else {}}))
 """

@@ -146,6 +146,9 @@ def run_all(profile: str, shared: Path, work: Path, log=print) -> dict:
         sliced(p["ttq_slice"]), "cpu", p["ttq_minutes"], overrides=p["ttq_overrides"], eval_limit=p["ttq_eval_limit"],
         baseline=True, baseline_overrides=p["ttq_base_overrides"], whole_batches=p["ttq_whole_batches"],
         metrics_interval=p["ttq_metrics_interval"], log=log))
+    ttq = out["sections"]["time_to_quality"]
+    ttq["corpus_label"] = (f"the first {p['ttq_slice']:,} files of acornlib-2025-11" if p["ttq_slice"]
+                           else "acornlib-2025-11")
     if p["import_repeat"]:
         os.environ["TACTICS_SHARED"] = str(shared)
         part("import_acornlib", lambda: import_acornlib.measure(p["import_repeat"]))
@@ -177,6 +180,10 @@ def full_estimate_s(r: dict) -> float:
         est += 120  # whole-split and whole-file evaluations
     est += sec.get("import_acornlib", 0) * f["import_repeat"] / q["import_repeat"]
     return est
+
+
+def num_or_dash(v: float) -> str:
+    return "-" if v is None or v != v else f"{v:.2f}"
 
 
 def fmt_pct(v) -> str:
@@ -228,7 +235,7 @@ def render(r: dict, elapsed: float) -> str:
               f"| kind | train s | vocab reached | chars/token | held-out chars/token | fits {tk['context']} | tokens/line |",
               "|---|---|---|---|---|---|---|"]
         L += [f"| {k} | {v['train_s']:.1f} | {v['vocab']:,} | {v['chars_per_token']:.2f} | "
-              f"{v['heldout_chars_per_token']:.2f} | {v['fits']:.1%} | {v['tokens_per_line']:.2f} |"
+              f"{num_or_dash(v['heldout_chars_per_token'])} | {v['fits']:.1%} | {v['tokens_per_line']:.2f} |"
               for k, v in tk["kinds"].items()]
         L.append("")
     tp = s.get("train_throughput")
@@ -264,7 +271,7 @@ def render(r: dict, elapsed: float) -> str:
         L += ["## Time to quality (`python bench/time_to_quality.py --baseline`)", "",
               f"Preset `{tq['preset']}` {' '.join(tq['overrides'])} against the original recipe, each for at most "
               f"{tq['minutes'] * 60:.0f} s of wall clock (tokenizing included) in this sitting, same tokenizer "
-              f"({tq['tokenizer']}), corpus `{tq['corpus']}`.", "",
+              f"({tq['tokenizer']}), corpus {tq.get('corpus_label', tq['corpus'])}.", "",
               "| figure | ours | original |", "|---|---|---|"]
         o, b = tq["ours"], tq.get("baseline") or {}
         po, pb = o.get("prover") or {}, b.get("prover") or {}
