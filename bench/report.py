@@ -13,7 +13,7 @@ so tests/test_bench_report.py can check that none divides by a constant.
 
 `--quick` (about 5 minutes on 2 cores) is a smoke check on smaller settings
 (each section says which); the full run takes much longer (the report of a
-quick run estimates it from its own parts: 1-2 hours on 2 cores, most of it
+quick run estimates it from its own parts: 1.5-2.5 hours on 2 cores, most of it
 10 minutes of training per side and the prover figures of both models on all
 692 validation goals).
 """
