@@ -1,7 +1,7 @@
 """How fast, and in how much memory, `tactics corpus stats` reads a corpus.
 
 Each measurement runs in a fresh Python process so its peak RSS
-(resource.getrusage ru_maxrss) is its own. For each corpus it prints:
+(VmHWM, or ru_maxrss off Linux) is its own. For each corpus it prints:
 seconds and MB/s of `corpus_stats`, the time of a bare read of the same
 bytes (the I/O floor) and the ratio between them, and peak RSS against a
 process that only imports the module. Flat memory shows as nearly the same
@@ -28,6 +28,16 @@ SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 CHILD = r"""
 import json, os, resource, sys, time
 mode, path = sys.argv[1], sys.argv[2]
+def peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss survives exec, so a child of a big
+    # process (bench/report.py holds torch) would report its parent's size.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from tactics_core.corpus import corpus_stats
 result = {}
 if mode == "stats":
@@ -58,7 +68,7 @@ elif mode == "read":
         with open(os.path.join(path, name), "rb") as fh:
             n += len(fh.read())
     result = {"seconds": time.perf_counter() - t, "bytes": n}
-result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result["maxrss_mb"] = peak_rss_mb()
 print(json.dumps(result))
 """
 
@@ -76,6 +86,32 @@ def run(mode: str, path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def measure(corpora: list[Path], repeat: int = 3, demo_files: int = 3000) -> dict:
+    """Per corpus: best seconds of `corpus_stats` and of a bare read (and their ratio), peak RSS; `tactics demo`."""
+    from figures import ratio
+
+    base = run("none", corpora[0])["maxrss_mb"]
+    rows, ratios = [], []
+    for path in corpora:
+        stats_runs = [run("stats", path) for _ in range(repeat)]
+        read_runs = [run("read", path) for _ in range(repeat)]
+        best = min(stats_runs, key=lambda r: r["seconds"])
+        name = path.parent.name if path.name == "proofs" else path.name
+        row = {"corpus": name, "files": best["files"], "bytes": best["bytes"], "stats_s": best["seconds"],
+               "read_s": min(r["seconds"] for r in read_runs), "rss_mb": max(r["maxrss_mb"] for r in stats_runs)}
+        row["mb_per_s"] = row["bytes"] / 1e6 / row["stats_s"]
+        rows.append(row)
+        ratios.append(ratio(f"corpus stats vs a bare read of the same bytes, {name}", "corpus_stats", row["stats_s"],
+                            "bare read", row["read_s"], "s", 3))
+    out = {"base_rss_mb": base, "rows": rows, "ratios": ratios}
+    if demo_files:
+        d = min((run("demo", Path(str(demo_files))) for _ in range(repeat)), key=lambda r: r["seconds"])
+        out["demo"] = dict(d, files_asked=demo_files)
+        ratios.append(ratio(f"tactics demo ({demo_files:,} files) vs a plain write of the same files", "tactics demo",
+                            d["seconds"], "plain write", d["raw_write"], "s", 2))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpora", nargs="*", type=Path)
@@ -86,23 +122,17 @@ def main() -> int:
         print(f"no corpora given and none found under {SHARED / 'corpora'}", file=sys.stderr)
         return 2
     print(f"machine: {machine()}")
-    base = run("none", corpora[0])["maxrss_mb"]
+    r = measure(corpora, args.repeat)
+    base = r["base_rss_mb"]
     print(f"baseline process (imports only): peak RSS {base:.1f} MB")
     header = f"{'corpus':<28} {'files':>7} {'MB':>6} {'stats s':>8} {'MB/s':>6} {'read s':>7} {'stats/read':>10} {'peak RSS MB':>12} {'over base':>9}"
     print(header)
-    for path in corpora:
-        stats_runs = [run("stats", path) for _ in range(args.repeat)]
-        read_runs = [run("read", path) for _ in range(args.repeat)]
-        best = min(stats_runs, key=lambda r: r["seconds"])
-        read = min(r["seconds"] for r in read_runs)
-        rss = max(r["maxrss_mb"] for r in stats_runs)
-        mb = best["bytes"] / 1e6
-        name = path.parent.name if path.name == "proofs" else path.name
+    for row in r["rows"]:
         print(
-            f"{name:<28} {best['files']:>7,} {mb:>6.1f} {best['seconds']:>8.2f} {mb / best['seconds']:>6.1f} "
-            f"{read:>7.2f} {best['seconds'] / read:>9.1f}x {rss:>12.1f} {rss - base:>+9.1f}"
+            f"{row['corpus']:<28} {row['files']:>7,} {row['bytes'] / 1e6:>6.1f} {row['stats_s']:>8.2f} {row['mb_per_s']:>6.1f} "
+            f"{row['read_s']:>7.2f} {row['stats_s'] / row['read_s']:>9.1f}x {row['rss_mb']:>12.1f} {row['rss_mb'] - base:>+9.1f}"
         )
-    demo = min((run("demo", Path("3000")) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+    demo = r["demo"]
     print(
         f"tactics demo (3,000 files, {demo['bytes'] / 1e6:.1f} MB): {demo['seconds']:.2f} s in all = "
         f"generate {demo['generate']:.2f} s + write; plain write of the same files {demo['raw_write']:.2f} s; "

@@ -1,7 +1,7 @@
 """How fast, in how much memory and how faithfully `tactics import acornlib` makes a corpus.
 
 For each shared fixture it imports the checkout in a fresh Python process
-(so peak RSS, resource.getrusage ru_maxrss, is the import's own; the line
+(so peak RSS, VmHWM or ru_maxrss off Linux, is the import's own; the line
 also gives the RSS of a process that only imports the module) and compares
 the result with the published corpus: the share of files that are
 byte-identical (file names included) and of manifest rows that are equal.
@@ -34,13 +34,23 @@ FIXTURES = {
 CHILD = r"""
 import json, resource, sys, time
 mode, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
+def peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss survives exec, so a child of a big
+    # process (bench/report.py holds torch) would report its parent's size.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from tactics_core.acornlib import import_acornlib
 start = time.perf_counter()
 made = None
 if mode == "import":
     made = import_acornlib(src, out, force=True)
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = peak_rss_mb()
 print(json.dumps({"seconds": seconds, "rss_mb": rss, "files": made.files if made else 0,
                   "methods": made.methods if made else {}}))
 """
@@ -64,6 +74,27 @@ def compare(expected: Path, actual: Path) -> tuple[int, int, int, int]:
     return same, len(names), rows, len(theirs)
 
 
+def measure(repeat: int = 3) -> dict:
+    """Per fixture: best import seconds, peak RSS (and a bare import's), identical files and manifest rows."""
+    baseline = None
+    rows = []
+    for name, (src, expected) in FIXTURES.items():
+        if not src.is_dir() or not (expected / "proofs").is_dir():
+            rows.append({"fixture": name, "skipped": f"fixture not found under {SHARED}"})
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "data" / "proofs"
+            if baseline is None:
+                baseline = child("bare", src, out)
+            runs = [child("import", src, out) for _ in range(max(1, repeat))]
+            same, total, mrows, row_total = compare(expected, out)
+        rows.append({"fixture": name, "files": runs[0]["files"], "seconds": min(r["seconds"] for r in runs),
+                     "repeats": len(runs), "rss_mb": max(r["rss_mb"] for r in runs), "bare_rss_mb": baseline["rss_mb"],
+                     "identical": same, "expected": total, "manifest_equal": mrows, "manifest_rows": row_total,
+                     "methods": runs[0]["methods"]})
+    return {"rows": rows, "ratios": []}
+
+
 def main() -> int:
     sys.path.insert(0, str(REPO / "bench"))
     from machine import describe
@@ -72,24 +103,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="imports per fixture; the best time is shown")
     args = parser.parse_args()
     print(f"machine: {describe()}")
-    baseline = None
-    for name, (src, expected) in FIXTURES.items():
-        if not src.is_dir() or not (expected / "proofs").is_dir():
-            print(f"{name}: skipped, fixture not found under {SHARED}")
+    for r in measure(args.repeat)["rows"]:
+        if "skipped" in r:
+            print(f"{r['fixture']}: skipped, {r['skipped']}")
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "data" / "proofs"
-            if baseline is None:
-                baseline = child("bare", src, out)
-            runs = [child("import", src, out) for _ in range(max(1, args.repeat))]
-            same, total, rows, row_total = compare(expected, out)
-        best = min(r["seconds"] for r in runs)
-        rss = max(r["rss_mb"] for r in runs)
-        methods = "  ".join(f"{m} {n}" for m, n in runs[0]["methods"].items() if n)
+        methods = "  ".join(f"{m} {n}" for m, n in r["methods"].items() if n)
         print(
-            f"{name}: {runs[0]['files']:,} files in {best:.2f} s (best of {len(runs)}), peak RSS {rss:.1f} MB "
-            f"(bare import {baseline['rss_mb']:.1f} MB); identical files {same:,}/{total:,} = {same / total:.2%}, "
-            f"manifest rows {rows:,}/{row_total:,} = {rows / row_total:.2%}; {methods}"
+            f"{r['fixture']}: {r['files']:,} files in {r['seconds']:.2f} s (best of {r['repeats']}), peak RSS {r['rss_mb']:.1f} MB "
+            f"(bare import {r['bare_rss_mb']:.1f} MB); identical files {r['identical']:,}/{r['expected']:,} = "
+            f"{r['identical'] / r['expected']:.2%}, manifest rows {r['manifest_equal']:,}/{r['manifest_rows']:,} = "
+            f"{r['manifest_equal'] / r['manifest_rows']:.2%}; {methods}"
         )
     return 0
 
