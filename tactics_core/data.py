@@ -25,8 +25,9 @@ Why each piece exists:
     attention is plain causal across the EOS separators; files longer than a
     row are cut into windows.
   Padding never counts in the loss (targets set to `IGNORE_INDEX`).
-* **Roles.** Every token carries a role (`prover.ROLE_CONTEXT` or
-  `ROLE_PROOF`), so the loss can weight context below proof
+* **Roles.** Every token carries a role (`prover.ROLE_CONTEXT`,
+  `ROLE_PROOF`, or `ROLE_FED` for the newline the prover feeds before the first
+  line, which is never a target), so the loss can weight context below proof
   (`training.context_weight`) and evaluation reports proof-line figures.
 """
 
@@ -73,7 +74,7 @@ def split_corpus(files: Iterable[T], val_fraction: float = 0.1) -> tuple[list[T]
 # ----------------------------------------------------------------------------
 # The token cache
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 CACHE_DIR_NAME = "cache"
 _ENCODE_CHUNK = 512
 
@@ -112,7 +113,7 @@ class TokenCache:
 
     tokens: Any  # np.ndarray uint16 / int32
     offsets: Any  # np.ndarray int64, n_files + 1
-    roles: Any  # np.ndarray uint8 per token: prover.ROLE_CONTEXT / ROLE_PROOF
+    roles: Any  # np.ndarray uint8 per token: prover.ROLE_CONTEXT / ROLE_PROOF / ROLE_FED
     prompt_lens: Any  # np.ndarray int64 per file: prompt tokens (prover layout; context tokens in file layout)
     layout: str
     names: list[str]
@@ -371,9 +372,10 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any) -> Batch:
     """Rows of row_len tokens (+ what is scored, + roles) -> a Batch of inputs/targets."""
     import numpy as np
 
-    from .prover import ROLE_PROOF
+    from .prover import ROLE_FED, ROLE_PROOF
 
     score[:, 0] = False  # the first token of a row has nothing before it
+    score &= roles != ROLE_FED  # the newline the prover feeds itself is never a target
     if cache.layout == "file" and not cache.learn_sep:
         score &= rows != cache.sep_id
     inputs = rows[:, :-1]

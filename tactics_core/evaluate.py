@@ -311,7 +311,7 @@ def stream_nll_of(completer: Any, pf: Any) -> tuple[float, tuple[int, int], floa
     import numpy as np
 
     from .complete import log_softmax
-    from .prover import ROLE_PROOF, encode_stream
+    from .prover import ROLE_FED, ROLE_PROOF, encode_stream
 
     tokenizer = completer.tokenizer
     ctx = completer.context_length
@@ -320,10 +320,12 @@ def stream_nll_of(completer: Any, pf: Any) -> tuple[float, tuple[int, int], floa
     if len(ids) < 2:
         return 0.0, (0, 0), 0.0, 0, 0
     logp = log_softmax(completer.backend.all_logits(ids[:-1]), dtype=np.float64)
+    scored = np.asarray(roles[1:]) != ROLE_FED  # as in training: the fed newline is no target
     targets = np.asarray(ids[1:], dtype=np.int64)
-    nll = -logp[np.arange(len(targets)), targets]
-    nbytes = np.asarray([len(tokenizer.token_bytes(int(t)) or b"") for t in targets])
-    proof = np.asarray(roles[1:]) == ROLE_PROOF
+    nll = -logp[np.arange(len(targets)), targets][scored]
+    nbytes = np.asarray([len(tokenizer.token_bytes(int(t)) or b"") for t in targets])[scored]
+    proof = (np.asarray(roles[1:]) == ROLE_PROOF)[scored]
+    targets = targets[scored]
     return (
         float(nll.sum()), (len(targets), int(nbytes.sum())),
         float(nll[proof].sum()), int(proof.sum()), int(nbytes[proof].sum()),

@@ -45,8 +45,9 @@ SEARCH_SECONDS = 5.0
 SECTION_MARKERS = frozenset({"@T", "@G", "@H", "@C", "@P"})
 
 # Roles of a token in a training stream (what the loss weights and what proof figures count).
-ROLE_CONTEXT = 0  # prompt tokens and the newline the prover feeds itself
+ROLE_CONTEXT = 0  # prompt tokens
 ROLE_PROOF = 1  # proof-line tokens and the newline that ends each line (the model must predict them)
+ROLE_FED = 2  # the newline the prover feeds before the first line: never sampled, so never a target
 
 
 def newline_token(tokenizer: Any) -> int:
@@ -107,8 +108,10 @@ class Stream:
     `ids` = encode(prompt) + for each proof line: [nl] + encode(line) + ... and a
     final [nl] that ends the last line (the token the model must predict to stop
     it). `roles[j]` says what predicting token j is: ROLE_CONTEXT for prompt
-    tokens and for the first nl (the prover feeds it, never samples it),
-    ROLE_PROOF for line tokens and every nl after a line.
+    tokens, ROLE_FED for the first nl (the prover feeds it and never samples
+    it, so it is not a target: trained on, a model learns "a newline follows
+    the @C line" and repeats it as an empty first line), ROLE_PROOF for line
+    tokens and every nl after a line.
     """
 
     ids: list[int]
@@ -139,7 +142,7 @@ def encode_stream(tokenizer: Any, pf: Any, lines: Sequence[str] | None = None, n
     if proof:
         encoded = tokenizer.encode_batch(proof)
         ids.append(nl)
-        roles.append(ROLE_CONTEXT)
+        roles.append(ROLE_FED)
         for line_ids in encoded:
             ids.extend(line_ids)
             ids.append(nl)

@@ -112,8 +112,9 @@ def test_the_stream_is_built_token_by_token_as_the_protocol_says(tok):
     assert PV.cache_ids(tok, pf, ["a + 0 = a", "a = a"], ctx) == backend.fed
     stream = PV.encode_stream(tok, pf).truncated(ctx)
     assert stream.ids == backend.fed + [nl]
-    # Roles: the prompt and the first nl are context; every line token and line-ending nl is proof.
-    assert stream.roles == [PV.ROLE_CONTEXT] * (len(prompt) + 1) + [PV.ROLE_PROOF] * (len(line1) + 1 + len(line2) + 1)
+    # Roles: the prompt is context, the first nl is fed (never a target), every line token and
+    # line-ending nl is proof.
+    assert stream.roles == [PV.ROLE_CONTEXT] * len(prompt) + [PV.ROLE_FED] + [PV.ROLE_PROOF] * (len(line1) + 1 + len(line2) + 1)
 
 
 def test_attempts_fail_on_empty_lines_at_the_position_limit_and_after_100_tokens(tok):

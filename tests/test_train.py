@@ -251,7 +251,8 @@ def test_context_weight_weighs_prompt_targets_and_proof_figures_are_reported(bas
     losses = {}
     for w in (1.0, 0.0):
         folder = run_dir(tmp_path, tok, f"w{w}")
-        result = train(preset("training.max_steps=6", f"training.context_weight={w}"), data_dir, folder,
+        # Context 160: the prover keeps 60 prompt tokens (at 48 it would keep 1).
+        result = train(preset("training.max_steps=6", f"training.context_weight={w}", "model.context_length=160"), data_dir, folder,
                        metrics_interval=0, handle_signals=False)
         assert result.reason == "finished"
         losses[w] = [e["loss"] for e in events(folder, "step")]
@@ -269,10 +270,10 @@ def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
 
     data_dir, tok_path = base
     tok = load_tokenizer(tok_path)
-    ds = D.load_dataset(data_dir, tok, tmp_path / "cache", 48, val_fraction=0.2, seed=0, batch_size=4)
+    ds = D.load_dataset(data_dir, tok, tmp_path / "cache", 160, val_fraction=0.2, seed=0, batch_size=4)
     batch = next(ds.train.iter_epoch(0, 4))
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=48, d_model=32, n_layers=1, n_heads=2)).eval()
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=160, d_model=32, n_layers=1, n_heads=2)).eval()
     x, y = batch.to_torch("cpu")
     with torch.no_grad():
         logits, _ = model(x)
