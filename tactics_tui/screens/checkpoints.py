@@ -1,8 +1,10 @@
 """Checkpoints screen: the run folder's checkpoints and what to do with them.
 
+The run is the one opened on the Runs screen, else the workspace's current run.
 The table comes from `checkpoints.list_checkpoints` (small sidecar files,
-no tensors loaded). Actions: resume from one, export one, delete one (after
-a confirmation), open one in the Playground.
+no tensors loaded); the "exp" column counts the exports made from each checkpoint
+(lineage: their config.json names it), listed in the details. Actions: resume from
+one, export one, delete one (after a confirmation), open one in the Playground.
 """
 
 from __future__ import annotations
@@ -39,32 +41,37 @@ class CheckpointsScreen(WorkScreen):
         self.infos: list[Any] = []
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
+        self.exports: list[Any] = []  # runstore.ExportInfo of every export folder (lineage)
+        self.folder: Path | None = None
 
     def compose_body(self) -> ComposeResult:
+        yield Static("", markup=False, id="ckpt-run")
         yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
         yield Static("", markup=False, id="ckpt-details")
 
     def on_mount(self) -> None:
         table = self.query_one("#ckpt-table", DataTable)
-        table.add_columns("", "name", "step", "val loss", "time", "size")
+        table.add_columns("", "name", "step", "val loss", "time", "size", "exp")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:
-        folder = self.ws.checkpoint_dir
+        folder = self.app.run_folder()
+        export_dir = self.ws.export_dir
         self._details.clear()
 
         def job(progress, cancel):
-            return core("checkpoints").list_checkpoints(folder)
+            return folder, core("checkpoints").list_checkpoints(folder), core("runstore").list_exports(export_dir)
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "list":
-            self.show(result)
+            self.folder, infos, self.exports = result
+            self.show(infos)
         elif job == "eval":
             path, report = result
             self._evals[path] = eval_line(report)
@@ -87,16 +94,26 @@ class CheckpointsScreen(WorkScreen):
                 f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
                 _size(info.size),
+                str(len(self.exports_from(info.path)) or ""),
                 key=info.path,
             )
+        folder = self.folder or self.app.run_folder()
+        from tactics_core.runstore import run_name
+
+        self.query_one("#ckpt-run", Static).update(f"run {run_name(folder)} · {folder}")
         if not self.infos:
             self.query_one("#ckpt-details", Static).update(
-                f"No checkpoints in {self.ws.checkpoint_dir} yet: train a model (screen 3)."
+                f"No checkpoints in {folder} yet: train a model (screen 3)."
             )
         elif selected is not None:
             for row, info in enumerate(self.infos):
                 if info.path == selected.path:
                     table.move_cursor(row=row)
+
+    def exports_from(self, path: str) -> list[Any]:
+        from tactics_core.runstore import exports_of
+
+        return exports_of(self.exports, path)
 
     def selected(self) -> Any | None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -118,7 +135,7 @@ class CheckpointsScreen(WorkScreen):
             return
         path = info.path
         if path in self._details:
-            box.update(self._evals.get(path, "") + self._details[path])
+            box.update(self._evals.get(path, "") + self._details[path] + lineage_text(self.exports_from(path)))
             return
         box.update(f"{info.name}: reading…")
         if self.busy("details"):
@@ -192,6 +209,15 @@ def eval_line(report: dict[str, Any]) -> str:
         + (f"{em:.1%}" if isinstance(em, (int, float)) else "–")
         + f" on {report.get('lines', 0)} lines of {report.get('goals', 0)} goals ({report.get('seconds', 0):.0f} s)\n"
     )
+
+
+def lineage_text(exports: list[Any]) -> str:
+    """Which exports came from this checkpoint (their config.json names it)."""
+    if not exports:
+        return ""
+    names = ", ".join(f"{Path(e.path).name} (step {e.step})" for e in exports[-3:])
+    more = f" and {len(exports) - 3} more" if len(exports) > 3 else ""
+    return f"\nexports from it: {names}{more}"
 
 
 def delete_checkpoint(path: Path) -> None:
