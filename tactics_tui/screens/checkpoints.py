@@ -98,9 +98,15 @@ class CheckpointsScreen(WorkScreen):
                 key=info.path,
             )
         folder = self.folder or self.app.run_folder()
-        from tactics_core.runstore import run_name
+        from tactics_core.runstore import has_legacy_run, is_run_folder
 
-        self.query_one("#ckpt-run", Static).update(f"run {run_name(folder)} · {folder}")
+        if is_run_folder(folder):
+            where = f"run {folder.name} · {folder}"
+        elif has_legacy_run(folder):
+            where = f"run legacy (the old layout, straight in {folder})"
+        else:
+            where = f"no run yet in {folder}"
+        self.query_one("#ckpt-run", Static).update(where)
         if not self.infos:
             self.query_one("#ckpt-details", Static).update(
                 f"No checkpoints in {folder} yet: train a model (screen 3)."

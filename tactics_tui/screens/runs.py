@@ -91,20 +91,20 @@ class RunsScreen(WorkScreen):
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "list":
+            keep = self.highlighted()
             self.infos, self.exports = result
             names = {i.name for i in self.infos}
             self.selected_names = [n for n in self.selected_names if n in names]
             if self.baseline not in names:
                 self.baseline = None
-            self._fill_table()
+            self._fill_table(keep.name if keep is not None else None)
             self._load_curves()
         elif job == "curves":
             self._curves.update(result)
             self._draw_chart()
 
-    def _fill_table(self) -> None:
+    def _fill_table(self, keep: str | None = None) -> None:
         table = self.query_one("#runs-table", DataTable)
-        keep = self.highlighted()
         table.clear()
         for info in self.infos:
             table.add_row(
@@ -117,10 +117,9 @@ class RunsScreen(WorkScreen):
                 _num(info.tokens_per_s, ",.0f"),
                 key=info.name,
             )
-        if keep is not None:
-            for row, info in enumerate(self.infos):
-                if info.name == keep.name:
-                    table.move_cursor(row=row)
+        rows = [row for row, info in enumerate(self.infos) if info.name == keep]
+        if rows:
+            table.move_cursor(row=rows[0])
         elif self.infos:
             current = [row for row, i in enumerate(self.infos) if i.current]
             table.move_cursor(row=current[0] if current else len(self.infos) - 1)
