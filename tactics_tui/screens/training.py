@@ -180,7 +180,10 @@ class TrainingScreen(WorkScreen):
 
         def job(progress, cancel):
             runs = core("runs")
-            resume_from = (str(checkpoint) if checkpoint else "latest") if resume else None
+            resume_from = None
+            if resume:  # the shown run's latest checkpoint unless one was chosen
+                latest = None if checkpoint else core("checkpoints").latest_checkpoint(run_folder)
+                resume_from = str(checkpoint or latest or "latest")
             return runs.start_detached(
                 str(preset),
                 data_dir,
