@@ -432,6 +432,10 @@ def start_detached(
         if resume not in ("", "latest"):
             cmd.append(str(resume))
         cmd += ["--checkpoint-dir", str(folder), "--data-dir", str(data_dir)]
+    if max_steps is not None:
+        cmd += ["--max-steps", str(int(max_steps))]
+    if device:
+        cmd += ["--device", str(device)]
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.configure_threads
