@@ -12,7 +12,7 @@ In one sitting, in a fresh workspace (the demo corpus and a tokenizer made here)
 
 A, B, A, B, ... (`--rounds` of each), so drift of the machine shows in both. It reads each
 run's own step events (tokens/s measured by the trainer between step events, evaluation time
-excluded; evaluation is off here) and reports the median of each side and the cost,
+excluded; no evaluation until the end) and reports the median of each side and the cost,
 1 - B/A. The goal (issue 11): under 5%.
 
 Prints the machine line (CPU, cores, load average), this process's niceness (the trainer and
@@ -38,6 +38,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+TUI_CPU: list[tuple[float, float]] = []  # (CPU seconds of the TUI process, wall seconds) per attached run
+
+
 def machine() -> str:
     from machine import describe
 
@@ -57,7 +60,7 @@ def train_cmd(root: Path, preset: str, steps: int, name: str) -> list[str]:
         sys.executable, "-m", "tactics_core", "train", "--preset", preset,
         "--data-dir", str(root / "data" / "proofs"), "--checkpoint-dir", str(root / "checkpoints"),
         "--max-steps", str(steps), "--run-name", name,
-        "--set", "training.eval_interval=0", "--set", "training.save_interval=0",
+        "--set", "training.eval_interval=100000", "--set", "training.save_interval=100000",
         "--set", "training.sample_interval=0", "--set", "training.num_threads=0",
     ]
 
@@ -93,6 +96,12 @@ def run_with_tmux_tui(root: Path, preset: str, steps: int, name: str) -> str:
         time.sleep(4.0)  # the app starts (imports, first screen)
         subprocess.run(["tmux", "send-keys", "-t", session, "3"], check=True)
         time.sleep(1.0)
+        import psutil
+
+        pane = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
+                                  capture_output=True, text=True).stdout.split()[0])
+        tui = psutil.Process(pane)
+        cpu0, t0 = sum(tui.cpu_times()[:2]), time.monotonic()
         proc = subprocess.Popen(train_cmd(root, preset, steps, name), env=env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         screen = ""
@@ -103,6 +112,8 @@ def run_with_tmux_tui(root: Path, preset: str, steps: int, name: str) -> str:
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
         if proc.wait() != 0:
             raise SystemExit(f"training failed; see {root}/checkpoints/runs/{name}/train.log")
+        cpu, wall = sum(tui.cpu_times()[:2]) - cpu0, time.monotonic() - t0
+        TUI_CPU.append((cpu, wall))
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], stderr=subprocess.DEVNULL)
     return screen
@@ -169,6 +180,13 @@ def main() -> int:
         system_line = next((line.strip() for line in last_screen.splitlines() if "system:" in line), "")
         print(f"CLI alone {a:,.0f} tokens/s; with the TUI attached ({args.ui}, system pane on) {b:,.0f} tokens/s: "
               f"cost {cost:+.1%} (goal < 5%)")
+        if TUI_CPU:
+            cpu = sum(c for c, _ in TUI_CPU)
+            wall = sum(w for _, w in TUI_CPU)
+            print(f"the TUI process used {cpu:.1f} CPU-seconds over {wall:.0f} s of training: "
+                  f"{cpu / wall:.1%} of one core (of {os.cpu_count()})")
+        per_round = ", ".join(f"{1 - b / a:+.1%}" for a, b in zip(alone, attached))
+        print(f"cost per round (A then B back to back): {per_round}")
         if system_line:
             print(f"the TUI's system pane during the last attached run: {system_line}")
         print("load average at the end: %.1f %.1f %.1f" % os.getloadavg())

@@ -10,20 +10,23 @@ from __future__ import annotations
 import threading
 import time
 
+from rich.text import Text
 from textual import work
-from textual.widgets import Static
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 SAMPLE_SECONDS = 0.5  # at most 2 updates per second
 
 
-class SystemPane(Static):
+class SystemPane(Widget):
+    """One line, fixed height: a new sample repaints the line only (no layout pass of the screen)."""
+
     DEFAULT_CSS = """
     SystemPane { height: 1; margin: 0 1; color: $text-muted; }
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("system: no training process", markup=False, **kwargs)
+        super().__init__(**kwargs)
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._alive = False
@@ -38,9 +41,12 @@ class SystemPane(Static):
         with self._lock:
             self._pid, self._alive, self._gpu = (int(pid) if pid else None), bool(alive), bool(gpu)
 
+    def render(self) -> Text:
+        return Text(self.line, no_wrap=True, overflow="ellipsis")  # never markup
+
     def _show(self, line: str) -> None:
         self.line = line
-        self.update(line)
+        self.refresh()
 
     @work(thread=True, exclusive=True, group="system")
     def _sample(self) -> None:
