@@ -447,7 +447,7 @@ def flat_settings(info: RunInfo) -> dict[str, Any]:
         if isinstance(values, dict):
             for key, value in sorted(values.items()):
                 out[f"{section}.{key}"] = value
-        elif section != "name":
+        elif section not in ("name", "description"):  # words about a preset, not settings
             out[section] = values
     return out
 
