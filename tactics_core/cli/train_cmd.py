@@ -177,6 +177,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         _print_detached(pid, current_run_dir(args.checkpoint_dir))
         return 0
     path, folder = _resolve_resume(args)
+    from ..runstore import refuse_if_live
+
+    refuse_if_live(folder)  # one live run per workspace, as for a new run
     data_dir = args.data_dir if args.data_dir is not None else _default_data_dir(path)
     from ..train import train
 
