@@ -29,6 +29,7 @@ from .dialogs import ConfirmDialog
 
 STATUS_WORDS = {"early_stop": "early stop", "running": "running", "vanished": "vanished"}
 LIVE_REFRESH_S = 3.0
+DIFF_LINES = 5  # settings shown in the side box; `tactics runs diff` prints them all
 
 
 class RunsScreen(WorkScreen):
@@ -327,10 +328,12 @@ def run_details(info: Any, exports: list[Any]) -> str:
 
 def diff_text(diff: Any) -> str:
     """What `tactics runs diff` prints, narrow enough for the side box."""
-    lines = [f"{diff.a} vs", f"{diff.b}", ""]
+    lines = [f"{diff.a} vs", f"{diff.b}"]
     if diff.settings:
-        for key, va, vb in diff.settings:
+        for key, va, vb in diff.settings[:DIFF_LINES]:
             lines.append(f"{key}: {_value(va)} → {_value(vb)}")
+        if len(diff.settings) > DIFF_LINES:  # the box holds 14 lines at 80x24
+            lines.append(f"… {len(diff.settings) - DIFF_LINES} more: tactics runs diff")
     else:
         lines.append("same settings")
     lines.append("")
