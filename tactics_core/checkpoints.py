@@ -138,15 +138,50 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     try:
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-    except OSError as exc:
-        raise TacticsError(
-            f"cannot write checkpoint {path}: {exc.strerror or exc}; check free disk space and permissions"
-        ) from exc
+    except (OSError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not _is_write_failure(exc):
+            raise
+        raise TacticsError(write_failure_message(path, exc)) from exc
     try:
         _write_meta(path, _meta_from_payload(path, payload))
     except OSError:
         pass  # the checkpoint itself is safe; the sidecar is rebuilt when read
     return path
+
+
+# A full disk makes torch.save raise "RuntimeError: [enforce fail at inline_container.cc:...]
+# PytorchStreamWriter failed writing file data/0: file write failed", with no errno.
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(s in text for s in ("file write failed", "PytorchStreamWriter", "inline_container", "No space left"))
+
+
+def _free_bytes(folder: Path) -> int | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def write_failure_message(path: Path, exc: BaseException) -> str:
+    """One line for a checkpoint that could not be written: why, the free space, what to do."""
+    import errno
+
+    free = _free_bytes(path.parent)
+    where = f"{free / 1e6:,.0f} MB free in {path.parent}" if free is not None else f"free space in {path.parent} unknown"
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < LOW_SPACE_BYTES)
+    if full:
+        return (
+            f"cannot write checkpoint {path}: the disk is full ({where}); free some space, or train into "
+            "another folder (--checkpoint-dir DIR); nothing half-written was left"
+        )
+    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[-1].strip()[:160]
+    return f"cannot write checkpoint {path}: {reason} ({where}); check free disk space and permissions"
 
 
 def _safe_globals() -> list[Any]:

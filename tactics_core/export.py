@@ -37,7 +37,7 @@ from .atomic import atomic_dir
 from .complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
-from .workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
+from .workspace import CHECKPOINT_DIR, EXPORT_DIR
 
 TOLERANCE = 1e-4  # max abs difference of logits, ONNX Runtime vs PyTorch
 DECODE_TOKENS = 32  # tokens fed one at a time in the decode check
@@ -227,6 +227,35 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         "checkpoint_format": "original" if loaded.original_format else payload.get("format"),
         "inputs": input_names(cfg.n_layers),
         "outputs": output_names(cfg.n_layers),
+        "source": export_source(loaded),
+    }
+
+
+def export_source(loaded) -> dict[str, Any]:
+    """Lineage: the run, checkpoint, step and validation figures an export was made from.
+
+    The checkpoint path is resolved (`checkpoints/best_model.pt` is a link into a run folder),
+    so the Checkpoints and Runs screens can tell which exports came from which checkpoint.
+    """
+    from .runstore import run_name
+
+    payload = loaded.payload
+    path = Path(loaded.path)
+    try:
+        real = path.resolve()
+    except OSError:
+        real = path
+    return {
+        "run": payload.get("run") or run_name(real.parent),
+        "run_path": str(real.parent),
+        "checkpoint": real.name,
+        "checkpoint_path": str(real),
+        "step": int(payload.get("global_step") or 0),
+        "val_loss": _finite(payload.get("val_loss", payload.get("best_val_loss"))),
+        "val_bpb": _finite(payload.get("val_bpb")),
+        "proof_loss": _finite(payload.get("val_proof_loss")),
+        "proof_bpb": _finite(payload.get("val_proof_bpb")),
+        "select_by": payload.get("select_by"),
     }
 
 
@@ -344,7 +373,11 @@ def export_model(
     from .tokenizer import file_sha256, load_tokenizer
 
     start = time.perf_counter()
-    checkpoint = Path(checkpoint) if checkpoint else CHECKPOINT_DIR / BEST_MODEL_FILE
+    if not checkpoint:
+        from .runstore import best_model
+
+        checkpoint = best_model(CHECKPOINT_DIR)
+    checkpoint = Path(checkpoint)
     output = Path(output_dir) if output_dir else default_output_dir()
     if output.exists():
         raise TacticsError(f"{output} already exists; give another OUTPUT_DIR or remove it")

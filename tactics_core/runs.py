@@ -122,15 +122,21 @@ class RunState:
         return max(0.0, time.time() - self.heartbeat)
 
 
-def read_run_state(checkpoint_dir: str | os.PathLike) -> RunState | None:
+def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> RunState | None:
     """The run state of a folder, or None when no run ever started there.
 
+    `checkpoint_dir`: a run folder, or the workspace's checkpoint folder meaning its
+    current run (`runstore.current_run_dir`; `resolve=False` reads the folder as given).
     `alive` = the pid exists (when on this host) AND the heartbeat is fresh
     AND the run lock is held (or start_detached spawned it moments ago and it
     has not taken the lock yet: state "spawned").
     """
     _reap_children()
     folder = Path(checkpoint_dir)
+    if resolve:
+        from .runstore import current_run_dir
+
+        folder = current_run_dir(folder)
     path = folder / RUN_STATE_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -170,7 +176,7 @@ def read_run_state(checkpoint_dir: str | os.PathLike) -> RunState | None:
 
 
 def _refuse_if_alive(folder: Path) -> None:
-    state = read_run_state(folder)
+    state = read_run_state(folder, resolve=False)
     if state is not None and state.alive:
         raise TacticsError(
             f"a run is already active in {folder} (pid {state.pid}, step {state.step}); "
@@ -233,7 +239,7 @@ class RunRecorder:
             except OSError:
                 if attempt == 4:
                     os.close(fd)
-                    state = read_run_state(self.folder)
+                    state = read_run_state(self.folder, resolve=False)
                     who = f" (pid {state.pid}, step {state.step})" if state else ""
                     raise TacticsError(
                         f"a run is already active in {self.folder}{who}; stop it with "
@@ -310,8 +316,11 @@ class RunRecorder:
         record = {"event": name, **fields, "time": round(time.time(), 3)}
         line = json.dumps(record, default=_json_default, allow_nan=True)
         if self._metrics_fh is not None:
-            self._metrics_fh.write(line + "\n")
-            self._metrics_fh.flush()
+            try:
+                self._metrics_fh.write(line + "\n")
+                self._metrics_fh.flush()
+            except OSError:
+                pass  # a full disk: the run goes on (or ends) and says why in run.json
         if self.on_event is not None:
             self.on_event(record)
         return record
@@ -346,8 +355,10 @@ def request_stop(checkpoint_dir: str | os.PathLike) -> bool:
     Returns False when no live run is there. The run notices within about a
     second, after the step (or evaluation batch) in progress.
     """
-    folder = Path(checkpoint_dir)
-    state = read_run_state(folder)
+    from .runstore import current_run_dir
+
+    folder = current_run_dir(checkpoint_dir)
+    state = read_run_state(folder, resolve=False)
     if state is None or not state.alive:
         return False
     atomic_write_text(folder / STOP_FILE, f"{time.time()}\n")
@@ -363,28 +374,31 @@ def start_detached(
     device: str | None = None,
     resume: str | None = None,
     presets_dir: str | os.PathLike = "presets",
+    run_name: str | None = None,
 ) -> int:
     """Start `python -m tactics_core train|resume ...` in its own session; return its pid.
 
+    A fresh run gets its own folder `<root>/runs/<name>` (`runstore.new_run`: `run_name`,
+    or a name from the time and the preset), made the workspace's current run before the
+    child starts, so a watcher finds it at once. A resume continues in the folder of its
+    checkpoint (`resume`: a checkpoint path, or "latest" / "" for the newest resumable one
+    of the current run, or of the run `run_name`).
+
     The child has stdin from /dev/null and stdout/stderr appended to
-    CHECKPOINT_DIR/train.log, and no controlling terminal, so closing the
-    terminal or dropping SSH does not stop it. `resume`: a checkpoint path, or
-    "latest" / "" for the newest resumable one. Problems that can be seen
-    before spawning (unknown preset, bad --set, a live run in the folder) are
+    RUN_FOLDER/train.log, and no controlling terminal, so closing the
+    terminal or dropping SSH does not stop it. Problems that can be seen
+    before spawning (unknown preset, bad --set, a live run, a name in use) are
     raised here as TacticsError.
     """
-    folder = Path(checkpoint_dir)
-    _refuse_if_alive(folder)
-    if not (folder / TOKENIZER_FILE).is_file():
-        raise TacticsError(
-            f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
-        )
+    from . import runstore
+
     if resume is None:
         from .presets import apply_overrides, load_preset
 
         apply_overrides(load_preset(preset, presets_dir), list(overrides))  # validate now, not in the log
         if not Path(data_dir).is_dir():
             raise TacticsError(f"data folder {data_dir} not found; run `tactics demo` or pass --data-dir DIR")
+        folder = runstore.new_run(checkpoint_dir, str(preset), run_name)
         cmd = [
             sys.executable, "-m", "tactics_core", "train",
             "--preset", str(preset),
@@ -398,10 +412,22 @@ def start_detached(
         from .checkpoints import latest_checkpoint
 
         if resume in ("", "latest"):
+            folder = runstore.run_path(checkpoint_dir, run_name) if run_name else runstore.current_run_dir(checkpoint_dir)
             if latest_checkpoint(folder) is None:
                 raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")
         elif not Path(resume).is_file():
             raise TacticsError(f"checkpoint not found: {resume} (list them with `tactics checkpoints`)")
+        else:
+            folder = Path(resume).parent
+            if not (runstore.is_run_folder(folder) or (folder / METRICS_FILE).exists()):
+                # A checkpoint from outside any run (the original scripts'): a new run continues it.
+                folder = runstore.new_run(checkpoint_dir, Path(resume).stem, run_name)
+        _refuse_if_alive(folder)
+        runstore.refuse_if_live(checkpoint_dir)
+        if not (folder / TOKENIZER_FILE).is_file() and not (runstore.workspace_root(folder) / TOKENIZER_FILE).is_file():
+            raise TacticsError(
+                f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
+            )
         cmd = [sys.executable, "-m", "tactics_core", "resume"]
         if resume not in ("", "latest"):
             cmd.append(str(resume))

@@ -475,7 +475,8 @@ def train_tokenizer(
         raise TacticsError(f"cannot write {out_path}: {exc.strerror or exc}; check --output-dir") from None
     sha = file_sha256(out_path)
     if old_sha is not None and old_sha != sha:
-        models = sorted(output_dir.glob("*.pt"))
+        # Runs in runs/NAME keep their own tokenizer copy; only an old layout's checkpoints break.
+        models = sorted(p for p in output_dir.glob("*.pt") if not p.is_symlink())
         if models:
             warnings.append(
                 f"replaced {out_path}: the {len(models)} checkpoint(s) in {output_dir} were trained with the"

@@ -345,9 +345,10 @@ def train(
     first step (tokenizer missing or different, bad data, device); problems
     during training end the run with reason "failed" instead.
     """
-    from . import runs
+    from . import runs, runstore
 
     checkpoint_dir = Path(checkpoint_dir)
+    runstore.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
     if not (checkpoint_dir / TOKENIZER_FILE).is_file():
         from .tokenizer import load_tokenizer
 
@@ -362,6 +363,9 @@ def train(
             preset = preset_for_checkpoint(payload)
     if preset is None:
         raise TacticsError("no preset given and no checkpoint to take one from")
+    if resume_path is None:
+        runstore.check_fresh(checkpoint_dir)  # never write a new run over another run's files
+    runstore.mark_current(checkpoint_dir)
     from .presets import preset_to_dict
 
     config = preset_to_dict(preset)
@@ -427,8 +431,10 @@ def _run(
         return recorder.stop_event.is_set()
 
     recorder.update(state="starting", message="reading and tokenizing the corpus")
+    from .runstore import publish_best, run_name, workspace_root
+
     dataset = load_dataset(
-        data_dir, tokenizer, checkpoint_dir / CACHE_SUBDIR, preset.model.context_length,
+        data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
         val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
         layout=tr.layout, batch_size=tr.batch_size,
     )
@@ -546,6 +552,7 @@ def _run(
             "config": config,
             "preset": preset.name,
             "data_dir": str(data_dir),
+            "run": run_name(checkpoint_dir),  # lineage: the run folder this checkpoint belongs to
         }
 
     def save_resumable() -> str:
@@ -577,6 +584,7 @@ def _run(
         data["is_best"] = True
         path = checkpoint_dir / BEST_MODEL_FILE
         save_checkpoint(path, data)
+        publish_best(checkpoint_dir)  # <root>/best_model.pt follows the latest run's best model
         recorder.event("checkpoint", step=step, path=str(path), best=True, val_loss=last_val)
 
     def run_eval() -> bool:
@@ -759,7 +767,10 @@ def _run(
             final_path = save_resumable()
         except Exception as exc:  # disk full etc.: say so, keep the older checkpoints
             reason = "failed"
-            message = f"{message}; the final checkpoint could not be written: {exc}".strip("; ")
+            if "cannot write checkpoint" in message:  # a full disk: say it once, not twice
+                message = f"{message} (the final checkpoint could not be written either)"
+            else:
+                message = f"{message}; the final checkpoint could not be written: {exc}".strip("; ")
     if reason == "stopped" and not message:
         message = "stopped"
     best = None if math.isinf(best_val) else best_val

@@ -1,7 +1,7 @@
 """`tactics-tui`: the training console.
 
-One App with six modes (one screen each): Corpus, Tokenizer, Training,
-Checkpoints, Playground, Presets, switched with the keys 1-6. The app only
+One App with seven modes (one screen each): Corpus, Tokenizer, Training,
+Checkpoints, Playground, Presets, Runs, switched with the keys 1-7. The app only
 reads files and calls `tactics_core`; training runs in its own detached
 process, so quitting the app (or losing SSH) leaves it running and the next
 start attaches to it. Errors appear as notifications with the core's
@@ -30,6 +30,7 @@ from .screens.corpus import CorpusScreen
 from .screens.dialogs import DemoOfferDialog
 from .screens.playground import PlaygroundScreen
 from .screens.presets import PresetsScreen
+from .screens.runs import RunsScreen
 from .screens.tokenizer import TokenizerScreen
 from .screens.training import TrainingScreen
 from .widgets.nav import SCREENS
@@ -52,6 +53,7 @@ class TacticsApp(App):
         "checkpoints": CheckpointsScreen,
         "playground": PlaygroundScreen,
         "presets": PresetsScreen,
+        "runs": RunsScreen,
     }
     BINDINGS = [
         *(Binding(key, f"go('{mode}')", title, group=SCREEN_KEYS) for mode, title, key in SCREENS),
@@ -67,6 +69,9 @@ class TacticsApp(App):
         self.last_export: dict[str, Any] | None = None
         self.offer_demo = offer_demo
         self.acornlib_folder = ""  # the last folder imported from (the import dialog starts there)
+        # The run the Training, Checkpoints and Playground screens show: one opened on the Runs
+        # screen, else (None) the workspace's current run (checkpoints/current).
+        self.selected_run: Path | None = None
         self.sub_title = str(self.ws.root)
         self._log_handler = _file_logging(self.ws.root / LOG_FILE)
 
@@ -109,6 +114,26 @@ class TacticsApp(App):
             logging.getLogger("tactics_tui").removeHandler(self._log_handler)
             self._log_handler.close()
 
+    # -- runs ----------------------------------------------------------------
+    def run_folder(self) -> Path:
+        """The folder of the run being looked at (safe from worker threads: files only)."""
+        chosen = self.selected_run
+        if chosen is not None and chosen.is_dir():
+            return chosen
+        from tactics_core.runstore import current_run_dir
+
+        return current_run_dir(self.ws.checkpoint_dir)
+
+    async def open_run(self, folder: str | Path, mode: str = "training") -> None:
+        """Show run `folder` on the Training, Checkpoints or Playground screen."""
+        self.selected_run = Path(folder)
+        await self.switch_mode(mode)
+        screen = self.screen
+        for name in ("action_reload", "refresh_models"):
+            if hasattr(screen, name):
+                getattr(screen, name)()
+                break
+
     # -- navigation --------------------------------------------------------
     def action_go(self, mode: str) -> None:
         if self.current_mode != mode:
@@ -142,12 +167,13 @@ class TacticsApp(App):
         self.call_after_refresh(lambda: getattr(self.screen, "action_import_acornlib", lambda: None)())
 
     def action_export_best(self) -> None:
-        """Export best_model.pt; before the first evaluation, the latest checkpoint."""
-        best = self.ws.best_model_path
+        """Export the run's best_model.pt; before the first evaluation, its latest checkpoint."""
+        folder = self.run_folder()
+        best = folder / self.ws.best_model_path.name
         if not best.exists():
             from tactics_core.checkpoints import latest_checkpoint
 
-            latest = self.guard(lambda: latest_checkpoint(self.ws.checkpoint_dir))
+            latest = self.guard(lambda: latest_checkpoint(folder))
             if latest is not None:
                 self.notify(f"no {best.name} yet (no evaluation so far): exporting {latest.name}")
                 best = latest
@@ -179,10 +205,12 @@ class TacticsApp(App):
             title="Export",
             timeout=8,
         )
-        for mode in ("playground",):
+        for mode in ("playground", "checkpoints", "runs"):
             screen = self._find_mode_screen(mode)
             if screen is not None:
-                screen.refresh_models()
+                refresh = getattr(screen, "refresh_models", None) or getattr(screen, "action_reload", None)
+                if refresh is not None:
+                    refresh()
 
     def _find_mode_screen(self, mode: str) -> Screen | None:
         stack = self._screen_stacks.get(mode)
@@ -227,7 +255,7 @@ class TacticsApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for mode, title, key in SCREENS:
             yield SystemCommand(f"Go to {title}", f"Show the {title} screen (key {key})", _bind(self.action_go, mode))
-        yield SystemCommand("Export best model", "Export checkpoints/best_model.pt to ONNX and verify it (key e)", self.action_export_best)
+        yield SystemCommand("Export best model", "Export the run's best_model.pt to ONNX and verify it (key e)", self.action_export_best)
         yield SystemCommand("Generate demo corpus", f"Write the built-in demo corpus to {self.data_dir}", self.action_make_demo)
         yield SystemCommand("Import from acornlib", f"Make {self.data_dir} from an acornlib checkout", self.action_import_acornlib)
         # Every action of the current screen, under the name its footer key shows.
@@ -268,7 +296,7 @@ def _file_logging(path: Path) -> logging.Handler | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tactics-tui",
-        description="The training console: corpus, tokenizer, training, checkpoints, playground, presets.",
+        description="The training console: corpus, tokenizer, training, checkpoints, playground, presets, runs.",
     )
     parser.add_argument("--workspace", default=".", help="workspace folder (default: the current directory)")
     parser.add_argument("--no-demo-offer", action="store_true", help="do not offer the demo corpus in an empty folder")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import runs
+from tactics_core import runs, runstore
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
 from tactics_core.tokenizer import train_tokenizer
@@ -64,7 +64,7 @@ def wait_for(cond, timeout: float = 90.0, what: str = "condition"):
 
 
 def steps_after(ck: Path, n_events: int) -> int:
-    evs = runs.read_all_metrics(ck / "metrics.jsonl")[n_events:]
+    evs = runs.read_all_metrics(runstore.current_run_dir(ck) / "metrics.jsonl")[n_events:]
     return sum(1 for e in evs if e["event"] == "step")
 
 
@@ -77,6 +77,8 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     data_dir, ck, preset = workspace
     pid = runs.start_detached(str(preset), data_dir, ck, presets_dir=ck.parent)
     assert runs.read_run_state(ck).alive  # visible at once, before the child took the lock
+    run = runstore.current_run_dir(ck)  # the run's own folder, ck/runs/<time>-endless
+    assert run.parent == ck / "runs" and run.name.endswith("-endless")
     # The child runs in its own session: closing our terminal cannot reach it.
     assert os.getsid(pid) == pid != os.getsid(0)
     wait_for(lambda: steps_after(ck, 0) >= 2, what="two step events")
@@ -90,27 +92,28 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
 
     assert main(["stop", "--checkpoint-dir", str(ck), "--timeout", "60"]) == 0
     assert ended(ck)
-    end = runs.read_all_metrics(ck / "metrics.jsonl")[-1]
+    end = runs.read_all_metrics(run / "metrics.jsonl")[-1]
     assert end["event"] == "end" and end["reason"] == "stopped" and "tactics stop" in end["message"]
-    assert (ck / f"checkpoint_step_{end['step']}.pt").is_file()  # final checkpoint first
+    assert (run / f"checkpoint_step_{end['step']}.pt").is_file()  # final checkpoint first
     assert runs.read_run_state(ck).state == "stopped"
     assert not runs.request_stop(ck)  # nothing left to stop
 
     # Resume detached (latest checkpoint), then end it with SIGTERM, then with SIGHUP.
     last_step = end["step"]
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        seen = len(runs.read_all_metrics(ck / "metrics.jsonl"))
+        seen = len(runs.read_all_metrics(run / "metrics.jsonl"))
         pid = runs.start_detached("", data_dir, ck, resume="latest")
         wait_for(lambda: steps_after(ck, seen) >= 1, what=f"steps before {sig.name}")
         os.kill(pid, sig)
         wait_for(lambda: ended(ck), what=f"the run to end after {sig.name}")
-        new = runs.read_all_metrics(ck / "metrics.jsonl")[seen:]
+        assert runstore.current_run_dir(ck) == run  # a resume continues in the run's own folder
+        new = runs.read_all_metrics(run / "metrics.jsonl")[seen:]
         start, end = new[0], new[-1]
         assert start["event"] == "start" and start["step"] == last_step and start["note"] == ""
         assert end["reason"] == "stopped" and sig.name in end["message"]
-        assert end["step"] > last_step and (ck / f"checkpoint_step_{end['step']}.pt").is_file()
+        assert end["step"] > last_step and (run / f"checkpoint_step_{end['step']}.pt").is_file()
         last_step = end["step"]
-    log = (ck / "train.log").read_text()
+    log = (run / "train.log").read_text()
     assert "run ended: stopped" in log
 
 

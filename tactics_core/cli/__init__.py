@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tokenizer_cmd",
     "presets_cmd",
     "train_cmd",
+    "runs_cmd",
     "checkpoints_cmd",
     "export_cmd",
     "complete_cmd",

@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
-        help=f"folder of the run (default: {CHECKPOINT_DIR})",
+        help=f"checkpoint folder (its current run) or a run folder (default: {CHECKPOINT_DIR})",
     )
+    parser.add_argument("--run-name", default=None, metavar="NAME", help="the run to list (default: the current run; see `tactics runs`)")
     parser.add_argument("--json", action="store_true", help="print a JSON list (newest last)")
     parser.set_defaults(func=cmd_checkpoints)
 
@@ -39,7 +40,12 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     from ..checkpoints import list_checkpoints
     from ..errors import TacticsError
 
+    from .. import runstore
+
     folder = Path(args.checkpoint_dir)
+    if args.run_name:
+        folder = Path(runstore.find_run(folder, args.run_name).path)
+    folder = runstore.current_run_dir(folder)
     if not folder.is_dir():
         raise TacticsError(
             f"checkpoint folder not found: {folder}; train first (`tactics train`) or pass --checkpoint-dir"

@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a multi-token batch on a cache, a 32-token one-at-a-time decode); a failed check writes nothing.",
     )
     parser.add_argument(
-        "checkpoint", nargs="?", default=str(CHECKPOINT_DIR / BEST_MODEL_FILE), metavar="CHECKPOINT",
-        help=f"checkpoint to export (default: {CHECKPOINT_DIR / BEST_MODEL_FILE})",
+        "checkpoint", nargs="?", default=None, metavar="CHECKPOINT",
+        help=f"checkpoint to export (default: the current run's best_model.pt, else {CHECKPOINT_DIR / BEST_MODEL_FILE})",
     )
     parser.add_argument(
         "output_dir", nargs="?", default=None, metavar="OUTPUT_DIR",
@@ -36,7 +36,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     progress = ConsoleProgress("export", stream=sys.stderr)
     try:
-        result = export_model(args.checkpoint, args.output_dir, progress=progress)
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            from ..runstore import best_model
+
+            checkpoint = best_model(CHECKPOINT_DIR)
+        result = export_model(checkpoint, args.output_dir, progress=progress)
     finally:
         progress.close()
     if args.json:

@@ -68,7 +68,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         _run(["tokenizer", "train", "--data-dir", data, "--output-dir", ckpt])
 
     _step("3/5 training")
-    if ws.best_model_path.is_file() and not args.retrain:
+    trained = not (ws.best_model_path.is_file() and not args.retrain)
+    if not trained:
         print(f"using {ws.best_model_path} (pass --retrain to train again)")
     else:
         argv = ["train", "--preset", args.preset, "--data-dir", data, "--checkpoint-dir", ckpt,
@@ -78,14 +79,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         if args.device:
             argv += ["--device", args.device]
         _run(argv)
-    model = ws.best_model_path
+    from ..runstore import current_run_dir
+
+    run = current_run_dir(ws.checkpoint_dir)  # the run just trained (its own folder under runs/)
+    model = run / ws.best_model_path.name if trained else ws.best_model_path
     if not model.is_file():
         # A run shorter than training.eval_interval never evaluated, so it has no best model yet.
         from ..checkpoints import latest_checkpoint
 
-        model = latest_checkpoint(ws.checkpoint_dir)
+        model = latest_checkpoint(run)
         if model is None:
-            raise TacticsError(f"training wrote no checkpoint in {ws.checkpoint_dir}; see the run's messages above")
+            raise TacticsError(f"training wrote no checkpoint in {run}; see the run's messages above")
         print(f"no {ws.best_model_path.name} yet (the run ended before its first evaluation); using {model}")
 
     _step("4/5 export")

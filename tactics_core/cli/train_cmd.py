@@ -25,14 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a model from a preset",
         description="Train a tactics model on the corpus with a preset's settings. Needs "
-        "CHECKPOINT_DIR/tokenizer.json (`tactics tokenizer train`). Writes checkpoints, "
-        "metrics.jsonl and run.json into the checkpoint folder.",
+        "CHECKPOINT_DIR/tokenizer.json (`tactics tokenizer train`). Every run gets its own folder, "
+        "CHECKPOINT_DIR/runs/NAME (checkpoints, metrics.jsonl, run.json), and becomes the current "
+        "run (CHECKPOINT_DIR/current); earlier runs are never touched. See `tactics runs`.",
     )
     train.add_argument("--preset", default="default", metavar="NAME|FILE",
                        help="preset name or .toml file (default: default; see `tactics presets ls`)")
     train.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"proof files (default: {DATA_DIR})")
     train.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
-                       help=f"run folder: tokenizer, checkpoints, metrics (default: {CHECKPOINT_DIR})")
+                       help=f"the workspace's checkpoint folder: tokenizer, runs/ (default: {CHECKPOINT_DIR})")
+    train.add_argument("--run-name", default=None, metavar="NAME",
+                       help="name of the run's folder (default: YYYYMMDD-HHMMSS-PRESET); a name in use is refused")
     train.add_argument("--presets-dir", type=Path, default=PRESETS_DIR,
                        help=f"your presets, shadowing built-ins (default: {PRESETS_DIR})")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -44,12 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "resume",
         help="continue a run from a checkpoint",
         description="Continue training from a checkpoint with its own settings, exactly where it "
-        "stopped (same data order, RNG and schedule). Default: the latest checkpoint of the folder.",
+        "stopped (same data order, RNG and schedule), in that run's own folder. Default: the latest "
+        "checkpoint of the current run (or of --run-name NAME).",
     )
     resume.add_argument("checkpoint", nargs="?", type=Path, metavar="CHECKPOINT",
                         help="checkpoint file (default: the latest resumable one in --checkpoint-dir)")
     resume.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
-                        help=f"run folder (default: {CHECKPOINT_DIR})")
+                        help=f"checkpoint folder (its current run) or a run folder (default: {CHECKPOINT_DIR})")
+    resume.add_argument("--run-name", default=None, metavar="NAME",
+                        help="the run to continue (default: the current run); with a CHECKPOINT from "
+                        "outside any run, the name of the new run")
     resume.add_argument("--data-dir", type=Path, default=None,
                         help="proof files (default: the folder the checkpoint was trained on, else data/proofs)")
     _common(resume)
@@ -62,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "final checkpoint and ends with reason 'stopped'.",
     )
     stop.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
-                      help=f"run folder (default: {CHECKPOINT_DIR})")
+                      help=f"checkpoint folder (its current run) or a run folder (default: {CHECKPOINT_DIR})")
+    stop.add_argument("--run-name", default=None, metavar="NAME", help="the run to stop (default: the current run)")
     stop.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the run to end")
     stop.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the run to end (default: 300)")
     stop.set_defaults(func=cmd_stop)
@@ -87,73 +95,112 @@ def cmd_train(args: argparse.Namespace) -> int:
     _prepare_env()
     if args.max_steps is not None and args.max_steps <= 0:
         raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    from .. import runstore
+
     if args.detach:
         from ..runs import start_detached
 
         pid = start_detached(
             args.preset, args.data_dir, args.checkpoint_dir, overrides=args.overrides,
             max_steps=args.max_steps, device=args.device, presets_dir=args.presets_dir,
+            run_name=args.run_name,
         )
-        _print_detached(pid, args.checkpoint_dir)
+        _print_detached(pid, runstore.current_run_dir(args.checkpoint_dir))
         return 0
     from ..presets import apply_overrides, load_preset
     from ..train import train
 
     preset = apply_overrides(load_preset(args.preset, args.presets_dir), args.overrides)
+    if not Path(args.data_dir).is_dir():
+        raise TacticsError(f"data folder {args.data_dir} not found; run `tactics demo` or pass --data-dir DIR")
+    folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
+    print(f"run {runstore.run_name(folder)}: {folder}", file=sys.stderr)
     return _run_attached(
         lambda progress, on_event: train(
-            preset, args.data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device,
+            preset, args.data_dir, folder, max_steps=args.max_steps, device=args.device,
             progress=progress, on_event=on_event,
         )
     )
 
 
-def _resolve_resume(args: argparse.Namespace) -> Path:
+def _run_folder(args: argparse.Namespace) -> Path:
+    """The run a command means: --run-name NAME, else the current run of --checkpoint-dir."""
+    from .. import runstore
+
+    name = getattr(args, "run_name", None)
+    if name:
+        return Path(runstore.find_run(args.checkpoint_dir, name).path)
+    return runstore.current_run_dir(args.checkpoint_dir)
+
+
+def _resolve_resume(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(checkpoint, run folder): a run's checkpoint continues in its own folder; a checkpoint
+    from outside any run (e.g. the original scripts') starts a new run folder from it."""
+    from .. import runstore
     from ..checkpoints import latest_checkpoint
 
     if args.checkpoint is not None:
         if not args.checkpoint.is_file():
             raise TacticsError(f"checkpoint not found: {args.checkpoint} (list them with `tactics checkpoints`)")
-        return args.checkpoint
-    latest = latest_checkpoint(args.checkpoint_dir)
+        home = args.checkpoint.parent
+        if runstore.is_run_folder(home) or (home / "metrics.jsonl").exists():
+            if args.run_name and args.run_name != runstore.run_name(home):
+                raise TacticsError(
+                    f"{args.checkpoint} belongs to run {runstore.run_name(home)}, not {args.run_name}; "
+                    "a resumed run continues in its own folder (drop --run-name)"
+                )
+            return args.checkpoint, home
+        return args.checkpoint, runstore.new_run(args.checkpoint_dir, args.checkpoint.stem, args.run_name)
+    folder = _run_folder(args)
+    latest = latest_checkpoint(folder)
     if latest is None:
-        raise TacticsError(
-            f"no checkpoint to resume in {args.checkpoint_dir}; start a run with `tactics train`"
-        )
-    return latest
+        raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")
+    return latest, folder
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     _prepare_env()
     if args.max_steps is not None and args.max_steps <= 0:
         raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    path = _resolve_resume(args)
-    data_dir = args.data_dir
-    if data_dir is None:
-        data_dir = DATA_DIR
-        try:
-            recorded = _recorded_data_dir(path)
-        except TacticsError:
-            recorded = None
-        if recorded and Path(recorded).is_dir():
-            data_dir = Path(recorded)
     if args.detach:
         from ..runs import start_detached
 
+        path = args.checkpoint if args.checkpoint is not None else _resolve_resume(args)[0]
+        if not path.is_file():
+            raise TacticsError(f"checkpoint not found: {path} (list them with `tactics checkpoints`)")
         pid = start_detached(
-            "", data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device, resume=str(path),
+            "", args.data_dir or _default_data_dir(path), args.checkpoint_dir, max_steps=args.max_steps,
+            device=args.device, resume=str(path), run_name=args.run_name,
         )
-        _print_detached(pid, args.checkpoint_dir)
+        from ..runstore import current_run_dir
+
+        _print_detached(pid, current_run_dir(args.checkpoint_dir))
         return 0
+    path, folder = _resolve_resume(args)
+    from ..runstore import refuse_if_live
+
+    refuse_if_live(folder)  # one live run per workspace, as for a new run
+    data_dir = args.data_dir if args.data_dir is not None else _default_data_dir(path)
     from ..train import train
 
-    print(f"resuming from {path}", file=sys.stderr)
+    print(f"resuming from {path} (run folder {folder})", file=sys.stderr)
     return _run_attached(
         lambda progress, on_event: train(
-            None, data_dir, args.checkpoint_dir, max_steps=args.max_steps, device=args.device,
+            None, data_dir, folder, max_steps=args.max_steps, device=args.device,
             resume=path, progress=progress, on_event=on_event,
         )
     )
+
+
+def _default_data_dir(path: Path) -> Path:
+    """The folder the checkpoint was trained on, else data/proofs."""
+    try:
+        recorded = _recorded_data_dir(path)
+    except TacticsError:
+        recorded = None
+    if recorded and Path(recorded).is_dir():
+        return Path(recorded)
+    return DATA_DIR
 
 
 def _recorded_data_dir(path: Path) -> str | None:
@@ -165,8 +212,8 @@ def _recorded_data_dir(path: Path) -> str | None:
 def cmd_stop(args: argparse.Namespace) -> int:
     from ..runs import read_run_state, request_stop
 
-    folder = args.checkpoint_dir
-    state = read_run_state(folder)
+    folder = _run_folder(args)
+    state = read_run_state(folder, resolve=False)
     if not request_stop(folder):
         last = f" (last run: {state.state} at step {state.step})" if state else ""
         print(f"no live run in {folder}{last}", file=sys.stderr)
@@ -176,7 +223,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return 0
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        now = read_run_state(folder)
+        now = read_run_state(folder, resolve=False)
         if now is None or not now.alive:
             msg = f": {now.message}" if now and now.message else ""
             print(f"run ended ({now.state if now else 'unknown'} at step {now.step if now else '?'}){msg}", file=sys.stderr)

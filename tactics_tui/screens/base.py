@@ -31,7 +31,7 @@ class WorkScreen(Screen):
     """A screen with a header, footer, job bar and cancellable background jobs."""
 
     BINDINGS = [Binding("escape", "cancel_job", "Cancel", show=False)]
-    # Start with no text field focused, so the single-key bindings (1-6, e,
+    # Start with no text field focused, so the single-key bindings (1-7, e,
     # the screen's actions) work and show in the footer at once.
     AUTO_FOCUS = None
     MODE = ""  # the app mode this screen is (its name in the top line)

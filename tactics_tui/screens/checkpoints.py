@@ -1,10 +1,13 @@
 """Checkpoints screen: the run folder's checkpoints and what to do with them.
 
+The run is the one opened on the Runs screen, else the workspace's current run.
 The table comes from `checkpoints.list_checkpoints` (small sidecar files,
 no tensors loaded), with the proof-line validation loss from the same
-sidecars. Actions: resume from one, export one, delete one (after a
-confirmation), open one in the Playground, and a quick eval (`v`): the
-core's `evaluate` on 50 goals, shown as the prover's figures.
+sidecars; the "exp" column counts the exports made from each checkpoint
+(lineage: their config.json names it), listed in the details. Actions: resume
+from one, export one, delete one (after a confirmation), open one in the
+Playground, and a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
+the prover's figures.
 """
 
 from __future__ import annotations
@@ -42,21 +45,25 @@ class CheckpointsScreen(WorkScreen):
         self.metas: dict[str, dict[str, Any]] = {}  # path -> sidecar facts the table shows
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
+        self.exports: list[Any] = []  # runstore.ExportInfo of every export folder (lineage)
+        self.folder: Path | None = None
 
     def compose_body(self) -> ComposeResult:
+        yield Static("", markup=False, id="ckpt-run")
         yield DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
         yield Static("", markup=False, id="ckpt-details")
 
     def on_mount(self) -> None:
         table = self.query_one("#ckpt-table", DataTable)
-        table.add_columns("", "name", "step", "val loss", "proof loss", "time", "size")
+        table.add_columns("", "name", "step", "val loss", "proof loss", "time", "size", "exp")
         self.action_reload()
 
     def on_screen_resume(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:
-        folder = self.ws.checkpoint_dir
+        folder = self.app.run_folder()
+        export_dir = self.ws.export_dir
         self._details.clear()
 
         def job(progress, cancel):
@@ -69,14 +76,14 @@ class CheckpointsScreen(WorkScreen):
                         metas[info.path] = ckpt.read_meta(info.path)
                     except (core("errors").TacticsError, OSError):
                         pass
-            return infos, metas
+            return folder, infos, metas, core("runstore").list_exports(export_dir)
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "list":
-            infos, self.metas = result
+            self.folder, infos, self.metas, self.exports = result
             self.show(infos)
         elif job == "eval":
             path, report = result
@@ -101,16 +108,32 @@ class CheckpointsScreen(WorkScreen):
                 _num(self.metas.get(info.path, {}).get("val_proof_loss"), ".4f"),
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
                 _size(info.size),
+                str(len(self.exports_from(info.path)) or ""),
                 key=info.path,
             )
+        folder = self.folder or self.app.run_folder()
+        from tactics_core.runstore import has_legacy_run, is_run_folder
+
+        if is_run_folder(folder):
+            where = f"run {folder.name} · {folder}"
+        elif has_legacy_run(folder):
+            where = f"run legacy (the old layout, straight in {folder})"
+        else:
+            where = f"no run yet in {folder}"
+        self.query_one("#ckpt-run", Static).update(where)
         if not self.infos:
             self.query_one("#ckpt-details", Static).update(
-                f"No checkpoints in {self.ws.checkpoint_dir} yet: train a model (screen 3)."
+                f"No checkpoints in {folder} yet: train a model (screen 3)."
             )
         elif selected is not None:
             for row, info in enumerate(self.infos):
                 if info.path == selected.path:
                     table.move_cursor(row=row)
+
+    def exports_from(self, path: str) -> list[Any]:
+        from tactics_core.runstore import exports_of
+
+        return exports_of(self.exports, path)
 
     def selected(self) -> Any | None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -132,7 +155,7 @@ class CheckpointsScreen(WorkScreen):
             return
         path = info.path
         if path in self._details:
-            box.update(self._evals.get(path, "") + self._details[path])
+            box.update(self._evals.get(path, "") + self._details[path] + lineage_text(self.exports_from(path)))
             return
         box.update(f"{info.name}: reading…")
         if self.busy("details"):
@@ -213,6 +236,15 @@ def eval_line(report: dict[str, Any]) -> str:
 
 def _pct(value: Any, digits: int = 0) -> str:
     return f"{value:.{digits}%}" if isinstance(value, (int, float)) else "–"
+
+
+def lineage_text(exports: list[Any]) -> str:
+    """Which exports came from this checkpoint (their config.json names it)."""
+    if not exports:
+        return ""
+    names = ", ".join(f"{Path(e.path).name} (step {e.step})" for e in exports[-3:])
+    more = f" and {len(exports) - 3} more" if len(exports) > 3 else ""
+    return f"\nexports from it: {names}{more}"
 
 
 def delete_checkpoint(path: Path) -> None:

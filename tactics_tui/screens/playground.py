@@ -172,7 +172,7 @@ class PlaygroundScreen(WorkScreen):
     # -- models -------------------------------------------------------------
     def refresh_models(self) -> None:
         select = self.query_one("#play-model", Select)
-        options = model_options(self.ws)
+        options = model_options(self.ws, self.app.run_folder())
         current = None if select.is_blank() else select.value
         select.set_options([(label, path) for label, path in options])
         paths = [p for _, p in options]
@@ -589,13 +589,20 @@ def _one_line(text: str, width: int = 74) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def model_options(ws) -> list[tuple[str, str]]:
-    """Export folders (newest first) then checkpoints (best first) as (label, path)."""
+def model_options(ws, run_folder=None) -> list[tuple[str, str]]:
+    """Export folders (newest first) then the run's checkpoints (best first) as (label, path).
+
+    `run_folder`: the run whose checkpoints to offer (default: the workspace's current run)."""
+    from pathlib import Path
+
+    from tactics_core.runstore import current_run_dir
+
     options: list[tuple[str, str]] = []
     if ws.export_dir.is_dir():
         exports = sorted((p for p in ws.export_dir.iterdir() if (p / "model.onnx").is_file()), reverse=True)
         options += [(f"export  {p.name}", str(p)) for p in exports]
-    if ws.checkpoint_dir.is_dir():
-        pts = sorted(ws.checkpoint_dir.glob("*.pt"), key=lambda p: (p.name != "best_model.pt", -p.stat().st_mtime))
+    folder = Path(run_folder) if run_folder is not None else current_run_dir(ws.checkpoint_dir)
+    if folder.is_dir():
+        pts = sorted(folder.glob("*.pt"), key=lambda p: (p.name != "best_model.pt", -p.stat().st_mtime))
         options += [(f"checkpoint  {p.name}", str(p)) for p in pts]
     return options

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from ..jobs import core, log, one_line
 from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
+from ..widgets.system_pane import SystemPane
 from .base import WorkScreen
 
 POLL_SECONDS = 0.5
@@ -53,6 +54,7 @@ class TrainingScreen(WorkScreen):
             yield Label(" Set ", classes="field-label")
             yield Input("", placeholder="training.batch_size=8 …", id="train-set", compact=True)
         yield Static("", markup=False, id="train-status")
+        yield SystemPane(id="train-system")
         with Horizontal(id="train-middle"):
             yield Static("", markup=False, id="train-figures")
             yield LossChart(id="train-chart")
@@ -89,6 +91,7 @@ class TrainingScreen(WorkScreen):
         """Poll the run folder; hand each batch of new events to the UI thread."""
         worker = get_current_worker()
         reader = None
+        folder = None
         last_state = None
         while not worker.is_cancelled:
             events: list[dict] = []
@@ -96,12 +99,17 @@ class TrainingScreen(WorkScreen):
             error = None
             try:
                 runs = core("runs")
-                if reader is None:
-                    reader = runs.MetricsReader(self.ws.metrics_path)
-                events = reader.poll()
+                now = self.app.run_folder()  # the run chosen on the Runs screen, else the current run
+                if reader is None or now != folder:
+                    if reader is not None:
+                        events = [{"event": "_reset"}]  # another run's folder: its own history
+                    folder = now
+                    self.run_folder = folder
+                    reader = runs.MetricsReader(folder / "metrics.jsonl")
+                events += reader.poll()
                 if reader.restarted:
                     events = [{"event": "_reset"}] + events
-                state = runs.read_run_state(self.ws.checkpoint_dir)
+                state = runs.read_run_state(folder, resolve=False)
             except Exception as exc:
                 error = one_line(exc)
             key = _state_key(state)
@@ -122,6 +130,10 @@ class TrainingScreen(WorkScreen):
         self.tail_error = error
         self.view.feed(events)
         self.run_state = state
+        device = str((self.view.start or {}).get("device") or "")
+        self.query_one(SystemPane).watch_process(
+            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda")
+        )
         for event in events:  # a run ending while we watch (not one read from history)
             if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
                 text = self.view.ending() or "ended"
@@ -134,7 +146,8 @@ class TrainingScreen(WorkScreen):
     # -- drawing ----------------------------------------------------------------
     def _draw(self) -> None:
         view, state = self.view, self.run_state
-        self.query_one("#train-status", Static).update(status_line(view, state))
+        name = run_label(getattr(self, "run_folder", None))
+        self.query_one("#train-status", Static).update(status_line(view, state) + (f" · {name}" if name else ""))
         self.query_one("#train-figures", Static).update(figures_text(view))
         sparkline = self.query_one("#train-sparkline", Sparkline)
         sparkline.data = view.recent_losses()
@@ -152,7 +165,7 @@ class TrainingScreen(WorkScreen):
     def start_run(self, resume: bool = False, checkpoint: str | None = None) -> None:
         """Start a detached run, or resume one (from `checkpoint`, else the latest)."""
         if self._alive():
-            self.app.show_error(f"a run is already going in {self.ws.checkpoint_dir} (pid {self.run_state.pid}); stop it first (x)")
+            self.app.show_error(f"a run is already going in {self.app.run_folder()} (pid {self.run_state.pid}); stop it first (x)")
             return
         preset = self.query_one("#train-preset", Select).value
         if self.query_one("#train-preset", Select).is_blank():
@@ -162,14 +175,20 @@ class TrainingScreen(WorkScreen):
         overrides = self.query_one("#train-set", Input).value.split()
         max_steps = int(steps_text) if steps_text else None
         ws, data_dir = self.ws, self.app.data_dir
+        run_folder = self.app.run_folder()
+        if not resume:
+            self.app.selected_run = None  # a new run: follow it (it becomes the current run)
 
         def job(progress, cancel):
             runs = core("runs")
-            resume_from = (str(checkpoint) if checkpoint else "latest") if resume else None
+            resume_from = None
+            if resume:  # the shown run's latest checkpoint unless one was chosen
+                latest = None if checkpoint else core("checkpoints").latest_checkpoint(run_folder)
+                resume_from = str(checkpoint or latest or "latest")
             return runs.start_detached(
                 str(preset),
                 data_dir,
-                ws.checkpoint_dir,
+                run_folder if resume else ws.checkpoint_dir,
                 overrides=overrides,
                 max_steps=max_steps,
                 resume=resume_from,
@@ -185,13 +204,22 @@ class TrainingScreen(WorkScreen):
         if not self._alive():
             self.notify("no run is going", severity="warning")
             return
-        ws = self.ws
-        self.guard(lambda: core("runs").request_stop(ws.checkpoint_dir))
+        folder = self.app.run_folder()
+        self.guard(lambda: core("runs").request_stop(folder))
         self.notify("stop requested: the run writes a checkpoint, then ends")
 
     def job_done(self, job: str, result: Any) -> None:
         if job == "start":
             self.notify(f"run started (pid {result}); it keeps going if you quit this app")
+
+
+def run_label(folder: Any) -> str:
+    """The run's name for the status line ("" for an old workspace's run in checkpoints/)."""
+    if folder is None:
+        return ""
+    from tactics_core.runstore import is_run_folder
+
+    return f"run {folder.name}" if is_run_folder(folder) else ""
 
 
 def _state_key(state: Any) -> tuple | None:

@@ -65,3 +65,46 @@ def _short(value: float) -> str:
     if value >= 1000:
         return f"{value / 1000:.1f}k"
     return f"{value:.0f}"
+
+
+# Run colours: (plotext name, Rich name), chosen by a hash of the run's name so a run keeps
+# its colour whichever runs are shown with it.
+RUN_COLOURS = (
+    ("cyan+", "bright_cyan"),
+    ("magenta+", "bright_magenta"),
+    ("green+", "bright_green"),
+    ("yellow+", "bright_yellow"),
+    ("blue+", "bright_blue"),
+    ("red+", "bright_red"),
+    ("orange", "dark_orange"),
+    ("cyan", "cyan"),
+    ("magenta", "magenta"),
+    ("green", "green"),
+)
+BASELINE_COLOUR = ("white", "white")
+
+
+def run_colour(name: str) -> tuple[str, str]:
+    import zlib
+
+    return RUN_COLOURS[zlib.crc32(name.encode("utf-8")) % len(RUN_COLOURS)]
+
+
+class OverlayChart(PlotextPlot):
+    """Loss curves of several runs in one chart: a colour per run, the baseline in white."""
+
+    def show_runs(self, curves: list[tuple[str, list[tuple[int, float]], bool]], what: str = "train loss") -> None:
+        """`curves`: (run name, points, is_baseline), drawn in that order."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for name, points, baseline in curves:
+            if not points:
+                continue
+            xs, ys = _thin(points, 300)
+            colour = BASELINE_COLOUR[0] if baseline else run_colour(name)[0]
+            label = f"{name} (baseline)" if baseline else name
+            plt.plot(xs, ys, label=label, marker="braille", color=colour)
+        plt.title(what if curves else f"{what}: select runs with space")
+        plt.xlabel("step")
+        self.refresh()

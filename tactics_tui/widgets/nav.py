@@ -1,8 +1,8 @@
 """The top line: every screen with its key, the current one highlighted.
 
-It replaces Textual's Header: at 80 columns a footer cannot name six
-screens and the current screen's actions, so the footer shows "1-6" and
-this line says which number is which.
+It replaces Textual's Header: at 80 columns a footer cannot name seven
+screens and the current screen's actions, so the footer shows "1-7" and
+this line says which number is which (one space apart, to fit 80 columns).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ SCREENS = (
     ("checkpoints", "Checkpoints", "4"),
     ("playground", "Playground", "5"),
     ("presets", "Presets", "6"),
+    ("runs", "Runs", "7"),
 )
 
 
@@ -34,5 +35,5 @@ def nav_text(current: str) -> Text:
     for mode, title, key in SCREENS:
         style = "bold reverse" if mode == current else ""
         text.append(f"{key} {title}", style=style)
-        text.append("  ")
+        text.append(" ")
     return text
