@@ -199,7 +199,7 @@ async def test_checkpoints_show_proof_loss_layout_and_the_provers_eval_figures(p
         await pilot.press("4")
         ck = app.screen
         table = ck.query_one("#ckpt-table", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 3, what="checkpoint rows")
+        await wait_for(pilot, lambda: table.row_count == 3, timeout=90, what="checkpoint rows")
         names = [i.name for i in ck.infos]
         best = names.index("best_model.pt")
         meta = ck.metas[ck.infos[best].path]
