@@ -253,7 +253,7 @@ def comparison_ratios(ours: dict, base: dict) -> list:
     return out
 
 
-def measure(corpus: Path = DEFAULT_CORPUS, preset_name: str = "cpu", minutes: float = 10.0, kind: str = "seed",
+def measure(corpus: Path = DEFAULT_CORPUS, preset_name: str = "cpu", minutes: float = 10.0, kind: str = "lines",
             vocab: int = 4096, tokenizer_on: str = "train", overrides: list[str] | None = None,
             fit_steps_: bool = False, fit_minutes: float | None = None, eval_limit: int | None = None,
             baseline: bool = False, baseline_overrides: list[str] | None = None, keep: Path | None = None,
@@ -300,7 +300,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--kind", default="seed", help="tokenizer kind (seed | lines; default seed, the CLI's default)")
+    ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed; default lines, the CLI's default)")
     ap.add_argument("--vocab", type=int, default=4096, help="tokenizer vocabulary size asked for (default 4096)")
     ap.add_argument("--tokenizer-on", choices=("train", "all"), default="train",
                     help="train the tokenizer on the training split only (default, as `tactics tokenizer "

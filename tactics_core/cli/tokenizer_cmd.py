@@ -12,8 +12,8 @@ from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;
 # tests check they agree with tactics_core.tokenizer.
-_KINDS = ("seed", "lines")
-_DEFAULT_KIND = "seed"
+_KINDS = ("lines", "seed")
+_DEFAULT_KIND = "lines"
 
 
 def register(subparsers) -> None:
@@ -37,9 +37,10 @@ def register(subparsers) -> None:
         "--kind",
         choices=_KINDS,
         default=_DEFAULT_KIND,
-        help="seed: the original scripts' word-regex recipe, all 256 bytes seeded (the model learns "
-        "fastest from it); lines: newline is its own token, merges cross spaces (~2.5x denser, "
-        f"but learns slower on unseen theorems) (default {_DEFAULT_KIND})",
+        help="lines: newline is its own token, merges cross spaces (~2.5x denser: proof lines take "
+        "fewer tokens, so more of them fit the prover's context and are sampled whole); seed: the "
+        "original scripts' word-regex recipe, all 256 bytes seeded (lower bits/byte, but longer "
+        f"lines in tokens) (default {_DEFAULT_KIND})",
     )
     t.add_argument(
         "--holdout-fraction", type=float, default=0.1, metavar="F",

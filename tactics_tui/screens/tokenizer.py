@@ -18,7 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 from ..jobs import core
 from .base import WorkScreen
 
-DEFAULT_KINDS = ("seed", "lines")
+DEFAULT_KINDS = ("lines", "seed")
 
 
 class TokenizerScreen(WorkScreen):
