@@ -114,7 +114,7 @@ def test_cancel_stops_evaluation():
 
 
 @pytest.fixture(scope="module")
-def prover_reports():
+def prover_reports(tmp_path_factory):
     """The prover-layout tiny model and an untrained one of the same shape, scored the prover's way."""
     import torch
 
@@ -128,7 +128,8 @@ def prover_reports():
     trained = evaluate(ws.checkpoint, ws.data_dir, k=8, seed=3)
     torch.manual_seed(0)
     shape = load_model(ws.checkpoint).config
-    blank = save_ours(ws.root / "checkpoints" / "blank.pt", GPT(shape).eval(), load_tokenizer(ws.tokenizer), 0, None)
+    # Outside the shared workspace: other tests list its checkpoints.
+    blank = save_ours(tmp_path_factory.mktemp("blank") / "blank.pt", GPT(shape).eval(), load_tokenizer(ws.tokenizer), 0, None)
     untrained = evaluate(blank, ws.data_dir, k=8, seed=3, time_attempts=False)
     return trained, untrained
 
