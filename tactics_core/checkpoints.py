@@ -51,7 +51,7 @@ def checkpoint_step_path(checkpoint_dir: str | os.PathLike, step: int) -> Path:
     return Path(checkpoint_dir) / f"checkpoint_step_{int(step)}.pt"
 
 
-def _plain_number(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     """A JSON-safe float (None for missing, NaN or inf; original files start at inf)."""
     if value is None:
         return None
@@ -96,11 +96,11 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         "format": payload.get("format", "original"),
         "step": int(payload.get("global_step") or 0),
         "epoch": payload.get("epoch"),
-        "val_loss": _plain_number(val_loss),
-        "best_val_loss": _plain_number(payload.get("best_val_loss")),
-        "val_bpb": _plain_number(payload.get("val_bpb")),
-        "val_proof_loss": _plain_number(payload.get("val_proof_loss")),
-        "val_proof_bpb": _plain_number(payload.get("val_proof_bpb")),
+        "val_loss": finite_or_none(val_loss),
+        "best_val_loss": finite_or_none(payload.get("best_val_loss")),
+        "val_bpb": finite_or_none(payload.get("val_bpb")),
+        "val_proof_loss": finite_or_none(payload.get("val_proof_loss")),
+        "val_proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
         "select_by": payload.get("select_by", "val_loss"),
         "layout": training_layout(payload),
         "is_best": is_best,
@@ -109,7 +109,7 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         "tokenizer_sha256": payload.get("tokenizer_sha256"),
         "tokenizer_vocab_size": payload.get("tokenizer_vocab_size", cfg.get("vocab_size")),
         "model_config": {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))},
-        "created": _plain_number(payload.get("created")) or (path.stat().st_mtime if path.exists() else time.time()),
+        "created": finite_or_none(payload.get("created")) or (path.stat().st_mtime if path.exists() else time.time()),
     }
     if path.exists():
         meta.update(_file_identity(path))
@@ -117,7 +117,7 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_meta(path: Path, meta: dict[str, Any]) -> None:
-    atomic_write_text(meta_path(path), json.dumps(meta, indent=1, default=_plain_number))
+    atomic_write_text(meta_path(path), json.dumps(meta, indent=1, default=finite_or_none))
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -315,12 +315,12 @@ def list_checkpoints(checkpoint_dir: str | os.PathLike) -> list[CheckpointInfo]:
                     path=str(pt),
                     name=pt.name,
                     step=int(meta.get("step") or 0),
-                    val_loss=_plain_number(meta.get("val_loss")),
+                    val_loss=finite_or_none(meta.get("val_loss")),
                     best=pt.name == BEST_NAME,
                     size=int(meta.get("size") or pt.stat().st_size),
                     created=float(meta.get("created") or pt.stat().st_mtime),
                     resumable=bool(meta.get("resumable")),
-                    best_val_loss=_plain_number(meta.get("best_val_loss")),
+                    best_val_loss=finite_or_none(meta.get("best_val_loss")),
                     epoch=meta.get("epoch"),
                     format=str(meta.get("format") or ""),
                 )

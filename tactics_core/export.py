@@ -24,7 +24,6 @@ import contextlib
 import io
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -35,6 +34,7 @@ from typing import Any
 
 from .atomic import atomic_dir
 from .complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
+from .checkpoints import finite_or_none
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import CHECKPOINT_DIR, EXPORT_DIR
@@ -177,13 +177,6 @@ def _onnx_export(model, path: Path) -> int:
     return opset
 
 
-def _finite(value: Any) -> float | None:
-    """A JSON-safe number: the original scripts start best_val_loss at inf."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def export_config(loaded, tokenizer) -> dict[str, Any]:
@@ -216,10 +209,10 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         "eos_token_id": tokenizer.eos_id,
         "pad_token_id": tokenizer.pad_id,
         "training_step": int(payload.get("global_step") or 0),
-        "validation_loss": _finite(val_loss),
-        "validation_bpb": _finite(payload.get("val_bpb")),
-        "validation_proof_loss": _finite(payload.get("val_proof_loss")),
-        "validation_proof_bpb": _finite(payload.get("val_proof_bpb")),
+        "validation_loss": finite_or_none(val_loss),
+        "validation_bpb": finite_or_none(payload.get("val_bpb")),
+        "validation_proof_loss": finite_or_none(payload.get("val_proof_loss")),
+        "validation_proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
         # What the model was trained on, so completion and evaluation ask it the same way:
         # "prover" = the prover's token stream (PROVER_PROTOCOL.md), "file" = whole files with @P.
         "layout": training_layout(payload),
@@ -251,10 +244,10 @@ def export_source(loaded) -> dict[str, Any]:
         "checkpoint": real.name,
         "checkpoint_path": str(real),
         "step": int(payload.get("global_step") or 0),
-        "val_loss": _finite(payload.get("val_loss", payload.get("best_val_loss"))),
-        "val_bpb": _finite(payload.get("val_bpb")),
-        "proof_loss": _finite(payload.get("val_proof_loss")),
-        "proof_bpb": _finite(payload.get("val_proof_bpb")),
+        "val_loss": finite_or_none(payload.get("val_loss", payload.get("best_val_loss"))),
+        "val_bpb": finite_or_none(payload.get("val_bpb")),
+        "proof_loss": finite_or_none(payload.get("val_proof_loss")),
+        "proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
         "select_by": payload.get("select_by"),
     }
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path
+from .checkpoints import finite_or_none
 from .errors import TacticsError
 from .workspace import BEST_MODEL_FILE, METRICS_FILE, RUN_STATE_FILE, TOKENIZER_FILE
 
@@ -326,12 +326,6 @@ class RunInfo:
         return d
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
@@ -350,7 +344,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     ends = [e for e in events if e.get("event") == "end"]
     if starts:
         first = starts[0]
-        info.started = _finite(first.get("time"))
+        info.started = finite_or_none(first.get("time"))
         info.preset = first.get("preset")
         info.config = first.get("config") or {}
         info.total_steps = starts[-1].get("total_steps")
@@ -364,8 +358,8 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
         info.total_steps = info.total_steps or state.total_steps
     if steps:
         info.steps = int(steps[-1].get("step") or 0)
-        info.duration_s = _finite(steps[-1].get("elapsed_s"))
-        rates = [r for r in (_finite(e.get("tokens_per_s")) for e in steps[1:] or steps) if r]
+        info.duration_s = finite_or_none(steps[-1].get("elapsed_s"))
+        rates = [r for r in (finite_or_none(e.get("tokens_per_s")) for e in steps[1:] or steps) if r]
         info.tokens_per_s = round(statistics.median(rates), 1) if rates else None
     elif state is not None:
         info.steps = state.step
@@ -377,7 +371,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     elif end is not None:
         info.status = str(end.get("reason") or "unknown")
         info.message = str(end.get("message") or info.message)
-        info.duration_s = _finite(end.get("elapsed_s")) or info.duration_s
+        info.duration_s = finite_or_none(end.get("elapsed_s")) or info.duration_s
         info.steps = int(end.get("step") or info.steps)
     elif state is not None and state.state in ("finished", "early_stop", "stopped", "failed"):
         info.status = state.state
@@ -385,7 +379,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
         info.status = "vanished"  # the process is gone without an end record (killed, machine lost)
     # Best figures over every evaluation.
     def best(key: str) -> float | None:
-        values = [v for v in (_finite(e.get(key)) for e in evals) if v is not None]
+        values = [v for v in (finite_or_none(e.get(key)) for e in evals) if v is not None]
         return min(values) if values else None
 
     info.best_val_loss = best("val_loss")
@@ -395,7 +389,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     if evals:
         info.select_by = evals[-1].get("select_by") or "val_loss"
         key = "proof_loss" if info.select_by == "proof_loss" and info.best_proof_loss is not None else "val_loss"
-        scored = [(_finite(e.get(key)), int(e.get("step") or 0)) for e in evals]
+        scored = [(finite_or_none(e.get(key)), int(e.get("step") or 0)) for e in evals]
         scored = [s for s in scored if s[0] is not None]
         if scored:
             info.best_step = min(scored)[1]
