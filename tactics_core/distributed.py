@@ -179,6 +179,10 @@ def shutdown() -> None:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if not _current.broken:
+                # All ranks leave together: a rank tearing gloo down while a peer still holds
+                # its connections can abort ("terminate called without an active exception").
+                dist.barrier()
             dist.destroy_process_group()
     except Exception:
         pass
