@@ -181,6 +181,17 @@ def test_resumed_two_rank_run_is_bitwise_the_uninterrupted_one(base):
     want_eval = [(e["step"], e["val_loss"]) for e in events(folder, "eval") if e["step"] > 4]
     assert [(e["step"], e["val_loss"]) for e in events(copy, "eval")] == want_eval
     assert events(copy, "start")[0]["note"] == ""
+    # On one process the same checkpoint continues from the same global position (the same
+    # rows: equal token counts step for step), with new random streams: not bitwise.
+    alone = ck / "runs" / "alone"
+    alone.mkdir()
+    shutil.copyfile(folder / "checkpoint_step_4.pt", alone / "checkpoint_step_4.pt")
+    shutil.copyfile(folder / "tokenizer.json", alone / "tokenizer.json")
+    result = train(None, data_dir, alone, resume=alone / "checkpoint_step_4.pt", metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished" and result.step == 12
+    tokens_two = {e["step"]: e["tokens"] for e in events(folder, "step")}
+    assert {e["step"]: e["tokens"] for e in events(alone, "step")} == {s: tokens_two[s] for s in range(5, 13)}
+    assert "resumed on 1" in events(alone, "start")[0]["note"]
 
 
 def _start_long(base, name: str) -> tuple[subprocess.Popen, Path]:
@@ -241,3 +252,25 @@ def test_a_global_batch_that_does_not_divide_is_refused_in_one_line(base):
                 "--nproc", "2"], timeout=60)
     assert done.returncode == 2 and "does not divide among 2 ranks" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_detached_two_rank_run_is_watched_like_any_run(base, monkeypatch):
+    """`tactics train --detach --nproc 2` (start_detached): rank 0 takes over the launcher's
+    reservation in run.json (the launcher is its parent), and the run ends finished."""
+    data_dir, ck = base
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    pid = runs.start_detached("tiny", data_dir, ck, overrides=SMALL + ["training.max_steps=6"], run_name="detached",
+                              nproc=2)
+    folder = ck / "runs" / "detached"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = runs.read_run_state(folder, resolve=False)
+        if state is not None and state.state in runs.FINAL_STATES:
+            break
+        time.sleep(0.3)
+    assert state.state == "finished", (folder / "train.log").read_text()[-2000:]
+    assert state.pid != pid  # rank 0's pid, not the launcher's
+    start = events(folder, "start")[0]
+    assert start["world_size"] == 2 and events(folder, "end")[-1]["step"] == 6
+    assert "torch.distributed.run" in (folder / "train.log").read_text()
