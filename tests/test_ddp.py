@@ -56,8 +56,8 @@ RESUME = SMALL + [
 ]
 # Stop / kill: long enough to be stopped mid-run.
 LONG = SMALL + ["model.dropout=0.1", "training.max_steps=100000", "training.eval_interval=100000", "training.save_interval=100000"]
-# What one tiny comparison may drift over 24 steps: float sums in another order.
-LOSS_RTOL = 2e-3
+# What the 2-rank loss may drift from one process: float sums in another order (measured ~1e-7).
+LOSS_RTOL = 1e-4
 
 
 def _env() -> dict[str, str]:
@@ -140,6 +140,7 @@ def test_two_ranks_take_the_global_batch_and_track_one_process(compared):
         assert ev["tokens"] == ref["tokens"]  # the same rows, step for step: the same global batch
         assert ev["epoch"] == ref["epoch"]
         worst = max(worst, abs(ev["loss"] - ref["loss"]) / ref["loss"])
+    print(f"worst relative loss difference, 2 ranks vs 1 process: {worst:.2e}")
     assert worst < LOSS_RTOL, f"2-rank loss drifted {worst:.2e} from the 1-process run"
     one_eval = [(e["step"], e["val_loss"], e["val_tokens"]) for e in events(one, "eval")]
     two_eval = [(e["step"], e["val_loss"], e["val_tokens"]) for e in events(two, "eval")]
@@ -274,3 +275,30 @@ def test_detached_two_rank_run_is_watched_like_any_run(base, monkeypatch):
     start = events(folder, "start")[0]
     assert start["world_size"] == 2 and events(folder, "end")[-1]["step"] == 6
     assert "torch.distributed.run" in (folder / "train.log").read_text()
+
+
+def test_a_rank_with_an_empty_share_joins_the_step(tmp_path):
+    """An odd number of training rows, batch 2 dealt by rows: the epoch's last micro-batch has
+    one row, so rank 1 has nothing to score at that step. It must still join the gradient all-reduce (a zero
+    gradient) or rank 0 would wait forever; the step equals the one-process step."""
+    data_dir = copy_slice(shared_corpus("acornlib-2025-11"), tmp_path / "proofs", 62, start=1200)
+    train_tokenizer(data_dir, tmp_path / "ck", vocab_size=400, kind="lines")
+    odd = SMALL + ["model.dropout=0.0", "training.batch_size=2", "training.max_steps=28",
+                   "training.eval_interval=28", "training.save_interval=28"]
+    done = run(torchrun(*train_args((data_dir, tmp_path / "ck"), "two", odd)), timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = tmp_path / "ck" / "runs" / "two"
+    start = events(two, "start")[0]
+    rows = start["data"]["train_rows"]
+    assert rows % 2 == 1 and start["steps_per_epoch"] == (rows + 1) // 2 < 28
+    last = start["steps_per_epoch"]  # the step whose second row does not exist
+    one = tmp_path / "ck" / "runs" / "one"
+    one.mkdir()
+    shutil.copyfile(tmp_path / "ck" / "tokenizer.json", one / "tokenizer.json")
+    train(apply_overrides(load_preset("tiny"), odd), data_dir, one, metrics_interval=0, handle_signals=False)
+    ref = {e["step"]: e for e in events(one, "step")}
+    got = {e["step"]: e for e in events(two, "step")}
+    assert sorted(got) == list(range(1, 29))
+    assert all(got[s]["tokens"] == ref[s]["tokens"] for s in got)
+    for s in (last, last + 1):
+        assert got[s]["loss"] == pytest.approx(ref[s]["loss"], rel=LOSS_RTOL)
