@@ -55,8 +55,10 @@ class Dist:
             return fn(*args, **kwargs)
         except Exception as exc:  # gloo/NCCL raise RuntimeError / DistBackendError subclasses
             self.broken = True
-            text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise PeerLost(f"another rank of the run ended or lost its connection ({what}: {text})") from exc
+            raise PeerLost(
+                f"another rank of the run ended or lost its connection ({what} failed: {_cause(exc)}); "
+                "the other ranks' output (torchrun's log) says why"
+            ) from exc
 
     def all_reduce_sum(self, values: list[float], device: str = "cpu") -> list[float]:
         """Sums over ranks of a few numbers (float64 on CPU for gloo, float32 on NCCL)."""
@@ -113,6 +115,16 @@ class Dist:
                 if error is not None and rank == self.rank:
                     raise error
                 raise TacticsError(message if rank == 0 else f"rank {rank}: {message}")
+
+
+def _cause(exc: BaseException) -> str:
+    """The gist of a gloo/NCCL error: `[.../pair.cc:537] Read error [...]: Connection reset by peer.
+    This is typically...` -> `Read error [...]: Connection reset by peer`."""
+    import re
+
+    text = (str(exc).splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h)(?::\d+)?\]\s*", "", text)
+    return text.split(". This is typically")[0].rstrip(".")[:160] or type(exc).__name__
 
 
 def _one_line(exc: BaseException) -> str:

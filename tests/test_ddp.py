@@ -239,7 +239,8 @@ def test_killing_one_rank_ends_all_ranks_and_rank_0_saves(base):
     assert rc != 0  # torchrun reports the lost rank
     assert not runs._pid_alive(rank0)
     end = _final_checkpoint_is_whole(folder)
-    assert end["reason"] == "failed"
+    assert end["reason"] == "failed" and "another rank of the run ended" in end["message"]
+    assert "\n" not in end["message"] and ".cc:" not in end["message"]
     state = runs.read_run_state(folder, resolve=False)
     assert not state.alive and state.state == "failed"
 
