@@ -599,6 +599,8 @@ def _run(
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         ddp = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's weights once (the GPT has no buffers)
     net = ddp if ddp is not None else model
+    if dist.enabled:  # run.json lists every rank's pid, so a watcher (the TUI's system pane) sums them
+        recorder.update(rank_pids=[int(p) for p in dist.gather_objects(os.getpid())])
 
     params = model.num_parameters()
     summary = dataset.summary()

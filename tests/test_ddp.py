@@ -126,6 +126,7 @@ def test_two_ranks_write_one_metrics_file_with_one_line_per_step(compared):
     assert len(end) == 1 and end[0]["reason"] == "finished"
     state = json.loads((two / "run.json").read_text())
     assert state["state"] == "finished" and state["world_size"] == 2
+    assert len(state["rank_pids"]) == 2 and state["pid"] == state["rank_pids"][0]  # the system pane sums them
     assert "2 processes" in done.stderr
 
 

@@ -132,7 +132,8 @@ class TrainingScreen(WorkScreen):
         self.run_state = state
         device = str((self.view.start or {}).get("device") or "")
         self.query_one(SystemPane).watch_process(
-            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda")
+            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda"),
+            pids=(getattr(state, "extra", None) or {}).get("rank_pids"),
         )
         for event in events:  # a run ending while we watch (not one read from history)
             if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
