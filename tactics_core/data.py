@@ -515,11 +515,18 @@ class PackedSplit:
     def iter_fixed(self, batch_size: int, max_batches: int = 0):
         """Micro-batches in a fixed order (validation: the same rows every time, so
         evaluations compare; the first `max_batches` are a fair sample)."""
+        for ids in self.fixed_rows(batch_size, max_batches):
+            yield self.batch(ids)
+
+    def fixed_rows(self, batch_size: int, max_batches: int = 0):
+        """The row ids of `iter_fixed`'s batches (data-parallel evaluation deals them to ranks)."""
+        import numpy as np
+
         n = self.n_batches(batch_size)
         if max_batches:
             n = min(n, max_batches)
         for k in range(n):
-            yield self.batch(range(k * batch_size, min(self.n_rows, (k + 1) * batch_size)))
+            yield np.arange(k * batch_size, min(self.n_rows, (k + 1) * batch_size))
 
 
 class ProverSplit:
@@ -625,6 +632,11 @@ class ProverSplit:
     def iter_fixed(self, batch_size: int, max_batches: int = 0):
         """Micro-batches in a fixed order (the same rows every evaluation; the first
         `max_batches` are a fair sample of the split)."""
+        for ids in self.fixed_rows(batch_size, max_batches):
+            yield self.batch(ids)
+
+    def fixed_rows(self, batch_size: int, max_batches: int = 0):
+        """The row ids of `iter_fixed`'s batches (data-parallel evaluation deals them to ranks)."""
         import numpy as np
 
         order = self._fixed
@@ -634,7 +646,7 @@ class ProverSplit:
         if max_batches:
             n = min(n, max_batches)
         for k in range(n):
-            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
+            yield order[k * batch_size : (k + 1) * batch_size]
 
 
 @dataclass

@@ -230,6 +230,8 @@ class RunRecorder:
     def open(self) -> "RunRecorder":
         import fcntl
 
+        if self._lock_fd is not None:  # opened already (the trainer opens before `with`)
+            return self
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         for attempt in range(5):  # a reader may hold it for a microsecond
@@ -338,6 +340,47 @@ class RunRecorder:
             self.write_state()
 
 
+class RankRecorder:
+    """The recorder of a data-parallel rank other than 0: same interface, writes nothing.
+
+    Only rank 0 owns the run folder (lock, run.json, metrics.jsonl); the other ranks still
+    need a `stop_event` for their signals, which the trainer shares with every rank.
+    """
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self.stop_reason = ""
+
+    def open(self) -> "RankRecorder":
+        return self
+
+    def __enter__(self) -> "RankRecorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        pass
+
+    def close(self, state: str | None = None, message: str | None = None) -> None:
+        pass
+
+    def update(self, **fields: Any) -> None:
+        pass
+
+    def write_state(self) -> None:
+        pass
+
+    def set_state(self, state: str, message: str | None = None) -> None:
+        pass
+
+    def event(self, name: str, **fields: Any) -> dict[str, Any]:
+        return {"event": name, **fields}
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop_event.is_set():
+            self.stop_reason = reason
+        self.stop_event.set()
+
+
 def _json_default(value: Any) -> Any:
     try:
         return float(value)
@@ -375,8 +418,12 @@ def start_detached(
     resume: str | None = None,
     presets_dir: str | os.PathLike = "presets",
     run_name: str | None = None,
+    nproc: int = 1,
 ) -> int:
     """Start `python -m tactics_core train|resume ...` in its own session; return its pid.
+
+    `nproc` > 1: the same command under `torch.distributed.run` with that many ranks (the pid
+    returned is the launcher's; rank 0 then owns run.json).
 
     A fresh run gets its own folder `<root>/runs/<name>` (`runstore.new_run`: `run_name`,
     or a name from the time and the preset), made the workspace's current run before the
@@ -400,7 +447,7 @@ def start_detached(
             raise TacticsError(f"data folder {data_dir} not found; run `tactics demo` or pass --data-dir DIR")
         folder = runstore.new_run(checkpoint_dir, str(preset), run_name)
         cmd = [
-            sys.executable, "-m", "tactics_core", "train",
+            *_launch(nproc), "train",
             "--preset", str(preset),
             "--data-dir", str(data_dir),
             "--checkpoint-dir", str(folder),
@@ -428,7 +475,7 @@ def start_detached(
             raise TacticsError(
                 f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
             )
-        cmd = [sys.executable, "-m", "tactics_core", "resume"]
+        cmd = [*_launch(nproc), "resume"]
         if resume not in ("", "latest"):
             cmd.append(str(resume))
         cmd += ["--checkpoint-dir", str(folder), "--data-dir", str(data_dir)]
@@ -473,11 +520,19 @@ def start_detached(
                 "step": 0,
                 "total_steps": None,
                 "config": {},
-                "message": "starting: " + " ".join(cmd[2:]),
+                "message": "starting: " + " ".join(cmd[cmd.index("tactics_core") :]),
             }
         ),
     )
     return child.pid
+
+
+def _launch(nproc: int) -> list[str]:
+    if int(nproc or 1) > 1:
+        from .distributed import torchrun_command
+
+        return torchrun_command(int(nproc))
+    return [sys.executable, "-m", "tactics_core"]
 
 
 # ----------------------------------------------------------------------------

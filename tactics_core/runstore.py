@@ -224,7 +224,9 @@ def live_runs(checkpoint_dir: str | os.PathLike) -> list[tuple[Path, Any]]:
     for folder in folders:
         state = read_run_state(folder, resolve=False)
         # A detached child sees its own reservation ("spawned" with its pid): not another run.
-        if state is not None and state.alive and not (state.pid == os.getpid() and state.state == "spawned"):
+        # Under torchrun the reservation's pid is the launcher's, the rank's parent.
+        mine = state is not None and state.state == "spawned" and state.pid in (os.getpid(), os.getppid())
+        if state is not None and state.alive and not mine:
             out.append((folder, state))
     return out
 

@@ -38,6 +38,7 @@ class ProcessStats:
     gpu: GpuStats | None = None
     gpu_note: str = ""
     error: str = ""
+    pids: tuple[int, ...] = ()  # a data-parallel run: every rank's pid, figures summed over them
 
 
 class ProcessSampler:
@@ -81,6 +82,32 @@ class ProcessSampler:
                 self._gpu, self._gpu_note = gpu_stats(self.pid)
             stats.gpu, stats.gpu_note = self._gpu, self._gpu_note
         return stats
+
+
+class RanksSampler:
+    """Samples every rank of a data-parallel run and sums CPU, memory and threads.
+
+    Why: each torchrun rank is its own process, so rank 0's figures alone would show 1/N of
+    the run. GPU figures are rank 0's GPU (each rank has its own).
+    """
+
+    def __init__(self, pids: list[int], gpu: bool = False) -> None:
+        self.pids = tuple(int(p) for p in pids)
+        self.pid = self.pids[0]
+        self.want_gpu = gpu
+        self._samplers = [ProcessSampler(p, gpu=(gpu and i == 0)) for i, p in enumerate(self.pids)]
+
+    def sample(self) -> ProcessStats:
+        parts = [s.sample() for s in self._samplers]
+        first = parts[0]
+        if first.error or first.gone:
+            return first
+        live = [p for p in parts if not p.gone and not p.error]
+        cpu = None if any(p.cpu_percent is None for p in live) else sum(p.cpu_percent for p in live)
+        return ProcessStats(
+            self.pid, cpu_percent=cpu, rss=sum(p.rss or 0 for p in live), threads=sum(p.threads or 0 for p in live),
+            cores=first.cores, gpu=first.gpu, gpu_note=first.gpu_note, pids=tuple(p.pid for p in live),
+        )
 
 
 def gpu_stats(pid: int | None = None, index: int = 0) -> tuple[GpuStats | None, str]:
@@ -153,7 +180,8 @@ def stats_line(stats: ProcessStats | None, label: str = "training process") -> s
         return f"system: the {label} (pid {stats.pid}) is gone"
     cpu = "–" if stats.cpu_percent is None else f"{stats.cpu_percent:.0f}%"
     cores = f" of {stats.cores * 100}%" if stats.cores else ""
-    parts = [f"pid {stats.pid}", f"CPU {cpu}{cores}", f"RSS {human_bytes(stats.rss)}", f"{stats.threads} threads"]
+    who = f"{len(stats.pids)} processes (pids {', '.join(map(str, stats.pids))})" if len(stats.pids) > 1 else f"pid {stats.pid}"
+    parts = [who, f"CPU {cpu}{cores}", f"RSS {human_bytes(stats.rss)}", f"{stats.threads} threads"]
     if stats.gpu is not None:
         g = stats.gpu
         util = "–" if g.util_percent is None else f"{g.util_percent:.0f}%"

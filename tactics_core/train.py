@@ -28,6 +28,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -193,13 +194,20 @@ def seed_everything(seed: int) -> None:
 # Evaluation
 
 
-def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, device: str, stop: Callable[[], bool] | None = None) -> dict[str, float]:
+def evaluate_split(
+    model: Any, split: Any, batch_size: int, max_batches: int, device: str,
+    stop: Callable[[], bool] | None = None, dist: Any = None,
+) -> dict[str, float]:
     """Validation loss (nats/token) and bits per byte over a split: over every scored token
     (`val_loss`, `val_bpb`) and over the proof tokens alone (`proof_loss`, `proof_bpb`:
     in the prover layout exactly the proof lines, each ended by its newline token, as
     the prover asks for them).
 
     bpb = sum of token NLL / ln 2 / UTF-8 bytes of exactly the tokens scored.
+
+    `dist` (a distributed.Dist of several ranks): each rank scores every world-th row of
+    each batch, the stop check is shared, and the sums are all-reduced, so every row counts
+    once and every rank returns the same figures.
     """
     import torch
 
@@ -212,10 +220,12 @@ def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, de
     complete = True
     try:
         with torch.no_grad():
-            for batch in split.iter_fixed(batch_size, max_batches):
-                if stop is not None and stop():
+            for batch in _eval_batches(split, batch_size, max_batches, dist):
+                if stop is not None and (dist.any(stop()) if dist is not None and dist.enabled else stop()):
                     complete = False
                     break
+                if batch is None:  # this rank's share of a short last batch is empty
+                    continue
                 x, y = batch.to_torch(device)
                 with _autocast(device):
                     logits, _ = model(x)
@@ -228,6 +238,11 @@ def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, de
                 proof_bytes += batch.n_proof_bytes
     finally:
         model.train(was_training)
+    if dist is not None and dist.enabled:
+        nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes = dist.all_reduce_sum(
+            [nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes]
+        )
+        tokens, nbytes, proof_tokens, proof_bytes = (int(round(v)) for v in (tokens, nbytes, proof_tokens, proof_bytes))
     nan = float("nan")
     return {
         "complete": complete,
@@ -240,6 +255,16 @@ def evaluate_split(model: Any, split: Any, batch_size: int, max_batches: int, de
         "proof_tokens": proof_tokens,
         "proof_bytes": proof_bytes,
     }
+
+
+def _eval_batches(split: Any, batch_size: int, max_batches: int, dist: Any):
+    """The validation batches of this rank (all of them for one process; None = an empty share)."""
+    if dist is None or not dist.enabled:
+        yield from split.iter_fixed(batch_size, max_batches)
+        return
+    for ids in split.fixed_rows(batch_size, max_batches):
+        mine = ids[dist.rank :: dist.world]
+        yield split.batch(mine) if len(mine) else None
 
 
 def _autocast(device: str):
@@ -345,10 +370,20 @@ def train(
     first step (tokenizer missing or different, bad data, device); problems
     during training end the run with reason "failed" instead.
     """
-    from . import runs, runstore
+    from . import distributed, runs, runstore
 
     checkpoint_dir = Path(checkpoint_dir)
-    runstore.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
+    # Under torchrun (WORLD_SIZE > 1) every rank runs this; only rank 0 touches the run folder.
+    dist = distributed.init(device or (preset.training.device if preset is not None else "auto"))
+    if not dist.is_main:
+        progress = None  # one console: rank 0's
+    error: BaseException | None = None
+    try:
+        if dist.is_main:
+            runstore.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
+    except Exception as exc:
+        error = exc
+    dist.agree(error)  # the other ranks read the tokenizer rank 0 may just have copied
     if not (checkpoint_dir / TOKENIZER_FILE).is_file():
         from .tokenizer import load_tokenizer
 
@@ -363,20 +398,29 @@ def train(
             preset = preset_for_checkpoint(payload)
     if preset is None:
         raise TacticsError("no preset given and no checkpoint to take one from")
-    if resume_path is None:
-        runstore.check_fresh(checkpoint_dir)  # never write a new run over another run's files
-    runstore.mark_current(checkpoint_dir)
     from .presets import preset_to_dict
 
     config = preset_to_dict(preset)
-    recorder = runs.RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
-    recorder.update(preset=preset.name)
+    if dist.is_main:
+        recorder: Any = runs.RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
+    else:
+        recorder = runs.RankRecorder()
+    try:
+        if dist.is_main:
+            if resume_path is None:
+                runstore.check_fresh(checkpoint_dir)  # never write a new run over another run's files
+            runstore.mark_current(checkpoint_dir)
+            recorder.update(preset=preset.name, world_size=dist.world)
+            recorder.open()
+    except Exception as exc:
+        error = exc
+    dist.agree(error)
     with recorder:
         restore_signals = runs.install_stop_signals(recorder) if handle_signals else (lambda: None)
         try:
             return _run(
                 recorder, preset, config, Path(data_dir), checkpoint_dir, payload, resume_path,
-                max_steps, device, progress, cancel, metrics_interval,
+                max_steps, device, progress, cancel, metrics_interval, dist,
             )
         except Exception as exc:  # before the first step: nothing to checkpoint yet
             if isinstance(exc, TacticsError):
@@ -408,9 +452,16 @@ def _run(
     progress: ProgressFn | None,
     cancel: CancelToken | None,
     metrics_interval: float,
+    dist: Any = None,
 ) -> TrainResult:
+    from . import distributed
+
+    dist = dist if dist is not None else distributed.SINGLE
     run_start = time.monotonic()
-    threads = configure_threads(preset.training.num_threads)
+    num_threads = int(preset.training.num_threads or 0)
+    if num_threads <= 0 and dist.enabled:
+        num_threads = distributed.default_threads(dist)  # cores / local ranks (torchrun would say 1)
+    threads = configure_threads(num_threads)
     import torch
 
     from .checkpoints import check_tokenizer_matches, prune_checkpoints, save_checkpoint
@@ -419,7 +470,9 @@ def _run(
     from .tokenizer import load_tokenizer
 
     tr = preset.training
-    device = resolve_device(device_name or tr.device)
+    device = distributed.rank_device(resolve_device(device_name or tr.device), dist)
+    if dist.enabled and device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
     tokenizer = load_tokenizer(checkpoint_dir / TOKENIZER_FILE)
     note = ""
     if payload is not None:
@@ -433,23 +486,40 @@ def _run(
     recorder.update(state="starting", message="reading and tokenizing the corpus")
     from .runstore import publish_best, run_name, workspace_root
 
-    dataset = load_dataset(
-        data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
-        val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
-        layout=tr.layout, batch_size=tr.batch_size,
-    )
+
+    def read_dataset():
+        return load_dataset(
+            data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
+            val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
+            layout=tr.layout, batch_size=tr.batch_size,
+        )
+
+    # Rank 0 builds the token cache; the others wait, then read it (no double tokenizing).
+    dataset, error = None, None
+    for turn in ("main", "others"):
+        if (turn == "main") == dist.is_main:
+            try:
+                dataset = read_dataset()
+            except Exception as exc:
+                error = exc
+        dist.agree(error)
     context_weight = float(tr.context_weight)
     select_by = tr.select_by
     train_split, val_split = dataset.train, dataset.val
     micro_per_epoch = train_split.n_batches(tr.batch_size)
     accum = max(1, int(tr.grad_accum_steps))
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / accum))
+    # The preset's batch is the global one: a step is `accum` micro-batches of `batch_size`
+    # rows in the one-process order, dealt to the ranks (distributed.shares).
+    share_mode, _ = distributed.shares(int(tr.batch_size), accum, dist.world)
 
     # ---- model, optimizer, position
     seed_everything(tr.seed)
     model_config = preset.model.gpt_config(tokenizer.vocab_size)
     model = GPT(model_config)
     disable_attention_dropout(model)
+    if dist.rank > 0:  # the same initial weights everywhere, each rank its own dropout masks
+        torch.manual_seed(tr.seed + 7919 * dist.rank)
     start_step = 0
     data_epoch, data_batch = 0, 0
     best_val = float("inf")
@@ -504,7 +574,33 @@ def _run(
         if not _load_optimizer_state(optimizer, payload["optimizer"]):
             note = (note + "; " if note else "") + "optimizer state did not fit: starting it fresh"
     if payload is not None and payload.get("train_state") is not None:
-        restore_rng(payload["train_state"]["rng"])
+        state = payload["train_state"]
+        saved_world = int(state.get("world_size") or 1)
+        rng_ranks = state.get("rng_ranks")
+        if saved_world == dist.world and (dist.world == 1 or rng_ranks):
+            restore_rng(rng_ranks[dist.rank] if rng_ranks else state["rng"])  # exact
+        else:
+            if dist.rank == 0:
+                restore_rng(state["rng"])
+            else:
+                seed_everything(tr.seed + 7919 * dist.rank + start_step)
+            if saved_world != dist.world:
+                extra = (
+                    f"checkpoint of {saved_world} process(es) resumed on {dist.world}: the same global data "
+                    "position and optimizer state, new per-rank random streams (close, not bitwise)"
+                )
+            else:
+                extra = "the other ranks' random state was not saved (a rank was lost): resuming approximately"
+            note = (note + "; " if note else "") + extra
+    ddp = None
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        ddp = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's weights once (the GPT has no buffers)
+    net = ddp if ddp is not None else model
+    if dist.enabled:  # run.json lists every rank's pid, so a watcher (the TUI's system pane) sums them
+        recorder.update(rank_pids=[int(p) for p in dist.gather_objects(os.getpid())])
 
     params = model.num_parameters()
     summary = dataset.summary()
@@ -520,6 +616,9 @@ def _run(
         preset=preset.name,
         device=device,
         threads=threads,
+        world_size=dist.world,
+        global_batch=int(tr.batch_size) * accum,
+        backend=dist.backend or None,
         steps_per_epoch=steps_per_epoch,
         data=summary,
         tokenizer={"path": str(tokenizer.path), "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size, "kind": tokenizer.kind},
@@ -537,7 +636,7 @@ def _run(
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "model_config": model_config.to_dict(),
             "global_step": step,
-            "epoch": data_epoch + data_batch / max(1, micro_per_epoch),
+            "epoch": done_epoch + done_batch / max(1, micro_per_epoch),
             "best_val_loss": None if math.isinf(best_val) else best_val,
             "val_loss": last_eval.get("val_loss"),
             "val_bpb": last_eval.get("val_bpb"),
@@ -556,12 +655,26 @@ def _run(
         }
 
     def save_resumable() -> str:
+        """Every rank calls this at the same step; rank 0 writes, the others wait at a barrier.
+
+        Each rank's RNG state is gathered (`rng_ranks`), so a resume at the same world size
+        is exact. With a lost peer (broken group) rank 0 saves alone, with its own state.
+        """
         nonlocal last_good
+        path = checkpoint_dir / f"checkpoint_step_{step}.pt"
+        rng_ranks = dist.gather_objects(capture_rng()) if dist.enabled and not dist.broken else None
+        if not dist.is_main:
+            if not dist.broken:
+                dist.agree(None)  # waits for rank 0's save; raises its error if it failed
+            last_good = str(path)
+            return str(path)
         data = base_payload()
         data["optimizer"] = optimizer.state_dict()
         data["train_state"] = {
-            "data_epoch": data_epoch,
-            "data_batch": data_batch,
+            "data_epoch": done_epoch,
+            "data_batch": done_batch,
+            "world_size": dist.world,
+            "rng_ranks": rng_ranks,
             "data_seed": int(tr.seed),
             "train_rows": train_split.n_rows,
             "total_steps": total_steps,
@@ -572,14 +685,30 @@ def _run(
             "elapsed_s": elapsed_before + (time.monotonic() - run_start),
             "rng": capture_rng(),
         }
-        path = checkpoint_dir / f"checkpoint_step_{step}.pt"
-        save_checkpoint(path, data)
-        prune_checkpoints(checkpoint_dir, int(tr.keep_checkpoints))
+        error: BaseException | None = None
+        try:
+            save_checkpoint(path, data)
+            prune_checkpoints(checkpoint_dir, int(tr.keep_checkpoints))
+        except Exception as exc:
+            error = exc
+        if not dist.broken:
+            dist.agree(error)  # the barrier after a save; every rank fails alike if it failed
+        elif error is not None:
+            raise error
         last_good = str(path)
         recorder.event("checkpoint", step=step, path=str(path), best=False, val_loss=last_val)
         return str(path)
 
     def save_best() -> None:
+        error: BaseException | None = None
+        if dist.is_main:
+            try:
+                write_best()
+            except Exception as exc:
+                error = exc
+        dist.agree(error)  # the barrier after a save
+
+    def write_best() -> None:
         data = base_payload()
         data["is_best"] = True
         path = checkpoint_dir / BEST_MODEL_FILE
@@ -591,7 +720,7 @@ def _run(
         """Evaluate, track best / patience; True when patience is exhausted."""
         nonlocal best_val, bad_evals, last_val, last_eval
         recorder.update(message=f"evaluating at step {step}")
-        result = evaluate_split(model, val_split, tr.batch_size, int(tr.eval_batches), device, stop=stop_requested)
+        result = evaluate_split(model, val_split, tr.batch_size, int(tr.eval_batches), device, stop=stop_requested, dist=dist)
         recorder.update(message="")
         if result["tokens"] == 0 or not result["complete"]:
             return False  # cut short by a stop request: a partial loss would mislead
@@ -629,7 +758,7 @@ def _run(
         return int(tr.patience) > 0 and bad_evals >= int(tr.patience)
 
     def run_sample() -> None:
-        if not dataset.sample_prompt:
+        if not dataset.sample_prompt or not dist.is_main:
             return
         from .complete import greedy_next_line
 
@@ -642,18 +771,38 @@ def _run(
 
     # ---- the loop
     step = start_step
-    epoch_iter = train_split.iter_epoch(data_epoch, tr.batch_size, data_batch)
+    # The data position of the last completed step (what a checkpoint records).
+    done_epoch, done_batch = data_epoch, data_batch
+    batch_size = int(tr.batch_size)
+    epoch_order = train_split.epoch_order(data_epoch, batch_size)
 
-    def next_batch():
-        nonlocal epoch_iter, data_epoch, data_batch
-        while True:
-            batch = next(epoch_iter, None)
-            if batch is not None:
-                data_batch += 1
-                return batch
+    def next_rows():
+        """Row ids of the next global micro-batch: the one-process order at every world size."""
+        nonlocal epoch_order, data_epoch, data_batch
+        if data_batch >= micro_per_epoch:
             data_epoch += 1
             data_batch = 0
-            epoch_iter = train_split.iter_epoch(data_epoch, tr.batch_size, 0)
+            epoch_order = train_split.epoch_order(data_epoch, batch_size)
+        ids = epoch_order[data_batch * batch_size : (data_batch + 1) * batch_size]
+        data_batch += 1
+        return ids
+
+    def my_batches() -> list[Any]:
+        """This rank's micro-batches of the next step (None = an empty share)."""
+        rows = [next_rows() for _ in range(accum)]
+        if dist.world > 1:
+            if share_mode == "whole":
+                rows = rows[dist.rank :: dist.world]
+            else:
+                rows = [ids[dist.rank :: dist.world] for ids in rows]
+        return [train_split.batch(ids) if len(ids) else None for ids in rows]
+
+    def empty_backward() -> None:
+        """A rank with nothing to score still joins the gradient all-reduce (zero gradient)."""
+        x = torch.full((1, 1), int(dataset.cache.pad_id), dtype=torch.long, device=device)
+        with _autocast(device):
+            logits, _ = net(x)
+        (logits.float().sum() * 0.0).backward()
 
     model.train()
     reason, message = "finished", ""
@@ -667,29 +816,51 @@ def _run(
     saved_at = start_step if resumed_from else -1
     try:
         while step < total_steps:
-            if stop_requested():
+            if not dist.enabled and stop_requested():
                 reason, message = "stopped", recorder.stop_reason
                 break
             lr = lr_at(step, total_steps, int(tr.warmup_steps), float(tr.learning_rate), float(tr.min_lr))
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
-            batches = [next_batch() for _ in range(accum)]
-            n_tokens = sum(b.n_tokens for b in batches)
+            batches = my_batches()
+            live = [b for b in batches if b is not None]
+            n_tokens = sum(b.n_tokens for b in live)
             # The step's loss: weighted mean over every scored target of its micro-batches
             # (context targets weigh training.context_weight, proof targets 1).
-            weight_total = sum(b.weight_sum(context_weight) for b in batches)
+            weight_total = sum(b.weight_sum(context_weight) for b in live)
+            if dist.enabled:
+                # One small all-reduce: the global step's weight and tokens, and any rank's
+                # stop request (signals, `tactics stop` seen by rank 0), so all stop together.
+                weight_total, n_tokens, stops = dist.all_reduce_sum(
+                    [weight_total, n_tokens, 1.0 if stop_requested() else 0.0], device
+                )
+                n_tokens = int(round(n_tokens))
+                if stops > 0:
+                    reason, message = "stopped", recorder.stop_reason or "stopped (a rank was asked to stop)"
+                    break
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
-            for batch in batches:
-                if batch.n_tokens == 0:
-                    continue
-                x, y = batch.to_torch(device)
-                w = batch.weights(context_weight)
-                with _autocast(device):
-                    logits, _ = model(x)
-                nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
-                (nll / max(weight_total, 1e-9)).backward()
-                loss_sum += float(nll.detach())
+            for i, batch in enumerate(batches):
+                # DDP all-reduces the accumulated gradient in the backward of a rank's last
+                # micro-batch only; every rank has the same number of them.
+                sync = ddp.no_sync() if ddp is not None and i < len(batches) - 1 else contextlib.nullcontext()
+                with sync:
+                    if batch is None or batch.n_tokens == 0:
+                        if ddp is not None:
+                            empty_backward()
+                        continue
+                    x, y = batch.to_torch(device)
+                    w = batch.weights(context_weight)
+                    with _autocast(device):
+                        logits, _ = net(x)
+                    nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
+                    scaled = nll / max(weight_total, 1e-9)
+                    if dist.enabled:
+                        scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum
+                    scaled.backward()
+                    loss_sum += float(nll.detach())
+            if dist.enabled:
+                loss_sum = dist.all_reduce_sum([loss_sum], device)[0]
             loss = loss_sum / max(weight_total, 1e-9)
             clip = float(tr.grad_clip) if tr.grad_clip and tr.grad_clip > 0 else float("inf")
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip)) if math.isfinite(loss) else loss
@@ -708,6 +879,7 @@ def _run(
             optimizer.step()
             diverged = False
             step += 1
+            done_epoch, done_batch = data_epoch, data_batch
             tokens_seen += n_tokens
             window_tokens += n_tokens
             now = time.monotonic()
@@ -752,7 +924,14 @@ def _run(
                 run_eval()  # the final weights compete for best_model.pt too
     except KeyboardInterrupt:
         reason, message = "stopped", "interrupted (second Ctrl-C)"
+        dist.broken = dist.enabled  # ranks may be anywhere in a step: rank 0 saves alone
+    except distributed.PeerLost as exc:
+        reason, message = "failed", f"rank {dist.rank}: {exc}"
     except Exception as exc:
+        if dist.enabled:
+            # The other ranks may be anywhere in their step: no more collectives; rank 0
+            # writes the final checkpoint alone (its weights are those of the last step).
+            dist.broken = True
         if isinstance(exc, TacticsError):
             text = str(exc)
         elif _is_oom(exc):
@@ -761,7 +940,7 @@ def _run(
             text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         reason, message = "failed", text
     final_path: str | None = last_good
-    if not diverged and step > start_step and step != saved_at:
+    if not diverged and step > start_step and step != saved_at and (dist.is_main or not dist.broken):
         recorder.set_state("stopping", "writing the final checkpoint")
         try:
             final_path = save_resumable()

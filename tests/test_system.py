@@ -54,3 +54,19 @@ def test_no_gpu_tools_is_said_once(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)
     gpu, note = system.gpu_stats(1)
     assert gpu is None and "nvidia-smi" in note
+
+
+def test_ranks_sampler_sums_every_rank_of_a_data_parallel_run():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sampler = system.RanksSampler([os.getpid(), child.pid])
+        sampler.sample()
+        stats = sampler.sample()
+        alone = system.ProcessSampler(os.getpid()).sample()
+        assert stats.pids == (os.getpid(), child.pid) and stats.pid == os.getpid()
+        assert stats.rss > alone.rss and stats.threads > alone.threads  # both processes counted
+        line = system.stats_line(stats)
+        assert line.startswith(f"system: 2 processes (pids {os.getpid()}, {child.pid})")
+    finally:
+        child.kill()
+        child.wait()

@@ -66,3 +66,12 @@ def test_truncated_metrics_file_resets_and_time_format():
     view.feed([{"event": "_reset"}] + steps(1, 1))
     assert len(view.train) == 1
     assert [format_seconds(s) for s in (None, 5, 65, 3700)] == ["–", "5s", "1m05s", "1h01m"]
+
+
+def test_a_data_parallel_run_shows_its_world_size():
+    view = RunView()
+    view.feed([{"event": "start", "step": 0, "total_steps": 100, "world_size": 2}] + steps(1, 4))
+    assert "step 4/100 · epoch 0.4 · 2 processes" in status_line(view, State(True))
+    single = RunView()
+    single.feed([{"event": "start", "step": 0, "total_steps": 100, "world_size": 1}] + steps(1, 4))
+    assert "processes" not in status_line(single, State(True))

@@ -81,6 +81,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="total optimizer steps to reach (default: the preset's max_steps or epochs)")
     parser.add_argument("--device", default=None, metavar="D",
                         help="auto | cpu | cuda | cuda:N | mps (default: the preset's, usually auto)")
+    parser.add_argument("--metrics-interval", type=float, default=0.25, metavar="S",
+                        help="at most one step event in metrics.jsonl per S seconds (default 0.25; 0 = every step)")
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+                        help="data-parallel over N processes on this machine (starts the run through "
+                        "torch.distributed.run; gloo on CPU, NCCL on CUDA); the preset's batch stays the global batch")
     parser.add_argument("--detach", action="store_true",
                         help="run in the background, detached from this terminal; follow with the TUI "
                         "or `tail -f CHECKPOINT_DIR/train.log`, end with `tactics stop`")
@@ -91,10 +96,36 @@ def _prepare_env() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _check_nproc(args: argparse.Namespace) -> int:
+    """--nproc N (1 = one process, as without it); refused inside a torchrun rank."""
+    from ..distributed import env_world
+
+    n = 1 if args.nproc is None else int(args.nproc)
+    if n < 1:
+        raise TacticsError(f"--nproc must be >= 1, got {n}")
+    if n > 1 and env_world() > 1:
+        raise TacticsError("--nproc inside a torchrun rank: drop --nproc (torchrun already started the ranks)")
+    return n
+
+
+def _exec_torchrun(nproc: int, argv: list[str]) -> int:
+    """Become `python -m torch.distributed.run --standalone --nproc-per-node N -m tactics_core ...`."""
+    from ..distributed import torchrun_command
+
+    cmd = torchrun_command(nproc) + argv
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)
+    return 1  # not reached
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _prepare_env()
     if args.max_steps is not None and args.max_steps <= 0:
         raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    if args.metrics_interval < 0:
+        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
+    nproc = _check_nproc(args)
     from .. import runstore
 
     if args.detach:
@@ -103,24 +134,57 @@ def cmd_train(args: argparse.Namespace) -> int:
         pid = start_detached(
             args.preset, args.data_dir, args.checkpoint_dir, overrides=args.overrides,
             max_steps=args.max_steps, device=args.device, presets_dir=args.presets_dir,
-            run_name=args.run_name,
+            run_name=args.run_name, nproc=nproc,
         )
         _print_detached(pid, runstore.current_run_dir(args.checkpoint_dir))
         return 0
+    from .. import distributed
     from ..presets import apply_overrides, load_preset
-    from ..train import train
 
     preset = apply_overrides(load_preset(args.preset, args.presets_dir), args.overrides)
     if not Path(args.data_dir).is_dir():
         raise TacticsError(f"data folder {args.data_dir} not found; run `tactics demo` or pass --data-dir DIR")
-    folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
-    print(f"run {runstore.run_name(folder)}: {folder}", file=sys.stderr)
-    return _run_attached(
-        lambda progress, on_event: train(
-            preset, args.data_dir, folder, max_steps=args.max_steps, device=args.device,
-            progress=progress, on_event=on_event,
+    if nproc > 1:
+        from ..distributed import shares
+
+        shares(int(preset.training.batch_size), max(1, int(preset.training.grad_accum_steps)), nproc)
+        folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
+        print(f"run {runstore.run_name(folder)}: {folder} ({nproc} processes)", file=sys.stderr)
+        argv = ["train", "--preset", str(args.preset), "--data-dir", str(args.data_dir),
+                "--checkpoint-dir", str(folder), "--presets-dir", str(args.presets_dir)]
+        for item in args.overrides:
+            argv += ["--set", str(item)]
+        if args.max_steps is not None:
+            argv += ["--max-steps", str(args.max_steps)]
+        if args.device:
+            argv += ["--device", str(args.device)]
+        argv += ["--metrics-interval", str(args.metrics_interval)]
+        return _exec_torchrun(nproc, argv)
+    from ..train import train
+
+    # Under torchrun every rank runs this command: rank 0 makes the run folder, the others use it.
+    dist = distributed.init(args.device or preset.training.device)
+    folder, error = None, None
+    if dist.is_main:
+        try:
+            folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
+        except Exception as exc:
+            error = exc
+    dist.agree(error)
+    folder = Path(dist.broadcast_object(None if folder is None else str(folder)))
+    if dist.is_main:
+        print(f"run {runstore.run_name(folder)}: {folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
+              file=sys.stderr)
+    try:
+        return _run_attached(
+            lambda progress, on_event: train(
+                preset, args.data_dir, folder, max_steps=args.max_steps, device=args.device,
+                progress=progress, on_event=on_event, metrics_interval=args.metrics_interval,
+            ),
+            dist,
         )
-    )
+    finally:
+        distributed.shutdown()
 
 
 def _run_folder(args: argparse.Namespace) -> Path:
@@ -162,6 +226,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _prepare_env()
     if args.max_steps is not None and args.max_steps <= 0:
         raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    if args.metrics_interval < 0:
+        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
+    nproc = _check_nproc(args)
     if args.detach:
         from ..runs import start_detached
 
@@ -170,26 +237,54 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise TacticsError(f"checkpoint not found: {path} (list them with `tactics checkpoints`)")
         pid = start_detached(
             "", args.data_dir or _default_data_dir(path), args.checkpoint_dir, max_steps=args.max_steps,
-            device=args.device, resume=str(path), run_name=args.run_name,
+            device=args.device, resume=str(path), run_name=args.run_name, nproc=nproc,
         )
         from ..runstore import current_run_dir
 
         _print_detached(pid, current_run_dir(args.checkpoint_dir))
         return 0
-    path, folder = _resolve_resume(args)
+    from .. import distributed
     from ..runstore import refuse_if_live
 
-    refuse_if_live(folder)  # one live run per workspace, as for a new run
+    if nproc > 1:
+        path, folder = _resolve_resume(args)
+        refuse_if_live(folder)
+        argv = ["resume", str(path), "--checkpoint-dir", str(folder)]
+        if args.data_dir is not None:
+            argv += ["--data-dir", str(args.data_dir)]
+        if args.max_steps is not None:
+            argv += ["--max-steps", str(args.max_steps)]
+        if args.device:
+            argv += ["--device", str(args.device)]
+        argv += ["--metrics-interval", str(args.metrics_interval)]
+        print(f"resuming from {path} (run folder {folder}) on {nproc} processes", file=sys.stderr)
+        return _exec_torchrun(nproc, argv)
+    dist = distributed.init(args.device or "auto")
+    found, error = None, None
+    if dist.is_main:  # rank 0 resolves (and may make a run folder); the others take its answer
+        try:
+            found = _resolve_resume(args)
+            refuse_if_live(found[1])  # one live run per workspace, as for a new run
+        except Exception as exc:
+            error = exc
+    dist.agree(error)
+    found = dist.broadcast_object(None if found is None else (str(found[0]), str(found[1])))
+    path, folder = Path(found[0]), Path(found[1])
     data_dir = args.data_dir if args.data_dir is not None else _default_data_dir(path)
     from ..train import train
 
-    print(f"resuming from {path} (run folder {folder})", file=sys.stderr)
-    return _run_attached(
-        lambda progress, on_event: train(
-            None, data_dir, folder, max_steps=args.max_steps, device=args.device,
-            resume=path, progress=progress, on_event=on_event,
+    if dist.is_main:
+        print(f"resuming from {path} (run folder {folder})", file=sys.stderr)
+    try:
+        return _run_attached(
+            lambda progress, on_event: train(
+                None, data_dir, folder, max_steps=args.max_steps, device=args.device,
+                resume=path, progress=progress, on_event=on_event, metrics_interval=args.metrics_interval,
+            ),
+            dist,
         )
-    )
+    finally:
+        distributed.shutdown()
 
 
 def _default_data_dir(path: Path) -> Path:
@@ -283,9 +378,11 @@ class _Printer:
             data = ev.get("data") or {}
             what = "resuming" if ev.get("resumed_from") else "training"
             optimizer = ((ev.get("config") or {}).get("training") or {}).get("optimizer", "adamw")
+            world = int(ev.get("world_size") or 1)
+            per_rank = f" per process x {world} processes, global batch {ev.get('global_batch')}" if world > 1 else ""
             self._line(
                 f"{what} {ev.get('params', 0) / 1e6:.2f}M parameters on {ev.get('device')} "
-                f"({ev.get('threads')} threads, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
+                f"({ev.get('threads')} threads{per_rank}, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
                 f"step {ev.get('step')} -> {self.total} "
                 f"({ev.get('steps_per_epoch')} steps per epoch)"
             )
@@ -340,12 +437,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def _run_attached(run) -> int:
+def _run_attached(run, dist: Any = None) -> int:
     printer = _Printer()
+    main = dist is None or dist.is_main
     result = run(printer.progress, printer)
     if result.reason == "failed":
         print(f"error: {result.message}", file=sys.stderr)
         return 1
+    if not main:
+        return 0
     if result.last_checkpoint:
         print(f"last checkpoint: {result.last_checkpoint}", file=sys.stderr)
     return 0

@@ -132,7 +132,8 @@ class TrainingScreen(WorkScreen):
         self.run_state = state
         device = str((self.view.start or {}).get("device") or "")
         self.query_one(SystemPane).watch_process(
-            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda")
+            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda"),
+            pids=(getattr(state, "extra", None) or {}).get("rank_pids"),
         )
         for event in events:  # a run ending while we watch (not one read from history)
             if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
@@ -237,6 +238,9 @@ def status_line(view: RunView, state: Any) -> str:
     where = f"step {step if step is not None else 0}" + (f"/{total}" if total else "")
     if view.last_step and view.last_step.get("epoch") is not None:
         where += f" · epoch {view.last_step['epoch']}"
+    world = int((view.start or {}).get("world_size") or 1)
+    if world > 1:  # a data-parallel run (`tactics train --nproc N` / torchrun)
+        where += f" · {world} processes"
     alive = bool(state is not None and getattr(state, "alive", False))
     if alive:
         return f"● running (pid {getattr(state, 'pid', '?')}) · {where} · ETA {format_seconds(view.eta_seconds())}"

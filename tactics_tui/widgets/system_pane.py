@@ -36,10 +36,12 @@ class SystemPane(Widget):
     def on_mount(self) -> None:
         self._sample()
 
-    def watch_process(self, pid: int | None, alive: bool, gpu: bool = False) -> None:
-        """Watch `pid` (the run's process); `alive` False once the run state says it ended."""
+    def watch_process(self, pid: int | None, alive: bool, gpu: bool = False, pids: list[int] | None = None) -> None:
+        """Watch `pid` (the run's process; `pids`: every rank of a data-parallel run, summed);
+        `alive` False once the run state says it ended."""
         with self._lock:
             self._pid, self._alive, self._gpu = (int(pid) if pid else None), bool(alive), bool(gpu)
+            self._pids = tuple(int(p) for p in pids) if pids and len(pids) > 1 else ()
 
     def render(self) -> Text:
         return Text(self.line, no_wrap=True, overflow="ellipsis")  # never markup
@@ -50,14 +52,14 @@ class SystemPane(Widget):
 
     @work(thread=True, exclusive=True, group="system")
     def _sample(self) -> None:
-        from tactics_core.system import ProcessSampler, stats_line
+        from tactics_core.system import ProcessSampler, RanksSampler, stats_line
 
         worker = get_current_worker()
         sampler = None
         last = None
         while not worker.is_cancelled:
             with self._lock:
-                pid, alive, gpu = self._pid, self._alive, self._gpu
+                pid, alive, gpu, pids = self._pid, self._alive, self._gpu, getattr(self, "_pids", ())
             if pid is None:
                 line = "system: no training process"
                 sampler = None
@@ -65,8 +67,8 @@ class SystemPane(Widget):
                 line = f"system: the training process (pid {pid}) is gone"
                 sampler = None
             else:
-                if sampler is None or sampler.pid != pid or sampler.want_gpu != gpu:
-                    sampler = ProcessSampler(pid, gpu=gpu)
+                if sampler is None or sampler.pid != pid or sampler.want_gpu != gpu or getattr(sampler, "pids", ()) != pids:
+                    sampler = RanksSampler(list(pids), gpu=gpu) if pids else ProcessSampler(pid, gpu=gpu)
                 try:
                     line = stats_line(sampler.sample())
                 except Exception as exc:  # a sample must never take the screen down
