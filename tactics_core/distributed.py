@@ -117,6 +117,27 @@ class Dist:
                 raise TacticsError(message if rank == 0 else f"rank {rank}: {message}")
 
 
+_COLLECTIVE_ERROR = ("gloo", "nccl", "connection reset", "connection closed", "connection refused",
+                     "read error", "broken pipe", "timed out")
+
+
+def peer_lost(exc: BaseException) -> PeerLost | None:
+    """The PeerLost for a collective that failed outside `Dist._call` (DDP's gradient
+    all-reduce inside backward), or None for any other error."""
+    import torch.distributed as dist
+
+    dist_error = getattr(dist, "DistError", None)
+    text = str(exc).lower()
+    if (dist_error is not None and isinstance(exc, dist_error)) or (
+        isinstance(exc, RuntimeError) and any(k in text for k in _COLLECTIVE_ERROR)
+    ):
+        return PeerLost(
+            f"another rank of the run ended or lost its connection (gradient all_reduce failed: {_cause(exc)}); "
+            "the other ranks' output (torchrun's log) says why"
+        )
+    return None
+
+
 def _cause(exc: BaseException) -> str:
     """The gist of a gloo/NCCL error: `[.../pair.cc:537] Read error [...]: Connection reset by peer.
     This is typically...` -> `Read error [...]: Connection reset by peer`."""

@@ -932,7 +932,10 @@ def _run(
             # The other ranks may be anywhere in their step: no more collectives; rank 0
             # writes the final checkpoint alone (its weights are those of the last step).
             dist.broken = True
-        if isinstance(exc, TacticsError):
+        lost = distributed.peer_lost(exc) if dist.enabled else None
+        if lost is not None:
+            text = f"rank {dist.rank}: {lost}"
+        elif isinstance(exc, TacticsError):
             text = str(exc)
         elif _is_oom(exc):
             text = _oom_message(preset, device)
