@@ -394,7 +394,39 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any) -> Batch:
     )
 
 
-class PackedSplit:
+class _Split:
+    """What both layouts' splits share: batches of an epoch (resumable), and a fixed order for
+    evaluation. Subclasses give `n_rows`, `epoch_order(epoch, batch_size)`, `_fixed_order(batch_size)`
+    and `batch(row_ids)`."""
+
+    n_rows: int
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(self.n_rows / batch_size)
+
+    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
+        """Micro-batches of one epoch from batch index `start` (for resume)."""
+        order = self.epoch_order(epoch, batch_size)
+        for k in range(start, self.n_batches(batch_size)):
+            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
+
+    def iter_fixed(self, batch_size: int, max_batches: int = 0):
+        """Micro-batches in a fixed order (validation: the same rows every time, so
+        evaluations compare; the first `max_batches` are a fair sample of the split)."""
+        for ids in self.fixed_rows(batch_size, max_batches):
+            yield self.batch(ids)
+
+    def fixed_rows(self, batch_size: int, max_batches: int = 0):
+        """The row ids of `iter_fixed`'s batches (data-parallel evaluation deals them to ranks)."""
+        order = self._fixed_order(batch_size)
+        n = self.n_batches(batch_size)
+        if max_batches:
+            n = min(n, max_batches)
+        for k in range(n):
+            yield order[k * batch_size : (k + 1) * batch_size]
+
+
+class PackedSplit(_Split):
     """The files of one split cut into items and packed into rows of ctx + 1 tokens.
 
     Packing happens once (best fit, in an order drawn from `seed`), so the
@@ -477,9 +509,6 @@ class PackedSplit:
                 bisect.insort(open_space, (free, r))
         return rows
 
-    def n_batches(self, batch_size: int) -> int:
-        return math.ceil(self.n_rows / batch_size)
-
     def epoch_order(self, epoch: int, batch_size: int = 0):
         """The row order of one epoch: a pure function of (seed, epoch)."""
         import numpy as np
@@ -506,30 +535,13 @@ class PackedSplit:
                 pos += length
         return _make_batch(cache, rows, score, roles)
 
-    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
-        """Micro-batches of one epoch from batch index `start` (for resume)."""
-        order = self.epoch_order(epoch, batch_size)
-        for k in range(start, self.n_batches(batch_size)):
-            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
-
-    def iter_fixed(self, batch_size: int, max_batches: int = 0):
-        """Micro-batches in a fixed order (validation: the same rows every time, so
-        evaluations compare; the first `max_batches` are a fair sample)."""
-        for ids in self.fixed_rows(batch_size, max_batches):
-            yield self.batch(ids)
-
-    def fixed_rows(self, batch_size: int, max_batches: int = 0):
-        """The row ids of `iter_fixed`'s batches (data-parallel evaluation deals them to ranks)."""
+    def _fixed_order(self, batch_size: int):
         import numpy as np
 
-        n = self.n_batches(batch_size)
-        if max_batches:
-            n = min(n, max_batches)
-        for k in range(n):
-            yield np.arange(k * batch_size, min(self.n_rows, (k + 1) * batch_size))
+        return np.arange(self.n_rows)
 
 
-class ProverSplit:
+class ProverSplit(_Split):
     """The files of one split as prover streams, one per row, in length-bucketed batches.
 
     Each stream is front-truncated exactly as the prover truncates the prompt
@@ -598,9 +610,6 @@ class ProverSplit:
         flat = [full[i] for i in order] + short
         return np.concatenate(flat) if flat else np.zeros(0, dtype=np.int64)
 
-    def n_batches(self, batch_size: int) -> int:
-        return math.ceil(self.n_rows / batch_size)
-
     def epoch_order(self, epoch: int, batch_size: int = 8):
         """The row order of one epoch: a pure function of (seed, epoch, batch_size)."""
         import numpy as np
@@ -623,30 +632,13 @@ class ProverSplit:
             score[b, :length] = True
         return _make_batch(cache, rows, score, roles)
 
-    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0):
-        """Micro-batches of one epoch from batch index `start` (for resume)."""
-        order = self.epoch_order(epoch, batch_size)
-        for k in range(start, self.n_batches(batch_size)):
-            yield self.batch(order[k * batch_size : (k + 1) * batch_size])
-
-    def iter_fixed(self, batch_size: int, max_batches: int = 0):
-        """Micro-batches in a fixed order (the same rows every evaluation; the first
-        `max_batches` are a fair sample of the split)."""
-        for ids in self.fixed_rows(batch_size, max_batches):
-            yield self.batch(ids)
-
-    def fixed_rows(self, batch_size: int, max_batches: int = 0):
-        """The row ids of `iter_fixed`'s batches (data-parallel evaluation deals them to ranks)."""
+    def _fixed_order(self, batch_size: int):
         import numpy as np
 
         order = self._fixed
         if order is None or len(order) != self.n_rows:
             order = self._bucketed(np.random.default_rng([0x5EED, self.seed]), batch_size)
-        n = self.n_batches(batch_size)
-        if max_batches:
-            n = min(n, max_batches)
-        for k in range(n):
-            yield order[k * batch_size : (k + 1) * batch_size]
+        return order
 
 
 @dataclass
