@@ -21,12 +21,15 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tactics_core import export, runs
+from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.errors import TacticsError
+from tactics_core.runstore import current_run_dir
 from tactics_core.workspace import Workspace
 
-from .jobs import core, log, one_line
+from .jobs import log, one_line
 from .screens.checkpoints import CheckpointsScreen
-from .screens.corpus import CorpusScreen
+from .screens.corpus import CorpusScreen, make_demo_job
 from .screens.dialogs import DemoOfferDialog
 from .screens.playground import PlaygroundScreen
 from .screens.presets import PresetsScreen
@@ -97,11 +100,10 @@ class TacticsApp(App):
 
     def _live_run_state(self):
         try:
-            runs = core("runs")
             state = runs.read_run_state(self.ws.checkpoint_dir)
         except Exception:  # no run folder yet, or a damaged one: the Training screen says so
             return None
-        return state if state is not None and getattr(state, "alive", False) else None
+        return state if state is not None and state.alive else None
 
     def _demo_answer(self, answer: bool | str | None) -> None:
         if answer == "import":
@@ -120,8 +122,6 @@ class TacticsApp(App):
         chosen = self.selected_run
         if chosen is not None and chosen.is_dir():
             return chosen
-        from tactics_core.runstore import current_run_dir
-
         return current_run_dir(self.ws.checkpoint_dir)
 
     async def open_run(self, folder: str | Path, mode: str = "training") -> None:
@@ -156,8 +156,6 @@ class TacticsApp(App):
 
     # -- actions every screen shares ----------------------------------------
     def action_make_demo(self) -> None:
-        from .screens.corpus import make_demo_job
-
         self.action_go("corpus")
         self.screen.start_job("demo", make_demo_job(self.data_dir), "Generating the demo corpus")
 
@@ -171,8 +169,6 @@ class TacticsApp(App):
         folder = self.run_folder()
         best = folder / self.ws.best_model_path.name
         if not best.exists():
-            from tactics_core.checkpoints import latest_checkpoint
-
             latest = self.guard(lambda: latest_checkpoint(folder))
             if latest is not None:
                 self.notify(f"no {best.name} yet (no evaluation so far): exporting {latest.name}")
@@ -188,7 +184,6 @@ class TacticsApp(App):
         export_dir = self.ws.export_dir
 
         def job(progress, cancel):
-            export = core("export")
             report = export.export_model(
                 checkpoint, output_dir=export.default_output_dir(export_dir), progress=progress, cancel=cancel
             )
@@ -259,7 +254,7 @@ class TacticsApp(App):
         yield SystemCommand("Generate demo corpus", f"Write the built-in demo corpus to {self.data_dir}", self.action_make_demo)
         yield SystemCommand("Import from acornlib", f"Make {self.data_dir} from an acornlib checkout", self.action_import_acornlib)
         # Every action of the current screen, under the name its footer key shows.
-        for binding in getattr(screen, "BINDINGS", ()):
+        for binding in screen.BINDINGS:
             if isinstance(binding, Binding) and binding.description and binding.action != "cancel_job":
                 yield SystemCommand(binding.description, f"{screen.__class__.__name__.removesuffix('Screen')}: key {binding.key}", _bind(screen.run_action, binding.action))
         yield from super().get_system_commands(screen)

@@ -10,11 +10,9 @@ to `tactics-tui.log` and shown as one line, never as a traceback on screen.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
-from types import ModuleType
 from typing import Any, Callable
 
 from tactics_core.errors import Cancelled, TacticsError
@@ -27,17 +25,6 @@ log = logging.getLogger("tactics_tui")
 # How often a job may redraw its progress (seconds): a few times a second at
 # most, which stays smooth over SSH.
 PROGRESS_INTERVAL = 0.25
-
-
-def core(name: str) -> ModuleType:
-    """Import `tactics_core.<name>` lazily (torch etc. load only when needed)."""
-    full = f"tactics_core.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            raise TacticsError(f"{full} is missing from this installation; reinstall tactics-tui") from exc
-        raise
 
 
 def one_line(exc: BaseException) -> str:

@@ -21,7 +21,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from ..jobs import core
+from tactics_core import checkpoints, evaluate, runstore
+from tactics_core.errors import TacticsError
+
 from .base import WorkScreen
 from .dialogs import ConfirmDialog
 
@@ -67,16 +69,15 @@ class CheckpointsScreen(WorkScreen):
         self._details.clear()
 
         def job(progress, cancel):
-            ckpt = core("checkpoints")
-            infos = ckpt.list_checkpoints(folder)
+            infos = checkpoints.list_checkpoints(folder)
             metas = {}
             for info in infos:  # the sidecars list_checkpoints just read: small JSON files
                 if info.error is None:
                     try:
-                        metas[info.path] = ckpt.read_meta(info.path)
-                    except (core("errors").TacticsError, OSError):
+                        metas[info.path] = checkpoints.read_meta(info.path)
+                    except (TacticsError, OSError):
                         pass
-            return folder, infos, metas, core("runstore").list_exports(export_dir)
+            return folder, infos, metas, runstore.list_exports(export_dir)
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
@@ -112,11 +113,9 @@ class CheckpointsScreen(WorkScreen):
                 key=info.path,
             )
         folder = self.folder or self.app.run_folder()
-        from tactics_core.runstore import has_legacy_run, is_run_folder
-
-        if is_run_folder(folder):
+        if runstore.is_run_folder(folder):
             where = f"run {folder.name} · {folder}"
-        elif has_legacy_run(folder):
+        elif runstore.has_legacy_run(folder):
             where = f"run legacy (the old layout, straight in {folder})"
         else:
             where = f"no run yet in {folder}"
@@ -131,9 +130,7 @@ class CheckpointsScreen(WorkScreen):
                     table.move_cursor(row=row)
 
     def exports_from(self, path: str) -> list[Any]:
-        from tactics_core.runstore import exports_of
-
-        return exports_of(self.exports, path)
+        return runstore.exports_of(self.exports, path)
 
     def selected(self) -> Any | None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -162,9 +159,8 @@ class CheckpointsScreen(WorkScreen):
             return  # the running one re-checks the highlighted row when it ends
 
         def job(progress, cancel):
-            ckpt = core("checkpoints")
-            meta = ckpt.read_meta(path)
-            config = ckpt.load_checkpoint(path).get("config")  # the full preset it was trained with
+            meta = checkpoints.read_meta(path)
+            config = checkpoints.load_checkpoint(path).get("config")  # the full preset it was trained with
             return path, describe(meta, path, config)
 
         self.start_job("details", job, "Reading details")
@@ -198,7 +194,7 @@ class CheckpointsScreen(WorkScreen):
         path, data_dir = info.path, self.app.data_dir
 
         def job(progress, cancel):
-            report = core("evaluate").evaluate(
+            report = evaluate.evaluate(
                 path, data_dir, k=EVAL_K, limit=EVAL_LIMIT, progress=progress, cancel=cancel, layout_exact_match=False
             )
             return path, report.to_dict()
@@ -249,10 +245,8 @@ def lineage_text(exports: list[Any]) -> str:
 
 def delete_checkpoint(path: Path) -> None:
     """Remove a checkpoint and its metadata sidecar."""
-    from tactics_core.checkpoints import meta_path
-
     path.unlink(missing_ok=True)
-    meta_path(path).unlink(missing_ok=True)
+    checkpoints.meta_path(path).unlink(missing_ok=True)
 
 
 def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:

@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 
-from ..jobs import core
+from tactics_core import acornlib, corpus, demo
+
 from ..widgets.charts import SizeHistogram
 from .base import WorkScreen
 from .dialogs import ImportDialog, ImportReportDialog
@@ -28,7 +29,6 @@ def make_import_job(path: str, data_dir: Path, include: list, exclude: list, for
     """A job that imports an acornlib checkout into `data_dir` (manifest.jsonl beside it)."""
 
     def job(progress, cancel):
-        acornlib = core("acornlib")
         return acornlib.import_acornlib(
             path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel
         ).to_dict()
@@ -46,7 +46,6 @@ def make_demo_job(data_dir: Path):
     """A job that writes the built-in demo corpus to `data_dir`."""
 
     def job(progress, cancel):
-        demo = core("demo")
         return demo.write_demo_corpus(data_dir, progress=progress, cancel=cancel).to_dict()
 
     return job
@@ -101,7 +100,6 @@ class CorpusScreen(WorkScreen):
             return
 
         def job(progress, cancel):
-            corpus = core("corpus")
             stats = corpus.corpus_stats(data_dir, progress=progress, cancel=cancel)
             result = stats.to_dict()
             result["histogram"] = size_histogram(stats.sizes)
@@ -116,7 +114,7 @@ class CorpusScreen(WorkScreen):
         """Ask for the checkout (and module globs), then import it in a worker."""
         data_dir = self.app.data_dir
         has_corpus = data_dir.is_dir() and any(data_dir.iterdir())
-        folder = getattr(self.app, "acornlib_folder", "") or default_acornlib_folder()
+        folder = self.app.acornlib_folder or default_acornlib_folder()
         self.app.push_screen(ImportDialog(str(data_dir), folder, has_corpus), self._import_answer)
 
     def _import_answer(self, answer: dict | None) -> None:

@@ -31,9 +31,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from tactics_core import checkpoints, complete, corpus, data, evaluate, prover
 from tactics_core.errors import TacticsError
+from tactics_core.runstore import current_run_dir
 
-from ..jobs import core
 from .base import WorkScreen
 from .dialogs import PickDialog
 
@@ -229,12 +230,12 @@ class PlaygroundScreen(WorkScreen):
         self.set_mode("free" if self.mode == "prover" else "prover")
 
     def _show_mode(self) -> None:
-        prover = self.mode == "prover"
+        in_prover = self.mode == "prover"
         self.query_one("#play-mode", Label).update(f" {self.mode} mode (ctrl+t)")
-        self.query_one("#play-free-settings").display = not prover
-        self.query_one("#play-free").display = not prover
-        self.query_one("#play-prover-settings").display = prover
-        self.query_one("#play-prover").display = prover
+        self.query_one("#play-free-settings").display = not in_prover
+        self.query_one("#play-free").display = not in_prover
+        self.query_one("#play-prover-settings").display = in_prover
+        self.query_one("#play-prover").display = in_prover
         self.refresh_bindings()
         self._show_prover()
 
@@ -246,12 +247,10 @@ class PlaygroundScreen(WorkScreen):
         cached = self._completers.get(model) if model else None
 
         def job(progress, cancel):
-            corpus = core("corpus")
-            data = core("data")
             completer, val_fraction = cached, DEFAULT_VAL_FRACTION
             if model is not None:
-                completer = completer or core("complete").Completer.load(model)
-                val_fraction = core("evaluate").val_fraction_of(completer)
+                completer = completer or complete.Completer.load(model)
+                val_fraction = evaluate.val_fraction_of(completer)
             files = [f for f in corpus.iter_corpus(data_dir, progress=progress, cancel=cancel) if f.proof]
             _, val = data.split_corpus(files, val_fraction=val_fraction)
             if not val:
@@ -318,15 +317,14 @@ class PlaygroundScreen(WorkScreen):
         seed = self.seed
 
         def job(progress, cancel):
-            goal = core("corpus").parse_proof_text(text if text.endswith("\n") else text + "\n", "playground")
+            goal = corpus.parse_proof_text(text if text.endswith("\n") else text + "\n", "playground")
             key = (model, goal.context_text())
             completer = cached
             if completer is None:
                 progress(0, None, f"loading {Path(model).name}")
-                completer = core("complete").Completer.load(model)
+                completer = complete.Completer.load(model)
             fresh = None
             if rollout is None or rollout.key != key:
-                prover = core("prover")
                 session = prover.ProverSession(completer.backend, completer.tokenizer, goal, seed=seed)
                 kept = completer.tokenizer.decode(session.prompt.ids)
                 fresh = Rollout(session, key, kept, limit=prover.ROLLOUT_ATTEMPTS)
@@ -422,12 +420,11 @@ class PlaygroundScreen(WorkScreen):
         cached = self._completers.get(model)
 
         def job(progress, cancel):
-            corpus = core("corpus")
             goal = corpus.parse_proof_text(text if text.endswith("\n") else text + "\n", "playground")
             completer = cached
             if completer is None:
                 progress(0, None, f"loading {Path(model).name}")
-                completer = core("complete").Completer.load(model)
+                completer = complete.Completer.load(model)
             result = completer.complete(
                 goal.context_text(),
                 proof_so_far=tuple(goal.proof or ()),
@@ -471,13 +468,13 @@ class PlaygroundScreen(WorkScreen):
             if self.candidates:
                 options.highlighted = 0
                 options.focus()
-            notes = "; ".join(getattr(completion, "notes", ()) or ())
+            notes = "; ".join(completion.notes)
             ref = ""
             if self.reference is not None and done_lines < len(self.reference):
                 ref = f" · corpus line: {self.reference[done_lines].strip()[:60]}"
             self._status(
                 f"{len(self.candidates)} candidates in {completion.seconds * 1000:.0f} ms ({completion.backend})"
-                + (" · prompt truncated" if getattr(completion, "truncated", False) else "")
+                + (" · prompt truncated" if completion.truncated else "")
                 + (f" · {notes}" if notes else "")
                 + ref
             )
@@ -510,8 +507,8 @@ def model_layout(path: str) -> str | None:
     """The data layout a model was trained on (export config.json or checkpoint sidecar), if known."""
     p = Path(path)
     if p.is_dir():
-        return str(core("complete").read_export_config(p).get("layout", "file"))
-    return core("checkpoints").read_meta(p).get("layout")
+        return str(complete.read_export_config(p).get("layout", "file"))
+    return checkpoints.read_meta(p).get("layout")
 
 
 def prompt_info(prompt: Any) -> str:
@@ -593,10 +590,6 @@ def model_options(ws, run_folder=None) -> list[tuple[str, str]]:
     """Export folders (newest first) then the run's checkpoints (best first) as (label, path).
 
     `run_folder`: the run whose checkpoints to offer (default: the workspace's current run)."""
-    from pathlib import Path
-
-    from tactics_core.runstore import current_run_dir
-
     options: list[tuple[str, str]] = []
     if ws.export_dir.is_dir():
         exports = sorted((p for p in ws.export_dir.iterdir() if (p / "model.onnx").is_file()), reverse=True)

@@ -23,9 +23,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tactics_core import presets
 from tactics_core.errors import TacticsError
 
-from ..jobs import core
 from .base import WorkScreen
 
 
@@ -60,7 +60,7 @@ class PresetsScreen(WorkScreen):
         self.query_one("#presets-list", OptionList).focus()
 
     def reload(self, select: str | None = None) -> None:
-        infos = self.guard(lambda: core("presets").list_presets(self.ws.presets_dir))
+        infos = self.guard(lambda: presets.list_presets(self.ws.presets_dir))
         if infos is None:
             return
         self.infos = list(infos)
@@ -95,7 +95,6 @@ class PresetsScreen(WorkScreen):
             self.preset = None
             view.update(f"{info.path}\n\n{info.error}")
             return
-        presets = core("presets")
         try:
             self.preset = presets.load_preset(info.path, self.ws.presets_dir)
         except TacticsError as exc:
@@ -119,7 +118,7 @@ class PresetsScreen(WorkScreen):
             self.notify(f"{info.name} is already a workspace preset: edit it with m", severity="warning")
             return
         ws = self.ws
-        path = self.guard(lambda: core("presets").copy_builtin(info.name, ws.presets_dir))
+        path = self.guard(lambda: presets.copy_builtin(info.name, ws.presets_dir))
         if path is not None:
             self.notify(f"copied to {path}; edit it with m")
             self.reload(select=info.name)
@@ -184,7 +183,7 @@ class PresetsScreen(WorkScreen):
         for label in self.query(".form-error").results(Label):
             label.update("")
         try:
-            edited = core("presets").apply_overrides(self.preset, self.overrides())
+            edited = presets.apply_overrides(self.preset, self.overrides())
         except TacticsError as exc:
             message = clean_message(str(exc), self.preset)
             self.form_error = message
@@ -210,7 +209,6 @@ class PresetsScreen(WorkScreen):
         if edited is None:
             self.app.show_error(f"not saved: {self.form_error}")
             return
-        presets = core("presets")
         target = self.ws.presets_dir / f"{self.preset.name}.toml" if self.preset.builtin else self.preset.source
         ws = self.ws
         ws.presets_dir.mkdir(parents=True, exist_ok=True) if self.preset.builtin else None

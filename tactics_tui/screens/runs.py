@@ -22,7 +22,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from ..jobs import core
+from tactics_core import runs, runstore
+from tactics_core.checkpoints import latest_checkpoint
+
+from ..run_view import format_seconds
 from ..widgets.charts import BASELINE_COLOUR, OverlayChart, run_colour
 from .base import WorkScreen
 from .dialogs import ConfirmDialog
@@ -84,8 +87,7 @@ class RunsScreen(WorkScreen):
         ck, export_dir = self.ws.checkpoint_dir, self.ws.export_dir
 
         def job(progress, cancel):
-            store = core("runstore")
-            return store.list_runs(ck), store.list_exports(export_dir)
+            return runstore.list_runs(ck), runstore.list_exports(export_dir)
 
         if not self.busy("list"):
             self.start_job("list", job, "Reading runs")
@@ -155,7 +157,6 @@ class RunsScreen(WorkScreen):
             return
 
         def job(progress, cancel):
-            runs = core("runs")
             out = {}
             for name, path, ident in wanted:
                 train, val = [], []
@@ -245,8 +246,7 @@ class RunsScreen(WorkScreen):
         if pair is None:
             self.notify("select two runs (space), or pin a baseline (b) and highlight another", severity="warning")
             return
-        store = core("runstore")
-        self.diff_text = diff_text(store.diff_runs(*pair))
+        self.diff_text = diff_text(runstore.diff_runs(*pair))
         self._show_side()
 
     def diff_pair(self) -> tuple[Any, Any] | None:
@@ -271,7 +271,7 @@ class RunsScreen(WorkScreen):
         folder = Path(info.path)
         best = folder / "best_model.pt"
         if not best.is_file():
-            latest = self.guard(lambda: core("checkpoints").latest_checkpoint(folder))
+            latest = self.guard(lambda: latest_checkpoint(folder))
             if latest is None:
                 self.app.show_error(f"run {info.name} has no checkpoint to export yet")
                 return
@@ -290,7 +290,7 @@ class RunsScreen(WorkScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                if self.guard(lambda: core("runstore").remove_run(ck, info.name)) is not None:
+                if self.guard(lambda: runstore.remove_run(ck, info.name)) is not None:
                     self.notify(f"removed run {info.name}")
                     if self.app.selected_run is not None and Path(self.app.selected_run) == Path(info.path):
                         self.app.selected_run = None
@@ -368,6 +368,4 @@ def _value(value: Any) -> str:
 
 
 def _duration(secs: Any) -> str:
-    from ..run_view import format_seconds
-
     return format_seconds(secs) if isinstance(secs, (int, float)) else "–"

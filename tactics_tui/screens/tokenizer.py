@@ -15,10 +15,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from ..jobs import core
-from .base import WorkScreen
+from tactics_core import corpus, tokenizer
 
-DEFAULT_KINDS = ("lines", "seed")
+from .base import WorkScreen
 
 
 class TokenizerScreen(WorkScreen):
@@ -31,7 +30,7 @@ class TokenizerScreen(WorkScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Kind ", classes="field-label")
-            yield Select([(k, k) for k in DEFAULT_KINDS], allow_blank=False, id="tok-kind", compact=True)
+            yield Select([(k, k) for k in tokenizer.KINDS], allow_blank=False, value=tokenizer.DEFAULT_KIND, id="tok-kind", compact=True)
             yield Label(" Vocab size ", classes="field-label")
             yield Input("4096", id="tok-vocab", type="integer", compact=True)
         yield Static("", markup=False, id="tok-report")
@@ -40,22 +39,9 @@ class TokenizerScreen(WorkScreen):
             yield Static("", markup=False, id="tok-sample")
 
     def on_mount(self) -> None:
-        kinds, default = self._kinds()
-        select = self.query_one("#tok-kind", Select)
-        select.set_options([(k, k) for k in kinds])
-        select.value = default
         self.query_one("#tok-report", Static).update("No tokenizer yet: press t to train one on the data folder.")
         if self.ws.tokenizer_path.exists():
             self._load_sample(None)
-
-    def _kinds(self) -> tuple[list[str], str]:
-        try:
-            tok = core("tokenizer")
-        except Exception:
-            return list(DEFAULT_KINDS), DEFAULT_KINDS[0]
-        kinds = list(getattr(tok, "KINDS", DEFAULT_KINDS))
-        default = getattr(tok, "DEFAULT_KIND", kinds[0])
-        return kinds, default if default in kinds else kinds[0]
 
     def action_focus_vocab(self) -> None:
         self.query_one("#tok-vocab", Input).focus()
@@ -76,9 +62,8 @@ class TokenizerScreen(WorkScreen):
         output_dir = self.ws.checkpoint_dir
 
         def job(progress, cancel):
-            tok = core("tokenizer")
-            report = tok.train_tokenizer(data_dir, output_dir, vocab_size=vocab, kind=kind, progress=progress, cancel=cancel)
-            report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+            trained = tokenizer.train_tokenizer(data_dir, output_dir, vocab_size=vocab, kind=kind, progress=progress, cancel=cancel)
+            report = trained.to_dict()
             report.update(_sample(report.get("path") or output_dir / "tokenizer.json", data_dir))
             return report
 
@@ -103,10 +88,9 @@ class TokenizerScreen(WorkScreen):
 
 def _sample(tokenizer_path, data_dir) -> dict[str, Any]:
     """The tokenizer's facts and one proof cut into its token pieces (worker thread)."""
-    tok = core("tokenizer").load_tokenizer(tokenizer_path)
-    info: dict[str, Any] = {"path": str(tokenizer_path), "vocab_size": tok.vocab_size, "kind": getattr(tok, "kind", "?")}
+    tok = tokenizer.load_tokenizer(tokenizer_path)
+    info: dict[str, Any] = {"path": str(tokenizer_path), "vocab_size": tok.vocab_size, "kind": tok.kind}
     try:
-        corpus = core("corpus")
         first = next(iter(corpus.iter_corpus(data_dir)), None)
     except Exception:
         first = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -21,7 +22,11 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
-from ..jobs import core, log, one_line
+from tactics_core import presets, runs
+from tactics_core.checkpoints import latest_checkpoint
+from tactics_core.runstore import is_run_folder
+
+from ..jobs import log, one_line
 from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
 from ..widgets.system_pane import SystemPane
@@ -41,8 +46,9 @@ class TrainingScreen(WorkScreen):
     def __init__(self) -> None:
         super().__init__()
         self.view = RunView()
-        self.run_state: Any = None
+        self.run_state: runs.RunState | None = None
         self.tail_error: str | None = None
+        self.run_folder: Path | None = None  # the folder the tail reads (set by the tail)
         self._opened_at = time.time()
 
     def compose_body(self) -> ComposeResult:
@@ -74,11 +80,11 @@ class TrainingScreen(WorkScreen):
     def refresh_presets(self) -> None:
         select = self.query_one("#train-preset", Select)
         try:
-            presets = core("presets").list_presets(self.ws.presets_dir)
+            infos = presets.list_presets(self.ws.presets_dir)
         except Exception as exc:
             log.info("presets: %s", exc)
             return
-        names = [p.name for p in presets if getattr(p, "active", True) and not getattr(p, "error", None)]
+        names = [p.name for p in infos if p.active and not p.error]
         current = None if select.is_blank() else select.value
         select.set_options([(n, n) for n in names])
         wanted = self.app.preset_name or current or ("tiny" if "tiny" in names else (names[0] if names else None))
@@ -98,7 +104,6 @@ class TrainingScreen(WorkScreen):
             state = None
             error = None
             try:
-                runs = core("runs")
                 now = self.app.run_folder()  # the run chosen on the Runs screen, else the current run
                 if reader is None or now != folder:
                     if reader is not None:
@@ -124,7 +129,7 @@ class TrainingScreen(WorkScreen):
                     return
                 time.sleep(0.05)
 
-    def _apply(self, events: list[dict], state: Any, error: str | None) -> None:
+    def _apply(self, events: list[dict], state: runs.RunState | None, error: str | None) -> None:
         if error and error != self.tail_error:
             self.app.show_error(error)
         self.tail_error = error
@@ -132,8 +137,8 @@ class TrainingScreen(WorkScreen):
         self.run_state = state
         device = str((self.view.start or {}).get("device") or "")
         self.query_one(SystemPane).watch_process(
-            getattr(state, "pid", None), bool(getattr(state, "alive", False)), gpu=device.startswith("cuda"),
-            pids=(getattr(state, "extra", None) or {}).get("rank_pids"),
+            state.pid if state else None, bool(state and state.alive), gpu=device.startswith("cuda"),
+            pids=state.extra.get("rank_pids") if state else None,
         )
         for event in events:  # a run ending while we watch (not one read from history)
             if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
@@ -147,7 +152,7 @@ class TrainingScreen(WorkScreen):
     # -- drawing ----------------------------------------------------------------
     def _draw(self) -> None:
         view, state = self.view, self.run_state
-        name = run_label(getattr(self, "run_folder", None))
+        name = run_label(self.run_folder)
         self.query_one("#train-status", Static).update(status_line(view, state) + (f" · {name}" if name else ""))
         self.query_one("#train-figures", Static).update(figures_text(view))
         sparkline = self.query_one("#train-sparkline", Sparkline)
@@ -158,7 +163,7 @@ class TrainingScreen(WorkScreen):
 
     # -- actions ------------------------------------------------------------------
     def _alive(self) -> bool:
-        return bool(self.run_state is not None and getattr(self.run_state, "alive", False))
+        return bool(self.run_state is not None and self.run_state.alive)
 
     def action_start(self) -> None:
         self.start_run()
@@ -181,10 +186,9 @@ class TrainingScreen(WorkScreen):
             self.app.selected_run = None  # a new run: follow it (it becomes the current run)
 
         def job(progress, cancel):
-            runs = core("runs")
             resume_from = None
             if resume:  # the shown run's latest checkpoint unless one was chosen
-                latest = None if checkpoint else core("checkpoints").latest_checkpoint(run_folder)
+                latest = None if checkpoint else latest_checkpoint(run_folder)
                 resume_from = str(checkpoint or latest or "latest")
             return runs.start_detached(
                 str(preset),
@@ -206,7 +210,7 @@ class TrainingScreen(WorkScreen):
             self.notify("no run is going", severity="warning")
             return
         folder = self.app.run_folder()
-        self.guard(lambda: core("runs").request_stop(folder))
+        self.guard(lambda: runs.request_stop(folder))
         self.notify("stop requested: the run writes a checkpoint, then ends")
 
     def job_done(self, job: str, result: Any) -> None:
@@ -218,38 +222,36 @@ def run_label(folder: Any) -> str:
     """The run's name for the status line ("" for an old workspace's run in checkpoints/)."""
     if folder is None:
         return ""
-    from tactics_core.runstore import is_run_folder
-
     return f"run {folder.name}" if is_run_folder(folder) else ""
 
 
-def _state_key(state: Any) -> tuple | None:
+def _state_key(state: runs.RunState | None) -> tuple | None:
     if state is None:
         return None
-    return (getattr(state, "pid", None), getattr(state, "state", None), getattr(state, "alive", None), getattr(state, "step", None))
+    return (state.pid, state.state, state.alive, state.step)
 
 
-def status_line(view: RunView, state: Any) -> str:
+def status_line(view: RunView, state: runs.RunState | None) -> str:
     """One line: is a run going, where it is, and how it ended."""
     if state is None and view.events == 0:
         return "No run in this workspace yet: choose a preset and press s."
     step = view.step
-    total = view.total_steps or (getattr(state, "total_steps", None) if state is not None else None)
+    total = view.total_steps or (state.total_steps if state is not None else None)
     where = f"step {step if step is not None else 0}" + (f"/{total}" if total else "")
     if view.last_step and view.last_step.get("epoch") is not None:
         where += f" · epoch {view.last_step['epoch']}"
     world = int((view.start or {}).get("world_size") or 1)
     if world > 1:  # a data-parallel run (`tactics train --nproc N` / torchrun)
         where += f" · {world} processes"
-    alive = bool(state is not None and getattr(state, "alive", False))
+    alive = bool(state is not None and state.alive)
     if alive:
-        return f"● running (pid {getattr(state, 'pid', '?')}) · {where} · ETA {format_seconds(view.eta_seconds())}"
+        return f"● running (pid {state.pid}) · {where} · ETA {format_seconds(view.eta_seconds())}"
     ending = view.ending()
     if ending:
         return f"■ {where} · {ending}"
-    if state is not None and getattr(state, "state", None) in ("running", "starting"):
-        return f"✖ {where} · the run process (pid {getattr(state, 'pid', '?')}) is gone without an end record; resume with u"
-    message = getattr(state, "message", None) if state is not None else None
+    if state is not None and state.state in ("running", "starting"):
+        return f"✖ {where} · the run process (pid {state.pid}) is gone without an end record; resume with u"
+    message = state.message if state is not None else None
     return f"■ {where}" + (f" · {message}" if message else "")
 
 

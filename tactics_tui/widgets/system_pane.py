@@ -15,6 +15,8 @@ from textual import work
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
+from tactics_core.system import ProcessSampler, RanksSampler, stats_line
+
 SAMPLE_SECONDS = 0.5  # at most 2 updates per second
 
 
@@ -31,6 +33,7 @@ class SystemPane(Widget):
         self._pid: int | None = None
         self._alive = False
         self._gpu = False
+        self._pids: tuple[int, ...] = ()  # every rank of a data-parallel run, else ()
         self.line = "system: no training process"
 
     def on_mount(self) -> None:
@@ -52,14 +55,13 @@ class SystemPane(Widget):
 
     @work(thread=True, exclusive=True, group="system")
     def _sample(self) -> None:
-        from tactics_core.system import ProcessSampler, RanksSampler, stats_line
-
         worker = get_current_worker()
         sampler = None
+        watched = None  # (pid, gpu, pids) the sampler was made for
         last = None
         while not worker.is_cancelled:
             with self._lock:
-                pid, alive, gpu, pids = self._pid, self._alive, self._gpu, getattr(self, "_pids", ())
+                pid, alive, gpu, pids = self._pid, self._alive, self._gpu, self._pids
             if pid is None:
                 line = "system: no training process"
                 sampler = None
@@ -67,7 +69,8 @@ class SystemPane(Widget):
                 line = f"system: the training process (pid {pid}) is gone"
                 sampler = None
             else:
-                if sampler is None or sampler.pid != pid or sampler.want_gpu != gpu or getattr(sampler, "pids", ()) != pids:
+                if sampler is None or watched != (pid, gpu, pids):
+                    watched = (pid, gpu, pids)
                     sampler = RanksSampler(list(pids), gpu=gpu) if pids else ProcessSampler(pid, gpu=gpu)
                 try:
                     line = stats_line(sampler.sample())
