@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -23,11 +24,11 @@ from textual.screen import Screen
 
 from tactics_core import export, runs
 from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.errors import TacticsError
 from tactics_core.runstore import current_run_dir
 from tactics_core.workspace import Workspace
 
-from .jobs import log, one_line
+from .jobs import LOG_FILE, error_line, log, one_line
+from .messages import JobDone
 from .screens.checkpoints import CheckpointsScreen
 from .screens.corpus import CorpusScreen, make_demo_job
 from .screens.dialogs import DemoOfferDialog
@@ -37,8 +38,6 @@ from .screens.runs import RunsScreen
 from .screens.tokenizer import TokenizerScreen
 from .screens.training import TrainingScreen
 from .widgets.nav import SCREENS
-
-LOG_FILE = "tactics-tui.log"
 
 SCREEN_KEYS = Binding.Group("Screens ", compact=True)
 
@@ -187,12 +186,13 @@ class TacticsApp(App):
             report = export.export_model(
                 checkpoint, output_dir=export.default_output_dir(export_dir), progress=progress, cancel=cancel
             )
-            return report.to_dict()
+            return Exported(report.to_dict())
 
         self.screen.start_job("export", job, f"Exporting {checkpoint.name}")
 
-    def export_finished(self, result: dict[str, Any]) -> None:
-        self.last_export = result
+    def on_exported(self, message: Exported) -> None:
+        """An export finished on some screen (its outcome bubbles up here)."""
+        result = self.last_export = message.report
         diff = result.get("max_abs_diff")
         self.notify(
             f"exported and verified: {result.get('path')}"
@@ -220,11 +220,8 @@ class TacticsApp(App):
         """Run `fn` (a quick core call on the UI thread); errors become one notice."""
         try:
             return fn()
-        except TacticsError as exc:
-            self.show_error(str(exc))
         except Exception as exc:
-            log.exception("unexpected error")
-            self.show_error(f"{type(exc).__name__}: {one_line(exc)} (details in {LOG_FILE})")
+            self.show_error(error_line(exc))
         return None
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False) -> None:
@@ -240,11 +237,7 @@ class TacticsApp(App):
         if self.is_headless or os.environ.get("TACTICS_TUI_DEBUG") or not isinstance(error, Exception):
             super()._handle_exception(error)
             return
-        if isinstance(error, TacticsError):
-            self.show_error(str(error))
-            return
-        log.error("unexpected error in the UI", exc_info=error)
-        self.show_error(f"{type(error).__name__}: {one_line(error)} (details in {LOG_FILE})")
+        self.show_error(error_line(error))
 
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -258,6 +251,13 @@ class TacticsApp(App):
             if isinstance(binding, Binding) and binding.description and binding.action != "cancel_job":
                 yield SystemCommand(binding.description, f"{screen.__class__.__name__.removesuffix('Screen')}: key {binding.key}", _bind(screen.run_action, binding.action))
         yield from super().get_system_commands(screen)
+
+
+@dataclass
+class Exported(JobDone):
+    """An export was written and verified: `ExportReport.to_dict()`."""
+
+    report: dict[str, Any]
 
 
 def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:

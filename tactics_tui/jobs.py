@@ -1,11 +1,14 @@
-"""Running core functions off the UI thread.
+"""Running core functions off the UI thread, and the one line an error becomes.
 
 Every long core call (stats, tokenizer training, export, completion...) runs
 in a Textual thread worker through `run_job`, which turns the core's
 `progress(done, total, message)` callbacks into at most a few `JobProgress`
-messages a second and its outcome into `JobDone` / `JobFailed`. Errors become
-the core's one-line message; unexpected ones are logged with their traceback
-to `tactics-tui.log` and shown as one line, never as a traceback on screen.
+messages a second, and posts `JobEnded` then the job's outcome: the
+`JobDone` message the job function returned, or `JobFailed`. `error_line` is
+the one place an exception becomes what the user reads, for jobs and for the
+UI thread alike: a `TacticsError` is the core's one-line message; anything
+else is a bug, logged with its traceback to `tactics-tui.log` and shown as
+one line, never as a traceback on screen.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any, Callable
 from tactics_core.errors import Cancelled, TacticsError
 from tactics_core.progress import CancelToken, ProgressFn
 
-from .messages import JobDone, JobFailed, JobProgress
+from .messages import JobDone, JobEnded, JobFailed, JobProgress
 
 log = logging.getLogger("tactics_tui")
+
+LOG_FILE = "tactics-tui.log"  # in the workspace
 
 # How often a job may redraw its progress (seconds): a few times a second at
 # most, which stays smooth over SSH.
@@ -30,6 +35,17 @@ PROGRESS_INTERVAL = 0.25
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def error_line(exc: BaseException, job: str | None = None) -> str:
+    """What the user reads for `exc`, raised in job `job` (None: on the UI thread); logged."""
+    where = job or "the UI"
+    if isinstance(exc, TacticsError):
+        log.info("%s: %s", where, exc)
+        return one_line(exc)
+    log.error("%s failed unexpectedly", where, exc_info=exc)  # a bug, not the user's fault
+    failed = f"{job} failed: " if job else ""
+    return f"{failed}{type(exc).__name__}: {one_line(exc)} (details in {LOG_FILE})"
 
 
 class ThrottledProgress:
@@ -59,22 +75,19 @@ class ThrottledProgress:
 def run_job(
     target: Any,
     job: str,
-    fn: Callable[[ProgressFn, CancelToken], Any],
+    fn: Callable[[ProgressFn, CancelToken], JobDone],
     cancel: CancelToken,
 ) -> None:
-    """Run `fn(progress, cancel)` here (a worker thread) and post its outcome to `target`."""
+    """Run `fn(progress, cancel)` here (a worker thread); post `JobEnded`, then its outcome to `target`."""
     progress = ThrottledProgress(target, job)
+    outcome: JobDone | JobFailed
     try:
-        result = fn(progress, cancel)
+        outcome = fn(progress, cancel)
+        if not isinstance(outcome, JobDone):
+            raise TypeError(f"the job returned {type(outcome).__name__}, not a JobDone message")
     except Cancelled:
-        target.post_message(JobFailed(job, "cancelled", cancelled=True))
-    except TacticsError as exc:
-        log.info("%s: %s", job, exc)
-        target.post_message(JobFailed(job, one_line(exc)))
-    except Exception as exc:  # a bug, not the user's fault: keep the details in the log
-        log.exception("%s failed unexpectedly", job)
-        target.post_message(
-            JobFailed(job, f"{job} failed: {type(exc).__name__}: {one_line(exc)} (details in tactics-tui.log)")
-        )
-    else:
-        target.post_message(JobDone(job, result))
+        outcome = JobFailed(job, "cancelled", cancelled=True)
+    except Exception as exc:
+        outcome = JobFailed(job, error_line(exc, job))
+    target.post_message(JobEnded(job))
+    target.post_message(outcome)

@@ -279,13 +279,13 @@ async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
         from types import SimpleNamespace
 
         from tactics_core.prover import Attempt, ProverPrompt
-        from tactics_tui.screens.playground import Rollout
+        from tactics_tui.screens.playground import CandidatesReady, ProverStep, Rollout
 
         prompt = ProverPrompt("@G\n[i]x\n", [1, 2, 3], 5, 2, "@T [b]cut[/b]")
         session = SimpleNamespace(prompt=prompt, room=40, context_length=64, accepted=[])
         rollout = Rollout(session, (None, "@G\n[i]x\n"), "@G\n[i]x [red]kept\n")
         attempt = Attempt("g[R: Ring] [bold]y", [4, 5], "line", cache=object(), length=6)
-        screen.post_message(__import__("tactics_tui.messages", fromlist=["JobDone"]).JobDone("attempt", (None, None, rollout, attempt)))
+        screen.post_message(ProverStep(None, None, rollout, attempt))
         await pilot.pause(0.2)
         assert "[b]cut[/b]" in str(screen.query_one("#play-prompt-info", Static).render())
         cache = str(screen.query_one("#play-cache-text", Static).render())
@@ -294,7 +294,7 @@ async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
         await pilot.press("ctrl+t")
         assert screen.mode == "free"
         result = CompletionResult([Candidate("f[R: CommRing](a) [/] [bold]x", -1.5)], 0.01, "torch", "@G\n")
-        screen.post_message(__import__("tactics_tui.messages", fromlist=["JobDone"]).JobDone("complete", ("m", None, result, 0)))
+        screen.post_message(CandidatesReady("m", None, result, 0))
         await pilot.pause(0.2)
         options = screen.query_one("#play-candidates", OptionList)
         assert options.option_count == 1

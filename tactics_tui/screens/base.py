@@ -1,14 +1,14 @@
 """What every screen shares: a job bar, cancellable workers, error notices.
 
-A screen starts long work with `start_job(job, fn, label)`; `fn(progress,
-cancel)` runs in a thread worker, progress arrives throttled, and the
-outcome comes back to `job_done` / `job_failed` on the UI thread. Escape
-cancels the running job through its `CancelToken`.
+A screen starts long work with `start_job(job, fn, label)`: `job` names the
+slot (one job of a name at a time), `fn(progress, cancel)` runs in a thread
+worker and returns its outcome, a `JobDone` message the screen handles in
+`on_<name>`; progress arrives throttled, and a failure becomes one notice.
+Escape cancels the running job through its `CancelToken`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable
 
 from textual import work
@@ -20,12 +20,9 @@ from textual.widgets import Footer, Input, TextArea
 from tactics_core.progress import CancelToken
 
 from ..jobs import run_job
-from ..messages import JobDone, JobFailed, JobProgress
+from ..messages import JobDone, JobEnded, JobFailed, JobProgress
 from ..widgets.job_bar import JobBar
 from ..widgets.nav import NavBar
-
-log = logging.getLogger("tactics_tui")
-
 
 class WorkScreen(Screen):
     """A screen with a header, footer, job bar and cancellable background jobs."""
@@ -61,8 +58,8 @@ class WorkScreen(Screen):
     def busy(self, job: str) -> bool:
         return job in self._tokens
 
-    def start_job(self, job: str, fn: Callable[[Any, CancelToken], Any], label: str) -> bool:
-        """Run `fn(progress, cancel)` in a worker; False if that job already runs."""
+    def start_job(self, job: str, fn: Callable[[Any, CancelToken], JobDone], label: str) -> bool:
+        """Run `fn(progress, cancel)` in a worker; False if job `job` already runs."""
         if job in self._tokens:
             self.notify(f"{label} is already running", severity="warning")
             return False
@@ -73,7 +70,7 @@ class WorkScreen(Screen):
         return True
 
     @work(thread=True, group="jobs")
-    def _worker(self, job: str, fn: Callable[[Any, CancelToken], Any], token: CancelToken) -> None:
+    def _worker(self, job: str, fn: Callable[[Any, CancelToken], JobDone], token: CancelToken) -> None:
         run_job(self, job, fn, token)
 
     def action_cancel_job(self) -> None:
@@ -84,34 +81,20 @@ class WorkScreen(Screen):
         elif isinstance(self.focused, (Input, TextArea)):
             self.set_focus(None)
 
-    def _end(self, job: str) -> None:
-        self._tokens.pop(job, None)
-        if not self._tokens:
-            self.query_one(JobBar).stop()
-
     def on_job_progress(self, message: JobProgress) -> None:
         if message.job in self._tokens:
             self.query_one(JobBar).show(message.done, message.total, message.text)
 
-    def on_job_done(self, message: JobDone) -> None:
-        self._end(message.job)
-        if message.job == "export":
-            self.app.export_finished(message.result)
-        self.job_done(message.job, message.result)
+    def on_job_ended(self, message: JobEnded) -> None:
+        self._tokens.pop(message.job, None)
+        if not self._tokens:
+            self.query_one(JobBar).stop()
 
     def on_job_failed(self, message: JobFailed) -> None:
-        self._end(message.job)
         if message.cancelled:
             self.notify(f"{message.job}: cancelled", severity="warning")
         else:
             self.app.show_error(message.error)
-        self.job_failed(message.job, message.error)
-
-    def job_done(self, job: str, result: Any) -> None:
-        """Override: use a finished job's result."""
-
-    def job_failed(self, job: str, error: str) -> None:
-        """Override: react to a failed job."""
 
     def guard(self, fn: Callable[[], Any]) -> Any:
         """Run a quick core call on the UI thread, turning errors into notices."""

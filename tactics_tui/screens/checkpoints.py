@@ -13,6 +13,7 @@ the prover's figures.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from textual.widgets import DataTable, Static
 from tactics_core import checkpoints, evaluate, runstore
 from tactics_core.errors import TacticsError
 
+from ..messages import JobDone
 from .base import WorkScreen
 from .dialogs import ConfirmDialog
 
@@ -77,23 +79,22 @@ class CheckpointsScreen(WorkScreen):
                         metas[info.path] = checkpoints.read_meta(info.path)
                     except (TacticsError, OSError):
                         pass
-            return folder, infos, metas, runstore.list_exports(export_dir)
+            return CheckpointsListed(folder, infos, metas, runstore.list_exports(export_dir))
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "list":
-            self.folder, infos, self.metas, self.exports = result
-            self.show(infos)
-        elif job == "eval":
-            path, report = result
-            self._evals[path] = eval_line(report)
-            self._show_details()
-        elif job == "details":
-            path, text = result
-            self._details[path] = text
-            self._show_details()
+    def on_checkpoints_listed(self, message: CheckpointsListed) -> None:
+        self.folder, self.metas, self.exports = message.folder, message.metas, message.exports
+        self.show(message.infos)
+
+    def on_checkpoint_evaluated(self, message: CheckpointEvaluated) -> None:
+        self._evals[message.path] = eval_line(message.report)
+        self._show_details()
+
+    def on_checkpoint_described(self, message: CheckpointDescribed) -> None:
+        self._details[message.path] = message.text
+        self._show_details()
 
     def show(self, infos: list[Any]) -> None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -161,7 +162,7 @@ class CheckpointsScreen(WorkScreen):
         def job(progress, cancel):
             meta = checkpoints.read_meta(path)
             config = checkpoints.load_checkpoint(path).get("config")  # the full preset it was trained with
-            return path, describe(meta, path, config)
+            return CheckpointDescribed(path, describe(meta, path, config))
 
         self.start_job("details", job, "Reading details")
 
@@ -197,7 +198,7 @@ class CheckpointsScreen(WorkScreen):
             report = evaluate.evaluate(
                 path, data_dir, k=EVAL_K, limit=EVAL_LIMIT, progress=progress, cancel=cancel, layout_exact_match=False
             )
-            return path, report.to_dict()
+            return CheckpointEvaluated(path, report.to_dict())
 
         self.start_job("eval", job, f"Evaluating {info.name} on {EVAL_LIMIT} validation goals")
 
@@ -213,6 +214,32 @@ class CheckpointsScreen(WorkScreen):
                 self.action_reload()
 
         self.app.push_screen(ConfirmDialog(f"Delete {info.name} ({_size(info.size)})?\nThis cannot be undone.", yes="Delete", no="Keep"), answer)
+
+
+@dataclass
+class CheckpointsListed(JobDone):
+    """A run folder's checkpoints, their sidecars (path -> facts) and every export (lineage)."""
+
+    folder: Path
+    infos: list[checkpoints.CheckpointInfo]
+    metas: dict[str, dict[str, Any]]
+    exports: list[runstore.ExportInfo]
+
+
+@dataclass
+class CheckpointEvaluated(JobDone):
+    """The quick eval of checkpoint `path`: `EvalReport.to_dict()`."""
+
+    path: str
+    report: dict[str, Any]
+
+
+@dataclass
+class CheckpointDescribed(JobDone):
+    """The details box of checkpoint `path`."""
+
+    path: str
+    text: str
 
 
 EVAL_K = 8

@@ -9,6 +9,7 @@ when done).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,41 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tactics_core import acornlib, corpus, demo
 
+from ..messages import JobDone
 from ..widgets.charts import SizeHistogram
 from .base import WorkScreen
 from .dialogs import ImportDialog, ImportReportDialog
+
+
+@dataclass
+class CorpusStatsRead(JobDone):
+    """`CorpusStats.to_dict()` plus "histogram" (`size_histogram`)."""
+
+    stats: dict[str, Any]
+
+
+@dataclass
+class DemoWritten(JobDone):
+    """The demo corpus was written: its report's `to_dict()`."""
+
+    report: dict[str, Any]
+
+
+@dataclass
+class AcornlibImported(JobDone):
+    """An acornlib checkout was imported: `ImportReport.to_dict()`."""
+
+    report: dict[str, Any]
 
 
 def make_import_job(path: str, data_dir: Path, include: list, exclude: list, force: bool):
     """A job that imports an acornlib checkout into `data_dir` (manifest.jsonl beside it)."""
 
     def job(progress, cancel):
-        return acornlib.import_acornlib(
+        report = acornlib.import_acornlib(
             path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel
-        ).to_dict()
+        )
+        return AcornlibImported(report.to_dict())
 
     return job
 
@@ -46,7 +70,7 @@ def make_demo_job(data_dir: Path):
     """A job that writes the built-in demo corpus to `data_dir`."""
 
     def job(progress, cancel):
-        return demo.write_demo_corpus(data_dir, progress=progress, cancel=cancel).to_dict()
+        return DemoWritten(demo.write_demo_corpus(data_dir, progress=progress, cancel=cancel).to_dict())
 
     return job
 
@@ -103,7 +127,7 @@ class CorpusScreen(WorkScreen):
             stats = corpus.corpus_stats(data_dir, progress=progress, cancel=cancel)
             result = stats.to_dict()
             result["histogram"] = size_histogram(stats.sizes)
-            return result
+            return CorpusStatsRead(result)
 
         self.start_job("stats", job, f"Reading {data_dir}")
 
@@ -125,16 +149,18 @@ class CorpusScreen(WorkScreen):
         job = make_import_job(path, self.app.data_dir, answer["include"], answer["exclude"], answer["force"])
         self.start_job("import", job, f"Importing {answer['path']}")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "stats":
-            self.show_stats(result)
-        elif job == "demo":
-            self.notify(f"demo corpus written to {self.app.data_dir}")
-            self.action_stats()
-        elif job == "import":
-            self.notify(f"{result['files']:,} proof files imported into {result['data_dir']}")
-            self.action_stats()
-            self.app.push_screen(ImportReportDialog(format_import_summary(result), import_problems(result)))
+    def on_corpus_stats_read(self, message: CorpusStatsRead) -> None:
+        self.show_stats(message.stats)
+
+    def on_demo_written(self, message: DemoWritten) -> None:
+        self.notify(f"demo corpus written to {self.app.data_dir}")
+        self.action_stats()
+
+    def on_acornlib_imported(self, message: AcornlibImported) -> None:
+        result = message.report
+        self.notify(f"{result['files']:,} proof files imported into {result['data_dir']}")
+        self.action_stats()
+        self.app.push_screen(ImportReportDialog(format_import_summary(result), import_problems(result)))
 
     def show_stats(self, stats: dict[str, Any]) -> None:
         self.query_one("#corpus-summary", Static).update(format_summary(stats))

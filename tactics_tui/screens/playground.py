@@ -35,6 +35,7 @@ from tactics_core import checkpoints, complete, corpus, data, evaluate, prover
 from tactics_core.errors import TacticsError
 from tactics_core.runstore import current_run_dir
 
+from ..messages import JobDone
 from .base import WorkScreen
 from .dialogs import PickDialog
 
@@ -204,7 +205,7 @@ class PlaygroundScreen(WorkScreen):
         path = self._model()
         if path is not None and not self._mode_chosen and not self.busy("layout"):
             self._layout_read = path
-            self.start_job("layout", lambda progress, cancel: (path, model_layout(path)), "Reading the model's layout")
+            self.start_job("layout", lambda progress, cancel: LayoutRead(path, model_layout(path)), "Reading the model's layout")
 
     # -- modes ----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -255,7 +256,7 @@ class PlaygroundScreen(WorkScreen):
             _, val = data.split_corpus(files, val_fraction=val_fraction)
             if not val:
                 raise TacticsError(f"no validation goals with a proof in {data_dir}; choose another data folder (screen 1)")
-            return val[:500], model, completer
+            return GoalsRead(val[:500], model, completer)
 
         self.start_job("goals", job, "Reading the validation split")
 
@@ -330,19 +331,18 @@ class PlaygroundScreen(WorkScreen):
                 fresh = Rollout(session, key, kept, limit=prover.ROLLOUT_ATTEMPTS)
             session = (fresh or rollout).session
             attempt = session.attempt(cancel) if sample else None
-            return model, completer, fresh, attempt
+            return ProverStep(model, completer, fresh, attempt)
 
         label = f"Sampling an attempt from {Path(model).name}" if sample else "Building the prover's prompt"
         self.start_job("attempt" if sample else "prompt", job, label)
 
-    def _prover_done(self, result: Any) -> None:
-        model, completer, fresh, attempt = result
-        self._completers = {model: completer}  # keep one model in memory
-        if fresh is not None:
-            self.rollout = fresh
+    def on_prover_step(self, message: ProverStep) -> None:
+        self._completers = {message.model: message.completer}  # keep one model in memory
+        if message.fresh is not None:
+            self.rollout = message.fresh
             self._goal_edited = False
-        if attempt is not None and self.rollout is not None:
-            self.rollout.took(attempt)
+        if message.attempt is not None and self.rollout is not None:
+            self.rollout.took(message.attempt)
         self._show_prover()
 
     def action_accept(self) -> None:
@@ -433,51 +433,49 @@ class PlaygroundScreen(WorkScreen):
                 top_p=settings["top_p"],
                 cancel=cancel,
             )
-            return model, completer, result, len(goal.proof or ())
+            return CandidatesReady(model, completer, result, len(goal.proof or ()))
 
         self.start_job("complete", job, f"Asking {Path(model).name} for {settings['n']} candidates")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "goals":
-            goals, model, completer = result
-            if model is not None:
-                self._completers = {model: completer}
-            items = [_one_line(f"{g.name}  {(g.goal[0] if g.goal else '').strip()}") for g in goals]
-            self.app.push_screen(PickDialog(f"{len(goals)} validation goals", items), lambda i: self._goal_picked(goals, i))
-        elif job in ATTEMPT_JOBS:
-            self._prover_done(result)
-        elif job == "layout":
-            path, layout = result
-            if path != self._model():  # the choice moved on meanwhile: read that one
-                self._read_layout()
-            elif not self._mode_chosen and layout in ("prover", "file"):
-                self.set_mode("prover" if layout == "prover" else "free")
-        elif job == "complete":
-            model, completer, completion, done_lines = result
-            self._completers = {model: completer}  # keep one model in memory
-            self.candidates = list(completion.candidates)
-            self.last_result = completion
-            options = self.query_one("#play-candidates", OptionList)
-            options.clear_options()
-            options.add_options(
-                [
-                    Option(_one_line(f"{c.logprob:8.3f}  {c.text}", max(20, options.size.width - 4)), id=str(i))
-                    for i, c in enumerate(self.candidates)
-                ]
-            )
-            if self.candidates:
-                options.highlighted = 0
-                options.focus()
-            notes = "; ".join(completion.notes)
-            ref = ""
-            if self.reference is not None and done_lines < len(self.reference):
-                ref = f" · corpus line: {self.reference[done_lines].strip()[:60]}"
-            self._status(
-                f"{len(self.candidates)} candidates in {completion.seconds * 1000:.0f} ms ({completion.backend})"
-                + (" · prompt truncated" if completion.truncated else "")
-                + (f" · {notes}" if notes else "")
-                + ref
-            )
+    def on_goals_read(self, message: GoalsRead) -> None:
+        goals = message.goals
+        if message.model is not None:
+            self._completers = {message.model: message.completer}
+        items = [_one_line(f"{g.name}  {(g.goal[0] if g.goal else '').strip()}") for g in goals]
+        self.app.push_screen(PickDialog(f"{len(goals)} validation goals", items), lambda i: self._goal_picked(goals, i))
+
+    def on_layout_read(self, message: LayoutRead) -> None:
+        if message.path != self._model():  # the choice moved on meanwhile: read that one
+            self._read_layout()
+        elif not self._mode_chosen and message.layout in ("prover", "file"):
+            self.set_mode("prover" if message.layout == "prover" else "free")
+
+    def on_candidates_ready(self, message: CandidatesReady) -> None:
+        completion = message.completion
+        self._completers = {message.model: message.completer}  # keep one model in memory
+        self.candidates = list(completion.candidates)
+        self.last_result = completion
+        options = self.query_one("#play-candidates", OptionList)
+        options.clear_options()
+        options.add_options(
+            [
+                Option(_one_line(f"{c.logprob:8.3f}  {c.text}", max(20, options.size.width - 4)), id=str(i))
+                for i, c in enumerate(self.candidates)
+            ]
+        )
+        if self.candidates:
+            options.highlighted = 0
+            options.focus()
+        notes = "; ".join(completion.notes)
+        ref = ""
+        if self.reference is not None and message.done_lines < len(self.reference):
+            ref = f" · corpus line: {self.reference[message.done_lines].strip()[:60]}"
+        self._status(
+            f"{len(self.candidates)} candidates in {completion.seconds * 1000:.0f} ms ({completion.backend})"
+            + (" · prompt truncated" if completion.truncated else "")
+            + (f" · {notes}" if notes else "")
+            + ref
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id != "play-candidates":
@@ -501,6 +499,44 @@ class PlaygroundScreen(WorkScreen):
 
     def on_show(self) -> None:
         self._status()
+
+
+@dataclass
+class GoalsRead(JobDone):
+    """Validation goals to pick from, and the model loaded to find its split (if any)."""
+
+    goals: list[corpus.ProofFile]
+    model: str | None
+    completer: complete.Completer | None
+
+
+@dataclass
+class LayoutRead(JobDone):
+    """The data layout model `path` was trained on (None: not recorded)."""
+
+    path: str
+    layout: str | None
+
+
+@dataclass
+class ProverStep(JobDone):
+    """A prover job's result: `fresh`, a new rollout when the goal or model changed, and
+    `attempt`, the attempt sampled (None when the job only built the prompt)."""
+
+    model: str
+    completer: complete.Completer
+    fresh: Rollout | None
+    attempt: prover.Attempt | None
+
+
+@dataclass
+class CandidatesReady(JobDone):
+    """Free mode's ranked candidates; `done_lines`: proof lines the goal already had."""
+
+    model: str
+    completer: complete.Completer
+    completion: complete.CompletionResult
+    done_lines: int
 
 
 def model_layout(path: str) -> str | None:

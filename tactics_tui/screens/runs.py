@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from textual.widgets import DataTable, Static
 from tactics_core import runs, runstore
 from tactics_core.checkpoints import latest_checkpoint
 
+from ..messages import JobDone
 from ..run_view import format_seconds
 from ..widgets.charts import BASELINE_COLOUR, OverlayChart, run_colour
 from .base import WorkScreen
@@ -87,24 +89,24 @@ class RunsScreen(WorkScreen):
         ck, export_dir = self.ws.checkpoint_dir, self.ws.export_dir
 
         def job(progress, cancel):
-            return runstore.list_runs(ck), runstore.list_exports(export_dir)
+            return RunsListed(runstore.list_runs(ck), runstore.list_exports(export_dir))
 
         if not self.busy("list"):
             self.start_job("list", job, "Reading runs")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "list":
-            keep = self.highlighted()
-            self.infos, self.exports = result
-            names = {i.name for i in self.infos}
-            self.selected_names = [n for n in self.selected_names if n in names]
-            if self.baseline not in names:
-                self.baseline = None
-            self._fill_table(keep.name if keep is not None else None)
-            self._load_curves()
-        elif job == "curves":
-            self._curves.update(result)
-            self._draw_chart()
+    def on_runs_listed(self, message: RunsListed) -> None:
+        keep = self.highlighted()
+        self.infos, self.exports = message.infos, message.exports
+        names = {i.name for i in self.infos}
+        self.selected_names = [n for n in self.selected_names if n in names]
+        if self.baseline not in names:
+            self.baseline = None
+        self._fill_table(keep.name if keep is not None else None)
+        self._load_curves()
+
+    def on_curves_read(self, message: CurvesRead) -> None:
+        self._curves.update(message.curves)
+        self._draw_chart()
 
     def _fill_table(self, keep: str | None = None) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -167,7 +169,7 @@ class RunsScreen(WorkScreen):
                     elif kind == "eval" and _finite(e.get("val_loss")):
                         val.append((int(e.get("step") or 0), float(e["val_loss"])))
                 out[name] = (ident, train, val)
-            return out
+            return CurvesRead(out)
 
         if not self.busy("curves"):
             self.start_job("curves", job, "Reading loss curves")
@@ -301,6 +303,21 @@ class RunsScreen(WorkScreen):
             ConfirmDialog(f"Remove run {info.name} ({info.checkpoints} checkpoints, {size})?\nThis cannot be undone.", yes="Remove", no="Keep"),
             answer,
         )
+
+
+@dataclass
+class RunsListed(JobDone):
+    """The workspace's runs and every export folder (for lineage)."""
+
+    infos: list[runstore.RunInfo]
+    exports: list[runstore.ExportInfo]
+
+
+@dataclass
+class CurvesRead(JobDone):
+    """Loss curves read: run name -> (metrics file identity, train points, val points)."""
+
+    curves: dict[str, tuple[tuple, list, list]]
 
 
 def run_details(info: Any, exports: list[Any]) -> str:

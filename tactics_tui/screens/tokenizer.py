@@ -7,6 +7,7 @@ whole corpus) and one proof with its token boundaries coloured.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from tactics_core import corpus, tokenizer
 
+from ..messages import JobDone
 from .base import WorkScreen
 
 
@@ -65,7 +67,7 @@ class TokenizerScreen(WorkScreen):
             trained = tokenizer.train_tokenizer(data_dir, output_dir, vocab_size=vocab, kind=kind, progress=progress, cancel=cancel)
             report = trained.to_dict()
             report.update(_sample(report.get("path") or output_dir / "tokenizer.json", data_dir))
-            return report
+            return TokenizerTrained(report)
 
         self.start_job("tokenizer", job, f"Training a {kind} tokenizer ({vocab} tokens)")
 
@@ -74,16 +76,34 @@ class TokenizerScreen(WorkScreen):
         data_dir = self.app.data_dir
 
         def job(progress, cancel):
-            return _sample(path, data_dir)
+            return TokenizerRead(_sample(path, data_dir))
 
         self.start_job("sample", job, "Loading the tokenizer")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "tokenizer":
-            self.notify(f"tokenizer saved: {result.get('path')}")
-        if job in ("tokenizer", "sample"):
-            self.query_one("#tok-report", Static).update(format_report(result))
-            self.query_one("#tok-sample", Static).update(boundaries(result.get("pieces") or []))
+    def on_tokenizer_trained(self, message: TokenizerTrained) -> None:
+        self.notify(f"tokenizer saved: {message.info.get('path')}")
+        self._show(message.info)
+
+    def on_tokenizer_read(self, message: TokenizerRead) -> None:
+        self._show(message.info)
+
+    def _show(self, info: dict[str, Any]) -> None:
+        self.query_one("#tok-report", Static).update(format_report(info))
+        self.query_one("#tok-sample", Static).update(boundaries(info.get("pieces") or []))
+
+
+@dataclass
+class TokenizerRead(JobDone):
+    """The tokenizer's facts and one proof cut into pieces (`_sample`)."""
+
+    info: dict[str, Any]
+
+
+@dataclass
+class TokenizerTrained(JobDone):
+    """A tokenizer was trained: `TokenizerReport.to_dict()` plus `_sample`'s facts."""
+
+    info: dict[str, Any]
 
 
 def _sample(tokenizer_path, data_dir) -> dict[str, Any]:

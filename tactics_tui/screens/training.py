@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.runstore import is_run_folder
 
 from ..jobs import log, one_line
+from ..messages import JobDone
 from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
 from ..widgets.system_pane import SystemPane
@@ -190,7 +192,7 @@ class TrainingScreen(WorkScreen):
             if resume:  # the shown run's latest checkpoint unless one was chosen
                 latest = None if checkpoint else latest_checkpoint(run_folder)
                 resume_from = str(checkpoint or latest or "latest")
-            return runs.start_detached(
+            pid = runs.start_detached(
                 str(preset),
                 data_dir,
                 run_folder if resume else ws.checkpoint_dir,
@@ -199,6 +201,7 @@ class TrainingScreen(WorkScreen):
                 resume=resume_from,
                 presets_dir=ws.presets_dir,
             )
+            return RunStarted(pid)
 
         self.start_job("start", job, "Resuming the run" if resume else f"Starting a {preset} run")
 
@@ -213,9 +216,15 @@ class TrainingScreen(WorkScreen):
         self.guard(lambda: runs.request_stop(folder))
         self.notify("stop requested: the run writes a checkpoint, then ends")
 
-    def job_done(self, job: str, result: Any) -> None:
-        if job == "start":
-            self.notify(f"run started (pid {result}); it keeps going if you quit this app")
+    def on_run_started(self, message: RunStarted) -> None:
+        self.notify(f"run started (pid {message.pid}); it keeps going if you quit this app")
+
+
+@dataclass
+class RunStarted(JobDone):
+    """A detached run (or its resumption) started as process `pid`."""
+
+    pid: int
 
 
 def run_label(folder: Any) -> str:
