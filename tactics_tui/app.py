@@ -29,15 +29,9 @@ from tactics_core.workspace import Workspace
 
 from .jobs import LOG_FILE, error_line, log, one_line
 from .messages import JobDone
-from .screens.checkpoints import CheckpointsScreen
-from .screens.corpus import CorpusScreen, make_demo_job
+from .registry import SCREENS
+from .screens.corpus import make_demo_job
 from .screens.dialogs import DemoOfferDialog
-from .screens.playground import PlaygroundScreen
-from .screens.presets import PresetsScreen
-from .screens.runs import RunsScreen
-from .screens.tokenizer import TokenizerScreen
-from .screens.training import TrainingScreen
-from .widgets.nav import SCREENS
 
 SCREEN_KEYS = Binding.Group("Screens ", compact=True)
 
@@ -48,17 +42,10 @@ class TacticsApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "tactics"
     ENABLE_COMMAND_PALETTE = True
-    MODES = {
-        "corpus": CorpusScreen,
-        "tokenizer": TokenizerScreen,
-        "training": TrainingScreen,
-        "checkpoints": CheckpointsScreen,
-        "playground": PlaygroundScreen,
-        "presets": PresetsScreen,
-        "runs": RunsScreen,
-    }
+    MODES = {entry.mode: entry.screen for entry in SCREENS}
+    screen_entries = SCREENS  # for the top line of every screen
     BINDINGS = [
-        *(Binding(key, f"go('{mode}')", title, group=SCREEN_KEYS) for mode, title, key in SCREENS),
+        *(Binding(entry.key, f"go('{entry.mode}')", entry.title, group=SCREEN_KEYS) for entry in SCREENS),
         Binding("e", "export_best", "Export"),
         Binding("q", "quit", "Quit"),
     ]
@@ -241,8 +228,10 @@ class TacticsApp(App):
 
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for mode, title, key in SCREENS:
-            yield SystemCommand(f"Go to {title}", f"Show the {title} screen (key {key})", _bind(self.action_go, mode))
+        for entry in SCREENS:
+            yield SystemCommand(
+                f"Go to {entry.title}", f"Show the {entry.title} screen (key {entry.key})", _bind(self.action_go, entry.mode)
+            )
         yield SystemCommand("Export best model", "Export the run's best_model.pt to ONNX and verify it (key e)", self.action_export_best)
         yield SystemCommand("Generate demo corpus", f"Write the built-in demo corpus to {self.data_dir}", self.action_make_demo)
         yield SystemCommand("Import from acornlib", f"Make {self.data_dir} from an acornlib checkout", self.action_import_acornlib)

@@ -31,14 +31,13 @@ class WorkScreen(Screen):
     # Start with no text field focused, so the single-key bindings (1-7, e,
     # the screen's actions) work and show in the footer at once.
     AUTO_FOCUS = None
-    MODE = ""  # the app mode this screen is (its name in the top line)
 
     def __init__(self) -> None:
         super().__init__()
         self._tokens: dict[str, CancelToken] = {}
 
     def compose(self) -> ComposeResult:
-        yield NavBar(self.MODE)
+        yield NavBar(self.app.screen_entries, type(self))
         yield from self.compose_body()
         yield JobBar()
         yield Footer(compact=True)

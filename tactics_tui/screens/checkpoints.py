@@ -31,7 +31,6 @@ from .dialogs import ConfirmDialog
 
 
 class CheckpointsScreen(WorkScreen):
-    MODE = "checkpoints"
     BINDINGS = [
         Binding("r", "resume", "Resume"),
         Binding("e", "export", "Export"),

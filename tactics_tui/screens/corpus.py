@@ -76,7 +76,6 @@ def make_demo_job(data_dir: Path):
 
 
 class CorpusScreen(WorkScreen):
-    MODE = "corpus"
     BINDINGS = [
         Binding("r", "stats", "Stats"),
         Binding("d", "demo", "Demo", tooltip="Generate the demo corpus in the data folder"),

@@ -103,7 +103,6 @@ class Rollout:
 
 
 class PlaygroundScreen(WorkScreen):
-    MODE = "playground"
     BINDINGS = [
         Binding("ctrl+g", "attempt", "Attempt", priority=True),
         Binding("ctrl+g", "ask", "Ask", priority=True),

@@ -30,7 +30,6 @@ from .base import WorkScreen
 
 
 class PresetsScreen(WorkScreen):
-    MODE = "presets"
     BINDINGS = [
         Binding("c", "copy", "Copy", tooltip="Copy the built-in preset to the workspace"),
         Binding("m", "edit", "Edit"),

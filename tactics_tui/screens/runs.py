@@ -38,7 +38,6 @@ DIFF_LINES = 5  # settings shown in the side box; `tactics runs diff` prints the
 
 
 class RunsScreen(WorkScreen):
-    MODE = "runs"
     BINDINGS = [
         Binding("space", "toggle_select", "Select", tooltip="Overlay this run's loss curve"),
         Binding("b", "baseline", "Baseline", tooltip="Pin this run as the baseline of the chart"),

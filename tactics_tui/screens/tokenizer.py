@@ -23,7 +23,6 @@ from .base import WorkScreen
 
 
 class TokenizerScreen(WorkScreen):
-    MODE = "tokenizer"
     BINDINGS = [
         Binding("t", "train", "Train"),
         Binding("v", "focus_vocab", "Vocab size"),

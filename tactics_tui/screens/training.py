@@ -38,7 +38,6 @@ POLL_SECONDS = 0.5
 
 
 class TrainingScreen(WorkScreen):
-    MODE = "training"
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),

@@ -3,22 +3,15 @@
 It replaces Textual's Header: at 80 columns a footer cannot name seven
 screens and the current screen's actions, so the footer shows "1-7" and
 this line says which number is which (one space apart, to fit 80 columns).
+The screens are the app's (`registry.SCREENS`, handed in by the screen).
 """
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 from rich.text import Text
 from textual.widgets import Static
-
-SCREENS = (
-    ("corpus", "Corpus", "1"),
-    ("tokenizer", "Tokenizer", "2"),
-    ("training", "Training", "3"),
-    ("checkpoints", "Checkpoints", "4"),
-    ("playground", "Playground", "5"),
-    ("presets", "Presets", "6"),
-    ("runs", "Runs", "7"),
-)
 
 
 class NavBar(Static):
@@ -26,14 +19,15 @@ class NavBar(Static):
     NavBar { height: 1; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, current: str) -> None:
-        super().__init__(nav_text(current))
+    def __init__(self, entries: Iterable[Any], current: type) -> None:
+        super().__init__(nav_text(entries, current))
 
 
-def nav_text(current: str) -> Text:
+def nav_text(entries: Iterable[Any], current: type) -> Text:
+    """`entries`: the app's `registry.ScreenEntry` rows; `current`: the class of the screen shown."""
     text = Text(" ")
-    for mode, title, key in SCREENS:
-        style = "bold reverse" if mode == current else ""
-        text.append(f"{key} {title}", style=style)
+    for entry in entries:
+        style = "bold reverse" if entry.screen is current else ""
+        text.append(f"{entry.key} {entry.title}", style=style)
         text.append(" ")
     return text
