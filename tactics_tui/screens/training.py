@@ -1,11 +1,10 @@
 """Training screen: start / stop / resume a run and watch it live.
 
 The run is the core's detached process (`runs.start_detached`), so it
-survives this app. The screen tails the run folder from a worker thread:
-the first poll of `MetricsReader` returns the whole `metrics.jsonl`
-(attach), later polls only what was appended. The worker wakes twice a
-second and hands the UI one batch of events, so a fast run cannot flood
-the terminal with redraws.
+survives this app. A `RunTail` in a worker thread follows the run folder
+(its first read is the whole `metrics.jsonl`: attaching) and posts
+`EventsArrived`; the screen takes the gathered batch and redraws, at most
+twice a second.
 """
 
 from __future__ import annotations
@@ -27,14 +26,13 @@ from tactics_core import presets, runs
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.runstore import is_run_folder
 
-from ..jobs import log, one_line
+from ..jobs import log
 from ..messages import JobDone
+from ..run_tail import EventsArrived, RunTail
 from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
 from ..widgets.system_pane import SystemPane
 from .base import WorkScreen
-
-POLL_SECONDS = 0.5
 
 
 class TrainingScreen(WorkScreen):
@@ -49,7 +47,8 @@ class TrainingScreen(WorkScreen):
         self.view = RunView()
         self.run_state: runs.RunState | None = None
         self.tail_error: str | None = None
-        self.run_folder: Path | None = None  # the folder the tail reads (set by the tail)
+        self.run_folder: Path | None = None  # the folder the tail reads
+        self.tail = RunTail(self, lambda: self.app.run_folder())  # the run chosen on the Runs screen, else the current run
         self._opened_at = time.time()
 
     def compose_body(self) -> ComposeResult:
@@ -95,40 +94,14 @@ class TrainingScreen(WorkScreen):
     # -- tail ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="tail")
     def _tail(self) -> None:
-        """Poll the run folder; hand each batch of new events to the UI thread."""
+        """Follow the run folder until the screen goes (see `RunTail`)."""
         worker = get_current_worker()
-        reader = None
-        folder = None
-        last_state = None
-        while not worker.is_cancelled:
-            events: list[dict] = []
-            state = None
-            error = None
-            try:
-                now = self.app.run_folder()  # the run chosen on the Runs screen, else the current run
-                if reader is None or now != folder:
-                    if reader is not None:
-                        events = [{"event": "_reset"}]  # another run's folder: its own history
-                    folder = now
-                    self.run_folder = folder
-                    reader = runs.MetricsReader(folder / "metrics.jsonl")
-                events += reader.poll()
-                if reader.restarted:
-                    events = [{"event": "_reset"}] + events
-                state = runs.read_run_state(folder, resolve=False)
-            except Exception as exc:
-                error = one_line(exc)
-            key = _state_key(state)
-            if events or key != last_state or error != self.tail_error:
-                last_state = key
-                try:
-                    self.app.call_from_thread(self._apply, events, state, error)
-                except RuntimeError:  # the app is shutting down
-                    return
-            for _ in range(int(POLL_SECONDS / 0.05)):
-                if worker.is_cancelled:
-                    return
-                time.sleep(0.05)
+        self.tail.run(lambda: worker.is_cancelled)
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        batch = self.tail.take()
+        self.run_folder = batch.folder
+        self._apply(batch.events, batch.state, batch.error)
 
     def _apply(self, events: list[dict], state: runs.RunState | None, error: str | None) -> None:
         if error and error != self.tail_error:
@@ -231,12 +204,6 @@ def run_label(folder: Any) -> str:
     if folder is None:
         return ""
     return f"run {folder.name}" if is_run_folder(folder) else ""
-
-
-def _state_key(state: runs.RunState | None) -> tuple | None:
-    if state is None:
-        return None
-    return (state.pid, state.state, state.alive, state.step)
 
 
 def status_line(view: RunView, state: runs.RunState | None) -> str:
