@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -28,7 +27,7 @@ from tactics_core.runstore import current_run_dir
 from tactics_core.workspace import Workspace
 
 from .jobs import LOG_FILE, error_line, log, one_line
-from .messages import JobDone
+from .messages import ReportDone
 from .registry import SCREENS
 from .screens.corpus import make_demo_job
 from .screens.dialogs import DemoOfferDialog
@@ -242,11 +241,8 @@ class TacticsApp(App):
         yield from super().get_system_commands(screen)
 
 
-@dataclass
-class Exported(JobDone):
+class Exported(ReportDone):
     """An export was written and verified: `ExportReport.to_dict()`."""
-
-    report: dict[str, Any]
 
 
 def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:

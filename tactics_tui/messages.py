@@ -13,6 +13,7 @@ so a fast loop in the core cannot flood the terminal with redraws.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -36,6 +37,13 @@ class JobEnded(Message):
 
 class JobDone(Message):
     """A job finished: the base of every outcome (a dataclass subclass per kind of result)."""
+
+
+@dataclass
+class ReportDone(JobDone):
+    """An outcome that is one report, a core result's `to_dict()` (subclassed per job)."""
+
+    report: dict[str, Any]
 
 
 @dataclass

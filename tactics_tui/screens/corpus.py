@@ -9,7 +9,6 @@ when done).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,22 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tactics_core import acornlib, corpus, demo
 
-from ..messages import JobDone
+from ..messages import ReportDone
 from ..widgets.charts import SizeHistogram
 from .base import WorkScreen
 from .dialogs import ImportDialog, ImportReportDialog
 
 
-@dataclass
-class CorpusStatsRead(JobDone):
+class CorpusStatsRead(ReportDone):
     """`CorpusStats.to_dict()` plus "histogram" (`size_histogram`)."""
 
-    stats: dict[str, Any]
 
-
-@dataclass
-class DemoWritten(JobDone):
+class DemoWritten(ReportDone):
     """The demo corpus was written: its report's `to_dict()`."""
 
-    report: dict[str, Any]
 
-
-@dataclass
-class AcornlibImported(JobDone):
+class AcornlibImported(ReportDone):
     """An acornlib checkout was imported: `ImportReport.to_dict()`."""
-
-    report: dict[str, Any]
 
 
 def make_import_job(path: str, data_dir: Path, include: list, exclude: list, force: bool):
@@ -149,7 +139,7 @@ class CorpusScreen(WorkScreen):
         self.start_job("import", job, f"Importing {answer['path']}")
 
     def on_corpus_stats_read(self, message: CorpusStatsRead) -> None:
-        self.show_stats(message.stats)
+        self.show_stats(message.report)
 
     def on_demo_written(self, message: DemoWritten) -> None:
         self.notify(f"demo corpus written to {self.app.data_dir}")

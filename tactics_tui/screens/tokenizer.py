@@ -7,7 +7,6 @@ whole corpus) and one proof with its token boundaries coloured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -18,7 +17,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from tactics_core import corpus, tokenizer
 
-from ..messages import JobDone
+from ..messages import ReportDone
 from .base import WorkScreen
 
 
@@ -80,29 +79,23 @@ class TokenizerScreen(WorkScreen):
         self.start_job("sample", job, "Loading the tokenizer")
 
     def on_tokenizer_trained(self, message: TokenizerTrained) -> None:
-        self.notify(f"tokenizer saved: {message.info.get('path')}")
-        self._show(message.info)
+        self.notify(f"tokenizer saved: {message.report.get('path')}")
+        self._show(message.report)
 
     def on_tokenizer_read(self, message: TokenizerRead) -> None:
-        self._show(message.info)
+        self._show(message.report)
 
     def _show(self, info: dict[str, Any]) -> None:
         self.query_one("#tok-report", Static).update(format_report(info))
         self.query_one("#tok-sample", Static).update(boundaries(info.get("pieces") or []))
 
 
-@dataclass
-class TokenizerRead(JobDone):
+class TokenizerRead(ReportDone):
     """The tokenizer's facts and one proof cut into pieces (`_sample`)."""
 
-    info: dict[str, Any]
 
-
-@dataclass
-class TokenizerTrained(JobDone):
+class TokenizerTrained(ReportDone):
     """A tokenizer was trained: `TokenizerReport.to_dict()` plus `_sample`'s facts."""
-
-    info: dict[str, Any]
 
 
 def _sample(tokenizer_path, data_dir) -> dict[str, Any]:
