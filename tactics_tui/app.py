@@ -29,7 +29,8 @@ from tactics_core.workspace import Workspace
 from .jobs import LOG_FILE, error_line, log, one_line
 from .messages import ReportDone
 from .registry import SCREENS
-from .screens.corpus import make_demo_job
+from .screens.base import WorkScreen
+from .screens.corpus import CorpusScreen, make_demo_job
 from .screens.dialogs import DemoOfferDialog
 
 SCREEN_KEYS = Binding.Group("Screens ", compact=True)
@@ -113,11 +114,8 @@ class TacticsApp(App):
         """Show run `folder` on the Training, Checkpoints or Playground screen."""
         self.selected_run = Path(folder)
         await self.switch_mode(mode)
-        screen = self.screen
-        for name in ("action_reload", "refresh_models"):
-            if hasattr(screen, name):
-                getattr(screen, name)()
-                break
+        if isinstance(self.screen, WorkScreen):  # not a dialog left open there
+            self.screen.reread()
 
     # -- navigation --------------------------------------------------------
     def action_go(self, mode: str) -> None:
@@ -147,7 +145,11 @@ class TacticsApp(App):
     def action_import_acornlib(self) -> None:
         """Go to the Corpus screen and ask for an acornlib checkout to import."""
         self.action_go("corpus")
-        self.call_after_refresh(lambda: getattr(self.screen, "action_import_acornlib", lambda: None)())
+        self.call_after_refresh(self._ask_acornlib)
+
+    def _ask_acornlib(self) -> None:
+        if isinstance(self.screen, CorpusScreen):  # not a dialog left open there
+            self.screen.action_import_acornlib()
 
     def action_export_best(self) -> None:
         """Export the run's best_model.pt; before the first evaluation, its latest checkpoint."""
@@ -188,10 +190,8 @@ class TacticsApp(App):
         )
         for mode in ("playground", "checkpoints", "runs"):
             screen = self._find_mode_screen(mode)
-            if screen is not None:
-                refresh = getattr(screen, "refresh_models", None) or getattr(screen, "action_reload", None)
-                if refresh is not None:
-                    refresh()
+            if isinstance(screen, WorkScreen):
+                screen.reread()
 
     def _find_mode_screen(self, mode: str) -> Screen | None:
         stack = self._screen_stacks.get(mode)

@@ -49,6 +49,12 @@ class WorkScreen(Screen):
         """Notices carry file names and core messages: never parsed as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+    def reread(self) -> None:
+        """The run shown changed or an export appeared: reread what this screen lists.
+
+        Default: nothing to reread (the Training screen's tail follows the run by itself).
+        """
+
     @property
     def ws(self):
         return self.app.ws

@@ -64,6 +64,9 @@ class CheckpointsScreen(WorkScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def reread(self) -> None:
+        self.action_reload()
+
     def action_reload(self) -> None:
         folder = self.app.run_folder()
         export_dir = self.ws.export_dir

@@ -170,6 +170,9 @@ class PlaygroundScreen(WorkScreen):
     def on_screen_resume(self) -> None:
         self.refresh_models()
 
+    def reread(self) -> None:
+        self.refresh_models()
+
     # -- models -------------------------------------------------------------
     def refresh_models(self) -> None:
         select = self.query_one("#play-model", Select)

@@ -79,6 +79,9 @@ class RunsScreen(WorkScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def reread(self) -> None:
+        self.action_reload()
+
     def _live_refresh(self) -> None:
         if self.is_current and any(i.live for i in self.infos):
             self.action_reload()
