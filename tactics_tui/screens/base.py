@@ -24,6 +24,7 @@ from ..messages import JobDone, JobEnded, JobFailed, JobProgress
 from ..widgets.job_bar import JobBar
 from ..widgets.nav import NavBar
 
+
 class WorkScreen(Screen):
     """A screen with a header, footer, job bar and cancellable background jobs."""
 
