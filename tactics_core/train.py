@@ -39,9 +39,9 @@ from typing import Any, Callable
 
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, report
+from .run_events import CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent
 from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE
 
-END_REASONS = ("finished", "early_stop", "stopped", "failed")
 CACHE_SUBDIR = "cache"
 
 
@@ -49,7 +49,7 @@ CACHE_SUBDIR = "cache"
 class TrainResult:
     """How a run ended."""
 
-    reason: str  # finished | early_stop | stopped | failed
+    reason: str  # one of run_events.END_REASONS
     message: str
     step: int
     total_steps: int
@@ -354,7 +354,7 @@ def train(
     resume: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
     metrics_interval: float = 0.25,
     heartbeat_interval: float = 1.0,
     handle_signals: bool = True,
@@ -364,7 +364,7 @@ def train(
     `preset`: a presets.Preset (for resume, None = the checkpoint's own).
     `max_steps`: total optimizer steps to reach (overrides the preset).
     `resume`: a checkpoint path to continue from.
-    `on_event`: called with every metrics event (the CLI prints them).
+    `on_event`: called with every metrics event (a run_events.RunEvent; the CLI prints them).
     `metrics_interval`: at most one step event per this many seconds
     (0 = every step). Raises TacticsError for problems found before the
     first step (tokenizer missing or different, bad data, device); problems
@@ -430,7 +430,7 @@ def train(
             else:
                 error = None
             message = str(error) if error is not None else f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            recorder.event("end", reason="failed", message=message, step=0)
+            recorder.emit(EndEvent(reason="failed", message=message, step=0))
             recorder.set_state("failed", message)
             if error is not None and error is not exc:
                 raise error from exc
@@ -606,8 +606,7 @@ def _run(
     summary = dataset.summary()
     recorder.update(state="running", step=start_step, total_steps=total_steps, message=note)
     recorder.write_state()
-    recorder.event(
-        "start",
+    recorder.emit(StartEvent(
         step=start_step,
         total_steps=total_steps,
         resumed_from=resumed_from,
@@ -624,7 +623,7 @@ def _run(
         tokenizer={"path": str(tokenizer.path), "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size, "kind": tokenizer.kind},
         note=note,
         pid=os.getpid(),
-    )
+    ))
 
     # ---- checkpoint helpers
     last_good: str | None = resumed_from
@@ -696,7 +695,7 @@ def _run(
         elif error is not None:
             raise error
         last_good = str(path)
-        recorder.event("checkpoint", step=step, path=str(path), best=False, val_loss=last_val)
+        recorder.emit(CheckpointEvent(step=step, path=str(path), best=False, val_loss=last_val))
         return str(path)
 
     def save_best() -> None:
@@ -714,7 +713,7 @@ def _run(
         path = checkpoint_dir / BEST_MODEL_FILE
         save_checkpoint(path, data)
         publish_best(checkpoint_dir)  # <root>/best_model.pt follows the latest run's best model
-        recorder.event("checkpoint", step=step, path=str(path), best=True, val_loss=last_val)
+        recorder.emit(CheckpointEvent(step=step, path=str(path), best=True, val_loss=last_val))
 
     def run_eval() -> bool:
         """Evaluate, track best / patience; True when patience is exhausted."""
@@ -736,8 +735,7 @@ def _run(
             bad_evals = 0
         else:
             bad_evals += 1
-        recorder.event(
-            "eval",
+        recorder.emit(EvalEvent(
             step=step,
             val_loss=val_loss,
             val_bpb=result["val_bpb"],
@@ -752,7 +750,7 @@ def _run(
             val_bytes=result["bytes"],
             proof_tokens=result["proof_tokens"],
             proof_bytes=result["proof_bytes"],
-        )
+        ))
         if improved and math.isfinite(metric):
             save_best()
         return int(tr.patience) > 0 and bad_evals >= int(tr.patience)
@@ -767,7 +765,7 @@ def _run(
         except Exception as exc:  # a sample must never end a run
             recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])
             return
-        recorder.event("sample", step=step, prompt=dataset.sample_prompt, text=text, expected=dataset.sample_expected)
+        recorder.emit(SampleEvent(step=step, prompt=dataset.sample_prompt, text=text, expected=dataset.sample_expected))
 
     # ---- the loop
     step = start_step
@@ -885,8 +883,7 @@ def _run(
             now = time.monotonic()
             if now - last_emit >= metrics_interval or step == total_steps or step == start_step + 1:
                 span = max(1e-9, now - window_start)
-                recorder.event(
-                    "step",
+                recorder.emit(StepEvent(
                     step=step,
                     epoch=round(data_epoch + data_batch / max(1, micro_per_epoch), 4),
                     loss=loss,
@@ -896,7 +893,7 @@ def _run(
                     grad_norm=grad_norm,
                     tokens=tokens_seen,
                     total_steps=total_steps,
-                )
+                ))
                 window_tokens = 0
                 window_start = now
                 last_emit = now
@@ -956,8 +953,7 @@ def _run(
     if reason == "stopped" and not message:
         message = "stopped"
     best = None if math.isinf(best_val) else best_val
-    recorder.event(
-        "end",
+    recorder.emit(EndEvent(
         reason=reason,
         message=message,
         step=step,
@@ -965,6 +961,6 @@ def _run(
         best_val_loss=best,
         checkpoint=final_path,
         elapsed_s=round(elapsed_before + (time.monotonic() - run_start), 3),
-    )
+    ))
     recorder.set_state(reason, message)
     return TrainResult(reason, message, step, total_steps, best, final_path)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tactics_core import data as D
-from tactics_core import runs
+from tactics_core import run_events, runs
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
@@ -61,7 +61,7 @@ def preset(*extra: str):
 
 
 def events(folder: Path, kind: str | None = None) -> list[dict]:
-    evs = runs.read_all_metrics(folder / "metrics.jsonl")
+    evs = run_events.read_metrics(folder / "metrics.jsonl")
     return [e for e in evs if kind is None or e["event"] == kind]
 
 

@@ -21,8 +21,9 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
+from tactics_core.run_events import RESET, MetricsReader, RunView, format_duration, metrics_path
+
 from ..jobs import core, log, one_line
-from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
 from ..widgets.system_pane import SystemPane
 from .base import WorkScreen
@@ -102,13 +103,13 @@ class TrainingScreen(WorkScreen):
                 now = self.app.run_folder()  # the run chosen on the Runs screen, else the current run
                 if reader is None or now != folder:
                     if reader is not None:
-                        events = [{"event": "_reset"}]  # another run's folder: its own history
+                        events = [{"event": RESET}]  # another run's folder: its own history
                     folder = now
                     self.run_folder = folder
-                    reader = runs.MetricsReader(folder / "metrics.jsonl")
+                    reader = MetricsReader(metrics_path(folder))
                 events += reader.poll()
                 if reader.restarted:
-                    events = [{"event": "_reset"}] + events
+                    events = [{"event": RESET}] + events
                 state = runs.read_run_state(folder, resolve=False)
             except Exception as exc:
                 error = one_line(exc)
@@ -243,7 +244,7 @@ def status_line(view: RunView, state: Any) -> str:
         where += f" · {world} processes"
     alive = bool(state is not None and getattr(state, "alive", False))
     if alive:
-        return f"● running (pid {getattr(state, 'pid', '?')}) · {where} · ETA {format_seconds(view.eta_seconds())}"
+        return f"● running (pid {getattr(state, 'pid', '?')}) · {where} · ETA {format_duration(view.eta_seconds())}"
     ending = view.ending()
     if ending:
         return f"■ {where} · {ending}"
@@ -273,7 +274,7 @@ def figures_text(view: RunView) -> str:
         f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
         f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_val_loss'), '.4f')}",
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
-        f"elapsed    {format_seconds(step.get('elapsed_s'))}",
+        f"elapsed    {format_duration(step.get('elapsed_s'))}",
         "* picks best_model.pt",
     ]
     return "\n".join(lines)
