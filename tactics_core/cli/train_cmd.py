@@ -100,8 +100,14 @@ def _prepare_env() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _check_nproc(args: argparse.Namespace) -> int:
-    """--nproc N (1 = one process, as without it); refused inside a torchrun rank."""
+def _check_run_args(args: argparse.Namespace) -> int:
+    """Check the options train and resume share (`_common`); return --nproc N (1 = one
+    process, as without it), which is refused inside a torchrun rank."""
+    _prepare_env()
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    if args.metrics_interval < 0:
+        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
     from ..distributed import env_world
 
     n = 1 if args.nproc is None else int(args.nproc)
@@ -110,6 +116,16 @@ def _check_nproc(args: argparse.Namespace) -> int:
     if n > 1 and env_world() > 1:
         raise TacticsError("--nproc inside a torchrun rank: drop --nproc (torchrun already started the ranks)")
     return n
+
+
+def _common_argv(args: argparse.Namespace) -> list[str]:
+    """The shared options (`_common`) again, for the command each torchrun rank runs."""
+    argv = []
+    if args.max_steps is not None:
+        argv += ["--max-steps", str(args.max_steps)]
+    if args.device:
+        argv += ["--device", str(args.device)]
+    return argv + ["--metrics-interval", str(args.metrics_interval)]
 
 
 def _exec_torchrun(nproc: int, argv: list[str]) -> int:
@@ -124,12 +140,7 @@ def _exec_torchrun(nproc: int, argv: list[str]) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _prepare_env()
-    if args.max_steps is not None and args.max_steps <= 0:
-        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    if args.metrics_interval < 0:
-        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
-    nproc = _check_nproc(args)
+    nproc = _check_run_args(args)
     from .. import runstore
 
     if args.detach:
@@ -158,11 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "--checkpoint-dir", str(folder), "--presets-dir", str(args.presets_dir)]
         for item in args.overrides:
             argv += ["--set", str(item)]
-        if args.max_steps is not None:
-            argv += ["--max-steps", str(args.max_steps)]
-        if args.device:
-            argv += ["--device", str(args.device)]
-        argv += ["--metrics-interval", str(args.metrics_interval)]
+        argv += _common_argv(args)
         return _exec_torchrun(nproc, argv)
     from ..train import train
 
@@ -227,12 +234,7 @@ def _resolve_resume(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    _prepare_env()
-    if args.max_steps is not None and args.max_steps <= 0:
-        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    if args.metrics_interval < 0:
-        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
-    nproc = _check_nproc(args)
+    nproc = _check_run_args(args)
     if args.detach:
         from ..runs import start_detached
 
@@ -256,11 +258,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         argv = ["resume", str(path), "--checkpoint-dir", str(folder)]
         if args.data_dir is not None:
             argv += ["--data-dir", str(args.data_dir)]
-        if args.max_steps is not None:
-            argv += ["--max-steps", str(args.max_steps)]
-        if args.device:
-            argv += ["--device", str(args.device)]
-        argv += ["--metrics-interval", str(args.metrics_interval)]
+        argv += _common_argv(args)
         print(f"resuming from {path} (run folder {folder}) on {nproc} processes", file=sys.stderr)
         return _exec_torchrun(nproc, argv)
     dist = distributed.init(args.device or "auto")
