@@ -36,9 +36,9 @@ WARMUP = 5
 
 
 def measure(folder: Path) -> tuple[float, int]:
-    from tactics_core.runs import read_all_metrics
+    from tactics_core.run_events import metrics_path, read_metrics
 
-    steps = [e for e in read_all_metrics(folder / "metrics.jsonl") if e["event"] == "step"]
+    steps = [e for e in read_metrics(metrics_path(folder)) if e["event"] == "step"]
     a, b = steps[WARMUP - 1], steps[-1]
     return (b["tokens"] - a["tokens"]) / max(1e-9, b["elapsed_s"] - a["elapsed_s"]), len(steps)
 

@@ -43,9 +43,8 @@ COMMON=(--preset gpu --data-dir "$CORPUS" --checkpoint-dir "$WS/ck" --max-steps 
 figures() {  # run folder -> "tokens/s, last loss, last val loss"
   "$PY" - "$1" <<'EOF'
 import sys
-from pathlib import Path
-from tactics_core.runs import read_all_metrics
-ev = read_all_metrics(Path(sys.argv[1]) / "metrics.jsonl")
+from tactics_core.run_events import metrics_path, read_metrics
+ev = read_metrics(metrics_path(sys.argv[1]))
 steps = [e for e in ev if e["event"] == "step"]
 evals = [e for e in ev if e["event"] == "eval"]
 end = [e for e in ev if e["event"] == "end"][-1]

@@ -66,9 +66,9 @@ def train_cmd(root: Path, preset: str, steps: int, name: str) -> list[str]:
 
 
 def tokens_per_s(root: Path, name: str, skip: int = 3) -> tuple[float, int]:
-    from tactics_core.runs import read_all_metrics
+    from tactics_core.run_events import metrics_path, read_metrics
 
-    steps = [e for e in read_all_metrics(root / "checkpoints" / "runs" / name / "metrics.jsonl") if e.get("event") == "step"]
+    steps = [e for e in read_metrics(metrics_path(root / "checkpoints" / "runs" / name)) if e.get("event") == "step"]
     rates = [float(e["tokens_per_s"]) for e in steps[skip:]]
     if not rates:
         raise SystemExit(f"run {name} wrote no step events; see {root}/checkpoints/runs/{name}/train.log")

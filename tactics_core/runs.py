@@ -5,7 +5,7 @@ terminal after an SSH drop) reads:
 
 * `metrics.jsonl`: one JSON object per line, appended and flushed per line
   (a resumed run appends to the same file). Events: start, step, eval,
-  sample, checkpoint, end (see docs/training.md for the fields).
+  sample, checkpoint, end, written and read through `run_events` (the schema).
 * `run.json`: the run state (pid, host, state, heartbeat, step, config,
   message), rewritten atomically about once a second by a heartbeat thread.
 * `run.lock`: an fcntl lock held for the whole life of the training process.
@@ -35,7 +35,8 @@ from typing import Any, Callable, Sequence
 
 from .atomic import atomic_write_text
 from .errors import TacticsError
-from .workspace import METRICS_FILE, RUN_STATE_FILE, TOKENIZER_FILE
+from .run_events import END_REASONS, MetricsWriter, RunEvent, metrics_path
+from .workspace import RUN_STATE_FILE, TOKENIZER_FILE
 
 LOCK_FILE = "run.lock"
 STOP_FILE = "stop.request"
@@ -45,8 +46,6 @@ HEARTBEAT_INTERVAL_S = 1.0
 HEARTBEAT_STALE_S = 30.0
 # A run that start_detached just spawned counts as alive this long before it takes the lock.
 STARTING_GRACE_S = 60.0
-
-FINAL_STATES = ("finished", "early_stop", "stopped", "failed")
 
 # Children spawned by start_detached in this process, reaped by read_run_state
 # so that a finished child does not linger as a zombie that looks alive.
@@ -153,7 +152,7 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
     same_host = not host or host == socket.gethostname()
     age = time.time() - heartbeat
     pid_ok = _pid_alive(pid) if same_host else True
-    if state in FINAL_STATES:
+    if state in END_REASONS:
         alive = False
     elif state == "spawned" and not _lock_held(folder):
         alive = pid_ok and age < STARTING_GRACE_S
@@ -200,7 +199,7 @@ class RunRecorder:
         self,
         checkpoint_dir: str | os.PathLike,
         config: dict[str, Any] | None = None,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
     ) -> None:
         self.folder = Path(checkpoint_dir)
@@ -221,7 +220,7 @@ class RunRecorder:
         }
         self._lock_fd: int | None = None
         self._write_lock = threading.Lock()
-        self._metrics_fh = None
+        self._metrics = MetricsWriter(self.folder)
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
 
@@ -260,7 +259,7 @@ class RunRecorder:
                 stop_path.unlink()
         except FileNotFoundError:
             pass
-        self._metrics_fh = open(self.folder / METRICS_FILE, "a", encoding="utf-8")
+        self._metrics.open()
         self.write_state()
         self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
         self._thread.start()
@@ -271,7 +270,7 @@ class RunRecorder:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._lock_fd is not None:
-            if exc is not None and self._state["state"] not in FINAL_STATES:
+            if exc is not None and self._state["state"] not in END_REASONS:
                 self.close("failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             else:
                 self.close()
@@ -286,9 +285,7 @@ class RunRecorder:
         if message is not None:
             self._state["message"] = message
         self.write_state()
-        if self._metrics_fh is not None:
-            self._metrics_fh.close()
-            self._metrics_fh = None
+        self._metrics.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -313,19 +310,12 @@ class RunRecorder:
             self._state["message"] = message
         self.write_state()
 
-    def event(self, name: str, **fields: Any) -> dict[str, Any]:
-        """Append one event line to metrics.jsonl (flushed) and pass it to on_event."""
-        record = {"event": name, **fields, "time": round(time.time(), 3)}
-        line = json.dumps(record, default=_json_default, allow_nan=True)
-        if self._metrics_fh is not None:
-            try:
-                self._metrics_fh.write(line + "\n")
-                self._metrics_fh.flush()
-            except OSError:
-                pass  # a full disk: the run goes on (or ends) and says why in run.json
+    def emit(self, event: RunEvent) -> RunEvent:
+        """Append one event to metrics.jsonl (flushed, time-stamped) and pass it to on_event."""
+        self._metrics.write(event)
         if self.on_event is not None:
-            self.on_event(record)
-        return record
+            self.on_event(event)
+        return event
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_event.is_set():
@@ -372,20 +362,13 @@ class RankRecorder:
     def set_state(self, state: str, message: str | None = None) -> None:
         pass
 
-    def event(self, name: str, **fields: Any) -> dict[str, Any]:
-        return {"event": name, **fields}
+    def emit(self, event: RunEvent) -> RunEvent:
+        return event
 
     def request_stop(self, reason: str) -> None:
         if not self.stop_event.is_set():
             self.stop_reason = reason
         self.stop_event.set()
-
-
-def _json_default(value: Any) -> Any:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 # ----------------------------------------------------------------------------
@@ -466,7 +449,7 @@ def start_detached(
             raise TacticsError(f"checkpoint not found: {resume} (list them with `tactics checkpoints`)")
         else:
             folder = Path(resume).parent
-            if not (runstore.is_run_folder(folder) or (folder / METRICS_FILE).exists()):
+            if not (runstore.is_run_folder(folder) or metrics_path(folder).exists()):
                 # A checkpoint from outside any run (the original scripts'): a new run continues it.
                 folder = runstore.new_run(checkpoint_dir, Path(resume).stem, run_name)
         _refuse_if_alive(folder)
@@ -533,82 +516,6 @@ def _launch(nproc: int) -> list[str]:
 
         return torchrun_command(int(nproc))
     return [sys.executable, "-m", "tactics_core"]
-
-
-# ----------------------------------------------------------------------------
-# Reading metrics
-
-
-class MetricsReader:
-    """Tail a metrics.jsonl: `poll()` returns the complete events added since the last call.
-
-    A partly written last line is kept for the next poll. If the file was
-    replaced or truncated (a new run into a cleaned folder), reading restarts
-    from its beginning; a damaged line is skipped.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._pos = 0
-        self._inode: tuple[int, int] | None = None
-        self._partial = b""
-        self.restarted = False  # True after a poll that started over
-
-    def poll(self) -> list[dict[str, Any]]:
-        self.restarted = False
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self._pos or self._partial:
-                self._reset()
-                self.restarted = True
-            return []
-        ident = (st.st_dev, st.st_ino)
-        if self._inode is not None and (ident != self._inode or st.st_size < self._pos):
-            self._reset()
-            self.restarted = True
-        self._inode = ident
-        if st.st_size == self._pos:
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self._pos)
-            chunk = fh.read()
-        self._pos += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()  # b"" when the chunk ended with a newline
-        return _parse_lines(lines)
-
-    def _reset(self) -> None:
-        self._pos = 0
-        self._partial = b""
-        self._inode = None
-
-
-def _parse_lines(lines: list[bytes]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for raw in lines:
-        raw = raw.strip()
-        if not raw:
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            continue  # a torn line from a killed writer
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
-
-
-def read_all_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every complete event of a metrics.jsonl (an incomplete last line is left out)."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    lines.pop()  # incomplete (or empty) tail
-    return _parse_lines(lines)
 
 
 # ----------------------------------------------------------------------------

@@ -38,13 +38,14 @@ from typing import Any
 from .atomic import atomic_path
 from .checkpoints import finite_or_none
 from .errors import TacticsError
+from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
 from .workspace import BEST_MODEL_FILE, METRICS_FILE, RUN_STATE_FILE, TOKENIZER_FILE
 
 RUNS_SUBDIR = "runs"
 CURRENT_LINK = "current"
 LEGACY_NAME = "legacy"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
-STATUSES = ("running", "finished", "early_stop", "stopped", "failed", "vanished", "unknown")
+STATUSES = ("running", *END_REASONS, "vanished", "unknown")
 FIGURES = ("best_val_loss", "best_val_bpb", "best_proof_loss", "best_proof_bpb")
 
 
@@ -333,24 +334,24 @@ class RunInfo:
 def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     """Everything `tactics runs` shows about one run folder."""
     from .checkpoints import list_checkpoints
-    from .runs import read_all_metrics, read_run_state
+    from .runs import read_run_state
 
     folder = Path(folder)
-    events = read_all_metrics(folder / METRICS_FILE)
+    events = read_metrics(metrics_path(folder))
     state = read_run_state(folder, resolve=False)
     info = RunInfo(name=run_name(folder), path=str(folder), status="unknown", legacy=not is_run_folder(folder))
     info.current = current is not None and folder.resolve() == current.resolve()
-    starts = [e for e in events if e.get("event") == "start"]
-    steps = [e for e in events if e.get("event") == "step"]
-    evals = [e for e in events if e.get("event") == "eval"]
-    ends = [e for e in events if e.get("event") == "end"]
+    starts = [e for e in events if isinstance(e, StartEvent)]
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    evals = [e for e in events if isinstance(e, EvalEvent)]
+    ends = [e for e in events if isinstance(e, EndEvent)]
     if starts:
         first = starts[0]
-        info.started = finite_or_none(first.get("time"))
-        info.preset = first.get("preset")
-        info.config = first.get("config") or {}
-        info.total_steps = starts[-1].get("total_steps")
-        info.pid = starts[-1].get("pid")
+        info.started = finite_or_none(first.time)
+        info.preset = first.preset
+        info.config = first.config or {}
+        info.total_steps = starts[-1].total_steps
+        info.pid = starts[-1].pid
     if state is not None:
         info.started = info.started or state.started or None
         info.preset = info.preset or state.extra.get("preset")
@@ -359,29 +360,29 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
         info.message = state.message
         info.total_steps = info.total_steps or state.total_steps
     if steps:
-        info.steps = int(steps[-1].get("step") or 0)
-        info.duration_s = finite_or_none(steps[-1].get("elapsed_s"))
-        rates = [r for r in (finite_or_none(e.get("tokens_per_s")) for e in steps[1:] or steps) if r]
+        info.steps = int(steps[-1].step or 0)
+        info.duration_s = finite_or_none(steps[-1].elapsed_s)
+        rates = [r for r in (finite_or_none(e.tokens_per_s) for e in steps[1:] or steps) if r]
         info.tokens_per_s = round(statistics.median(rates), 1) if rates else None
     elif state is not None:
         info.steps = state.step
     # Status: alive beats everything; then the end record of the last start; then run.json.
-    last_start_time = float(starts[-1].get("time") or 0) if starts else 0.0
-    end = next((e for e in reversed(ends) if float(e.get("time") or 0) >= last_start_time), None)
+    last_start_time = float(starts[-1].time or 0) if starts else 0.0
+    end = next((e for e in reversed(ends) if float(e.time or 0) >= last_start_time), None)
     if state is not None and state.alive:
         info.status = "running"
     elif end is not None:
-        info.status = str(end.get("reason") or "unknown")
-        info.message = str(end.get("message") or info.message)
-        info.duration_s = finite_or_none(end.get("elapsed_s")) or info.duration_s
-        info.steps = int(end.get("step") or info.steps)
-    elif state is not None and state.state in ("finished", "early_stop", "stopped", "failed"):
+        info.status = str(end.reason or "unknown")
+        info.message = str(end.message or info.message)
+        info.duration_s = finite_or_none(end.elapsed_s) or info.duration_s
+        info.steps = int(end.step or info.steps)
+    elif state is not None and state.state in END_REASONS:
         info.status = state.state
     elif starts or state is not None:
         info.status = "vanished"  # the process is gone without an end record (killed, machine lost)
     # Best figures over every evaluation.
     def best(key: str) -> float | None:
-        values = [v for v in (finite_or_none(e.get(key)) for e in evals) if v is not None]
+        values = [v for v in (finite_or_none(getattr(e, key)) for e in evals) if v is not None]
         return min(values) if values else None
 
     info.best_val_loss = best("val_loss")
@@ -389,9 +390,9 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     info.best_proof_loss = best("proof_loss")
     info.best_proof_bpb = best("proof_bpb")
     if evals:
-        info.select_by = evals[-1].get("select_by") or "val_loss"
+        info.select_by = evals[-1].select_by or "val_loss"
         key = "proof_loss" if info.select_by == "proof_loss" and info.best_proof_loss is not None else "val_loss"
-        scored = [(finite_or_none(e.get(key)), int(e.get("step") or 0)) for e in evals]
+        scored = [(finite_or_none(getattr(e, key)), int(e.step or 0)) for e in evals]
         scored = [s for s in scored if s[0] is not None]
         if scored:
             info.best_step = min(scored)[1]

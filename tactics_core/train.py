@@ -33,15 +33,15 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, report
+from .run_events import CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent
 from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE
 
-END_REASONS = ("finished", "early_stop", "stopped", "failed")
 CACHE_SUBDIR = "cache"
 
 
@@ -49,7 +49,7 @@ CACHE_SUBDIR = "cache"
 class TrainResult:
     """How a run ended."""
 
-    reason: str  # finished | early_stop | stopped | failed
+    reason: str  # one of run_events.END_REASONS
     message: str
     step: int
     total_steps: int
@@ -341,6 +341,127 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 # ----------------------------------------------------------------------------
+# The loop state
+
+
+@dataclass
+class LoopState:
+    """What the loop carries from step to step: with the model and optimizer weights, all a
+    checkpoint needs to continue the run exactly. Saved whole as the checkpoint's
+    `train_state` (`to_dict`) and read back whole (`from_dict`)."""
+
+    step: int = 0  # optimizer steps done
+    total_steps: int = 0  # the schedule's length
+    data_epoch: int = 0  # the data position after the last completed step
+    data_batch: int = 0
+    best_val: float = math.inf  # the best `select_by` figure so far
+    select_by: str = "val_loss"
+    bad_evals: int = 0  # evaluations without improvement (early stopping)
+    tokens_seen: int = 0
+    elapsed_s: float = 0.0  # training time of the earlier sessions; `elapsed()` adds this one's
+    train_rows: int | None = None  # the training rows it counted: another corpus restarts the data order
+    data_seed: int = 0
+    world_size: int = 1
+    rng: dict[str, Any] | None = None  # capture_rng() of the process (rank 0 under DDP)
+    rng_ranks: list[Any] | None = None  # every rank's, when a full process group saved
+    session_start: float = field(default_factory=time.monotonic, repr=False, compare=False)
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Training time so far, summed over resumes."""
+        return self.elapsed_s + ((time.monotonic() if now is None else now) - self.session_start)
+
+    @property
+    def best(self) -> float | None:
+        return None if math.isinf(self.best_val) else self.best_val
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's `train_state`: the keys the trainer always wrote, plus `step`."""
+        return {
+            "step": self.step,
+            "data_epoch": self.data_epoch,
+            "data_batch": self.data_batch,
+            "world_size": self.world_size,
+            "rng_ranks": self.rng_ranks,
+            "data_seed": self.data_seed,
+            "train_rows": self.train_rows,
+            "total_steps": self.total_steps,
+            "best_val_loss": self.best_val,
+            "select_by": self.select_by,
+            "bad_evals": self.bad_evals,
+            "tokens_seen": self.tokens_seen,
+            "elapsed_s": self.elapsed(),
+            "rng": self.rng,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], step: int = 0) -> "LoopState":
+        """Read a `train_state`. Checkpoints from before LoopState hold no `step` (pass their
+        `global_step`); a missing counter reads as a fresh one."""
+        train_rows = data.get("train_rows")
+        return cls(
+            step=int(data.get("step", step) or 0),
+            total_steps=int(data.get("total_steps") or 0),
+            data_epoch=int(data["data_epoch"]),
+            data_batch=int(data["data_batch"]),
+            best_val=float(data.get("best_val_loss", math.inf)),
+            select_by=str(data.get("select_by", "val_loss")),
+            bad_evals=int(data.get("bad_evals", 0)),
+            tokens_seen=int(data.get("tokens_seen", 0)),
+            elapsed_s=float(data.get("elapsed_s", 0.0)),
+            train_rows=None if train_rows is None else int(train_rows),
+            data_seed=int(data.get("data_seed", 0)),
+            world_size=int(data.get("world_size") or 1),
+            rng=data.get("rng"),
+            rng_ranks=data.get("rng_ranks"),
+        )
+
+
+@dataclass
+class _Run:
+    """What the steps of one training session share: set up before the first step, then
+    read; the last fields record this session's latest checkpoint and evaluation."""
+
+    recorder: Any
+    preset: Any
+    config: dict[str, Any]
+    data_dir: Path
+    checkpoint_dir: Path
+    dist: Any
+    device: str
+    threads: int
+    tokenizer: Any
+    dataset: Any
+    cancel: CancelToken | None
+    progress: ProgressFn | None
+    micro_per_epoch: int
+    accum: int
+    share_mode: str
+    model: Any = None
+    model_config: Any = None
+    optimizer: Any = None
+    ddp: Any = None
+    start_step: int = 0
+    last_good: str | None = None  # the last checkpoint written (or resumed from)
+    saved_at: int = -1  # the step of the last periodic checkpoint of this session
+    last_eval: dict[str, Any] = field(default_factory=dict)
+    suspect: bool = False  # NaN/inf, or an optimizer step that broke: no final checkpoint
+
+    @property
+    def tr(self) -> Any:
+        return self.preset.training
+
+    @property
+    def net(self) -> Any:
+        """What the forward pass runs through: the DDP wrapper, else the model."""
+        return self.ddp if self.ddp is not None else self.model
+
+    def stop_requested(self) -> bool:
+        if self.cancel is not None and self.cancel.cancelled:
+            self.recorder.request_stop("cancelled")
+        return self.recorder.stop_event.is_set()
+
+
+# ----------------------------------------------------------------------------
 # The run
 
 
@@ -354,7 +475,7 @@ def train(
     resume: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
     metrics_interval: float = 0.25,
     heartbeat_interval: float = 1.0,
     handle_signals: bool = True,
@@ -364,7 +485,7 @@ def train(
     `preset`: a presets.Preset (for resume, None = the checkpoint's own).
     `max_steps`: total optimizer steps to reach (overrides the preset).
     `resume`: a checkpoint path to continue from.
-    `on_event`: called with every metrics event (the CLI prints them).
+    `on_event`: called with every metrics event (a run_events.RunEvent; the CLI prints them).
     `metrics_interval`: at most one step event per this many seconds
     (0 = every step). Raises TacticsError for problems found before the
     first step (tokenizer missing or different, bad data, device); problems
@@ -430,7 +551,7 @@ def train(
             else:
                 error = None
             message = str(error) if error is not None else f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            recorder.event("end", reason="failed", message=message, step=0)
+            recorder.emit(EndEvent(reason="failed", message=message, step=0))
             recorder.set_state("failed", message)
             if error is not None and error is not exc:
                 raise error from exc
@@ -454,499 +575,626 @@ def _run(
     metrics_interval: float,
     dist: Any = None,
 ) -> TrainResult:
+    """One training session: set up, resume if asked, loop, then the final checkpoint and end event."""
     from . import distributed
 
     dist = dist if dist is not None else distributed.SINGLE
-    run_start = time.monotonic()
-    num_threads = int(preset.training.num_threads or 0)
-    if num_threads <= 0 and dist.enabled:
-        num_threads = distributed.default_threads(dist)  # cores / local ranks (torchrun would say 1)
-    threads = configure_threads(num_threads)
-    import torch
-
-    from .checkpoints import check_tokenizer_matches, prune_checkpoints, save_checkpoint
-    from .data import load_dataset, masked_nll_sum
-    from .model import GPT
+    session_start = time.monotonic()
+    device, threads = _pick_device(preset, device_name, dist)
+    from .checkpoints import check_tokenizer_matches
     from .tokenizer import load_tokenizer
 
-    tr = preset.training
-    device = distributed.rank_device(resolve_device(device_name or tr.device), dist)
-    if dist.enabled and device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(device))
     tokenizer = load_tokenizer(checkpoint_dir / TOKENIZER_FILE)
-    note = ""
     if payload is not None:
         check_tokenizer_matches(payload, tokenizer, resume_path)
-
-    def stop_requested() -> bool:
-        if cancel is not None and cancel.cancelled:
-            recorder.request_stop("cancelled")
-        return recorder.stop_event.is_set()
-
     recorder.update(state="starting", message="reading and tokenizing the corpus")
-    from .runstore import publish_best, run_name, workspace_root
-
-
-    def read_dataset():
-        return load_dataset(
-            data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
-            val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
-            layout=tr.layout, batch_size=tr.batch_size,
-        )
-
-    # Rank 0 builds the token cache; the others wait, then read it (no double tokenizing).
-    dataset, error = None, None
-    for turn in ("main", "others"):
-        if (turn == "main") == dist.is_main:
-            try:
-                dataset = read_dataset()
-            except Exception as exc:
-                error = exc
-        dist.agree(error)
-    context_weight = float(tr.context_weight)
-    select_by = tr.select_by
-    train_split, val_split = dataset.train, dataset.val
-    micro_per_epoch = train_split.n_batches(tr.batch_size)
+    dataset = _read_dataset(preset, data_dir, checkpoint_dir, tokenizer, progress, cancel, dist)
+    tr = preset.training
     accum = max(1, int(tr.grad_accum_steps))
-    steps_per_epoch = max(1, math.ceil(micro_per_epoch / accum))
     # The preset's batch is the global one: a step is `accum` micro-batches of `batch_size`
     # rows in the one-process order, dealt to the ranks (distributed.shares).
     share_mode, _ = distributed.shares(int(tr.batch_size), accum, dist.world)
-
-    # ---- model, optimizer, position
-    seed_everything(tr.seed)
-    model_config = preset.model.gpt_config(tokenizer.vocab_size)
-    model = GPT(model_config)
-    disable_attention_dropout(model)
-    if dist.rank > 0:  # the same initial weights everywhere, each rank its own dropout masks
-        torch.manual_seed(tr.seed + 7919 * dist.rank)
-    start_step = 0
-    data_epoch, data_batch = 0, 0
-    best_val = float("inf")
-    bad_evals = 0
-    tokens_seen = 0
-    elapsed_before = 0.0
-    if max_steps:
-        total_steps = int(max_steps)
-    elif tr.max_steps:
-        total_steps = int(tr.max_steps)
-    else:
-        total_steps = max(1, math.ceil(tr.epochs * micro_per_epoch / accum))
-    resumed_from = None
-    if payload is not None:
-        from .model import load_compatible_state_dict
-
-        load_compatible_state_dict(model, payload["model"], source=str(resume_path))
-        resumed_from = str(resume_path)
-        start_step = int(payload.get("global_step") or 0)
-        state = payload.get("train_state")
-        if state is not None:
-            if max_steps is None:
-                total_steps = int(state.get("total_steps") or total_steps)
-            data_epoch, data_batch = int(state["data_epoch"]), int(state["data_batch"])
-            best_val = float(state.get("best_val_loss", float("inf")))
-            if state.get("select_by", "val_loss") != select_by:  # the run changed what it selects by
-                best_val = float("inf")
-            bad_evals = 0 if best_val == float("inf") else int(state.get("bad_evals", 0))
-            tokens_seen = int(state.get("tokens_seen", 0))
-            elapsed_before = float(state.get("elapsed_s", 0.0))
-            if int(state.get("train_rows", train_split.n_rows)) != train_split.n_rows:
-                note = "the corpus changed since this checkpoint: data order restarts at a new epoch (approximate resume)"
-                data_epoch, data_batch = data_epoch + 1, 0
-        else:
-            kind = "a model-only checkpoint" if payload.get("format") == "tactics-tui/1" else "original scripts' format"
-            note = (
-                f"{resume_path.name} has no RNG state or data position ({kind}): "
-                "resuming approximately (fresh data order from its epoch, optimizer state if compatible)"
-            )
-            data_epoch = int(payload.get("epoch") or 0)
-            best = payload.get("best_val_loss")
-            best_val = float(best) if best is not None else float("inf")
-            torch.manual_seed(tr.seed + start_step)
-        if start_step >= total_steps:
-            raise TacticsError(
-                f"{resume_path} is already at step {start_step} of {total_steps}; "
-                f"pass --max-steps N (N > {start_step}) to train further"
-            )
-    model.to(device)
-    optimizer = make_optimizer(model, tr, device)
-    if payload is not None and "optimizer" in payload:
-        if not _load_optimizer_state(optimizer, payload["optimizer"]):
-            note = (note + "; " if note else "") + "optimizer state did not fit: starting it fresh"
-    if payload is not None and payload.get("train_state") is not None:
-        state = payload["train_state"]
-        saved_world = int(state.get("world_size") or 1)
-        rng_ranks = state.get("rng_ranks")
-        if saved_world == dist.world and (dist.world == 1 or rng_ranks):
-            restore_rng(rng_ranks[dist.rank] if rng_ranks else state["rng"])  # exact
-        else:
-            if dist.rank == 0:
-                restore_rng(state["rng"])
-            else:
-                seed_everything(tr.seed + 7919 * dist.rank + start_step)
-            if saved_world != dist.world:
-                extra = (
-                    f"checkpoint of {saved_world} process(es) resumed on {dist.world}: the same global data "
-                    "position and optimizer state, new per-rank random streams (close, not bitwise)"
-                )
-            else:
-                extra = "the other ranks' random state was not saved (a rank was lost): resuming approximately"
-            note = (note + "; " if note else "") + extra
-    ddp = None
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [torch.device(device).index] if device.startswith("cuda") else None
-        ddp = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's weights once (the GPT has no buffers)
-    net = ddp if ddp is not None else model
-    if dist.enabled:  # run.json lists every rank's pid, so a watcher (the TUI's system pane) sums them
-        recorder.update(rank_pids=[int(p) for p in dist.gather_objects(os.getpid())])
-
-    params = model.num_parameters()
-    summary = dataset.summary()
-    recorder.update(state="running", step=start_step, total_steps=total_steps, message=note)
-    recorder.write_state()
-    recorder.event(
-        "start",
-        step=start_step,
-        total_steps=total_steps,
-        resumed_from=resumed_from,
-        params=params,
-        config=config,
-        preset=preset.name,
-        device=device,
-        threads=threads,
-        world_size=dist.world,
-        global_batch=int(tr.batch_size) * accum,
-        backend=dist.backend or None,
-        steps_per_epoch=steps_per_epoch,
-        data=summary,
-        tokenizer={"path": str(tokenizer.path), "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size, "kind": tokenizer.kind},
-        note=note,
-        pid=os.getpid(),
+    run = _Run(
+        recorder, preset, config, data_dir, checkpoint_dir, dist, device, threads, tokenizer, dataset, cancel,
+        progress, micro_per_epoch=dataset.train.n_batches(tr.batch_size), accum=accum, share_mode=share_mode,
     )
-
-    # ---- checkpoint helpers
-    last_good: str | None = resumed_from
-    last_val: float | None = None
-    last_eval: dict[str, Any] = {}
-
-    def base_payload() -> dict[str, Any]:
-        return {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_config": model_config.to_dict(),
-            "global_step": step,
-            "epoch": done_epoch + done_batch / max(1, micro_per_epoch),
-            "best_val_loss": None if math.isinf(best_val) else best_val,
-            "val_loss": last_eval.get("val_loss"),
-            "val_bpb": last_eval.get("val_bpb"),
-            "val_proof_loss": last_eval.get("proof_loss"),
-            "val_proof_bpb": last_eval.get("proof_bpb"),
-            "select_by": select_by,
-            "layout": dataset.layout,
-            "tokenizer_path": str(tokenizer.path),
-            "tokenizer_sha256": tokenizer.sha256,
-            "tokenizer_vocab_size": tokenizer.vocab_size,
-            "tokenizer_kind": tokenizer.kind,
-            "config": config,
-            "preset": preset.name,
-            "data_dir": str(data_dir),
-            "run": run_name(checkpoint_dir),  # lineage: the run folder this checkpoint belongs to
-        }
-
-    def save_resumable() -> str:
-        """Every rank calls this at the same step; rank 0 writes, the others wait at a barrier.
-
-        Each rank's RNG state is gathered (`rng_ranks`), so a resume at the same world size
-        is exact. With a lost peer (broken group) rank 0 saves alone, with its own state.
-        """
-        nonlocal last_good
-        path = checkpoint_dir / f"checkpoint_step_{step}.pt"
-        rng_ranks = dist.gather_objects(capture_rng()) if dist.enabled and not dist.broken else None
-        if not dist.is_main:
-            if not dist.broken:
-                dist.agree(None)  # waits for rank 0's save; raises its error if it failed
-            last_good = str(path)
-            return str(path)
-        data = base_payload()
-        data["optimizer"] = optimizer.state_dict()
-        data["train_state"] = {
-            "data_epoch": done_epoch,
-            "data_batch": done_batch,
-            "world_size": dist.world,
-            "rng_ranks": rng_ranks,
-            "data_seed": int(tr.seed),
-            "train_rows": train_split.n_rows,
-            "total_steps": total_steps,
-            "best_val_loss": best_val,
-            "select_by": select_by,
-            "bad_evals": bad_evals,
-            "tokens_seen": tokens_seen,
-            "elapsed_s": elapsed_before + (time.monotonic() - run_start),
-            "rng": capture_rng(),
-        }
-        error: BaseException | None = None
-        try:
-            save_checkpoint(path, data)
-            prune_checkpoints(checkpoint_dir, int(tr.keep_checkpoints))
-        except Exception as exc:
-            error = exc
-        if not dist.broken:
-            dist.agree(error)  # the barrier after a save; every rank fails alike if it failed
-        elif error is not None:
-            raise error
-        last_good = str(path)
-        recorder.event("checkpoint", step=step, path=str(path), best=False, val_loss=last_val)
-        return str(path)
-
-    def save_best() -> None:
-        error: BaseException | None = None
-        if dist.is_main:
-            try:
-                write_best()
-            except Exception as exc:
-                error = exc
-        dist.agree(error)  # the barrier after a save
-
-    def write_best() -> None:
-        data = base_payload()
-        data["is_best"] = True
-        path = checkpoint_dir / BEST_MODEL_FILE
-        save_checkpoint(path, data)
-        publish_best(checkpoint_dir)  # <root>/best_model.pt follows the latest run's best model
-        recorder.event("checkpoint", step=step, path=str(path), best=True, val_loss=last_val)
-
-    def run_eval() -> bool:
-        """Evaluate, track best / patience; True when patience is exhausted."""
-        nonlocal best_val, bad_evals, last_val, last_eval
-        recorder.update(message=f"evaluating at step {step}")
-        result = evaluate_split(model, val_split, tr.batch_size, int(tr.eval_batches), device, stop=stop_requested, dist=dist)
-        recorder.update(message="")
-        if result["tokens"] == 0 or not result["complete"]:
-            return False  # cut short by a stop request: a partial loss would mislead
-        val_loss = result["val_loss"]
-        metric = result[select_by]
-        if not math.isfinite(metric):  # no proof tokens in this split: select by the whole stream
-            metric = val_loss
-        last_val = val_loss
-        last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
-        improved = metric < best_val
-        if improved:
-            best_val = metric
-            bad_evals = 0
-        else:
-            bad_evals += 1
-        recorder.event(
-            "eval",
-            step=step,
-            val_loss=val_loss,
-            val_bpb=result["val_bpb"],
-            proof_loss=result["proof_loss"],
-            proof_bpb=result["proof_bpb"],
-            select_by=select_by,
-            best_val_loss=best_val,
-            bad_evals=bad_evals,
-            patience=int(tr.patience),
-            improved=improved,
-            val_tokens=result["tokens"],
-            val_bytes=result["bytes"],
-            proof_tokens=result["proof_tokens"],
-            proof_bytes=result["proof_bytes"],
-        )
-        if improved and math.isfinite(metric):
-            save_best()
-        return int(tr.patience) > 0 and bad_evals >= int(tr.patience)
-
-    def run_sample() -> None:
-        if not dataset.sample_prompt or not dist.is_main:
-            return
-        from .complete import greedy_next_line
-
-        try:
-            text = greedy_next_line(model, tokenizer, dataset.sample_file or dataset.sample_prompt, max_tokens=64, layout=dataset.layout)
-        except Exception as exc:  # a sample must never end a run
-            recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])
-            return
-        recorder.event("sample", step=step, prompt=dataset.sample_prompt, text=text, expected=dataset.sample_expected)
-
-    # ---- the loop
-    step = start_step
-    # The data position of the last completed step (what a checkpoint records).
-    done_epoch, done_batch = data_epoch, data_batch
-    batch_size = int(tr.batch_size)
-    epoch_order = train_split.epoch_order(data_epoch, batch_size)
-
-    def next_rows():
-        """Row ids of the next global micro-batch: the one-process order at every world size."""
-        nonlocal epoch_order, data_epoch, data_batch
-        if data_batch >= micro_per_epoch:
-            data_epoch += 1
-            data_batch = 0
-            epoch_order = train_split.epoch_order(data_epoch, batch_size)
-        ids = epoch_order[data_batch * batch_size : (data_batch + 1) * batch_size]
-        data_batch += 1
-        return ids
-
-    def my_batches() -> list[Any]:
-        """This rank's micro-batches of the next step (None = an empty share)."""
-        rows = [next_rows() for _ in range(accum)]
-        if dist.world > 1:
-            if share_mode == "whole":
-                rows = rows[dist.rank :: dist.world]
-            else:
-                rows = [ids[dist.rank :: dist.world] for ids in rows]
-        return [train_split.batch(ids) if len(ids) else None for ids in rows]
-
-    def empty_backward() -> None:
-        """A rank with nothing to score still joins the gradient all-reduce (zero gradient)."""
-        x = torch.full((1, 1), int(dataset.cache.pad_id), dtype=torch.long, device=device)
-        with _autocast(device):
-            logits, _ = net(x)
-        (logits.float().sum() * 0.0).backward()
-
-    model.train()
-    reason, message = "finished", ""
-    diverged = False  # NaN/inf, or an optimizer step that broke: the weights are suspect
-    window_tokens = 0
-    window_start = time.monotonic()
-    last_emit = 0.0
-    eval_interval = max(0, int(tr.eval_interval))
-    sample_interval = int(getattr(tr, "sample_interval", 0) or 0)
-    save_interval = max(0, int(tr.save_interval))
-    saved_at = start_step if resumed_from else -1
+    _build_model(run)
+    state, saved, note = _start_state(run, payload, resume_path, max_steps)
+    state.session_start = session_start
+    note = _join(note, _build_optimizer(run, payload))
+    note = _join(note, _restore_rng_state(saved, dist, int(tr.seed), state.step))
+    _wrap_ddp(run)
+    run.start_step = state.step
+    resumed_from = str(resume_path) if payload is not None else None
+    if resumed_from is not None:
+        run.last_good, run.saved_at = resumed_from, state.step
+    _announce(run, state, note, resumed_from)
     try:
-        while step < total_steps:
-            if not dist.enabled and stop_requested():
-                reason, message = "stopped", recorder.stop_reason
-                break
-            lr = lr_at(step, total_steps, int(tr.warmup_steps), float(tr.learning_rate), float(tr.min_lr))
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            batches = my_batches()
-            live = [b for b in batches if b is not None]
-            n_tokens = sum(b.n_tokens for b in live)
-            # The step's loss: weighted mean over every scored target of its micro-batches
-            # (context targets weigh training.context_weight, proof targets 1).
-            weight_total = sum(b.weight_sum(context_weight) for b in live)
-            if dist.enabled:
-                # One small all-reduce: the global step's weight and tokens, and any rank's
-                # stop request (signals, `tactics stop` seen by rank 0), so all stop together.
-                weight_total, n_tokens, stops = dist.all_reduce_sum(
-                    [weight_total, n_tokens, 1.0 if stop_requested() else 0.0], device
-                )
-                n_tokens = int(round(n_tokens))
-                if stops > 0:
-                    reason, message = "stopped", recorder.stop_reason or "stopped (a rank was asked to stop)"
-                    break
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum = 0.0
-            for i, batch in enumerate(batches):
-                # DDP all-reduces the accumulated gradient in the backward of a rank's last
-                # micro-batch only; every rank has the same number of them.
-                sync = ddp.no_sync() if ddp is not None and i < len(batches) - 1 else contextlib.nullcontext()
-                with sync:
-                    if batch is None or batch.n_tokens == 0:
-                        if ddp is not None:
-                            empty_backward()
-                        continue
-                    x, y = batch.to_torch(device)
-                    w = batch.weights(context_weight)
-                    with _autocast(device):
-                        logits, _ = net(x)
-                    nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
-                    scaled = nll / max(weight_total, 1e-9)
-                    if dist.enabled:
-                        scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum
-                    scaled.backward()
-                    loss_sum += float(nll.detach())
-            if dist.enabled:
-                loss_sum = dist.all_reduce_sum([loss_sum], device)[0]
-            loss = loss_sum / max(weight_total, 1e-9)
-            clip = float(tr.grad_clip) if tr.grad_clip and tr.grad_clip > 0 else float("inf")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip)) if math.isfinite(loss) else loss
-            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {grad_norm}"
-                where = f"; the last good checkpoint is {last_good}" if last_good else "; no checkpoint was written yet"
-                reason, diverged = "failed", True
-                message = (
-                    f"{what} at step {step + 1} (learning rate {lr:.3g}): training diverged, so no final "
-                    f"checkpoint was written{where}; lower training.learning_rate"
-                    f"{' (and training.muon_lr)' if tr.optimizer == 'muon' else ''}"
-                    " or raise training.warmup_steps"
-                )
-                break
-            diverged = True  # until the step completes
-            optimizer.step()
-            diverged = False
-            step += 1
-            done_epoch, done_batch = data_epoch, data_batch
-            tokens_seen += n_tokens
-            window_tokens += n_tokens
-            now = time.monotonic()
-            if now - last_emit >= metrics_interval or step == total_steps or step == start_step + 1:
-                span = max(1e-9, now - window_start)
-                recorder.event(
-                    "step",
-                    step=step,
-                    epoch=round(data_epoch + data_batch / max(1, micro_per_epoch), 4),
-                    loss=loss,
-                    lr=lr,
-                    tokens_per_s=window_tokens / span,
-                    elapsed_s=round(elapsed_before + (now - run_start), 3),
-                    grad_norm=grad_norm,
-                    tokens=tokens_seen,
-                    total_steps=total_steps,
-                )
-                window_tokens = 0
-                window_start = now
-                last_emit = now
-            recorder.update(step=step)
-            report(progress, step, total_steps, f"loss {loss:.4f}")
-            early = False
-            if eval_interval and step % eval_interval == 0:
-                early = run_eval()
-                if sample_interval == 0:
-                    run_sample()
-            if sample_interval and step % sample_interval == 0:
-                run_sample()
-            if save_interval and step % save_interval == 0:
-                save_resumable()
-                saved_at = step
-            if early:
-                reason = "early_stop"
-                what = "proof-line validation loss" if select_by == "proof_loss" else "validation loss"
-                message = f"no better {what} in {tr.patience} evaluations (best {best_val:.4f})"
-                break
-            window_start += time.monotonic() - now  # eval/checkpoint time does not count in tokens/s
-        else:
-            message = f"reached step {step} of {total_steps}"
-            if eval_interval and step % eval_interval and step > start_step:
-                run_eval()  # the final weights compete for best_model.pt too
+        reason, message = _loop(run, state, metrics_interval)
     except KeyboardInterrupt:
         reason, message = "stopped", "interrupted (second Ctrl-C)"
         dist.broken = dist.enabled  # ranks may be anywhere in a step: rank 0 saves alone
     except distributed.PeerLost as exc:
         reason, message = "failed", f"rank {dist.rank}: {exc}"
     except Exception as exc:
-        if dist.enabled:
-            # The other ranks may be anywhere in their step: no more collectives; rank 0
-            # writes the final checkpoint alone (its weights are those of the last step).
-            dist.broken = True
-        lost = distributed.peer_lost(exc) if dist.enabled else None
-        if lost is not None:
-            text = f"rank {dist.rank}: {lost}"
-        elif isinstance(exc, TacticsError):
-            text = str(exc)
-        elif _is_oom(exc):
-            text = _oom_message(preset, device)
+        reason, message = "failed", _failure_message(run, exc)
+    return _finish(run, state, reason, message)
+
+
+def _pick_device(preset: Any, device_name: str | None, dist: Any) -> tuple[str, int]:
+    """The device of this process and its CPU thread count (cores / local ranks under DDP)."""
+    from . import distributed
+
+    num_threads = int(preset.training.num_threads or 0)
+    if num_threads <= 0 and dist.enabled:
+        num_threads = distributed.default_threads(dist)  # cores / local ranks (torchrun would say 1)
+    threads = configure_threads(num_threads)
+    import torch
+
+    device = distributed.rank_device(resolve_device(device_name or preset.training.device), dist)
+    if dist.enabled and device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    return device, threads
+
+
+def _read_dataset(preset: Any, data_dir: Path, checkpoint_dir: Path, tokenizer: Any,
+                  progress: ProgressFn | None, cancel: CancelToken | None, dist: Any) -> Any:
+    """Rank 0 builds the token cache; the others wait, then read it (no double tokenizing)."""
+    from .data import load_dataset
+    from .runstore import workspace_root
+
+    tr = preset.training
+    dataset, error = None, None
+    for turn in ("main", "others"):
+        if (turn == "main") == dist.is_main:
+            try:
+                dataset = load_dataset(
+                    data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
+                    val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
+                    layout=tr.layout, batch_size=tr.batch_size,
+                )
+            except Exception as exc:
+                error = exc
+        dist.agree(error)
+    return dataset
+
+
+def _build_model(run: _Run) -> None:
+    """The model from the preset, seeded: the same initial weights on every rank, each rank
+    its own dropout masks."""
+    import torch
+
+    from .model import GPT
+
+    seed = int(run.tr.seed)
+    seed_everything(seed)
+    run.model_config = run.preset.model.gpt_config(run.tokenizer.vocab_size)
+    run.model = GPT(run.model_config)
+    disable_attention_dropout(run.model)
+    if run.dist.rank > 0:
+        torch.manual_seed(seed + 7919 * run.dist.rank)
+
+
+def _total_steps(max_steps: int | None, tr: Any, micro_per_epoch: int, accum: int) -> int:
+    """--max-steps, else the preset's max_steps, else its epochs in optimizer steps."""
+    if max_steps:
+        return int(max_steps)
+    if tr.max_steps:
+        return int(tr.max_steps)
+    return max(1, math.ceil(tr.epochs * micro_per_epoch / accum))
+
+
+def _start_state(
+    run: _Run, payload: dict[str, Any] | None, resume_path: Path | None, max_steps: int | None,
+) -> tuple[LoopState, LoopState | None, str]:
+    """The loop state this session starts from, the one the checkpoint saved (None when it has
+    none), and a note when the resume is not exact. A resume loads the checkpoint's weights."""
+    tr = run.tr
+    state = LoopState(
+        total_steps=_total_steps(max_steps, tr, run.micro_per_epoch, run.accum), select_by=tr.select_by,
+        train_rows=run.dataset.train.n_rows, data_seed=int(tr.seed), world_size=run.dist.world,
+    )
+    if payload is None:
+        return state, None, ""
+    import torch
+
+    from .model import load_compatible_state_dict
+
+    load_compatible_state_dict(run.model, payload["model"], source=str(resume_path))
+    state.step = int(payload.get("global_step") or 0)
+    saved, note = None, ""
+    if payload.get("train_state") is not None:
+        saved = LoopState.from_dict(payload["train_state"], step=state.step)
+        if max_steps is None:
+            state.total_steps = int(saved.total_steps or state.total_steps)
+        state.data_epoch, state.data_batch = saved.data_epoch, saved.data_batch
+        # A run that changed what it selects by starts its best figure over.
+        state.best_val = saved.best_val if saved.select_by == state.select_by else math.inf
+        state.bad_evals = 0 if state.best_val == math.inf else saved.bad_evals
+        state.tokens_seen, state.elapsed_s = saved.tokens_seen, saved.elapsed_s
+        if saved.train_rows is not None and saved.train_rows != state.train_rows:
+            note = "the corpus changed since this checkpoint: data order restarts at a new epoch (approximate resume)"
+            state.data_epoch, state.data_batch = saved.data_epoch + 1, 0
+    else:
+        kind = "a model-only checkpoint" if payload.get("format") == "tactics-tui/1" else "original scripts' format"
+        note = (
+            f"{resume_path.name} has no RNG state or data position ({kind}): "
+            "resuming approximately (fresh data order from its epoch, optimizer state if compatible)"
+        )
+        state.data_epoch = int(payload.get("epoch") or 0)
+        best = payload.get("best_val_loss")
+        state.best_val = float(best) if best is not None else math.inf
+        torch.manual_seed(int(tr.seed) + state.step)
+    if state.step >= state.total_steps:
+        raise TacticsError(
+            f"{resume_path} is already at step {state.step} of {state.total_steps}; "
+            f"pass --max-steps N (N > {state.step}) to train further"
+        )
+    return state, saved, note
+
+
+def _build_optimizer(run: _Run, payload: dict[str, Any] | None) -> str:
+    """Move the model to its device and make its optimizer (with the checkpoint's state when it
+    fits); returns a note when it did not."""
+    run.model.to(run.device)
+    run.optimizer = make_optimizer(run.model, run.tr, run.device)
+    if payload is not None and "optimizer" in payload and not _load_optimizer_state(run.optimizer, payload["optimizer"]):
+        return "optimizer state did not fit: starting it fresh"
+    return ""
+
+
+def _restore_rng_state(saved: LoopState | None, dist: Any, seed: int, step: int) -> str:
+    """Every rank's random state as saved (exact at the same world size); else rank 0's and
+    fresh streams for the others, with a note saying the resume is close, not bitwise."""
+    if saved is None:
+        return ""
+    if saved.world_size == dist.world and (dist.world == 1 or saved.rng_ranks):
+        restore_rng(saved.rng_ranks[dist.rank] if saved.rng_ranks else saved.rng)  # exact
+        return ""
+    if dist.rank == 0:
+        restore_rng(saved.rng)
+    else:
+        seed_everything(seed + 7919 * dist.rank + step)
+    if saved.world_size != dist.world:
+        return (
+            f"checkpoint of {saved.world_size} process(es) resumed on {dist.world}: the same global data "
+            "position and optimizer state, new per-rank random streams (close, not bitwise)"
+        )
+    return "the other ranks' random state was not saved (a rank was lost): resuming approximately"
+
+
+def _wrap_ddp(run: _Run) -> None:
+    """Under DDP: the model in DistributedDataParallel, and every rank's pid in run.json (so a
+    watcher, the TUI's system pane, sums them)."""
+    if not run.dist.enabled:
+        return
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.device(run.device).index] if run.device.startswith("cuda") else None
+    run.ddp = DistributedDataParallel(run.model, device_ids=ids)  # broadcasts rank 0's weights once (the GPT has no buffers)
+    run.recorder.update(rank_pids=[int(p) for p in run.dist.gather_objects(os.getpid())])
+
+
+def _announce(run: _Run, state: LoopState, note: str, resumed_from: str | None) -> None:
+    """run.json says running; the start event says what runs, where and on what."""
+    tr, tok = run.tr, run.tokenizer
+    run.recorder.update(state="running", step=state.step, total_steps=state.total_steps, message=note)
+    run.recorder.write_state()
+    run.recorder.emit(StartEvent(
+        step=state.step,
+        total_steps=state.total_steps,
+        resumed_from=resumed_from,
+        params=run.model.num_parameters(),
+        config=run.config,
+        preset=run.preset.name,
+        device=run.device,
+        threads=run.threads,
+        world_size=run.dist.world,
+        global_batch=int(tr.batch_size) * run.accum,
+        backend=run.dist.backend or None,
+        steps_per_epoch=max(1, math.ceil(run.micro_per_epoch / run.accum)),
+        data=run.dataset.summary(),
+        tokenizer={"path": str(tok.path), "sha256": tok.sha256, "vocab_size": tok.vocab_size, "kind": tok.kind},
+        note=note,
+        pid=os.getpid(),
+    ))
+
+
+def _join(note: str, extra: str) -> str:
+    return (note + "; " if note and extra else note) + extra
+
+
+# ----------------------------------------------------------------------------
+# The loop and its steps
+
+
+def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, str]:
+    """Optimizer steps until the schedule ends, patience runs out, a stop is asked for or the
+    loss is no longer finite; returns (reason, message)."""
+    dist, recorder, tr = run.dist, run.recorder, run.tr
+    cursor = _DataCursor(run.dataset.train, int(tr.batch_size), run.micro_per_epoch, state.data_epoch, state.data_batch)
+    meter = _Throughput(metrics_interval, time.monotonic())
+    run.model.train()
+    while state.step < state.total_steps:
+        if not dist.enabled and run.stop_requested():
+            return "stopped", recorder.stop_reason
+        lr = lr_at(state.step, state.total_steps, int(tr.warmup_steps), float(tr.learning_rate), float(tr.min_lr))
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        batches = _step_batches(run, cursor)
+        weight_total, n_tokens, stops = _step_totals(run, batches)
+        if stops:
+            return "stopped", recorder.stop_reason or "stopped (a rank was asked to stop)"
+        loss = _forward_backward(run, batches, weight_total) / max(weight_total, 1e-9)
+        grad_norm = _clip_gradients(run, loss)
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            run.suspect = True
+            return "failed", _diverged_message(run, state.step, lr, loss, grad_norm)
+        run.suspect = True  # until the step completes
+        run.optimizer.step()
+        run.suspect = False
+        state.step += 1
+        state.data_epoch, state.data_batch = cursor.epoch, cursor.batch
+        state.tokens_seen += n_tokens
+        now = time.monotonic()
+        if meter.add(n_tokens, now, force=state.step in (state.total_steps, run.start_step + 1)):
+            recorder.emit(StepEvent(
+                step=state.step,
+                epoch=round(cursor.epoch + cursor.batch / max(1, run.micro_per_epoch), 4),
+                loss=loss,
+                lr=lr,
+                tokens_per_s=meter.rate(now),
+                elapsed_s=round(state.elapsed(now), 3),
+                grad_norm=grad_norm,
+                tokens=state.tokens_seen,
+                total_steps=state.total_steps,
+            ))
+            meter.restart(now)
+        recorder.update(step=state.step)
+        report(run.progress, state.step, state.total_steps, f"loss {loss:.4f}")
+        if _after_step(run, state):
+            what = "proof-line validation loss" if state.select_by == "proof_loss" else "validation loss"
+            return "early_stop", f"no better {what} in {tr.patience} evaluations (best {state.best_val:.4f})"
+        meter.pause(now)  # eval/checkpoint time does not count in tokens/s
+    eval_interval = max(0, int(tr.eval_interval))
+    if eval_interval and state.step % eval_interval and state.step > run.start_step:
+        _evaluate(run, state)  # the final weights compete for best_model.pt too
+    return "finished", f"reached step {state.step} of {state.total_steps}"
+
+
+def _after_step(run: _Run, state: LoopState) -> bool:
+    """The evaluation, sample and checkpoint due at this step; True when patience ran out."""
+    tr, step = run.tr, state.step
+    eval_interval = max(0, int(tr.eval_interval))
+    sample_interval = int(tr.sample_interval or 0)
+    save_interval = max(0, int(tr.save_interval))
+    early = False
+    if eval_interval and step % eval_interval == 0:
+        early = _evaluate(run, state)
+        if sample_interval == 0:
+            _sample(run, state)
+    if sample_interval and step % sample_interval == 0:
+        _sample(run, state)
+    if save_interval and step % save_interval == 0:
+        _save_resumable(run, state)
+        run.saved_at = step
+    return early
+
+
+class _DataCursor:
+    """Where the loop reads training rows: (epoch, micro-batch) in the one-process order,
+    which is a pure function of (seed, epoch), so a resume continues it exactly."""
+
+    def __init__(self, split: Any, batch_size: int, micro_per_epoch: int, epoch: int, batch: int) -> None:
+        self.split, self.batch_size, self.micro_per_epoch = split, batch_size, micro_per_epoch
+        self.epoch, self.batch = epoch, batch
+        self.order = split.epoch_order(epoch, batch_size)
+
+    def next_rows(self) -> Any:
+        """Row ids of the next global micro-batch: the one-process order at every world size."""
+        if self.batch >= self.micro_per_epoch:
+            self.epoch += 1
+            self.batch = 0
+            self.order = self.split.epoch_order(self.epoch, self.batch_size)
+        ids = self.order[self.batch * self.batch_size : (self.batch + 1) * self.batch_size]
+        self.batch += 1
+        return ids
+
+
+class _Throughput:
+    """Tokens per second over the window since the last step event, and when the next is due."""
+
+    def __init__(self, interval: float, now: float) -> None:
+        self.interval, self.tokens, self.start, self.last_emit = interval, 0, now, 0.0
+
+    def add(self, tokens: int, now: float, force: bool = False) -> bool:
+        """Count a step's tokens; True when a step event is due."""
+        self.tokens += tokens
+        return force or now - self.last_emit >= self.interval
+
+    def rate(self, now: float) -> float:
+        return self.tokens / max(1e-9, now - self.start)
+
+    def restart(self, now: float) -> None:
+        self.tokens, self.start, self.last_emit = 0, now, now
+
+    def pause(self, since: float) -> None:
+        """Leave the time since `since` (evaluation, checkpoints) out of the window."""
+        self.start += time.monotonic() - since
+
+
+def _step_batches(run: _Run, cursor: _DataCursor) -> list[Any]:
+    """This rank's micro-batches of the next step (None = an empty share)."""
+    rows = [cursor.next_rows() for _ in range(run.accum)]
+    dist = run.dist
+    if dist.world > 1:
+        if run.share_mode == "whole":
+            rows = rows[dist.rank :: dist.world]
         else:
-            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        reason, message = "failed", text
-    final_path: str | None = last_good
-    if not diverged and step > start_step and step != saved_at and (dist.is_main or not dist.broken):
+            rows = [ids[dist.rank :: dist.world] for ids in rows]
+    return [run.dataset.train.batch(ids) if len(ids) else None for ids in rows]
+
+
+def _step_totals(run: _Run, batches: list[Any]) -> tuple[float, int, bool]:
+    """(loss weight, scored tokens, stop) of the global step. The step's loss is the weighted
+    mean over every scored target of its micro-batches (context targets weigh
+    training.context_weight, proof targets 1). Under DDP one small all-reduce gives the global
+    figures and any rank's stop request (signals, `tactics stop` seen by rank 0), so all stop
+    together."""
+    live = [b for b in batches if b is not None]
+    n_tokens = sum(b.n_tokens for b in live)
+    weight_total = sum(b.weight_sum(float(run.tr.context_weight)) for b in live)
+    if not run.dist.enabled:
+        return weight_total, n_tokens, False
+    weight_total, n_tokens, stops = run.dist.all_reduce_sum(
+        [weight_total, n_tokens, 1.0 if run.stop_requested() else 0.0], run.device
+    )
+    return weight_total, int(round(n_tokens)), stops > 0
+
+
+def _forward_backward(run: _Run, batches: list[Any], weight_total: float) -> float:
+    """Fresh gradients of the step's loss, accumulated over this rank's micro-batches; returns
+    the summed weighted NLL of the whole step (all ranks)."""
+    import torch
+
+    from .data import masked_nll_sum
+
+    dist, ddp, device = run.dist, run.ddp, run.device
+    context_weight = float(run.tr.context_weight)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    for i, batch in enumerate(batches):
+        # DDP all-reduces the accumulated gradient in the backward of a rank's last
+        # micro-batch only; every rank has the same number of them.
+        sync = ddp.no_sync() if ddp is not None and i < len(batches) - 1 else contextlib.nullcontext()
+        with sync:
+            if batch is None or batch.n_tokens == 0:
+                if ddp is not None:
+                    _empty_backward(run)
+                continue
+            x, y = batch.to_torch(device)
+            w = batch.weights(context_weight)
+            with _autocast(device):
+                logits, _ = run.net(x)
+            nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
+            scaled = nll / max(weight_total, 1e-9)
+            if dist.enabled:
+                scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum
+            scaled.backward()
+            loss_sum += float(nll.detach())
+    if dist.enabled:
+        loss_sum = dist.all_reduce_sum([loss_sum], device)[0]
+    return loss_sum
+
+
+def _clip_gradients(run: _Run, loss: float) -> float:
+    """Clip to training.grad_clip (0 = no clipping); the norm before clipping (the loss itself
+    when that is not finite: there is nothing to clip then)."""
+    import torch
+
+    if not math.isfinite(loss):
+        return loss
+    clip = float(run.tr.grad_clip) if run.tr.grad_clip and run.tr.grad_clip > 0 else float("inf")
+    return float(torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip))
+
+
+def _empty_backward(run: _Run) -> None:
+    """A rank with nothing to score still joins the gradient all-reduce (zero gradient)."""
+    import torch
+
+    x = torch.full((1, 1), int(run.dataset.cache.pad_id), dtype=torch.long, device=run.device)
+    with _autocast(run.device):
+        logits, _ = run.net(x)
+    (logits.float().sum() * 0.0).backward()
+
+
+def _diverged_message(run: _Run, step: int, lr: float, loss: float, grad_norm: float) -> str:
+    what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {grad_norm}"
+    where = f"; the last good checkpoint is {run.last_good}" if run.last_good else "; no checkpoint was written yet"
+    return (
+        f"{what} at step {step + 1} (learning rate {lr:.3g}): training diverged, so no final "
+        f"checkpoint was written{where}; lower training.learning_rate"
+        f"{' (and training.muon_lr)' if run.tr.optimizer == 'muon' else ''}"
+        " or raise training.warmup_steps"
+    )
+
+
+def _failure_message(run: _Run, exc: Exception) -> str:
+    """One line for an error during training. Under DDP the other ranks may be anywhere in
+    their step: no more collectives; rank 0 writes the final checkpoint alone (its weights are
+    those of the last step)."""
+    from . import distributed
+
+    dist = run.dist
+    if dist.enabled:
+        dist.broken = True
+    lost = distributed.peer_lost(exc) if dist.enabled else None
+    if lost is not None:
+        return f"rank {dist.rank}: {lost}"
+    if isinstance(exc, TacticsError):
+        return str(exc)
+    if _is_oom(exc):
+        return _oom_message(run.preset, run.device)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _evaluate(run: _Run, state: LoopState) -> bool:
+    """Evaluate, track the best figure and patience (saving best_model.pt on a new best);
+    True when patience is exhausted."""
+    tr = run.tr
+    run.recorder.update(message=f"evaluating at step {state.step}")
+    result = evaluate_split(
+        run.model, run.dataset.val, tr.batch_size, int(tr.eval_batches), run.device, stop=run.stop_requested, dist=run.dist,
+    )
+    run.recorder.update(message="")
+    if result["tokens"] == 0 or not result["complete"]:
+        return False  # cut short by a stop request: a partial loss would mislead
+    val_loss = result["val_loss"]
+    metric = result[state.select_by]
+    if not math.isfinite(metric):  # no proof tokens in this split: select by the whole stream
+        metric = val_loss
+    run.last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
+    improved = metric < state.best_val
+    if improved:
+        state.best_val = metric
+        state.bad_evals = 0
+    else:
+        state.bad_evals += 1
+    run.recorder.emit(EvalEvent(
+        step=state.step,
+        val_loss=val_loss,
+        val_bpb=result["val_bpb"],
+        proof_loss=result["proof_loss"],
+        proof_bpb=result["proof_bpb"],
+        select_by=state.select_by,
+        best_val_loss=state.best_val,
+        bad_evals=state.bad_evals,
+        patience=int(tr.patience),
+        improved=improved,
+        val_tokens=result["tokens"],
+        val_bytes=result["bytes"],
+        proof_tokens=result["proof_tokens"],
+        proof_bytes=result["proof_bytes"],
+    ))
+    if improved and math.isfinite(metric):
+        _save_best(run, state)
+    return int(tr.patience) > 0 and state.bad_evals >= int(tr.patience)
+
+
+def _sample(run: _Run, state: LoopState) -> None:
+    """The greedy next proof line for the fixed validation goal (rank 0; never ends a run)."""
+    dataset = run.dataset
+    if not dataset.sample_prompt or not run.dist.is_main:
+        return
+    from .complete import greedy_next_line
+
+    try:
+        text = greedy_next_line(
+            run.model, run.tokenizer, dataset.sample_file or dataset.sample_prompt, max_tokens=64, layout=dataset.layout,
+        )
+    except Exception as exc:  # a sample must never end a run
+        run.recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])
+        return
+    run.recorder.emit(SampleEvent(step=state.step, prompt=dataset.sample_prompt, text=text, expected=dataset.sample_expected))
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints
+
+
+def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
+    """What every checkpoint of the run holds: weights, shape, figures, tokenizer, lineage."""
+    from .runstore import run_name
+
+    tok, last = run.tokenizer, run.last_eval
+    return {
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "model_config": run.model_config.to_dict(),
+        "global_step": state.step,
+        "epoch": state.data_epoch + state.data_batch / max(1, run.micro_per_epoch),
+        "best_val_loss": state.best,
+        "val_loss": last.get("val_loss"),
+        "val_bpb": last.get("val_bpb"),
+        "val_proof_loss": last.get("proof_loss"),
+        "val_proof_bpb": last.get("proof_bpb"),
+        "select_by": state.select_by,
+        "layout": run.dataset.layout,
+        "tokenizer_path": str(tok.path),
+        "tokenizer_sha256": tok.sha256,
+        "tokenizer_vocab_size": tok.vocab_size,
+        "tokenizer_kind": tok.kind,
+        "config": run.config,
+        "preset": run.preset.name,
+        "data_dir": str(run.data_dir),
+        "run": run_name(run.checkpoint_dir),  # lineage: the run folder this checkpoint belongs to
+    }
+
+
+def _save_resumable(run: _Run, state: LoopState) -> str:
+    """Every rank calls this at the same step; rank 0 writes, the others wait at a barrier.
+
+    Each rank's RNG state is gathered (`rng_ranks`), so a resume at the same world size
+    is exact. With a lost peer (broken group) rank 0 saves alone, with its own state.
+    """
+    from .checkpoints import prune_checkpoints, save_checkpoint
+
+    dist = run.dist
+    path = run.checkpoint_dir / f"checkpoint_step_{state.step}.pt"
+    rng_ranks = dist.gather_objects(capture_rng()) if dist.enabled and not dist.broken else None
+    if not dist.is_main:
+        if not dist.broken:
+            dist.agree(None)  # waits for rank 0's save; raises its error if it failed
+        run.last_good = str(path)
+        return str(path)
+    data = _payload(run, state)
+    data["optimizer"] = run.optimizer.state_dict()
+    state.rng, state.rng_ranks = capture_rng(), rng_ranks
+    data["train_state"] = state.to_dict()
+    error: BaseException | None = None
+    try:
+        save_checkpoint(path, data)
+        prune_checkpoints(run.checkpoint_dir, int(run.tr.keep_checkpoints))
+    except Exception as exc:
+        error = exc
+    if not dist.broken:
+        dist.agree(error)  # the barrier after a save; every rank fails alike if it failed
+    elif error is not None:
+        raise error
+    run.last_good = str(path)
+    run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=False, val_loss=run.last_eval.get("val_loss")))
+    return str(path)
+
+
+def _save_best(run: _Run, state: LoopState) -> None:
+    """best_model.pt (model and figures, no optimizer), written by rank 0; <root>/best_model.pt
+    follows the latest run's best model."""
+    from .checkpoints import save_checkpoint
+    from .runstore import publish_best
+
+    error: BaseException | None = None
+    if run.dist.is_main:
+        try:
+            data = _payload(run, state)
+            data["is_best"] = True
+            path = run.checkpoint_dir / BEST_MODEL_FILE
+            save_checkpoint(path, data)
+            publish_best(run.checkpoint_dir)
+            run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=True, val_loss=run.last_eval.get("val_loss")))
+        except Exception as exc:
+            error = exc
+    run.dist.agree(error)  # the barrier after a save
+
+
+def _finish(run: _Run, state: LoopState, reason: str, message: str) -> TrainResult:
+    """The final checkpoint (unless the weights are suspect or just saved), the end event and
+    the final run state."""
+    dist, recorder = run.dist, run.recorder
+    final_path: str | None = run.last_good
+    if not run.suspect and state.step > run.start_step and state.step != run.saved_at and (dist.is_main or not dist.broken):
         recorder.set_state("stopping", "writing the final checkpoint")
         try:
-            final_path = save_resumable()
+            final_path = _save_resumable(run, state)
         except Exception as exc:  # disk full etc.: say so, keep the older checkpoints
             reason = "failed"
             if "cannot write checkpoint" in message:  # a full disk: say it once, not twice
@@ -955,16 +1203,14 @@ def _run(
                 message = f"{message}; the final checkpoint could not be written: {exc}".strip("; ")
     if reason == "stopped" and not message:
         message = "stopped"
-    best = None if math.isinf(best_val) else best_val
-    recorder.event(
-        "end",
+    recorder.emit(EndEvent(
         reason=reason,
         message=message,
-        step=step,
-        total_steps=total_steps,
-        best_val_loss=best,
+        step=state.step,
+        total_steps=state.total_steps,
+        best_val_loss=state.best,
         checkpoint=final_path,
-        elapsed_s=round(elapsed_before + (time.monotonic() - run_start), 3),
-    )
+        elapsed_s=round(state.elapsed(), 3),
+    ))
     recorder.set_state(reason, message)
-    return TrainResult(reason, message, step, total_steps, best, final_path)
+    return TrainResult(reason, message, state.step, state.total_steps, state.best, final_path)

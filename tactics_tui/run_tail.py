@@ -2,8 +2,8 @@
 
 `RunTail.run` loops in a thread worker of the Training screen. It follows the folder that
 `folder_of()` names (the run opened on the Runs screen, else the current run), reads what
-`metrics.jsonl` gained (`runs.MetricsReader`: the whole file on the first poll, which is how
-attaching works) and the run state, and when anything changed it keeps the batch and posts
+`metrics.jsonl` gained (`run_events.MetricsReader`: the whole file on the first poll, which is
+how attaching works) and the run state (`runs.read_run_state`), and when anything changed it keeps the batch and posts
 `EventsArrived`. As in Toolong, the messages coalesce: a queued `EventsArrived` gives way to
 the next one, and the handler `take()`s all that was gathered meanwhile, so a fast run cannot
 flood the terminal with redraws. The thread never touches widgets.
@@ -20,11 +20,11 @@ from typing import Any, Callable
 from textual.message import Message
 
 from tactics_core import runs
+from tactics_core.run_events import RESET, MetricsReader, RunEvent, metrics_path
 
 from .jobs import one_line
 
 POLL_SECONDS = 0.5
-RESET = {"event": "_reset"}  # in a batch: what follows is another history (another run, a rewritten file)
 
 
 class EventsArrived(Message, bubble=False):
@@ -38,7 +38,7 @@ class EventsArrived(Message, bubble=False):
 class TailBatch:
     """What the tail gathered since the last `take()`: events in order, the latest state."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[RunEvent | dict[str, Any]] = field(default_factory=list)  # {"event": RESET}: another history follows
     state: runs.RunState | None = None
     error: str | None = None  # the tail's one-line error, None once it reads again
     folder: Path | None = None  # the folder read
@@ -67,19 +67,19 @@ class RunTail:
         folder = None
         last: tuple = (None, None)  # (state key, error) last handed on
         while not cancelled():
-            events: list[dict[str, Any]] = []
+            events: list[RunEvent | dict[str, Any]] = []
             state = None
             error = None
             try:
                 now = self.folder_of()
                 if reader is None or now != folder:
                     if reader is not None:
-                        events = [dict(RESET)]  # another run's folder: its own history
+                        events = [{"event": RESET}]  # another run's folder: its own history
                     folder = now
-                    reader = runs.MetricsReader(folder / "metrics.jsonl")
+                    reader = MetricsReader(metrics_path(folder))
                 events += reader.poll()
                 if reader.restarted:
-                    events = [dict(RESET)] + events
+                    events = [{"event": RESET}] + events
                 state = runs.read_run_state(folder, resolve=False)
             except Exception as exc:
                 error = one_line(exc)

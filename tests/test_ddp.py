@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import runs
+from tactics_core import run_events, runs
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.distributed import shares
 from tactics_core.errors import TacticsError
@@ -88,7 +88,7 @@ def run(cmd: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
 
 
 def events(folder: Path, kind: str | None = None) -> list[dict]:
-    evs = runs.read_all_metrics(folder / "metrics.jsonl")
+    evs = run_events.read_metrics(folder / "metrics.jsonl")
     return [e for e in evs if kind is None or e["event"] == kind]
 
 
@@ -269,7 +269,7 @@ def test_detached_two_rank_run_is_watched_like_any_run(base, monkeypatch):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         state = runs.read_run_state(folder, resolve=False)
-        if state is not None and state.state in runs.FINAL_STATES:
+        if state is not None and state.state in run_events.END_REASONS:
             break
         time.sleep(0.3)
     assert state.state == "finished", (folder / "train.log").read_text()[-2000:]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import runs, runstore
+from tactics_core import run_events, runs, runstore
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
 from tactics_core.tokenizer import train_tokenizer
@@ -64,13 +64,13 @@ def wait_for(cond, timeout: float = 90.0, what: str = "condition"):
 
 
 def steps_after(ck: Path, n_events: int) -> int:
-    evs = runs.read_all_metrics(runstore.current_run_dir(ck) / "metrics.jsonl")[n_events:]
+    evs = run_events.read_metrics(runstore.current_run_dir(ck) / "metrics.jsonl")[n_events:]
     return sum(1 for e in evs if e["event"] == "step")
 
 
 def ended(ck: Path) -> bool:
     state = runs.read_run_state(ck)
-    return state is not None and not state.alive and state.state in runs.FINAL_STATES
+    return state is not None and not state.alive and state.state in run_events.END_REASONS
 
 
 def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
@@ -92,7 +92,7 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
 
     assert main(["stop", "--checkpoint-dir", str(ck), "--timeout", "60"]) == 0
     assert ended(ck)
-    end = runs.read_all_metrics(run / "metrics.jsonl")[-1]
+    end = run_events.read_metrics(run / "metrics.jsonl")[-1]
     assert end["event"] == "end" and end["reason"] == "stopped" and "tactics stop" in end["message"]
     assert (run / f"checkpoint_step_{end['step']}.pt").is_file()  # final checkpoint first
     assert runs.read_run_state(ck).state == "stopped"
@@ -101,13 +101,13 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     # Resume detached (latest checkpoint), then end it with SIGTERM, then with SIGHUP.
     last_step = end["step"]
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        seen = len(runs.read_all_metrics(run / "metrics.jsonl"))
+        seen = len(run_events.read_metrics(run / "metrics.jsonl"))
         pid = runs.start_detached("", data_dir, ck, resume="latest")
         wait_for(lambda: steps_after(ck, seen) >= 1, what=f"steps before {sig.name}")
         os.kill(pid, sig)
         wait_for(lambda: ended(ck), what=f"the run to end after {sig.name}")
         assert runstore.current_run_dir(ck) == run  # a resume continues in the run's own folder
-        new = runs.read_all_metrics(run / "metrics.jsonl")[seen:]
+        new = run_events.read_metrics(run / "metrics.jsonl")[seen:]
         start, end = new[0], new[-1]
         assert start["event"] == "start" and start["step"] == last_step and start["note"] == ""
         assert end["reason"] == "stopped" and sig.name in end["message"]
@@ -137,7 +137,7 @@ def test_stale_run_state_is_not_alive(tmp_path):
 
 def test_metrics_reader_tails_partial_lines_and_restarts_on_replacement(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    reader = runs.MetricsReader(path)
+    reader = run_events.MetricsReader(path)
     assert reader.poll() == []
     with open(path, "w") as fh:
         fh.write('{"event": "start", "step": 0}\n{"event": "step", "st')
@@ -150,7 +150,7 @@ def test_metrics_reader_tails_partial_lines_and_restarts_on_replacement(tmp_path
     path.unlink()
     path.write_text('{"event": "start", "step": 0}\n')
     assert [e["event"] for e in reader.poll()] == ["start"] and reader.restarted
-    # read_all_metrics leaves out an incomplete last line.
+    # read_metrics leaves out an incomplete last line.
     with open(path, "a") as fh:
         fh.write('{"event": "end", "rea')
-    assert [e["event"] for e in runs.read_all_metrics(path)] == ["start"]
+    assert [e["event"] for e in run_events.read_metrics(path)] == ["start"]

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from tactics_core import data as D
-from tactics_core import runs
+from tactics_core import run_events, runs
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
 from tactics_core.progress import CancelToken
 from tactics_core.tokenizer import train_tokenizer
-from tactics_core.train import lr_at, train
+from tactics_core.train import LoopState, lr_at, train
 
 from conftest import copy_slice, shared_corpus
 
@@ -61,7 +61,7 @@ def preset(*extra: str):
 
 
 def events(folder: Path, kind: str | None = None) -> list[dict]:
-    evs = runs.read_all_metrics(folder / "metrics.jsonl")
+    evs = run_events.read_metrics(folder / "metrics.jsonl")
     return [e for e in evs if kind is None or e["event"] == kind]
 
 
@@ -101,6 +101,45 @@ def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimi
     assert got_eval == want_eval
     starts = events(split, "start")
     assert starts[1]["resumed_from"].endswith("checkpoint_step_5.pt") and starts[1]["note"] == ""
+
+
+def test_a_checkpoint_from_before_loop_state_still_resumes_exactly(base, tmp_path):
+    """Checkpoints written before LoopState hold their train_state key by key without `step`
+    (the step was only `global_step`): they resume bitwise as before."""
+    data_dir, tok = base
+    p = preset("training.max_steps=8")
+    straight = run_dir(tmp_path, tok, "straight")
+    train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
+    want = {e["step"]: e["loss"] for e in events(straight, "step")}
+
+    split = run_dir(tmp_path, tok, "split")
+    cancel = CancelToken()
+
+    def stop_at_3(ev):
+        if ev["event"] == "step" and ev["step"] == 3:
+            cancel.cancel()
+
+    train(p, data_dir, split, cancel=cancel, on_event=stop_at_3, metrics_interval=0, handle_signals=False)
+    path = split / "checkpoint_step_3.pt"
+    payload = load_checkpoint(path)
+    assert payload["train_state"].pop("step") == 3  # the old layout: everything else is as it was
+    torch.save(payload, path)
+    second = train(None, data_dir, split, resume=path, metrics_interval=0, handle_signals=False)
+    assert second.reason == "finished" and second.step == 8
+    assert {e["step"]: e["loss"] for e in events(split, "step")} == want
+    assert events(split, "start")[-1]["note"] == ""
+
+
+def test_loop_state_round_trips_through_its_dict():
+    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_val=2.5, select_by="proof_loss",
+                      bad_evals=2, tokens_seen=900, elapsed_s=12.0, train_rows=40, data_seed=5, world_size=2,
+                      rng={"torch": 1}, rng_ranks=[{"torch": 1}, {"torch": 2}])
+    back = LoopState.from_dict(state.to_dict())
+    assert back.elapsed_s >= 12.0
+    back.elapsed_s = 12.0
+    assert back == state
+    fresh = LoopState.from_dict({"data_epoch": 0, "data_batch": 2}, step=3)  # the fewest keys a resume reads
+    assert (fresh.step, fresh.best_val, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
 
 
 def test_metrics_schema_and_checkpoints(base, tmp_path):

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
+from ..run_events import format_duration, reason_words
 from ..workspace import CHECKPOINT_DIR
-
-STATUS_WORDS = {"early_stop": "early stop"}
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -70,14 +68,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows.append((
             "*" if i.current else "",
             i.name,
-            STATUS_WORDS.get(i.status, i.status),
+            reason_words(i.status),
             str(i.preset or "-"),
             steps,
             _num(i.best_val_loss, ".4f"),
             _num(i.best_proof_loss, ".4f"),
             _num(i.best_proof_bpb, ".3f"),
             _num(i.tokens_per_s, ",.0f"),
-            duration(i.duration_s),
+            format_duration(i.duration_s, missing="-"),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(i.started)) if i.started else "-",
         ))
     _table(rows, right={4, 5, 6, 7, 8, 9})
@@ -148,22 +146,11 @@ def _value(value: Any) -> str:
 
 def _figure(key: str, value: Any) -> str:
     if key == "duration_s":
-        return duration(value)
+        return format_duration(value, missing="-")
     if key == "status":
-        return STATUS_WORDS.get(str(value), str(value))
+        return reason_words(str(value))
     if key in ("steps", "best_step"):
         return "-" if value is None else str(value)
     if key == "tokens_per_s":
         return _num(value, ",.0f")
     return _num(value, ".3f" if key.endswith("bpb") else ".4f")
-
-
-def duration(seconds: float | None) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "-"
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
+from ..run_events import (
+    CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent, StepEvent, format_duration,
+    metrics_path,
+)
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
 
 
@@ -96,8 +100,14 @@ def _prepare_env() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _check_nproc(args: argparse.Namespace) -> int:
-    """--nproc N (1 = one process, as without it); refused inside a torchrun rank."""
+def _check_run_args(args: argparse.Namespace) -> int:
+    """Check the options train and resume share (`_common`); return --nproc N (1 = one
+    process, as without it), which is refused inside a torchrun rank."""
+    _prepare_env()
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
+    if args.metrics_interval < 0:
+        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
     from ..distributed import env_world
 
     n = 1 if args.nproc is None else int(args.nproc)
@@ -106,6 +116,16 @@ def _check_nproc(args: argparse.Namespace) -> int:
     if n > 1 and env_world() > 1:
         raise TacticsError("--nproc inside a torchrun rank: drop --nproc (torchrun already started the ranks)")
     return n
+
+
+def _common_argv(args: argparse.Namespace) -> list[str]:
+    """The shared options (`_common`) again, for the command each torchrun rank runs."""
+    argv = []
+    if args.max_steps is not None:
+        argv += ["--max-steps", str(args.max_steps)]
+    if args.device:
+        argv += ["--device", str(args.device)]
+    return argv + ["--metrics-interval", str(args.metrics_interval)]
 
 
 def _exec_torchrun(nproc: int, argv: list[str]) -> int:
@@ -120,12 +140,7 @@ def _exec_torchrun(nproc: int, argv: list[str]) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _prepare_env()
-    if args.max_steps is not None and args.max_steps <= 0:
-        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    if args.metrics_interval < 0:
-        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
-    nproc = _check_nproc(args)
+    nproc = _check_run_args(args)
     from .. import runstore
 
     if args.detach:
@@ -154,11 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "--checkpoint-dir", str(folder), "--presets-dir", str(args.presets_dir)]
         for item in args.overrides:
             argv += ["--set", str(item)]
-        if args.max_steps is not None:
-            argv += ["--max-steps", str(args.max_steps)]
-        if args.device:
-            argv += ["--device", str(args.device)]
-        argv += ["--metrics-interval", str(args.metrics_interval)]
+        argv += _common_argv(args)
         return _exec_torchrun(nproc, argv)
     from ..train import train
 
@@ -207,7 +218,7 @@ def _resolve_resume(args: argparse.Namespace) -> tuple[Path, Path]:
         if not args.checkpoint.is_file():
             raise TacticsError(f"checkpoint not found: {args.checkpoint} (list them with `tactics checkpoints`)")
         home = args.checkpoint.parent
-        if runstore.is_run_folder(home) or (home / "metrics.jsonl").exists():
+        if runstore.is_run_folder(home) or metrics_path(home).exists():
             if args.run_name and args.run_name != runstore.run_name(home):
                 raise TacticsError(
                     f"{args.checkpoint} belongs to run {runstore.run_name(home)}, not {args.run_name}; "
@@ -223,12 +234,7 @@ def _resolve_resume(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    _prepare_env()
-    if args.max_steps is not None and args.max_steps <= 0:
-        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    if args.metrics_interval < 0:
-        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
-    nproc = _check_nproc(args)
+    nproc = _check_run_args(args)
     if args.detach:
         from ..runs import start_detached
 
@@ -252,11 +258,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         argv = ["resume", str(path), "--checkpoint-dir", str(folder)]
         if args.data_dir is not None:
             argv += ["--data-dir", str(args.data_dir)]
-        if args.max_steps is not None:
-            argv += ["--max-steps", str(args.max_steps)]
-        if args.device:
-            argv += ["--device", str(args.device)]
-        argv += ["--metrics-interval", str(args.metrics_interval)]
+        argv += _common_argv(args)
         print(f"resuming from {path} (run folder {folder}) on {nproc} processes", file=sys.stderr)
         return _exec_torchrun(nproc, argv)
     dist = distributed.init(args.device or "auto")
@@ -349,9 +351,7 @@ class _Printer:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.status_shown = False
         self.last_plain = 0.0
-        self.total = None
-        self.start_step = 0
-        self.t0 = time.monotonic()
+        self.view = RunView()  # the run so far: total steps, this session's pace (the ETA)
 
     def _line(self, text: str) -> None:
         if self.status_shown:
@@ -362,79 +362,64 @@ class _Printer:
 
     def progress(self, done: int, total: int | None, message: str) -> None:
         # Corpus reading / tokenizing before the first step.
-        if self.total is not None or not self.tty:
+        if self.view.start is not None or not self.tty:
             return
         frac = f" {done}/{total}" if total else ""
         self.stream.write(f"\r{message}{frac}".ljust(110)[:110])
         self.stream.flush()
         self.status_shown = True
 
-    def __call__(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("event")
-        if kind == "start":
-            self.total = ev.get("total_steps")
-            self.start_step = ev.get("step", 0)
-            self.t0 = time.monotonic()
-            data = ev.get("data") or {}
-            what = "resuming" if ev.get("resumed_from") else "training"
-            optimizer = ((ev.get("config") or {}).get("training") or {}).get("optimizer", "adamw")
-            world = int(ev.get("world_size") or 1)
-            per_rank = f" per process x {world} processes, global batch {ev.get('global_batch')}" if world > 1 else ""
+    def __call__(self, ev: RunEvent) -> None:
+        self.view.feed([ev])
+        if isinstance(ev, StartEvent):
+            data = ev.data
+            what = "resuming" if ev.resumed_from else "training"
+            optimizer = (ev.config.get("training") or {}).get("optimizer", "adamw")
+            world = int(ev.world_size or 1)
+            per_rank = f" per process x {world} processes, global batch {ev.global_batch}" if world > 1 else ""
             self._line(
-                f"{what} {ev.get('params', 0) / 1e6:.2f}M parameters on {ev.get('device')} "
-                f"({ev.get('threads')} threads{per_rank}, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
-                f"step {ev.get('step')} -> {self.total} "
-                f"({ev.get('steps_per_epoch')} steps per epoch)"
+                f"{what} {ev.params / 1e6:.2f}M parameters on {ev.device} "
+                f"({ev.threads} threads{per_rank}, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
+                f"step {ev.step} -> {ev.total_steps} "
+                f"({ev.steps_per_epoch} steps per epoch)"
             )
             self._line(
                 f"data: {data.get('train_files')} train / {data.get('val_files')} validation files, "
                 f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
                 f"token cache {'reused' if data.get('cache_reused') else 'built'}"
             )
-            if ev.get("note"):
-                self._line(f"note: {ev['note']}")
-        elif kind == "step":
-            step, total = ev["step"], ev.get("total_steps") or self.total
-            done = step - self.start_step
-            elapsed = time.monotonic() - self.t0
-            eta = elapsed / done * (total - step) if done > 0 and total else 0.0
+            if ev.note:
+                self._line(f"note: {ev.note}")
+        elif isinstance(ev, StepEvent):
+            total = self.view.total_steps
             text = (
-                f"step {step}/{total}  loss {ev['loss']:.4f}  lr {ev['lr']:.2e}  "
-                f"{ev['tokens_per_s']:,.0f} tok/s  epoch {ev['epoch']:.2f}  eta {_duration(eta)}"
+                f"step {ev.step}/{total}  loss {ev.loss:.4f}  lr {ev.lr:.2e}  "
+                f"{ev.tokens_per_s:,.0f} tok/s  epoch {ev.epoch:.2f}  eta {format_duration(self.view.eta_seconds())}"
             )
             if self.tty:
                 self.stream.write("\r" + text.ljust(110)[:110])
                 self.stream.flush()
                 self.status_shown = True
-            elif time.monotonic() - self.last_plain >= 10 or step == total:
+            elif time.monotonic() - self.last_plain >= 10 or ev.step == total:
                 self.last_plain = time.monotonic()
                 self._line(text)
-        elif kind == "eval":
-            proof = ev.get("proof_loss")
+        elif isinstance(ev, EvalEvent):
+            proof = ev.proof_loss
             proof_text = (
-                f"; proof lines {proof:.4f}, {ev['proof_bpb']:.3f} bits/byte"
+                f"; proof lines {proof:.4f}, {ev.proof_bpb:.3f} bits/byte"
                 if isinstance(proof, (int, float)) and math.isfinite(proof) else ""
             )
-            select = "proof-line loss" if ev.get("select_by") == "proof_loss" else "val loss"
+            select = "proof-line loss" if ev.select_by == "proof_loss" else "val loss"
             self._line(
-                f"eval at step {ev['step']}: val loss {ev['val_loss']:.4f}, {ev['val_bpb']:.3f} bits/byte{proof_text} "
-                f"(best {select} {ev['best_val_loss']:.4f}; {ev['bad_evals']}/{ev['patience']} without improvement)"
+                f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, {ev.val_bpb:.3f} bits/byte{proof_text} "
+                f"(best {select} {ev.best_val_loss:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
             )
-        elif kind == "sample":
-            self._line(f"sample at step {ev['step']}: {ev['text']!r} (expected {ev.get('expected')!r})")
-        elif kind == "checkpoint":
-            self._line(f"saved {ev['path']}" + (" (best so far)" if ev.get("best") else ""))
-        elif kind == "end":
-            self._line(f"run ended: {ev['reason']} at step {ev.get('step')}" + (f": {ev['message']}" if ev.get("message") else ""))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+        elif isinstance(ev, SampleEvent):
+            self._line(f"sample at step {ev.step}: {ev.text!r} (expected {ev.expected!r})")
+        elif isinstance(ev, CheckpointEvent):
+            self._line(f"saved {ev.path}" + (" (best so far)" if ev.best else ""))
+        elif isinstance(ev, EndEvent):
+            self._line(f"run ended: {ev.reason} at step {ev.step}" + (f": {ev.message}" if ev.message else ""))
 
 
 def _run_attached(run, dist: Any = None) -> int:

@@ -23,16 +23,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from tactics_core import runs, runstore
+from tactics_core import runstore
 from tactics_core.checkpoints import latest_checkpoint
+from tactics_core.run_events import EvalEvent, StepEvent, format_duration, metrics_path, read_metrics, reason_words
 
 from ..messages import JobDone
-from ..run_view import format_seconds
 from ..widgets.charts import BASELINE_COLOUR, OverlayChart, run_colour
 from .base import WorkScreen
 from .dialogs import ConfirmDialog
 
-STATUS_WORDS = {"early_stop": "early stop", "running": "running", "vanished": "vanished"}
 LIVE_REFRESH_S = 3.0
 DIFF_LINES = 5  # settings shown in the side box; `tactics runs diff` prints them all
 
@@ -117,7 +116,7 @@ class RunsScreen(WorkScreen):
             table.add_row(
                 self._mark(info),
                 Text(info.name),
-                STATUS_WORDS.get(info.status, info.status),
+                reason_words(info.status),
                 f"{info.steps}" + (f"/{info.total_steps}" if info.total_steps else ""),
                 _num(info.best_val_loss, ".4f"),
                 _num(info.best_proof_loss, ".4f"),
@@ -152,7 +151,7 @@ class RunsScreen(WorkScreen):
     def _load_curves(self) -> None:
         wanted = []
         for info in self._shown():
-            ident = _identity(Path(info.path) / "metrics.jsonl")
+            ident = _identity(metrics_path(info.path))
             cached = self._curves.get(info.name)
             if cached is None or cached[0] != ident:
                 wanted.append((info.name, info.path, ident))
@@ -164,12 +163,11 @@ class RunsScreen(WorkScreen):
             out = {}
             for name, path, ident in wanted:
                 train, val = [], []
-                for e in runs.read_all_metrics(Path(path) / "metrics.jsonl"):
-                    kind = e.get("event")
-                    if kind == "step" and _finite(e.get("loss")):
-                        train.append((int(e.get("step") or 0), float(e["loss"])))
-                    elif kind == "eval" and _finite(e.get("val_loss")):
-                        val.append((int(e.get("step") or 0), float(e["val_loss"])))
+                for e in read_metrics(metrics_path(path)):
+                    if isinstance(e, StepEvent) and _finite(e.loss):
+                        train.append((int(e.step or 0), float(e.loss)))
+                    elif isinstance(e, EvalEvent) and _finite(e.val_loss):
+                        val.append((int(e.step or 0), float(e.val_loss)))
                 out[name] = (ident, train, val)
             return CurvesRead(out)
 
@@ -324,7 +322,7 @@ class CurvesRead(JobDone):
 
 def run_details(info: Any, exports: list[Any]) -> str:
     """The highlighted run in a few lines: status, figures, where, which exports came from it."""
-    status = STATUS_WORDS.get(info.status, info.status)
+    status = reason_words(info.status)
     started = time.strftime("%m-%d %H:%M", time.localtime(info.started)) if info.started else "–"
     lines = [
         info.name + (" (current)" if info.current else ""),
@@ -387,4 +385,4 @@ def _value(value: Any) -> str:
 
 
 def _duration(secs: Any) -> str:
-    return format_seconds(secs) if isinstance(secs, (int, float)) else "–"
+    return format_duration(secs)

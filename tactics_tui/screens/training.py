@@ -24,12 +24,12 @@ from textual.worker import get_current_worker
 
 from tactics_core import presets, runs
 from tactics_core.checkpoints import latest_checkpoint
+from tactics_core.run_events import RunView, format_duration
 from tactics_core.runstore import is_run_folder
 
 from ..jobs import log
 from ..messages import JobDone
 from ..run_tail import EventsArrived, RunTail
-from ..run_view import RunView, format_seconds
 from ..widgets.charts import LossChart
 from ..widgets.system_pane import SystemPane
 from .base import WorkScreen
@@ -220,7 +220,7 @@ def status_line(view: RunView, state: runs.RunState | None) -> str:
         where += f" · {world} processes"
     alive = bool(state is not None and state.alive)
     if alive:
-        return f"● running (pid {state.pid}) · {where} · ETA {format_seconds(view.eta_seconds())}"
+        return f"● running (pid {state.pid}) · {where} · ETA {format_duration(view.eta_seconds())}"
     ending = view.ending()
     if ending:
         return f"■ {where} · {ending}"
@@ -250,7 +250,7 @@ def figures_text(view: RunView) -> str:
         f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
         f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_val_loss'), '.4f')}",
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
-        f"elapsed    {format_seconds(step.get('elapsed_s'))}",
+        f"elapsed    {format_duration(step.get('elapsed_s'))}",
         "* picks best_model.pt",
     ]
     return "\n".join(lines)
