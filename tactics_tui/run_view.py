@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tactics_core.formatting import format_duration
+
 REASONS = {"finished": "finished", "early_stop": "early stop", "stopped": "stopped", "failed": "FAILED"}
 
 
@@ -118,11 +120,4 @@ def _num(value: Any) -> float | None:
 
 
 def format_seconds(secs: float | None) -> str:
-    if secs is None:
-        return "–"
-    secs = int(round(secs))
-    if secs >= 3600:
-        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
-    if secs >= 60:
-        return f"{secs // 60}m{secs % 60:02d}s"
-    return f"{secs}s"
+    return format_duration(secs)  # the one rule, shared with the CLI

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
+from ..formatting import format_duration
 from ..workspace import CHECKPOINT_DIR
 
 STATUS_WORDS = {"early_stop": "early stop"}
@@ -159,11 +160,4 @@ def _figure(key: str, value: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "-"
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+    return format_duration(seconds, missing="-")  # the CLI's tables use an ASCII dash

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
+from ..formatting import format_duration
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
 
 
@@ -400,7 +401,7 @@ class _Printer:
             eta = elapsed / done * (total - step) if done > 0 and total else 0.0
             text = (
                 f"step {step}/{total}  loss {ev['loss']:.4f}  lr {ev['lr']:.2e}  "
-                f"{ev['tokens_per_s']:,.0f} tok/s  epoch {ev['epoch']:.2f}  eta {_duration(eta)}"
+                f"{ev['tokens_per_s']:,.0f} tok/s  epoch {ev['epoch']:.2f}  eta {format_duration(eta)}"
             )
             if self.tty:
                 self.stream.write("\r" + text.ljust(110)[:110])
@@ -426,15 +427,6 @@ class _Printer:
             self._line(f"saved {ev['path']}" + (" (best so far)" if ev.get("best") else ""))
         elif kind == "end":
             self._line(f"run ended: {ev['reason']} at step {ev.get('step')}" + (f": {ev['message']}" if ev.get("message") else ""))
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _run_attached(run, dist: Any = None) -> int:
