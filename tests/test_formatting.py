@@ -1,4 +1,4 @@
-"""The one size and duration rule the CLI and the TUI share (tactics_core.formatting)."""
+"""The small shared rules: sizes, durations (tactics_core.formatting) and devices (tactics_core.device)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,15 @@ def test_durations_round_and_name_what_is_missing():
     assert [format_duration(s) for s in (None, 5, 59.4, 65, 3700, -3, float("inf"))] == [
         "–", "5s", "59s", "1m05s", "1h01m", "0s", "–"]
     assert format_duration("x", missing="-") == "-"
+
+
+def test_one_device_rule_for_the_trainer_and_the_completer():
+    import pytest
+
+    from tactics_core.device import resolve_device
+    from tactics_core.errors import TacticsError
+
+    assert resolve_device("auto") in ("cuda", "mps", "cpu") and resolve_device(None) == resolve_device("auto")
+    assert resolve_device("cuda:3", check=False) == "cuda:3"  # the completer passes explicit names on
+    with pytest.raises(TacticsError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
