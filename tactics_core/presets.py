@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .data import DEFAULT_VAL_FRACTION, LAYOUTS  # data imports numpy only inside its functions
 from .errors import TacticsError
 
 if sys.version_info >= (3, 11):
@@ -71,7 +72,7 @@ class TrainingSection:
     save_interval: int = 1000
     keep_checkpoints: int = 3
     patience: int = 10
-    val_fraction: float = 0.1
+    val_fraction: float = DEFAULT_VAL_FRACTION
     seed: int = 1337
     device: str = "auto"
     num_threads: int = 0
@@ -123,7 +124,6 @@ KEY_DOCS: dict[str, dict[str, str]] = {
 }
 
 OPTIMIZERS = ("adamw", "muon")
-LAYOUTS = ("prover", "file")  # tactics_core.data.LAYOUTS (kept here so presets never import numpy)
 SELECT_BY = ("proof_loss", "val_loss")
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
