@@ -325,11 +325,17 @@ def test_presets_load_without_torch_and_take_the_models_defaults():
 
 
 def test_every_key_is_documented_next_to_its_definition():
+    """The doc at each key's definition is the comment saving writes and the docs table's meaning."""
+    from tactics_core.presets import _format_value
+
+    text = P.dumps_preset(P.load_preset("default", Path("/nonexistent")))
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
     for section, cls in P.SECTIONS.items():
+        defaults = cls()
         for f in dataclasses.fields(cls):
             doc = P.key_doc(section, f.name)
-            assert doc and "\n" not in doc, (section, f.name)
-            assert f"# {doc}" in P.dumps_preset(P.load_preset("default", Path("/nonexistent")))
+            assert doc and "\n" not in doc and f"# {doc}" in text, (section, f.name)
+            assert f"| `{section}.{f.name}` | `{_format_value(getattr(defaults, f.name))}` | {doc} |" in docs, f.name
 
 
 # ---------------------------------------------------------------- structured errors
