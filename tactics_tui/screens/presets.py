@@ -2,9 +2,9 @@
 
 Editing is a form of one input per key; every change re-validates the whole
 preset through the core (`edit_preset`), whose `PresetError` names the key:
-its reason appears next to that field (and on top, always in view). Saving writes TOML with
-tomli-w through `save_preset` (atomically); a built-in is saved as a
-workspace copy of the same name, which then shadows it.
+its reason appears next to that field (and on top, always in view). Saving
+writes TOML with tomli-w through `save_preset` (atomically); a built-in is
+saved as a workspace copy of the same name, which then shadows it.
 """
 
 from __future__ import annotations
@@ -227,4 +227,3 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps(value)
     return str(value)
-
