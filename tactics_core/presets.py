@@ -53,6 +53,9 @@ class PresetError(TacticsError):
         line = f"{label}: {reason}" if label else reason
         super().__init__(f"{line} ({note})" if note else line)
 
+    def __reduce__(self):  # pickled (e.g. across processes) with its parts, not just the line
+        return (type(self), (self.key, self.reason, self.label, self.note))
+
 
 def _key(default: Any, doc: str) -> Any:
     """A preset key: its default and the line that documents it.

@@ -373,3 +373,7 @@ def test_set_errors_keep_their_one_line_and_carry_the_key():
         P.apply_overrides(base, ["training.batch_size=0"])
     assert info.value.key == "training.batch_size" and info.value.reason == "training.batch_size must be >= 1, got 0"
     assert str(info.value).endswith("(after --set training.batch_size=0)")
+    import pickle
+
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.key, again.reason, str(again)) == (info.value.key, info.value.reason, str(info.value))
