@@ -31,13 +31,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.errors import TacticsError
 
 from ..jobs import core
 from .base import WorkScreen
 from .dialogs import PickDialog
 
-DEFAULT_VAL_FRACTION = 0.1  # the presets' default, used when no model is chosen yet
 EXAMPLE = "@G\n<paste a goal here, or press ctrl+l to pick one from the validation split>\n@P\n"
 MODES = ("prover", "free")
 ATTEMPT_JOBS = ("prompt", "attempt")  # jobs that use the prover session in a worker
