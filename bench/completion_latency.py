@@ -200,13 +200,11 @@ def main() -> int:
     if not args.corpus.is_dir():
         print(f"corpus not found: {args.corpus} (pass --corpus)", file=sys.stderr)
         return 2
-    from figures import ratio_line
+    from figures import print_ratios
 
     print(f"machine: {machine()}, threads {args.threads}")
     r = measure(args.corpus, args.n, args.max_tokens, args.prompt_tokens, args.repeats, args.threads)
-    print("\nratios, both sides measured above in this run:")
-    for x in r["ratios"]:
-        print(f"  {ratio_line(x)}")
+    print_ratios(r["ratios"])
     print(f"machine at end: load average {r['load_end']:.2f} (a shared machine makes these noisy)")
     return 0
 

@@ -22,22 +22,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import PEAK_RSS_SOURCE  # bench/machine.py (bench/ is on sys.path: run as a script, or by report.py)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 
-CHILD = r"""
-import json, os, resource, sys, time
+CHILD = PEAK_RSS_SOURCE + r"""
+import json, os, sys, time
 mode, path = sys.argv[1], sys.argv[2]
-def peak_rss_mb():
-    # VmHWM is this process's own peak; ru_maxrss survives exec, so a child of a big
-    # process (bench/report.py holds torch) would report its parent's size.
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from tactics_core.corpus import corpus_stats
 result = {}
 if mode == "stats":

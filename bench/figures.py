@@ -30,3 +30,11 @@ def ratio_line(r: dict) -> str:
     d = r["digits"]
     return (f"{r['name']}: {r['a']['label']} {_num(r['a']['value'], d)} {r['unit']} vs "
             f"{r['b']['label']} {_num(r['b']['value'], d)} {r['unit']} = {r['ratio']:.2f}x")
+
+
+def print_ratios(ratios: list[dict], where: str = "in this run") -> None:
+    """The block a bench ends with: each ratio with both of its sides, all measured above `where`."""
+    if ratios:
+        print(f"\nratios, both sides measured above {where}:")
+        for r in ratios:
+            print(f"  {ratio_line(r)}")

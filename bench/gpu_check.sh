@@ -36,7 +36,7 @@ EOF
 NGPU="$("$PY" -c 'import torch; print(torch.cuda.device_count())')"
 
 echo "== tokenizer"
-T tokenizer train --data-dir "$CORPUS" --output-dir "$WS/ck" --holdout-fraction 0.1 >/dev/null
+T tokenizer train --data-dir "$CORPUS" --output-dir "$WS/ck" >/dev/null  # holds out data.DEFAULT_VAL_FRACTION, the gpu preset's val_fraction
 COMMON=(--preset gpu --data-dir "$CORPUS" --checkpoint-dir "$WS/ck" --max-steps "$STEPS" --device cuda
         --set training.eval_interval=100 --set training.eval_batches=16 --set "training.save_interval=$((STEPS + 1))")
 

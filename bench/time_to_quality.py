@@ -323,17 +323,14 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO / "bench"))
-    from figures import ratio_line
+    from figures import print_ratios
     from machine import describe  # bench/machine.py
 
     print(f"machine: {describe('torch')}", flush=True)
     r = measure(args.corpus, args.preset, args.minutes, args.kind, args.vocab, args.tokenizer_on, args.overrides,
                 args.fit_steps, args.fit_minutes, args.eval_limit, args.baseline, keep=args.keep,
                 log=lambda m: print(m, flush=True))
-    if r["ratios"]:
-        print("\nratios, both sides measured above in this sitting:")
-        for x in r["ratios"]:
-            print(f"  {ratio_line(x)}")
+    print_ratios(r["ratios"], "in this sitting")
 
 
 if __name__ == "__main__":

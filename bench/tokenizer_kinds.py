@@ -83,6 +83,8 @@ def measure(corpus: Path, heldout: Path | None = None, vocab_size: int = 4096, h
 
 
 def main() -> int:
+    from tactics_core.data import DEFAULT_VAL_FRACTION
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, default=SHARED / "corpora/acornlib-2025-11/proofs")
     ap.add_argument("--heldout", default=str(SHARED / "corpora/acornlib-2026-08/proofs"),
@@ -90,7 +92,7 @@ def main() -> int:
     ap.add_argument("--vocab-size", type=int, default=4096)
     ap.add_argument("--holdout-fraction", type=float, default=0.0,
                     help="theorems left out of BPE training (0 = every file, as the original scripts did, "
-                    "which reproduces the issue's figures; `tactics tokenizer train` uses 0.1)")
+                    f"which reproduces the issue's figures; `tactics tokenizer train` uses {DEFAULT_VAL_FRACTION:g})")
     ap.add_argument("--context", type=int, default=256, help="context length for the 'fits' column")
     args = ap.parse_args()
 

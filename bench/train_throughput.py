@@ -268,17 +268,14 @@ def main() -> None:
         worker(args)
         return
     sys.path.insert(0, str(REPO))
-    from figures import ratio_line
+    from figures import print_ratios
     from machine import describe
 
     print(f"machine: {describe('torch')}")
     print(f"corpus: {args.corpus}, preset {args.preset}, {args.steps} measured steps per row")
     r = measure(args.corpus, args.preset, args.steps, [int(t) for t in args.threads.split(",")],
                 args.kinds.split(","), args.contention, not args.no_baseline, args.overrides, rounds=args.rounds)
-    if r["ratios"]:
-        print("\nratios, both sides measured above in this run:")
-        for x in r["ratios"]:
-            print(f"  {ratio_line(x)}")
+    print_ratios(r["ratios"])
 
 
 if __name__ == "__main__":

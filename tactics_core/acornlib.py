@@ -32,14 +32,13 @@ import fnmatch
 import json
 import os
 import re
-import shutil
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
+from .atomic import atomic_path, swap_dir
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
@@ -1092,45 +1091,17 @@ def import_acornlib(
         )
     typeclasses, theorem_names = scan_checkout(root, tree.sources, cancel)
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", suffix=".partial", dir=data_dir.parent))
-    manifest_tmp = tmp / f".{MANIFEST_NAME}"
-    old: Optional[Path] = None
-    capped = False
-    try:
+    # The folder is swapped in first, then the manifest replaced (both atomically); a failure
+    # before the swap leaves the old folder and the old manifest as they were.
+    with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
         with open(manifest_tmp, "w", encoding="utf-8", newline="\n") as manifest:
             for done, module in enumerate(selected):
                 check(cancel)
                 report(progress, done, len(selected), module.source or module.cert)
-                _import_module(root, module, (typeclasses, theorem_names), tmp, manifest, result, max_bytes, cancel)
+                _import_module(root, module, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel)
             report(progress, len(selected), len(selected), "swapping the new corpus in")
-            manifest.flush()
-            os.fsync(manifest.fileno())
         check(cancel)
-        replace = _check_target(data_dir, force)
-        final_manifest = tmp.parent / f".{MANIFEST_NAME}.{tmp.name}.tmp"
-        os.rename(manifest_tmp, final_manifest)
-        if replace:
-            old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", suffix=".old", dir=data_dir.parent))
-            os.rename(data_dir, old / data_dir.name)
-        elif data_dir.exists():
-            data_dir.rmdir()  # empty
-        try:
-            os.rename(tmp, data_dir)
-            os.replace(final_manifest, manifest_path)
-        except BaseException:
-            if final_manifest.exists():
-                final_manifest.unlink()
-            raise
-        result.replaced = replace
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not data_dir.exists():
-            os.rename(old / data_dir.name, data_dir)  # put the user's folder back
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    result.replaced = swap.replaced
     result.seconds = time.perf_counter() - start
     report(progress, len(selected), len(selected), "done")
     return result

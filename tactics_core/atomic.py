@@ -2,7 +2,8 @@
 
 A kill -9 at any instant leaves either the old file or the new one, never a
 torn one. Used for checkpoints, tokenizer.json, presets, run state and export
-folders.
+folders, and (`swap_dir`) for the corpus folders that `tactics demo` and
+`tactics import` replace.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -82,3 +83,45 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class DirSwap:
+    """What `swap_dir` yields: the folder to fill, and (after the swap) whether an old one was replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.replaced = False
+
+
+@contextlib.contextmanager
+def swap_dir(final: str | os.PathLike, replaceable: Callable[[], bool]) -> Iterator[DirSwap]:
+    """Build a folder under a hidden temp name beside `final`, then swap it in for `final` whole.
+
+    `replaceable()` is asked right before the swap, because something may have
+    appeared at `final` while the folder was built: True moves the old folder
+    aside (deleted only once the new one is in place), False means `final` is
+    absent or empty; it raises to refuse. On any failure the temp folder goes
+    and the old folder is put back, so an interrupted run never leaves half a
+    folder in place of the user's.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    swap = DirSwap(Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)))
+    old: Path | None = None
+    try:
+        yield swap
+        swap.replaced = replaceable()
+        if swap.replaced:
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.rename(final, old / final.name)
+        elif final.exists():
+            final.rmdir()  # empty
+        os.rename(swap.path, final)
+    except BaseException:
+        shutil.rmtree(swap.path, ignore_errors=True)
+        if old is not None and not final.exists():
+            os.rename(old / final.name, final)  # put the user's folder back
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

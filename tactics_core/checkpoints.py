@@ -32,10 +32,10 @@ from typing import Any
 
 from .atomic import atomic_path, atomic_write_text
 from .errors import TacticsError
+from .workspace import BEST_MODEL_FILE
 
 FORMAT = "tactics-tui/1"
 META_SUFFIX = ".meta.json"
-BEST_NAME = "best_model.pt"
 STEP_RE = re.compile(r"checkpoint_step_(\d+)\.pt$")
 # Temp files left by a writer killed mid-save: `.NAME.pt.XXXX.tmp` (see atomic.py).
 TEMP_RE = re.compile(r"^\..+\.(pt|meta\.json)\..+\.tmp$")
@@ -83,7 +83,7 @@ def _file_identity(path: Path) -> dict[str, int]:
 def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """The small facts about a checkpoint that listings need."""
     cfg = payload.get("model_config") or {}
-    is_best = path.name == BEST_NAME
+    is_best = path.name == BEST_MODEL_FILE
     if "val_loss" in payload:
         val_loss = payload.get("val_loss")
     elif is_best:
@@ -316,7 +316,7 @@ def list_checkpoints(checkpoint_dir: str | os.PathLike) -> list[CheckpointInfo]:
                     name=pt.name,
                     step=int(meta.get("step") or 0),
                     val_loss=finite_or_none(meta.get("val_loss")),
-                    best=pt.name == BEST_NAME,
+                    best=pt.name == BEST_MODEL_FILE,
                     size=int(meta.get("size") or pt.stat().st_size),
                     created=float(meta.get("created") or pt.stat().st_mtime),
                     resumable=bool(meta.get("resumable")),

@@ -42,6 +42,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .device import resolve_device
 from .errors import TacticsError
 from .progress import CancelToken, check
 
@@ -514,20 +515,6 @@ def rank_candidates(tokenizer: Any, rows: list[_Row]) -> tuple[list[Candidate], 
 # ---------------------------------------------------------------- the engine
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                return "cuda"
-            mps = getattr(torch.backends, "mps", None)
-            return "mps" if mps is not None and mps.is_available() else "cpu"
-        except ImportError:  # pragma: no cover
-            return "cpu"
-    return device
-
-
 def read_export_config(folder: Path) -> dict[str, Any]:
     """config.json of an export folder, with a one-line error when it is not one."""
     model_path = folder / EXPORT_MODEL_FILE
@@ -573,7 +560,7 @@ class Completer:
         path = Path(path)
         if not path.exists():
             raise TacticsError(f"model not found: {path}; give a checkpoint (.pt) or an export folder")
-        device = resolve_device(device)
+        device = resolve_device(device, check=False)  # ONNX Runtime chooses its own provider for cuda
         if path.is_dir():
             config = read_export_config(path)
             if not (path / EXPORT_TOKENIZER_FILE).is_file():

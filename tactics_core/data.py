@@ -51,6 +51,11 @@ BUCKET_BATCHES = 16  # prover layout: streams are sorted by length within groups
 
 T = TypeVar("T")
 
+# The share of theorems held out for validation unless a preset says otherwise
+# (`training.val_fraction`); the tokenizer's hold-out and the evaluator's split
+# default to it too, so all three agree on which theorems are unseen.
+DEFAULT_VAL_FRACTION = 0.1
+
 
 def is_validation_key(key: str, val_fraction: float) -> bool:
     """True when the theorem `key` belongs to the validation split.
@@ -62,7 +67,7 @@ def is_validation_key(key: str, val_fraction: float) -> bool:
     return bucket < val_fraction
 
 
-def split_corpus(files: Iterable[T], val_fraction: float = 0.1) -> tuple[list[T], list[T]]:
+def split_corpus(files: Iterable[T], val_fraction: float = DEFAULT_VAL_FRACTION) -> tuple[list[T], list[T]]:
     """Split ProofFiles into (train, validation) by `theorem_key()`, keeping order."""
     train: list[T] = []
     val: list[T] = []
@@ -679,7 +684,7 @@ def load_dataset(
     tokenizer: Any,
     cache_dir: str | os.PathLike,
     context_length: int,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     seed: int = 0,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,

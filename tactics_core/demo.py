@@ -20,13 +20,12 @@ from __future__ import annotations
 import functools
 import os
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from .atomic import swap_dir
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
@@ -461,38 +460,20 @@ def write_demo_corpus(
         raise TacticsError(f"--files must be between 1 and {MAX_FILES:,} (got {files})")
     start = time.perf_counter()
     data_dir = Path(data_dir)
-    replace = _check_target(data_dir, force)
+    _check_target(data_dir, force)  # fail before generating, not after
     report(progress, 0, files, "generating demo theorems")
     corpus, theorems = _generate(files, seed)
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", suffix=".partial", dir=data_dir.parent))
     total_bytes = 0
-    old: Optional[Path] = None
-    try:
+    # The target is checked again right before the swap: something may have appeared meanwhile.
+    with swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
         for i, (name, text) in enumerate(corpus):
             if i % 256 == 0:
                 check(cancel)
                 report(progress, i, files, "writing demo proof files")
             data = text.encode("utf-8")
-            (tmp / name).write_bytes(data)
+            (swap.path / name).write_bytes(data)
             total_bytes += len(data)
         check(cancel)
-        # Re-check: something may have appeared at data_dir while we generated.
-        replace = _check_target(data_dir, force)
-        if replace:
-            old = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.", suffix=".old", dir=data_dir.parent))
-            os.rename(data_dir, old / data_dir.name)
-        elif data_dir.exists():
-            data_dir.rmdir()  # empty
-        os.rename(tmp, data_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not data_dir.exists():
-            os.rename(old / data_dir.name, data_dir)  # put the user's folder back
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     report(progress, files, files, "done")
     return DemoReport(
         data_dir=str(data_dir),
@@ -501,5 +482,5 @@ def write_demo_corpus(
         bytes=total_bytes,
         seed=seed,
         seconds=time.perf_counter() - start,
-        replaced=replace,
+        replaced=swap.replaced,
     )

@@ -45,11 +45,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import DATA_DIR
 
-DEFAULT_VAL_FRACTION = 0.1
 EXTRA_TOKENS = 8  # a candidate this much longer than the target line can not equal it
 TIMED_GOALS = 3  # goals whose prover attempts are timed for attempts_per_5s
 

@@ -35,6 +35,7 @@ from typing import Any
 from .atomic import atomic_dir
 from .complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
 from .checkpoints import finite_or_none
+from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import CHECKPOINT_DIR, EXPORT_DIR
@@ -216,7 +217,7 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         # What the model was trained on, so completion and evaluation ask it the same way:
         # "prover" = the prover's token stream (PROVER_PROTOCOL.md), "file" = whole files with @P.
         "layout": training_layout(payload),
-        "val_fraction": float(training.get("val_fraction", 0.1)),
+        "val_fraction": float(training.get("val_fraction", DEFAULT_VAL_FRACTION)),
         "checkpoint_format": "original" if loaded.original_format else payload.get("format"),
         "inputs": input_names(cfg.n_layers),
         "outputs": output_names(cfg.n_layers),

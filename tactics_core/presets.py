@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .data import DEFAULT_VAL_FRACTION, LAYOUTS  # data imports numpy only inside its functions
 from .errors import TacticsError
+from .model_config import GPTConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,21 +36,53 @@ DEFAULT_PRESET = "default"
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+class PresetError(TacticsError):
+    """A preset that does not validate, and the key it is about.
+
+    `key` is `section.key` as the file spells it (None when the trouble is not
+    one key's: TOML syntax, a file that is not a table); `reason` says what is
+    wrong and what is allowed; `label` is where the preset came from (its file,
+    its name, or the `--set` item); `note` names the overrides a value may come
+    from. str() is the one line every handler shows (`label: reason (note)`),
+    so catching TacticsError still works; the Presets form shows `reason` next
+    to the field of `key`, with no parsing of the line.
+    """
+
+    def __init__(self, key: str | None, reason: str, label: str = "", note: str = "") -> None:
+        self.key, self.reason, self.label, self.note = key, reason, label, note
+        line = f"{label}: {reason}" if label else reason
+        super().__init__(f"{line} ({note})" if note else line)
+
+    def __reduce__(self):  # pickled (e.g. across processes) with its parts, not just the line
+        return (type(self), (self.key, self.reason, self.label, self.note))
+
+
+def _key(default: Any, doc: str) -> Any:
+    """A preset key: its default and the line that documents it.
+
+    The doc is the comment `dumps_preset` writes after the value (and so what
+    the TUI's preset view shows) and the keys table of docs/presets.md.
+    """
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+_GPT = GPTConfig()  # the model's own defaults (importable without torch)
+
+
 @dataclass
 class ModelSection:
-    """Model shape (the GPT of `tactics_core.model`); defaults repeat GPTConfig's so that
-    loading a preset never imports torch (a test keeps them equal)."""
+    """Model shape (the GPT of `tactics_core.model`); the defaults are GPTConfig's."""
 
-    d_model: int = 256
-    n_layers: int = 6
-    n_heads: int = 8
-    context_length: int = 256
-    dropout: float = 0.1
+    d_model: int = _key(_GPT.d_model, "width of the residual stream (embedding size); must be divisible by n_heads")
+    n_layers: int = _key(_GPT.n_layers, "number of transformer blocks")
+    n_heads: int = _key(_GPT.n_heads, "attention heads per block (head size = d_model / n_heads)")
+    context_length: int = _key(_GPT.context_length, "longest token window the model sees (prompt + proof so far)")
+    dropout: float = _key(_GPT.dropout, "dropout probability while training, 0 <= dropout < 1 (0 = off)")
 
-    def gpt_config(self, vocab_size: int):
+    def gpt_config(self, vocab_size: int) -> GPTConfig:
         """The `GPTConfig` for this shape and a tokenizer's vocabulary size."""
-        from .model import GPTConfig
-
         return GPTConfig(vocab_size=vocab_size, **dataclasses.asdict(self))
 
 
@@ -56,74 +90,43 @@ class ModelSection:
 class TrainingSection:
     """Optimisation, evaluation, checkpointing and hardware settings."""
 
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    min_lr: float = 3e-5
-    warmup_steps: int = 1000
-    weight_decay: float = 0.1
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
-    grad_clip: float = 1.0
-    grad_accum_steps: int = 1
-    epochs: int = 10
-    max_steps: int = 0
-    eval_interval: int = 500
-    eval_batches: int = 0
-    save_interval: int = 1000
-    keep_checkpoints: int = 3
-    patience: int = 10
-    val_fraction: float = 0.1
-    seed: int = 1337
-    device: str = "auto"
-    num_threads: int = 0
-    sample_interval: int = 0
-    optimizer: str = "adamw"
-    muon_lr: float = 0.02
-    layout: str = "prover"
-    context_weight: float = 1.0
-    select_by: str = "proof_loss"
+    batch_size: int = _key(32, "sequences per optimizer micro-batch")
+    learning_rate: float = _key(3e-4, "peak AdamW learning rate, reached after warmup")
+    min_lr: float = _key(3e-5, "learning rate at the end of the cosine decay (<= learning_rate)")
+    warmup_steps: int = _key(1000, "steps of linear warmup from 0 to learning_rate")
+    weight_decay: float = _key(0.1, "AdamW weight decay (matrices only)")
+    betas: list[float] = _key([0.9, 0.95], "AdamW beta1, beta2, each in [0, 1)")
+    grad_clip: float = _key(1.0, "clip the gradient norm to this value (0 = no clipping)")
+    grad_accum_steps: int = _key(1, "micro-batches accumulated per optimizer step")
+    epochs: int = _key(10, "passes over the training split (used when max_steps = 0)")
+    max_steps: int = _key(0, "optimizer steps to train; 0 = derive from epochs")
+    eval_interval: int = _key(500, "evaluate on the validation split every N steps")
+    eval_batches: int = _key(0, "validation batches per evaluation; 0 = the whole validation split")
+    save_interval: int = _key(1000, "write a periodic checkpoint_step_N.pt every N steps")
+    keep_checkpoints: int = _key(3, "periodic checkpoints kept (the last K, plus best_model.pt); 0 = keep all")
+    patience: int = _key(10, "stop after this many evaluations without a better validation loss")
+    val_fraction: float = _key(DEFAULT_VAL_FRACTION, "share of theorems held out for validation, 0 < f < 1")
+    seed: int = _key(1337, "random seed (weights, data order, dropout)")
+    device: str = _key("auto", "auto | cpu | cuda | cuda:N | mps (auto = cuda, then mps, then cpu)")
+    num_threads: int = _key(0, "CPU threads for torch; 0 = automatic")
+    sample_interval: int = _key(0, "print a sample completion every N steps; 0 = with each evaluation")
+    optimizer: str = _key("adamw", "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)")
+    muon_lr: float = _key(0.02, "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule")
+    layout: str = _key(
+        "prover",
+        "prover (each file as the prover's token stream: prompt without @P, nl before each line) "
+        "| file (the original scripts' whole files)",
+    )
+    context_weight: float = _key(1.0, "loss weight of prompt tokens, 0 <= w <= 1 (proof-line tokens weigh 1)")
+    select_by: str = _key("proof_loss", "proof_loss | val_loss: what picks best_model.pt and drives early stopping")
 
 
-# What each key means: written as a comment by `dumps_preset`, and the
-# source of the keys table in docs/presets.md.
-KEY_DOCS: dict[str, dict[str, str]] = {
-    "model": {
-        "d_model": "width of the residual stream (embedding size); must be divisible by n_heads",
-        "n_layers": "number of transformer blocks",
-        "n_heads": "attention heads per block (head size = d_model / n_heads)",
-        "context_length": "longest token window the model sees (prompt + proof so far)",
-        "dropout": "dropout probability while training, 0 <= dropout < 1 (0 = off)",
-    },
-    "training": {
-        "batch_size": "sequences per optimizer micro-batch",
-        "learning_rate": "peak AdamW learning rate, reached after warmup",
-        "min_lr": "learning rate at the end of the cosine decay (<= learning_rate)",
-        "warmup_steps": "steps of linear warmup from 0 to learning_rate",
-        "weight_decay": "AdamW weight decay (matrices only)",
-        "betas": "AdamW beta1, beta2, each in [0, 1)",
-        "grad_clip": "clip the gradient norm to this value (0 = no clipping)",
-        "grad_accum_steps": "micro-batches accumulated per optimizer step",
-        "epochs": "passes over the training split (used when max_steps = 0)",
-        "max_steps": "optimizer steps to train; 0 = derive from epochs",
-        "eval_interval": "evaluate on the validation split every N steps",
-        "eval_batches": "validation batches per evaluation; 0 = the whole validation split",
-        "save_interval": "write a periodic checkpoint_step_N.pt every N steps",
-        "keep_checkpoints": "periodic checkpoints kept (the last K, plus best_model.pt); 0 = keep all",
-        "patience": "stop after this many evaluations without a better validation loss",
-        "val_fraction": "share of theorems held out for validation, 0 < f < 1",
-        "seed": "random seed (weights, data order, dropout)",
-        "device": "auto | cpu | cuda | cuda:N | mps (auto = cuda, then mps, then cpu)",
-        "num_threads": "CPU threads for torch; 0 = automatic",
-        "sample_interval": "print a sample completion every N steps; 0 = with each evaluation",
-        "optimizer": "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)",
-        "muon_lr": "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule",
-        "layout": "prover (each file as the prover's token stream: prompt without @P, nl before each line) | file (the original scripts' whole files)",
-        "context_weight": "loss weight of prompt tokens, 0 <= w <= 1 (proof-line tokens weigh 1)",
-        "select_by": "proof_loss | val_loss: what picks best_model.pt and drives early stopping",
-    },
-}
+def key_doc(section: str, key: str) -> str:
+    """The one-line documentation of `section.key` (written next to its definition above)."""
+    return next(f.metadata["doc"] for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+
 
 OPTIMIZERS = ("adamw", "muon")
-LAYOUTS = ("prover", "file")  # tactics_core.data.LAYOUTS (kept here so presets never import numpy)
 SELECT_BY = ("proof_loss", "val_loss")
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
@@ -265,7 +268,7 @@ def _load_file(path: Path, builtin: bool) -> Preset:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise TacticsError(f"{path}: cannot read preset ({exc.__class__.__name__}: {exc})") from exc
+        raise PresetError(None, f"cannot read preset ({exc.__class__.__name__}: {exc})", str(path)) from exc
     preset = loads_preset(text, source=path, name=path.stem)
     preset.builtin = builtin
     return preset
@@ -277,7 +280,7 @@ def loads_preset(text: str, source: Path | None = None, name: str = "preset") ->
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TacticsError(f"{label}: {_toml_error(exc)}; fix the TOML syntax there") from exc
+        raise PresetError(None, f"{_toml_error(exc)}; fix the TOML syntax there", label) from exc
     preset = preset_from_dict(data, source=source, name=name)
     preset.header = _leading_comments(text)
     return preset
@@ -323,14 +326,15 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return close[0] if close else ""
 
 
-def _unknown_key_message(label: str, section: str | None, key: str) -> str:
+def _unknown_key(label: str, section: str | None, key: str) -> PresetError:
     """'unknown key training.batchsize (did you mean training.batch_size?)'."""
     all_keys = _all_keys()
     where = f"{section}.{key}" if section else key
     if key in all_keys and all_keys[key] != section:
-        return (
-            f"{label}: key {where} belongs in the [{all_keys[key]}] section "
-            f"(move it there as {all_keys[key]}.{key})"
+        return PresetError(
+            where,
+            f"key {where} belongs in the [{all_keys[key]}] section (move it there as {all_keys[key]}.{key})",
+            label,
         )
     if section is None:
         options = list(SECTIONS) + list(TOP_LEVEL_KEYS)
@@ -349,7 +353,7 @@ def _unknown_key_message(label: str, section: str | None, key: str) -> str:
             best = f"{section}.{best_key}"
         valid = f"valid keys in [{section}]: {', '.join(keys)}"
     hint = f"did you mean {best}?" if best else valid
-    return f"{label}: unknown key {where} ({hint})"
+    return PresetError(where, f"unknown key {where} ({hint})", label)
 
 
 def _type_name(value: Any) -> str:
@@ -370,24 +374,28 @@ def _type_name(value: Any) -> str:
 
 def _coerce(label: str, section: str, key: str, value: Any, default: Any) -> Any:
     """Check the type of one value against its default's type; int is fine for a float."""
-    where = f"{label}: {section}.{key}"
+    where = f"{section}.{key}"
+
+    def wrong(reason: str) -> PresetError:
+        return PresetError(where, f"{where} {reason}", label)
+
     if isinstance(default, bool):  # pragma: no cover - no boolean keys yet
         if not isinstance(value, bool):
-            raise TacticsError(f"{where} must be true or false, got {_type_name(value)} ({value!r})")
+            raise wrong(f"must be true or false, got {_type_name(value)} ({value!r})")
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                raise TacticsError(f"{where} must be an integer, got the float {value!r} (write {int(value)})")
-            raise TacticsError(f"{where} must be an integer, got {_type_name(value)} ({value!r})")
+                raise wrong(f"must be an integer, got the float {value!r} (write {int(value)})")
+            raise wrong(f"must be an integer, got {_type_name(value)} ({value!r})")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TacticsError(f"{where} must be a number, got {_type_name(value)} ({value!r})")
+            raise wrong(f"must be a number, got {_type_name(value)} ({value!r})")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise TacticsError(f'{where} must be a string (in quotes, e.g. "{default}"), got {_type_name(value)} ({value!r})')
+            raise wrong(f'must be a string (in quotes, e.g. "{default}"), got {_type_name(value)} ({value!r})')
         return value
     if isinstance(default, list):
         if (
@@ -395,11 +403,9 @@ def _coerce(label: str, section: str, key: str, value: Any, default: Any) -> Any
             or len(value) != len(default)
             or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)
         ):
-            raise TacticsError(
-                f"{where} must be a list of {len(default)} numbers like {default!r}, got {value!r}"
-            )
+            raise wrong(f"must be a list of {len(default)} numbers like {default!r}, got {value!r}")
         return [float(v) for v in value]
-    raise TacticsError(f"{where}: unsupported value {value!r}")  # pragma: no cover
+    raise PresetError(where, f"{where}: unsupported value {value!r}", label)  # pragma: no cover
 
 
 def preset_from_dict(
@@ -411,29 +417,29 @@ def preset_from_dict(
     """Build a validated `Preset` from parsed TOML; missing keys take defaults."""
     label = str(source) if source else f"preset {name!r}"
     if not isinstance(data, dict):
-        raise TacticsError(f"{label}: a preset must be a TOML table")
+        raise PresetError(None, "a preset must be a TOML table", label)
     sections: dict[str, Any] = {}
     description = ""
     for key, value in data.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
-                raise TacticsError(f"{label}: {key} must be a section [{key}], got {_type_name(value)}")
+                raise PresetError(key, f"{key} must be a section [{key}], got {_type_name(value)}", label)
             continue
         if key == "description":
             if not isinstance(value, str):
-                raise TacticsError(f"{label}: description must be a string, got {_type_name(value)}")
+                raise PresetError(key, f"description must be a string, got {_type_name(value)}", label)
             description = value
             continue
-        raise TacticsError(_unknown_key_message(label, None, key))
+        raise _unknown_key(label, None, key)
     for section, cls in SECTIONS.items():
         raw = data.get(section, {})
         defaults = cls()
         values: dict[str, Any] = {}
         for key, value in raw.items():
             if not hasattr(defaults, key):
-                raise TacticsError(_unknown_key_message(label, section, key))
+                raise _unknown_key(label, section, key)
             if isinstance(value, dict):
-                raise TacticsError(f"{label}: {section}.{key} must be a value, not a table")
+                raise PresetError(f"{section}.{key}", f"{section}.{key} must be a value, not a table", label)
             values[key] = _coerce(label, section, key, value, getattr(defaults, key))
         sections[section] = cls(**values)
     preset = Preset(
@@ -449,7 +455,7 @@ def preset_from_dict(
 
 
 def validate(preset: Preset) -> None:
-    """Check types and ranges; raise a one-line TacticsError naming file and key."""
+    """Check types and ranges; raise a PresetError naming the file and the key."""
     label = preset.label
     # Types first (a Preset built in code may hold anything).
     for section, cls in SECTIONS.items():
@@ -459,16 +465,18 @@ def validate(preset: Preset) -> None:
             setattr(obj, f.name, _coerce(label, section, f.name, getattr(obj, f.name), getattr(defaults, f.name)))
 
     def fail(key: str, rule: str, value: Any) -> None:
-        raise TacticsError(f"{label}: {key} {rule}, got {value!r}")
+        raise PresetError(key, f"{key} {rule}, got {value!r}", label)
 
     m, t = preset.model, preset.training
     for key in ("d_model", "n_layers", "n_heads", "context_length"):
         if getattr(m, key) < 1:
             fail(f"model.{key}", "must be >= 1", getattr(m, key))
     if m.d_model % m.n_heads:
-        raise TacticsError(
-            f"{label}: model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads}); "
-            f"e.g. n_heads = {_divisor_hint(m.d_model, m.n_heads)}"
+        raise PresetError(
+            "model.d_model",
+            f"model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads}); "
+            f"e.g. n_heads = {_divisor_hint(m.d_model, m.n_heads)}",
+            label,
         )
     if not 0.0 <= m.dropout < 1.0:
         fail("model.dropout", "must be in [0, 1)", m.dropout)
@@ -484,8 +492,8 @@ def validate(preset: Preset) -> None:
     if t.min_lr < 0:
         fail("training.min_lr", "must be >= 0", t.min_lr)
     if t.min_lr > t.learning_rate:
-        raise TacticsError(
-            f"{label}: training.min_lr ({t.min_lr}) must be <= training.learning_rate ({t.learning_rate})"
+        raise PresetError(
+            "training.min_lr", f"training.min_lr ({t.min_lr}) must be <= training.learning_rate ({t.learning_rate})", label
         )
     if t.weight_decay < 0:
         fail("training.weight_decay", "must be >= 0", t.weight_decay)
@@ -493,7 +501,7 @@ def validate(preset: Preset) -> None:
         fail("training.grad_clip", "must be >= 0 (0 = no clipping)", t.grad_clip)
     for i, beta in enumerate(t.betas):
         if not 0.0 <= beta < 1.0:
-            raise TacticsError(f"{label}: training.betas[{i}] must be in [0, 1), got {beta!r}")
+            raise PresetError("training.betas", f"training.betas[{i}] must be in [0, 1), got {beta!r}", label)
     if not 0.0 < t.val_fraction < 1.0:
         fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
     if not DEVICE_RE.match(t.device):
@@ -530,6 +538,27 @@ def _parse_value(text: str) -> Any:
         raise
 
 
+def _read_value(label: str, section: str, key: str, raw: str) -> Any:
+    """One key's value from its TOML text, type-checked; errors name `label` and the key."""
+    try:
+        value = _parse_value(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{section}.{key}", f"cannot read the value {raw!r} ({_toml_error(exc)})", label) from exc
+    return _coerce(label, section, key, value, getattr(SECTIONS[section](), key))
+
+
+def _rebuilt(preset: Preset, data: dict[str, Any], note: str = "") -> Preset:
+    """`preset` again from edited plain data, validated whole; `note` says where the edits came from."""
+    try:
+        result = preset_from_dict(data, source=preset.source, name=preset.name, builtin=preset.builtin)
+    except PresetError as exc:
+        if not note:
+            raise
+        raise PresetError(exc.key, exc.reason, exc.label, note) from None
+    result.header = preset.header
+    return result
+
+
 def apply_overrides(preset: Preset, overrides: Iterable[str]) -> Preset:
     """A copy of `preset` with `section.key=value` overrides applied and validated.
 
@@ -542,7 +571,7 @@ def apply_overrides(preset: Preset, overrides: Iterable[str]) -> Preset:
     for item in overrides:
         where = f"--set {item}"
         if "=" not in item:
-            raise TacticsError(f"{where}: expected section.key=value, e.g. training.batch_size=8")
+            raise PresetError(None, "expected section.key=value, e.g. training.batch_size=8", where)
         dotted, raw = item.split("=", 1)
         dotted = dotted.strip()
         if dotted == "description":
@@ -553,26 +582,31 @@ def apply_overrides(preset: Preset, overrides: Iterable[str]) -> Preset:
         else:
             section, key = _all_keys().get(dotted), dotted
             if section is None:
-                raise TacticsError(_unknown_key_message(where, None, dotted))
+                raise _unknown_key(where, None, dotted)
         if section not in SECTIONS:
             best = _suggest(section, SECTIONS)
             hint = f"did you mean {best}.{key}?" if best else "sections are model and training"
-            raise TacticsError(f"{where}: unknown section {section!r} ({hint})")
+            raise PresetError(dotted, f"unknown section {section!r} ({hint})", where)
         if key not in data[section]:
-            raise TacticsError(_unknown_key_message(where, section, key))
-        try:
-            value = _parse_value(raw)
-        except tomllib.TOMLDecodeError as exc:
-            raise TacticsError(f"{where}: cannot read the value {raw!r} ({_toml_error(exc)})") from exc
-        default = getattr(SECTIONS[section](), key)
-        data[section][key] = _coerce(where, section, key, value, default)
-    try:
-        result = preset_from_dict(data, source=preset.source, name=preset.name, builtin=preset.builtin)
-    except TacticsError as exc:
-        # Name what the user typed too: the bad value may come from --set, not the file.
-        raise TacticsError(f"{exc} (after --set {' '.join(overrides)})") from None
-    result.header = preset.header
-    return result
+            raise _unknown_key(where, section, key)
+        data[section][key] = _read_value(where, section, key, raw)
+    # Name what the user typed too: the bad value may come from --set, not the file.
+    return _rebuilt(preset, data, note=f"after --set {' '.join(overrides)}")
+
+
+def edit_preset(preset: Preset, texts: dict[str, dict[str, str]]) -> Preset:
+    """A copy of `preset` with keys given as TOML text (`{"model": {"n_heads": "4"}}`), validated.
+
+    What the Presets form calls on every keystroke: a PresetError's `key` is
+    the field to mark and its `reason` the text to show there.
+    """
+    data = preset_to_dict(preset)
+    for section, values in texts.items():
+        for key, raw in values.items():
+            if section not in SECTIONS or key not in data[section]:
+                raise _unknown_key(preset.label, section if section in SECTIONS else None, key)
+            data[section][key] = _read_value(preset.label, section, key, raw)
+    return _rebuilt(preset, data)
 
 
 # ----------------------------------------------------------------------------
@@ -617,7 +651,7 @@ def dumps_preset(preset: Preset) -> str:
         body = [f"{key.ljust(width)} = {_format_value(value)}" for key, value in data[section].items()]
         column = max(len(b) for b in body) + 2
         for text, key in zip(body, data[section]):
-            lines.append(f"{text.ljust(column)}# {KEY_DOCS[section][key]}")
+            lines.append(f"{text.ljust(column)}# {key_doc(section, key)}")
         lines.append("")
     return "\n".join(lines)
 

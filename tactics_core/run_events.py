@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .workspace import METRICS_FILE
+from .formatting import format_duration  # re-exported: run summaries and ETAs are shown with it
 
 END_REASONS = ("finished", "early_stop", "stopped", "failed")
 
@@ -338,18 +339,6 @@ def eta_seconds(first: StepEvent | None, last: StepEvent | None, total_steps: in
     if steps <= 0 or secs <= 0:
         return None
     return max(0.0, (int(total_steps) - int(last.step)) * secs / steps)
-
-
-def format_duration(secs: float | None, missing: str = "–") -> str:
-    """5s, 1m05s, 1h01m (`missing` for no figure): elapsed times, ETAs, run durations."""
-    if not isinstance(secs, (int, float)) or not math.isfinite(secs):
-        return missing
-    secs = int(round(max(0.0, secs)))
-    if secs >= 3600:
-        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
-    if secs >= 60:
-        return f"{secs // 60}m{secs % 60:02d}s"
-    return f"{secs}s"
 
 
 RESET = "_reset"  # a pseudo-event for RunView.feed: the file was replaced, start over

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .formatting import human_size
+
 
 @dataclass
 class GpuStats:
@@ -160,14 +162,8 @@ def gpu_stats(pid: int | None = None, index: int = 0) -> tuple[GpuStats | None, 
 
 
 def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "–"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
+    """Memory as the system pane writes it: whole up to MB ('812 MB'), one decimal above."""
+    return human_size(n, missing="–", decimals_from="GB")
 
 
 def stats_line(stats: ProcessStats | None, label: str = "training process") -> str:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .atomic import atomic_path
+from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import TOKENIZER_FILE
@@ -383,7 +384,7 @@ def train_tokenizer(
     kind: str = DEFAULT_KIND,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    holdout_fraction: float = 0.1,
+    holdout_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> TokenizerReport:
     """Train a BPE tokenizer on the training split; save `<output_dir>/tokenizer.json` atomically.
 

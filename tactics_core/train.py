@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .device import resolve_device
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, report
 from .run_events import CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent
@@ -70,29 +71,6 @@ def configure_threads(num_threads: int = 0) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
-
-
-def resolve_device(name: str | None) -> str:
-    """auto -> cuda if available, else mps, else cpu; explicit names are checked."""
-    import torch
-
-    name = (name or "auto").strip()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TacticsError(f"device {name!r} asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-    if name == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise TacticsError("device 'mps' asked for, but this torch has no MPS support; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda") and name != "mps":
-        raise TacticsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    return name
 
 
 def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: float) -> float:

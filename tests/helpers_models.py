@@ -22,6 +22,8 @@ from pathlib import Path
 
 from conftest import CORPORA, copy_slice
 
+from tactics_core.data import DEFAULT_VAL_FRACTION
+
 # Goal families: (goal, counterfactual, proof lines). {i} makes each theorem distinct.
 FAMILIES = [
     ("a + b = b + a", "a + b != b + a", ["add_comm(a, b)", "b + a = a + b"]),
@@ -86,7 +88,7 @@ class TinyWorkspace:
     tokenizer: Path
 
 
-def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = 0.1) -> Path:
+def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = DEFAULT_VAL_FRACTION) -> Path:
     from tactics_core.checkpoints import save_checkpoint
 
     return save_checkpoint(

@@ -302,12 +302,78 @@ def test_docs_table_lists_every_key_with_its_default():
             assert row in docs, f"docs/presets.md lacks or mis-states {row}"
 
 
-def test_model_section_defaults_are_the_models():
-    """presets.py repeats GPTConfig's defaults (it must not import torch for a fast CLI);
-    this keeps the two from drifting apart."""
+def test_presets_load_without_torch_and_take_the_models_defaults():
+    """Loading a preset must stay instant (CLI, TUI): GPTConfig lives apart from the torch model."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import tactics_core.presets as P\n"
+        "from tactics_core.model_config import GPTConfig\n"
+        "P.load_preset('default')\n"
+        "same = P.ModelSection().gpt_config(4096) == GPTConfig()\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'same': same}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"torch": False, "same": True}
     from tactics_core.model import GPTConfig
 
-    section, config = P.ModelSection(), GPTConfig()
-    for f in dataclasses.fields(P.ModelSection):
-        assert getattr(section, f.name) == getattr(config, f.name), f.name
-    assert P.ModelSection().gpt_config(4096) == GPTConfig()
+    assert GPTConfig is __import__("tactics_core.model_config", fromlist=["GPTConfig"]).GPTConfig  # re-exported
+
+
+def test_every_key_is_documented_next_to_its_definition():
+    """The doc at each key's definition is the comment saving writes and the docs table's meaning."""
+    from tactics_core.presets import _format_value
+
+    text = P.dumps_preset(P.load_preset("default", Path("/nonexistent")))
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
+    for section, cls in P.SECTIONS.items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            doc = P.key_doc(section, f.name)
+            assert doc and "\n" not in doc and f"# {doc}" in text, (section, f.name)
+            assert f"| `{section}.{f.name}` | `{_format_value(getattr(defaults, f.name))}` | {doc} |" in docs, f.name
+
+
+# ---------------------------------------------------------------- structured errors
+
+
+@pytest.mark.parametrize(
+    "texts, key, reason",
+    [
+        ({"model": {"n_heads": "5"}}, "model.d_model", "model.d_model (128) must be divisible by model.n_heads (5); e.g. n_heads = 4"),
+        ({"model": {"n_heads": "abc"}}, "model.n_heads", "model.n_heads must be an integer, got a string ('abc')"),
+        ({"training": {"min_lr": "1"}}, "training.min_lr", "training.min_lr (1.0) must be <= training.learning_rate"),
+        ({"training": {"betas": "[0.9,"}}, "training.betas", "cannot read the value '[0.9,'"),
+        ({"training": {"betas": "[0.9, 1]"}}, "training.betas", "training.betas[1] must be in [0, 1), got 1.0"),
+    ],
+)
+def test_edit_preset_names_the_key_and_the_reason_apart(texts, key, reason):
+    base = P.load_preset("tiny", Path("/nonexistent"))
+    with pytest.raises(P.PresetError) as info:
+        P.edit_preset(base, texts)
+    exc = info.value
+    assert isinstance(exc, TacticsError) and exc.key == key and exc.reason.startswith(reason)
+    assert str(exc) == f"{base.label}: {exc.reason}" and "\n" not in str(exc)
+
+
+def test_edit_preset_applies_text_values_like_set():
+    base = P.load_preset("tiny", Path("/nonexistent"))
+    edited = P.edit_preset(base, {"model": {"n_heads": "4"}, "training": {"device": "cpu", "betas": "[0.8, 0.9]"}})
+    assert edited == P.apply_overrides(base, ["model.n_heads=4", "training.device=cpu", "training.betas=[0.8,0.9]"])
+    assert edited.model.n_heads == 4 and edited.header == base.header and edited.source == base.source
+
+
+def test_set_errors_keep_their_one_line_and_carry_the_key():
+    base = P.load_preset("default", Path("/nonexistent"))
+    with pytest.raises(P.PresetError) as info:
+        P.apply_overrides(base, ["training.batch_size=0"])
+    assert info.value.key == "training.batch_size" and info.value.reason == "training.batch_size must be >= 1, got 0"
+    assert str(info.value).endswith("(after --set training.batch_size=0)")
+    import pickle
+
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.key, again.reason, str(again)) == (info.value.key, info.value.reason, str(info.value))

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..formatting import human_size
 from ..workspace import CHECKPOINT_DIR
 
 
@@ -25,15 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run-name", default=None, metavar="NAME", help="the run to list (default: the current run; see `tactics runs`)")
     parser.add_argument("--json", action="store_true", help="print a JSON list (newest last)")
     parser.set_defaults(func=cmd_checkpoints)
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:

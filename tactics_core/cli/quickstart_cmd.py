@@ -164,9 +164,9 @@ def _prover_rollout(export: Path, goal: Path) -> None:
 def _validation_goal(ws: Workspace) -> Path | None:
     """A proof file from the validation split (by theorem) that has proof lines."""
     from ..corpus import iter_corpus
-    from ..data import is_validation_key
+    from ..data import DEFAULT_VAL_FRACTION, is_validation_key
 
     for proof in iter_corpus(ws.data_dir, on_problem=lambda problem: None):
-        if proof.proof and is_validation_key(proof.theorem_key(), 0.1):
+        if proof.proof and is_validation_key(proof.theorem_key(), DEFAULT_VAL_FRACTION):
             return ws.data_dir / proof.name
     return None

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
-from ..run_events import format_duration, reason_words
+from ..formatting import format_duration
+from ..run_events import reason_words
 from ..workspace import CHECKPOINT_DIR
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..data import DEFAULT_VAL_FRACTION
 from ..errors import TacticsError
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
@@ -43,9 +44,9 @@ def register(subparsers) -> None:
         f"lines in tokens) (default {_DEFAULT_KIND})",
     )
     t.add_argument(
-        "--holdout-fraction", type=float, default=0.1, metavar="F",
+        "--holdout-fraction", type=float, default=DEFAULT_VAL_FRACTION, metavar="F",
         help="share of theorems left out of BPE training: the validation split the trainer will use "
-        "(keep it equal to the preset's training.val_fraction; 0 = learn from every file; default 0.1)",
+        f"(keep it equal to the preset's training.val_fraction; 0 = learn from every file; default {DEFAULT_VAL_FRACTION:g})",
     )
     t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     t.set_defaults(func=cmd_train)

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..errors import TacticsError
 from ..run_events import (
-    CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent, StepEvent, format_duration,
-    metrics_path,
+    CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent, StepEvent, metrics_path,
 )
+from ..formatting import format_duration
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
 
 

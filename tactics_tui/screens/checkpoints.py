@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 
 from tactics_core import checkpoints, evaluate, runstore
 from tactics_core.errors import TacticsError
+from tactics_core.formatting import human_size
 
 from ..messages import JobDone
 from .base import WorkScreen
@@ -111,7 +112,7 @@ class CheckpointsScreen(WorkScreen):
                 f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
                 _num(self.metas.get(info.path, {}).get("val_proof_loss"), ".4f"),
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
-                _size(info.size),
+                human_size(info.size),
                 str(len(self.exports_from(info.path)) or ""),
                 key=info.path,
             )
@@ -215,7 +216,7 @@ class CheckpointsScreen(WorkScreen):
                 self.notify(f"deleted {info.name}")
                 self.action_reload()
 
-        self.app.push_screen(ConfirmDialog(f"Delete {info.name} ({_size(info.size)})?\nThis cannot be undone.", yes="Delete", no="Keep"), answer)
+        self.app.push_screen(ConfirmDialog(f"Delete {info.name} ({human_size(info.size)})?\nThis cannot be undone.", yes="Delete", no="Keep"), answer)
 
 
 @dataclass
@@ -303,13 +304,3 @@ def _num(value: Any, spec: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return "–"
     return format(value, spec)
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return "?"

@@ -32,6 +32,7 @@ from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from tactics_core import checkpoints, complete, corpus, data, evaluate, prover
+from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.errors import TacticsError
 from tactics_core.runstore import current_run_dir
 
@@ -39,7 +40,6 @@ from ..messages import JobDone
 from .base import WorkScreen
 from .dialogs import PickDialog
 
-DEFAULT_VAL_FRACTION = 0.1  # the presets' default, used when no model is chosen yet
 EXAMPLE = "@G\n<paste a goal here, or press ctrl+l to pick one from the validation split>\n@P\n"
 MODES = ("prover", "free")
 ATTEMPT_JOBS = ("prompt", "attempt")  # jobs that use the prover session in a worker

@@ -1,17 +1,16 @@
 """Presets screen: built-in and workspace presets; view, copy, edit, choose.
 
 Editing is a form of one input per key; every change re-validates the whole
-preset through the core (`apply_overrides`, which also validates), and the
-core's message appears under the field it names. Saving writes TOML with
-tomli-w through `save_preset` (atomically); a built-in is saved as a
-workspace copy of the same name, which then shadows it.
+preset through the core (`edit_preset`), whose `PresetError` names the key:
+its reason appears next to that field (and on top, always in view). Saving
+writes TOML with tomli-w through `save_preset` (atomically); a built-in is
+saved as a workspace copy of the same name, which then shadows it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from typing import Any
 
 from rich.console import Group
@@ -25,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from tactics_core import presets
 from tactics_core.errors import TacticsError
+from tactics_core.presets import PresetError
 
 from .base import WorkScreen
 
@@ -171,26 +171,27 @@ class PresetsScreen(WorkScreen):
         else:
             super().action_cancel_job()
 
-    def overrides(self) -> list[str]:
-        return [
-            f"{inp.id.split('-', 2)[1]}.{inp.id.split('-', 2)[2]}={inp.value.strip()}"
-            for inp in self.query(".form-input").results(Input)
-        ]
+    def values(self) -> dict[str, dict[str, str]]:
+        """The form's text per key, as `edit_preset` takes it."""
+        texts: dict[str, dict[str, str]] = {}
+        for section in ("model", "training"):
+            for key in dataclasses.asdict(getattr(self.preset, section)):
+                texts.setdefault(section, {})[key] = self.query_one(f"#f-{section}-{key}", Input).value.strip()
+        return texts
 
     def check_form(self) -> Any | None:
-        """Validate the form through the core; show the message under its field."""
+        """Validate the form through the core; show the reason next to the key it names."""
         for label in self.query(".form-error").results(Label):
             label.update("")
         try:
-            edited = presets.apply_overrides(self.preset, self.overrides())
-        except TacticsError as exc:
-            message = clean_message(str(exc), self.preset)
-            self.form_error = message
-            # The whole message on top (always in view), a marker at the field it names.
-            self.query_one("#presets-form-error", Static).update(message)
-            field = first_field(message)
-            if field and self.query(f"#e-{field}"):
-                self.query_one(f"#e-{field}", Label).update(f"✗ {message.split(': ', 1)[-1]}")
+            edited = presets.edit_preset(self.preset, self.values())
+        except PresetError as exc:
+            self.form_error = exc.reason
+            # The reason on top (always in view), and a marker at the field of its key.
+            self.query_one("#presets-form-error", Static).update(exc.reason)
+            marks = self.query(f"#e-{exc.key.replace('.', '-')}") if exc.key else None
+            if marks:
+                marks.first(Label).update(f"✗ {exc.reason}")
             return None
         self.form_error = None
         self.query_one("#presets-form-error", Static).update("")
@@ -223,22 +224,3 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return json.dumps(value)
     return str(value)
-
-
-FIELD_RE = re.compile(r"\b(model|training)\.([a-z_]+)")
-
-
-def first_field(message: str) -> str | None:
-    """`section-key` of the first preset key a core message names."""
-    match = FIELD_RE.search(message)
-    return f"{match.group(1)}-{match.group(2)}" if match else None
-
-
-def clean_message(message: str, preset: Any) -> str:
-    """The core's message without the file label and the echo of every override."""
-    message = re.sub(r"\s*\(after --set .*\)$", "", message)
-    label = getattr(preset, "label", None)
-    if label and message.startswith(f"{label}: "):
-        message = message[len(label) + 2 :]
-    message = re.sub(r"^--set (\w+\.\w+)=[^:]*: ", r"\1: ", message)
-    return message

@@ -25,7 +25,8 @@ from textual.widgets import DataTable, Static
 
 from tactics_core import runstore
 from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.run_events import EvalEvent, StepEvent, format_duration, metrics_path, read_metrics, reason_words
+from tactics_core.formatting import format_duration
+from tactics_core.run_events import EvalEvent, StepEvent, metrics_path, read_metrics, reason_words
 
 from ..messages import JobDone
 from ..widgets.charts import BASELINE_COLOUR, OverlayChart, run_colour
@@ -327,7 +328,7 @@ def run_details(info: Any, exports: list[Any]) -> str:
     lines = [
         info.name + (" (current)" if info.current else ""),
         f"{status} · {info.preset or '?'} · {started}",
-        f"steps {info.steps}" + (f"/{info.total_steps}" if info.total_steps else "") + f" · {_duration(info.duration_s)}",
+        f"steps {info.steps}" + (f"/{info.total_steps}" if info.total_steps else "") + f" · {format_duration(info.duration_s)}",
         f"best val   {_num(info.best_val_loss, '.4f')} ({_num(info.best_val_bpb, '.3f')} bpb)",
         f"best proof {_num(info.best_proof_loss, '.4f')} ({_num(info.best_proof_bpb, '.3f')} bpb)",
         f"tokens/s   {_num(info.tokens_per_s, ',.0f')}",
@@ -383,6 +384,3 @@ def _num(value: Any, spec: str) -> str:
 def _value(value: Any) -> str:
     return "–" if value is None else str(value)
 
-
-def _duration(secs: Any) -> str:
-    return format_duration(secs)
