@@ -67,13 +67,13 @@ class PresetsScreen(WorkScreen):
         options.clear_options()
         for info in self.infos:
             where = "built-in" if info.builtin else "workspace"
-            mark = " (shadowed)" if not getattr(info, "active", True) else ""
+            mark = " (shadowed)" if not info.active else ""
             bad = " !" if info.error else ""
-            chosen = "▶ " if info.name == self.app.preset_name and getattr(info, "active", True) else "  "
+            chosen = "▶ " if info.name == self.app.preset_name and info.active else "  "
             options.add_option(Option(f"{chosen}{info.name}  {where}{mark}{bad}", id=str(len(options.options))))
         names = [i.name for i in self.infos]
         target = select or (self.preset.name if self.preset is not None else None)
-        index = next((i for i, info in enumerate(self.infos) if info.name == target and getattr(info, "active", True)), 0)
+        index = next((i for i, info in enumerate(self.infos) if info.name == target and info.active), 0)
         if names:
             options.highlighted = index
             self.view(index)
