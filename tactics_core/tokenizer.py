@@ -51,6 +51,12 @@ SPECIAL_TOKENS = (UNK, PAD, EOS)  # ids 0, 1, 2 in this order
 KINDS = {  # name -> one line for help texts; the default first
     "lines": "newline is its own token; byte-level BPE merges across spaces inside a line (2.5x denser: shorter proof lines)",
     "seed": "the original scripts' recipe: GPT-2 word regex, then byte-level BPE (tokens never span a space)",
+    "words": "newline is its own token; BPE merges inside space-separated chunks (a leading space included), never across them",
+    "names": "newline is its own token; BPE merges inside a name (letters, digits, _ . ') or inside a run of other characters, never across",
+}
+CHUNK_PATTERNS = {  # the chunks BPE merges inside, for the kinds that split a line further
+    "words": r" ?\S+|\s+",  # a space-led run of non-spaces, or a run of spaces
+    "names": r"[A-Za-z0-9_.']+|[^A-Za-z0-9_.'\n]+",  # a name, or a run of spaces and symbols
 }
 # Chosen by measurement of what the prover gets (exact match@8, overflow, attempts per 5 s on
 # held-out theorems at equal training time): docs/tokenizer.md.
@@ -96,10 +102,12 @@ def _new_tokenizer(kind: str) -> "Tokenizer":
     tok = Tokenizer(models.BPE(unk_token=UNK))
     if kind == "seed":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    elif kind == "lines":
+    elif kind == "lines" or kind in CHUNK_PATTERNS:
+        chunks = [pre_tokenizers.Split(Regex(CHUNK_PATTERNS[kind]), behavior="isolated")] if kind != "lines" else []
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [
                 pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
+                *chunks,
                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
             ]
         )
@@ -122,6 +130,10 @@ def detect_kind(spec: dict[str, Any]) -> str:
         return "unknown"
     if pre.get("type") == "Sequence":
         steps = pre.get("pretokenizers") or []
+        kind = "lines"
+        if len(steps) == 3:
+            kind = next((k for k, pat in CHUNK_PATTERNS.items() if _is_split(steps[1], pat)), "unknown")
+            steps = [steps[0], steps[2]]
         if (
             len(steps) == 2
             and steps[0].get("type") == "Split"
@@ -132,8 +144,14 @@ def detect_kind(spec: dict[str, Any]) -> str:
             and not steps[1].get("add_prefix_space", True)
             and not steps[1].get("use_regex", True)
         ):
-            return "lines"
+            return kind
     return "unknown"
+
+
+def _is_split(step: dict[str, Any], pattern: str) -> bool:
+    """True for a Split pre-tokenizer step that isolates matches of `pattern`."""
+    return (step.get("type") == "Split" and (step.get("pattern") or {}).get("Regex") == pattern
+            and step.get("behavior") == "Isolated" and not step.get("invert"))
 
 
 # ---------------------------------------------------------------- loading

@@ -103,6 +103,22 @@ def test_lines_kind_merges_across_spaces_seed_does_not(small):
     assert len(lines_pieces) < len(seed_pieces)
 
 
+def test_words_and_names_kinds_merge_only_inside_their_chunks(small):
+    """`words` never merges across a space-separated chunk, `names` never joins a name to a symbol."""
+    import re
+
+    text = "f(a + b) = f(a) + f(b)\nx0.add(y0) = y0.add(x0)\n"
+    for kind in ("words", "names"):
+        pieces = [p for p in small[kind].token_pieces(range(3, small[kind].vocab_size)) if "\\x" not in p]  # text, not lone bytes
+        assert [p for p in pieces if "\n" in p] == ["\n"]
+        if kind == "words":  # a space may lead a token or fill it, never sit inside a chunk
+            assert all(not p.strip() or " " not in p.strip() for p in pieces)
+        else:  # a token is all name characters or none
+            name = re.compile(r"[A-Za-z0-9_.']")
+            assert all(len({bool(name.fullmatch(c)) for c in p}) <= 1 for p in pieces)
+        assert small[kind].decode(small[kind].encode(text)) == text
+
+
 def test_format_boundaries():
     assert T.format_boundaries(["@G", "\n", "a + ", "b", "\n"]) == "@G|↵\na + |b|↵\n"
     assert T.format_boundaries(["ab", "c"], sep="¦") == "ab¦c"

@@ -13,7 +13,7 @@ from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;
 # tests check they agree with tactics_core.tokenizer.
-_KINDS = ("lines", "seed")
+_KINDS = ("lines", "seed", "words", "names")
 _DEFAULT_KIND = "lines"
 
 
