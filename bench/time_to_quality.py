@@ -300,7 +300,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed; default lines, the CLI's default)")
+    ap.add_argument("--kind", default="lines", help="tokenizer kind (lines | seed | names; default lines, the CLI's default)")
     ap.add_argument("--vocab", type=int, default=4096, help="tokenizer vocabulary size asked for (default 4096)")
     ap.add_argument("--tokenizer-on", choices=("train", "all"), default="train",
                     help="train the tokenizer on the training split only (default, as `tactics tokenizer "

@@ -13,7 +13,7 @@ from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;
 # tests check they agree with tactics_core.tokenizer.
-_KINDS = ("lines", "seed", "words", "names")
+_KINDS = ("lines", "seed", "names")
 _DEFAULT_KIND = "lines"
 
 
@@ -41,7 +41,8 @@ def register(subparsers) -> None:
         help="lines: newline is its own token, merges cross spaces (~2.5x denser: proof lines take "
         "fewer tokens, so more of them fit the prover's context and are sampled whole); seed: the "
         "original scripts' word-regex recipe, all 256 bytes seeded (lower bits/byte, but longer "
-        f"lines in tokens) (default {_DEFAULT_KIND})",
+        "lines in tokens); names: merges inside a name or a run of symbols, never across (the lowest proof "
+        f"bits/byte; a line is twice the tokens of lines, so use context 768) (default {_DEFAULT_KIND})",
     )
     t.add_argument(
         "--holdout-fraction", type=float, default=DEFAULT_VAL_FRACTION, metavar="F",
