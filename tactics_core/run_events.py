@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .workspace import METRICS_FILE
-from .formatting import format_duration  # re-exported: run summaries and ETAs are shown with it
 
 END_REASONS = ("finished", "early_stop", "stopped", "failed")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tactics_core.run_events import RunView, format_duration as format_seconds
+from tactics_core.formatting import format_duration as format_seconds
+from tactics_core.run_events import RunView
 from tactics_tui.screens.training import figures_text, status_line
 
 

@@ -24,7 +24,8 @@ from textual.worker import get_current_worker
 
 from tactics_core import presets, runs
 from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.run_events import RunView, format_duration
+from tactics_core.formatting import format_duration
+from tactics_core.run_events import RunView
 from tactics_core.runstore import is_run_folder
 
 from ..jobs import log
