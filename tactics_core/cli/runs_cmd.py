@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TacticsError
-from ..formatting import format_duration
+from ..formatting import format_duration, human_size
 from ..run_events import reason_words
 from ..workspace import CHECKPOINT_DIR
 
@@ -111,7 +111,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     info = find_run(args.checkpoint_dir, args.name)
     if info.live:
         raise TacticsError(f"run {info.name} is running (pid {info.pid}); stop it first with `tactics stop --run-name {info.name}`")
-    what = f"run {info.name} ({info.path}: {info.checkpoints} checkpoints, {info.size_bytes / 1e6:.1f} MB, {info.steps} steps)"
+    what = f"run {info.name} ({info.path}: {info.checkpoints} checkpoints, {human_size(info.size_bytes)}, {info.steps} steps)"
     if not args.yes:
         if not sys.stdin.isatty():
             raise TacticsError(f"removing {what} needs a yes: pass --yes (stdin is not a terminal)")

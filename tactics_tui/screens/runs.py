@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Static
 
 from tactics_core import runstore
 from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.formatting import format_duration
+from tactics_core.formatting import format_duration, human_size
 from tactics_core.run_events import EvalEvent, StepEvent, metrics_path, read_metrics, reason_words
 
 from ..messages import JobDone
@@ -299,7 +299,7 @@ class RunsScreen(WorkScreen):
                         self.app.selected_run = None
                 self.action_reload()
 
-        size = f"{info.size_bytes / 1e6:.1f} MB"
+        size = human_size(info.size_bytes)
         self.app.push_screen(
             ConfirmDialog(f"Remove run {info.name} ({info.checkpoints} checkpoints, {size})?\nThis cannot be undone.", yes="Remove", no="Keep"),
             answer,
