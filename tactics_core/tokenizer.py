@@ -119,7 +119,7 @@ def _new_tokenizer(kind: str) -> "Tokenizer":
 
 
 def detect_kind(spec: dict[str, Any]) -> str:
-    """'seed', 'lines' or 'unknown', from a parsed tokenizer.json (works for the original scripts' files)."""
+    """'seed', 'lines', 'names' or 'unknown', from a parsed tokenizer.json (works for the original scripts' files)."""
     model = spec.get("model") or {}
     decoder = spec.get("decoder") or {}
     pre = spec.get("pre_tokenizer") or {}
@@ -137,10 +137,7 @@ def detect_kind(spec: dict[str, Any]) -> str:
             steps = [steps[0], steps[2]]
         if (
             len(steps) == 2
-            and steps[0].get("type") == "Split"
-            and (steps[0].get("pattern") or {}).get("Regex") == "\n"
-            and steps[0].get("behavior") == "Isolated"
-            and not steps[0].get("invert")
+            and _is_split(steps[0], "\n")
             and steps[1].get("type") == "ByteLevel"
             and not steps[1].get("add_prefix_space", True)
             and not steps[1].get("use_regex", True)
