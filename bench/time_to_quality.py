@@ -62,7 +62,8 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     from tactics_core.data import load_dataset, masked_nll_sum
     from tactics_core.model import GPT
     from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.train import configure_threads, disable_attention_dropout, make_optimizer, seed_everything
+    from tactics_core.device import resolve_precision
+    from tactics_core.train import _autocast, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
@@ -73,13 +74,15 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     model = GPT(m.gpt_config(tok.vocab_size))
     disable_attention_dropout(model)
     opt = make_optimizer(model, t, "cpu")
+    precision = resolve_precision(t.precision, "cpu")  # what the trainer will run the steps in
     batches = ds.train.iter_epoch(0, t.batch_size)
     times = []
     for i in range(31):
         t0 = time.perf_counter()
         for _ in range(max(1, t.grad_accum_steps)):
             x, y = next(batches).to_torch("cpu")
-            logits, _ = model(x)
+            with _autocast("cpu", precision):
+                logits, _ = model(x)
             masked_nll_sum(logits, y).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -152,7 +155,7 @@ def run_ours(corpus: Path, work: Path, preset, minutes: float, eval_limit: int |
             last_step.update(ev)
             curve.append((t, ev["step"], ev["loss"]))
         if ev["event"] == "start":
-            log(f"  {t:6.1f}s start: {ev['params'] / 1e6:.2f}M params, {ev['threads']} threads, "
+            log(f"  {t:6.1f}s start: {ev['params'] / 1e6:.2f}M params, {ev['threads']} threads, {ev.get('precision') or 'fp32'}, "
                 f"{ev['total_steps']} steps planned, data {ev['data']}")
         elif ev["event"] == "eval":
             evals.append({"s": t, "step": ev["step"], "val_bpb": ev["val_bpb"], "proof_bpb": ev.get("proof_bpb")})

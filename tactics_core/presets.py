@@ -109,6 +109,11 @@ class TrainingSection:
     seed: int = _key(1337, "random seed (weights, data order, dropout)")
     device: str = _key("auto", "auto | cpu | cuda | cuda:N | mps (auto = cuda, then mps, then cpu)")
     num_threads: int = _key(0, "CPU threads for torch; 0 = automatic")
+    precision: str = _key(
+        "auto",
+        "auto | fp32 | bf16: matmuls in bfloat16 (autocast; weights stay fp32) where the hardware does "
+        "bf16 natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX); auto = bf16 there, fp32 elsewhere",
+    )
     sample_interval: int = _key(0, "print a sample completion every N steps; 0 = with each evaluation")
     optimizer: str = _key("adamw", "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)")
     muon_lr: float = _key(0.02, "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule")
@@ -127,6 +132,7 @@ def key_doc(section: str, key: str) -> str:
 
 
 OPTIMIZERS = ("adamw", "muon")
+PRECISIONS = ("auto", "fp32", "bf16")
 SELECT_BY = ("proof_loss", "val_loss")
 
 SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
@@ -506,6 +512,8 @@ def validate(preset: Preset) -> None:
         fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
     if not DEVICE_RE.match(t.device):
         fail("training.device", "must be auto, cpu, cuda, cuda:N or mps", t.device)
+    if t.precision not in PRECISIONS:
+        fail("training.precision", f"must be one of {', '.join(PRECISIONS)}", t.precision)
     if t.optimizer not in OPTIMIZERS:
         fail("training.optimizer", f"must be one of {', '.join(OPTIMIZERS)}", t.optimizer)
     if not t.muon_lr > 0:

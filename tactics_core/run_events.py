@@ -102,6 +102,7 @@ class StartEvent(RunEvent):
     config: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     device: str = ""
+    precision: str | None = None  # "bf16" or "fp32" (absent in runs from before training.precision)
     threads: int | None = None
     world_size: int = 1
     global_batch: int | None = None

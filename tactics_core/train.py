@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .device import resolve_device
+from .device import resolve_device, resolve_precision
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, report
 from .run_events import CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent
@@ -174,7 +174,7 @@ def seed_everything(seed: int) -> None:
 
 def evaluate_split(
     model: Any, split: Any, batch_size: int, max_batches: int, device: str,
-    stop: Callable[[], bool] | None = None, dist: Any = None,
+    stop: Callable[[], bool] | None = None, dist: Any = None, precision: str = "fp32",
 ) -> dict[str, float]:
     """Validation loss (nats/token) and bits per byte over a split: over every scored token
     (`val_loss`, `val_bpb`) and over the proof tokens alone (`proof_loss`, `proof_bpb`:
@@ -185,7 +185,8 @@ def evaluate_split(
 
     `dist` (a distributed.Dist of several ranks): each rank scores every world-th row of
     each batch, the stop check is shared, and the sums are all-reduced, so every row counts
-    once and every rank returns the same figures.
+    once and every rank returns the same figures. `precision` "bf16" runs the forward pass
+    under bf16 autocast (the trainer passes its own, so evaluations match its steps).
     """
     import torch
 
@@ -205,7 +206,7 @@ def evaluate_split(
                 if batch is None:  # this rank's share of a short last batch is empty
                     continue
                 x, y = batch.to_torch(device)
-                with _autocast(device):
+                with _autocast(device, precision):
                     logits, _ = model(x)
                 total, proof = masked_nll_split(logits, y, torch.from_numpy(batch.proof).to(device))
                 nll += float(total)
@@ -245,14 +246,15 @@ def _eval_batches(split: Any, batch_size: int, max_batches: int, dist: Any):
         yield split.batch(mine) if len(mine) else None
 
 
-def _autocast(device: str):
-    """bf16 autocast on CUDA (tensor cores); plain fp32 elsewhere (no fast bf16 on most CPUs)."""
+def _autocast(device: str, precision: str = "fp32"):
+    """bf16 autocast when `precision` (device.resolve_precision) says bf16; plain fp32 otherwise.
+    Weights, gradients and optimizer state stay fp32 either way."""
     import contextlib
 
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16":
+        return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -414,6 +416,7 @@ class _Run:
     micro_per_epoch: int
     accum: int
     share_mode: str
+    precision: str = "fp32"  # "bf16" or "fp32": device.resolve_precision of training.precision
     model: Any = None
     model_config: Any = None
     optimizer: Any = None
@@ -575,6 +578,7 @@ def _run(
     run = _Run(
         recorder, preset, config, data_dir, checkpoint_dir, dist, device, threads, tokenizer, dataset, cancel,
         progress, micro_per_epoch=dataset.train.n_batches(tr.batch_size), accum=accum, share_mode=share_mode,
+        precision=resolve_precision(tr.precision, device),
     )
     _build_model(run)
     state, saved, note = _start_state(run, payload, resume_path, max_steps)
@@ -767,6 +771,7 @@ def _announce(run: _Run, state: LoopState, note: str, resumed_from: str | None) 
         config=run.config,
         preset=run.preset.name,
         device=run.device,
+        precision=run.precision,
         threads=run.threads,
         world_size=run.dist.world,
         global_batch=int(tr.batch_size) * run.accum,
@@ -953,7 +958,7 @@ def _forward_backward(run: _Run, batches: list[Any], weight_total: float) -> flo
                 continue
             x, y = batch.to_torch(device)
             w = batch.weights(context_weight)
-            with _autocast(device):
+            with _autocast(device, run.precision):
                 logits, _ = run.net(x)
             nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
             scaled = nll / max(weight_total, 1e-9)
@@ -982,7 +987,7 @@ def _empty_backward(run: _Run) -> None:
     import torch
 
     x = torch.full((1, 1), int(run.dataset.cache.pad_id), dtype=torch.long, device=run.device)
-    with _autocast(run.device):
+    with _autocast(run.device, run.precision):
         logits, _ = run.net(x)
     (logits.float().sum() * 0.0).backward()
 
@@ -1024,6 +1029,7 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
     run.recorder.update(message=f"evaluating at step {state.step}")
     result = evaluate_split(
         run.model, run.dataset.val, tr.batch_size, int(tr.eval_batches), run.device, stop=run.stop_requested, dist=run.dist,
+        precision=run.precision,
     )
     run.recorder.update(message="")
     if result["tokens"] == 0 or not result["complete"]:

@@ -72,10 +72,11 @@ def test_schedule_warms_up_then_decays_to_min_lr():
     assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
-def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer,precision", [("adamw", "fp32"), ("muon", "fp32"), ("muon", "bf16")])
+def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer, precision):
     data_dir, tok = base
-    p = preset("training.grad_accum_steps=2", "training.max_steps=10", f"training.optimizer={optimizer}")
+    p = preset("training.grad_accum_steps=2", "training.max_steps=10", f"training.optimizer={optimizer}",
+               f"training.precision={precision}")
     straight = run_dir(tmp_path, tok, "straight")
     result = train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
     assert result.reason == "finished" and result.step == 10
@@ -101,6 +102,46 @@ def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimi
     assert got_eval == want_eval
     starts = events(split, "start")
     assert starts[1]["resumed_from"].endswith("checkpoint_step_5.pt") and starts[1]["note"] == ""
+    assert [s["precision"] for s in starts] == [precision, precision]  # the resume keeps the run's precision
+
+
+def test_bf16_autocast_runs_the_steps_in_bf16_and_keeps_the_weights_fp32(base, tmp_path):
+    data_dir, tok = base
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        folder = run_dir(tmp_path, tok, precision)
+        result = train(preset("training.max_steps=4", f"training.precision={precision}"), data_dir, folder,
+                       metrics_interval=0, handle_signals=False)
+        assert result.reason == "finished"
+        assert events(folder, "start")[0]["precision"] == precision
+        losses[precision] = [e["loss"] for e in events(folder, "step")]
+        weights = load_checkpoint(folder / "best_model.pt")["model"]
+        assert {t.dtype for t in weights.values()} == {torch.float32}
+    assert all(math.isfinite(x) for x in losses["bf16"])
+    assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.02)  # same start, rounded matmuls
+    assert losses["bf16"] != losses["fp32"]  # the autocast is really on
+
+
+def test_precision_rule():
+    from tactics_core import device as dev
+
+    assert dev.resolve_precision("fp32", "cuda") == "fp32"
+    assert dev.resolve_precision("bf16", "cpu") == "bf16"  # forced: emulated where not native, still right
+    assert dev.resolve_precision("auto", "cpu") == ("bf16" if dev.native_bf16("cpu") else "fp32")
+    assert dev.resolve_precision("auto", "mps") == "fp32"
+    with pytest.raises(TacticsError, match="no bf16 autocast"):
+        dev.resolve_precision("bf16", "mps")
+    with pytest.raises(TacticsError, match="unknown precision"):
+        dev.resolve_precision("fp16", "cpu")
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    from tactics_core import device as dev
+
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert dev.resolve_precision("auto", "cpu") == want
 
 
 def test_a_checkpoint_from_before_loop_state_still_resumes_exactly(base, tmp_path):

@@ -378,7 +378,8 @@ class _Printer:
             world = int(ev.world_size or 1)
             per_rank = f" per process x {world} processes, global batch {ev.global_batch}" if world > 1 else ""
             self._line(
-                f"{what} {ev.params / 1e6:.2f}M parameters on {ev.device} "
+                f"{what} {ev.params / 1e6:.2f}M parameters on {ev.device}"
+                f"{' in bf16' if ev.precision == 'bf16' else ''} "
                 f"({ev.threads} threads{per_rank}, {'Muon + AdamW' if optimizer == 'muon' else 'AdamW'}): "
                 f"step {ev.step} -> {ev.total_steps} "
                 f"({ev.steps_per_epoch} steps per epoch)"
