@@ -37,7 +37,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TypeVar
 
@@ -659,10 +659,11 @@ class Dataset:
     sample_expected: str | None
     layout: str = DEFAULT_LAYOUT
     sample_file: Any = None  # that goal's ProofFile
+    rename_variants: int = 0  # renamed copies of each training file in the training split
 
     def summary(self) -> dict[str, Any]:
         return {
-            "files": self.cache.n_files,
+            "files": len(self.train_files) + len(self.val_files),  # corpus files (renamed copies not counted)
             "train_files": len(self.train_files),
             "val_files": len(self.val_files),
             "tokens": int(len(self.cache.tokens)),
@@ -672,6 +673,7 @@ class Dataset:
             "val_padding": round(self.val.padding_fraction, 4),
             "windowed_files": self.train.n_windowed_files + self.val.n_windowed_files,
             "layout": self.layout,
+            "rename_variants": self.rename_variants,
             "overflow_files": getattr(self.train, "n_overflow_files", 0) + getattr(self.val, "n_overflow_files", 0),
             "cache_reused": self.cache.from_cache,
             "bytes_exact": self.cache.bytes_exact,
@@ -690,8 +692,13 @@ def load_dataset(
     cancel: CancelToken | None = None,
     layout: str = DEFAULT_LAYOUT,
     batch_size: int = 8,
+    rename_variants: int = 0,
 ) -> Dataset:
-    """Read, tokenize (or reuse the cache), split by theorem and pack (file) or bucket (prover)."""
+    """Read, tokenize (or reuse the cache), split by theorem and pack (file) or bucket (prover).
+
+    `rename_variants` > 0 adds that many copies of every training file with its bound
+    variables renamed (tactics_core.augment) to the training split; validation is untouched.
+    """
     cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel, layout=layout)
     train_idx: list[int] = []
     val_idx: list[int] = []
@@ -703,6 +710,9 @@ def load_dataset(
             f"{data_dir}: the {which} split is empty ({cache.n_files} files, val_fraction {val_fraction}); "
             "add proof files or change training.val_fraction"
         )
+    n_originals = cache.n_files
+    if rename_variants > 0:
+        cache, train_idx = _with_variants(cache, files, train_idx, int(rename_variants), seed, tokenizer, progress, cancel)
     # The live sample: the first validation goal (by name) with a proof whose prompt is short.
     sample_prompt = sample_expected = sample_file = None
     limit = context_length // 2
@@ -722,13 +732,52 @@ def load_dataset(
         cache=cache,
         train=train,
         val=val,
-        train_files=[cache.names[i] for i in train_idx],
+        train_files=[cache.names[i] for i in train_idx if i < n_originals],
         val_files=[cache.names[i] for i in val_idx],
         sample_prompt=sample_prompt,
         sample_expected=sample_expected,
         layout=layout,
         sample_file=sample_file,
+        rename_variants=int(rename_variants),
     )
+
+
+def _with_variants(cache: TokenCache, files: list[Any], train_idx: list[int], count: int, seed: int,
+                   tokenizer: Any, progress: ProgressFn | None, cancel: CancelToken | None):
+    """The cache with `count` renamed copies of each training file appended (in memory: they
+    are a pure function of the corpus, `count` and `seed`), and the training indices with them."""
+    import numpy as np
+
+    from .augment import variants
+
+    encode_file = _encode_prover if cache.layout == "prover" else _encode_file
+    copies: list[tuple[int, Any]] = []
+    chunks, role_chunks, lengths, prompt_lens, file_bytes = [], [], [], [], []
+    total = len(train_idx)
+    for lo in range(0, total, _ENCODE_CHUNK):
+        check(cancel)
+        report(progress, lo, total, f"renaming variables ({count} copies per training file)")
+        batch = [(i, v) for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
+        copies += batch
+        for ids, roles, n_prompt, nbytes in encode_file(tokenizer, [v for _, v in batch], cache.sep_id):
+            chunks.append(np.asarray(ids, dtype=cache.tokens.dtype))
+            role_chunks.append(np.asarray(roles, dtype=np.uint8))
+            lengths.append(len(ids))
+            prompt_lens.append(n_prompt)
+            file_bytes.append(nbytes)
+    report(progress, total, total, "renaming variables")
+    n = cache.n_files
+    extended = replace(
+        cache,
+        tokens=np.concatenate([cache.tokens, *chunks]),
+        roles=np.concatenate([cache.roles, *role_chunks]),
+        offsets=np.concatenate([cache.offsets, cache.offsets[-1] + np.cumsum(np.asarray(lengths, dtype=np.int64))]),
+        prompt_lens=np.concatenate([cache.prompt_lens, np.asarray(prompt_lens, dtype=np.int64)]),
+        file_bytes=np.concatenate([cache.file_bytes, np.asarray(file_bytes, dtype=np.int64)]),
+        names=cache.names + [f"{cache.names[i]}~{k % count + 1}" for k, (i, _) in enumerate(copies)],
+        keys=cache.keys + [cache.keys[i] for i, _ in copies],
+    )
+    return extended, list(train_idx) + list(range(n, n + len(copies)))
 
 
 def masked_nll_sum(logits: Any, targets: Any, weights: Any = None):

@@ -111,8 +111,8 @@ class TrainingSection:
     num_threads: int = _key(0, "CPU threads for torch; 0 = automatic")
     precision: str = _key(
         "auto",
-        "auto | fp32 | bf16: matmuls in bfloat16 (autocast; weights stay fp32) where the hardware does "
-        "bf16 natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX); auto = bf16 there, fp32 elsewhere",
+        "auto | fp32 | bf16: matmuls in bfloat16 autocast (weights stay fp32); auto = bf16 on CUDA GPUs "
+        "with bf16, fp32 elsewhere (CPUs gain nothing from it at 2 threads)",
     )
     sample_interval: int = _key(0, "print a sample completion every N steps; 0 = with each evaluation")
     optimizer: str = _key("adamw", "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)")
@@ -121,6 +121,11 @@ class TrainingSection:
         "prover",
         "prover (each file as the prover's token stream: prompt without @P, nl before each line) "
         "| file (the original scripts' whole files)",
+    )
+    rename_variants: int = _key(
+        0,
+        "copies of each training file with its bound variables renamed, added to the training split "
+        "(0 = off); the validation split is never changed",
     )
     context_weight: float = _key(1.0, "loss weight of prompt tokens, 0 <= w <= 1 (proof-line tokens weigh 1)")
     select_by: str = _key("proof_loss", "proof_loss | val_loss: what picks best_model.pt and drives early stopping")
@@ -490,7 +495,8 @@ def validate(preset: Preset) -> None:
     for key in ("batch_size", "grad_accum_steps", "epochs", "eval_interval", "save_interval", "patience"):
         if getattr(t, key) < 1:
             fail(f"training.{key}", "must be >= 1", getattr(t, key))
-    for key in ("warmup_steps", "max_steps", "eval_batches", "keep_checkpoints", "seed", "num_threads", "sample_interval"):
+    for key in ("warmup_steps", "max_steps", "eval_batches", "keep_checkpoints", "seed", "num_threads", "sample_interval",
+                "rename_variants"):
         if getattr(t, key) < 0:
             fail(f"training.{key}", "must be >= 0", getattr(t, key))
     if not t.learning_rate > 0:
