@@ -72,11 +72,13 @@ def test_schedule_warms_up_then_decays_to_min_lr():
     assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
 
 
-@pytest.mark.parametrize("optimizer,precision", [("adamw", "fp32"), ("muon", "fp32"), ("muon", "bf16")])
-def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer, precision):
+@pytest.mark.parametrize(
+    "optimizer,precision,renamed", [("adamw", "fp32", 0), ("muon", "fp32", 0), ("muon", "bf16", 0), ("adamw", "fp32", 2)]
+)
+def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer, precision, renamed):
     data_dir, tok = base
     p = preset("training.grad_accum_steps=2", "training.max_steps=10", f"training.optimizer={optimizer}",
-               f"training.precision={precision}")
+               f"training.precision={precision}", f"training.rename_variants={renamed}")
     straight = run_dir(tmp_path, tok, "straight")
     result = train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
     assert result.reason == "finished" and result.step == 10
