@@ -139,3 +139,246 @@ def test_precision_rule(monkeypatch):
     for native, want in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: native)
         assert dev.resolve_precision("auto", "cuda:0") == want
+
+
+def test_a_checkpoint_from_before_loop_state_still_resumes_exactly(base, tmp_path):
+    """Checkpoints written before LoopState hold their train_state key by key without `step`
+    (the step was only `global_step`): they resume bitwise as before."""
+    data_dir, tok = base
+    p = preset("training.max_steps=8")
+    straight = run_dir(tmp_path, tok, "straight")
+    train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
+    want = {e["step"]: e["loss"] for e in events(straight, "step")}
+
+    split = run_dir(tmp_path, tok, "split")
+    cancel = CancelToken()
+
+    def stop_at_3(ev):
+        if ev["event"] == "step" and ev["step"] == 3:
+            cancel.cancel()
+
+    train(p, data_dir, split, cancel=cancel, on_event=stop_at_3, metrics_interval=0, handle_signals=False)
+    path = split / "checkpoint_step_3.pt"
+    payload = load_checkpoint(path)
+    assert payload["train_state"].pop("step") == 3  # the old layout: everything else is as it was
+    torch.save(payload, path)
+    second = train(None, data_dir, split, resume=path, metrics_interval=0, handle_signals=False)
+    assert second.reason == "finished" and second.step == 8
+    assert {e["step"]: e["loss"] for e in events(split, "step")} == want
+    assert events(split, "start")[-1]["note"] == ""
+
+
+def test_loop_state_round_trips_through_its_dict():
+    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_val=2.5, select_by="proof_loss",
+                      bad_evals=2, tokens_seen=900, elapsed_s=12.0, train_rows=40, data_seed=5, world_size=2,
+                      rng={"torch": 1}, rng_ranks=[{"torch": 1}, {"torch": 2}])
+    back = LoopState.from_dict(state.to_dict())
+    assert back.elapsed_s >= 12.0
+    back.elapsed_s = 12.0
+    assert back == state
+    fresh = LoopState.from_dict({"data_epoch": 0, "data_batch": 2}, step=3)  # the fewest keys a resume reads
+    assert (fresh.step, fresh.best_val, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
+
+
+def test_metrics_schema_and_checkpoints(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    result = train(preset("training.max_steps=9"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished"
+    evs = events(folder)
+    assert evs[0]["event"] == "start" and evs[-1]["event"] == "end"
+    start = evs[0]
+    for key in ("step", "total_steps", "resumed_from", "params", "config", "device", "data", "tokenizer"):
+        assert key in start
+    assert start["total_steps"] == 9 and start["config"]["model"]["d_model"] == 32
+    for e in events(folder, "step"):
+        assert {"step", "epoch", "loss", "lr", "tokens_per_s", "elapsed_s"} <= e.keys()
+        assert e["tokens_per_s"] > 0 and math.isfinite(e["loss"])
+    evals = events(folder, "eval")
+    assert [e["step"] for e in evals] == [3, 6, 9]
+    for e in evals:
+        assert {"step", "val_loss", "val_bpb", "best_val_loss", "bad_evals", "patience"} <= e.keys()
+        # bits/byte = nats/token / ln 2 * tokens/byte
+        assert e["val_bpb"] == pytest.approx(e["val_loss"] / math.log(2) * e["val_tokens"] / e["val_bytes"])
+    cps = events(folder, "checkpoint")
+    assert any(c["best"] for c in cps) and any(not c["best"] for c in cps)
+    assert evs[-1]["reason"] == "finished"
+    # Retention: the last 2 periodic checkpoints + best_model.pt.
+    names = sorted(p.name for p in folder.glob("*.pt"))
+    assert names == ["best_model.pt", "checkpoint_step_8.pt", "checkpoint_step_9.pt"]
+    payload = load_checkpoint(folder / "checkpoint_step_9.pt")
+    assert payload["global_step"] == 9 and "optimizer" in payload and "rng" in payload["train_state"]
+    state = runs.read_run_state(folder)
+    assert state.state == "finished" and not state.alive and state.step == 9
+    from tactics_core.checkpoints import load_model
+
+    best = load_model(folder / "best_model.pt")  # model-only, still loads for export/completion
+    assert best.config.d_model == 32
+
+
+def test_early_stop_when_validation_cannot_improve(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    p = preset(
+        "training.learning_rate=1e-12", "training.muon_lr=1e-12", "training.min_lr=0", "training.weight_decay=0",
+        "training.eval_interval=1", "training.patience=2", "training.max_steps=50",
+    )
+    result = train(p, data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "early_stop"
+    assert result.step == 3  # first eval sets the best, two more without improvement
+    evals = events(folder, "eval")
+    assert [e["bad_evals"] for e in evals] == [0, 1, 2]
+    end = events(folder, "end")[-1]
+    assert end["reason"] == "early_stop" and (folder / "checkpoint_step_3.pt").is_file()
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_path, monkeypatch):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    real = D.masked_nll_sum
+    calls = {"n": 0}
+
+    def poisoned(logits, targets, weights=None):
+        out = real(logits, targets, weights)
+        if logits.requires_grad:
+            calls["n"] += 1
+            if calls["n"] == 6:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(D, "masked_nll_sum", poisoned)
+    result = train(preset("training.max_steps=20"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "failed" and result.step == 5
+    assert "nan" in result.message and "checkpoint_step_4.pt" in result.message
+    assert not (folder / "checkpoint_step_5.pt").exists()
+    end = events(folder, "end")[-1]
+    assert end["reason"] == "failed" and "diverged" in end["message"]
+    assert runs.read_run_state(folder).state == "failed"
+
+
+def test_resume_refuses_another_tokenizer(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    train(preset("training.max_steps=2"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    other = tmp_path / "other"
+    train_tokenizer(data_dir, other, vocab_size=300, kind="lines")
+    shutil.copyfile(other / "tokenizer.json", folder / "tokenizer.json")
+    with pytest.raises(TacticsError) as err:
+        train(None, data_dir, folder, resume=folder / "checkpoint_step_2.pt", max_steps=4, handle_signals=False)
+    msg = str(err.value)
+    assert "vocab 400" in msg and "vocab 300" in msg and "\n" not in msg
+
+
+def test_missing_tokenizer_says_what_to_run(base, tmp_path):
+    data_dir, _ = base
+    with pytest.raises(TacticsError, match="tactics tokenizer train"):
+        train(preset("training.max_steps=2"), data_dir, tmp_path / "empty", handle_signals=False)
+    assert not (tmp_path / "empty").exists()  # refused before touching the folder
+
+
+def test_second_run_into_a_live_folder_is_refused(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    with runs.RunRecorder(folder):  # another run holds the folder
+        assert runs.read_run_state(folder).alive
+        with pytest.raises(TacticsError, match="already active"):
+            train(preset("training.max_steps=2"), data_dir, folder, handle_signals=False)
+    assert not runs.read_run_state(folder).alive
+
+
+def test_original_format_checkpoint_resumes_approximately(base, tmp_path):
+    from tactics_core.model import GPT
+
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    from tactics_core.tokenizer import load_tokenizer
+
+    vocab = load_tokenizer(folder / "tokenizer.json").vocab_size
+    p = preset()
+    config = p.model.gpt_config(vocab)
+    model = GPT(config)
+    state = model.state_dict()
+    ctx = config.context_length
+    for i in range(config.n_layers):  # the original scripts kept a causal-mask buffer per block
+        state[f"blocks.{i}.attn.mask"] = torch.tril(torch.ones(ctx, ctx)).view(1, 1, ctx, ctx)
+    original = {
+        "model": state,
+        "optimizer": torch.optim.AdamW(model.parameters(), lr=1e-3).state_dict(),
+        "model_config": {"vocab_size": vocab, "context_length": ctx, "d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.1},
+        "epoch": 1,
+        "global_step": 3,
+        "best_val_loss": 9.0,
+        "tokenizer_path": str(folder),
+    }
+    torch.save(original, folder / "checkpoint_step_3.pt")
+    result = train(None, data_dir, folder, resume=folder / "checkpoint_step_3.pt", max_steps=6, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished" and result.step == 6
+    start = events(folder, "start")[-1]
+    assert start["step"] == 3 and "approximately" in start["note"]
+    # Their default preset shaped like the model: 1 layer of width 32.
+    assert start["config"]["model"]["d_model"] == 32 and start["config"]["model"]["n_layers"] == 1
+    assert [e["step"] for e in events(folder, "step")] == [4, 5, 6]
+
+
+# ---------------------------------------------------------------- the prover layout's objective
+
+
+def test_context_weight_weighs_prompt_targets_and_proof_figures_are_reported(base, tmp_path):
+    data_dir, tok = base
+    losses = {}
+    for w in (1.0, 0.0):
+        folder = run_dir(tmp_path, tok, f"w{w}")
+        # Context 160: the prover keeps 60 prompt tokens (at 48 it would keep 1).
+        result = train(preset("training.max_steps=6", f"training.context_weight={w}", "model.context_length=160"), data_dir, folder,
+                       metrics_interval=0, handle_signals=False)
+        assert result.reason == "finished"
+        losses[w] = [e["loss"] for e in events(folder, "step")]
+        for e in events(folder, "eval"):
+            assert e["select_by"] == "proof_loss" and math.isfinite(e["proof_loss"])
+            assert e["proof_bpb"] == pytest.approx(e["proof_loss"] / math.log(2) * e["proof_tokens"] / e["proof_bytes"])
+            assert 0 < e["proof_tokens"] < e["val_tokens"]
+        assert events(folder, "eval")[-1]["step"] == 6  # the final weights are evaluated too
+    assert losses[0.0] != losses[1.0]
+
+
+def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
+    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.tokenizer import load_tokenizer
+
+    data_dir, tok_path = base
+    tok = load_tokenizer(tok_path)
+    ds = D.load_dataset(data_dir, tok, tmp_path / "cache", 160, val_fraction=0.2, seed=0, batch_size=4)
+    batch = next(ds.train.iter_epoch(0, 4))
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=160, d_model=32, n_layers=1, n_heads=2)).eval()
+    x, y = batch.to_torch("cpu")
+    with torch.no_grad():
+        logits, _ = model(x)
+        total, proof = D.masked_nll_split(logits, y, torch.from_numpy(batch.proof))
+        for w in (0.0, 0.3, 1.0):
+            weights = batch.weights(w)
+            got = D.masked_nll_sum(logits, y, None if weights is None else torch.from_numpy(weights))
+            assert float(got) == pytest.approx(float(proof) + w * float(total - proof), rel=1e-5)
+    assert batch.weight_sum(0.3) == pytest.approx(batch.n_proof_tokens + 0.3 * (batch.n_tokens - batch.n_proof_tokens))
+    assert 0 < batch.n_proof_tokens < batch.n_tokens
+
+
+def test_select_by_decides_what_best_model_and_early_stop_follow(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    train(preset("training.max_steps=6", "training.select_by=val_loss"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    evs = events(folder, "eval")
+    assert [e["select_by"] for e in evs] == ["val_loss"] * len(evs)
+    assert evs[-1]["best_val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+    best = load_checkpoint(folder / "best_model.pt")
+    assert best["select_by"] == "val_loss" and best["layout"] == "prover"
+    assert best["val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+
+
+def test_file_layout_still_trains_and_is_recorded(base, tmp_path):
+    data_dir, tok = base
+    folder = run_dir(tmp_path, tok)
+    result = train(preset("training.max_steps=4", "training.layout=file"), data_dir, folder, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished"
+    assert events(folder, "start")[0]["data"]["layout"] == "file"
+    assert load_checkpoint(folder / "checkpoint_step_4.pt")["layout"] == "file"
