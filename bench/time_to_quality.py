@@ -63,7 +63,7 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     from tactics_core.model import GPT
     from tactics_core.tokenizer import load_tokenizer
     from tactics_core.device import resolve_precision
-    from tactics_core.train import _autocast, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
+    from tactics_core.train import autocast, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
@@ -81,7 +81,7 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
         t0 = time.perf_counter()
         for _ in range(max(1, t.grad_accum_steps)):
             x, y = next(batches).to_torch("cpu")
-            with _autocast("cpu", precision):
+            with autocast("cpu", precision):
                 logits, _ = model(x)
             masked_nll_sum(logits, y).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

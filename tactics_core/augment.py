@@ -29,15 +29,16 @@ _LOWER = [chr(c) for c in range(ord("a"), ord("z") + 1)]
 _UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 
 
-def _code(line: str) -> str:
-    """The line without its `//` comment."""
+def _split_comment(line: str) -> tuple[str, str]:
+    """(code, its `//` comment or "")."""
     cut = line.find("//")
-    return line if cut < 0 else line[:cut]
+    return (line, "") if cut < 0 else (line[:cut], line[cut:])
 
 
 def _lines(pf: Any) -> list[str]:
+    """The code of every line of the file, comments cut."""
     sections = (pf.theorem, pf.goal, pf.hypothesis, pf.counterfactual, pf.proof or ())
-    return [_code(line) for section in sections for line in section]
+    return [_split_comment(line)[0] for section in sections for line in section]
 
 
 def bound_names(pf: Any) -> tuple[set[str], set[str]]:
@@ -72,8 +73,7 @@ def rename_variables(pf: Any, rng: random.Random) -> Any:
     )
 
     def line_of(line: str) -> str:
-        cut = line.find("//")
-        code, comment = (line, "") if cut < 0 else (line[:cut], line[cut:])
+        code, comment = _split_comment(line)
         return pattern.sub(lambda m: mapping[m.group(1)], code) + comment
 
     def section(lines: tuple[str, ...]) -> tuple[str, ...]:

@@ -224,31 +224,9 @@ def load_token_cache(
 
     token_bytes = token_byte_lengths(tokenizer)
     dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.int32
-    chunks: list[Any] = []
-    role_chunks: list[Any] = []
-    lengths = np.zeros(len(files), dtype=np.int64)
-    prompt_lens = np.zeros(len(files), dtype=np.int64)
-    file_bytes = np.zeros(len(files), dtype=np.int64)
-    mismatches = 0
-    total = len(files)
-    encode_file = _encode_prover if layout == "prover" else _encode_file
-    for lo in range(0, total, _ENCODE_CHUNK):
-        check(cancel)
-        report(progress, lo, total, "tokenizing corpus")
-        batch_files = files[lo : lo + _ENCODE_CHUNK]
-        for j, (ids, roles, n_prompt, nbytes) in enumerate(encode_file(tokenizer, batch_files, sep_id)):
-            arr = np.asarray(ids, dtype=dtype)
-            chunks.append(arr)
-            role_chunks.append(np.asarray(roles, dtype=np.uint8))
-            lengths[lo + j] = len(arr)
-            prompt_lens[lo + j] = n_prompt
-            file_bytes[lo + j] = nbytes
-            scored = arr[:-1] if layout == "file" else arr
-            if int(token_bytes[scored].sum()) != nbytes:
-                mismatches += 1
-    report(progress, total, total, "tokenizing corpus")
-    roles_all = np.concatenate(role_chunks) if role_chunks else np.zeros(0, dtype=np.uint8)
-    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+    tokens, roles_all, lengths, prompt_lens, file_bytes, mismatches = _encode_files(
+        tokenizer, files, layout, sep_id, token_bytes, dtype, progress, cancel, "tokenizing corpus"
+    )
     offsets = np.zeros(len(files) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     meta = {
@@ -302,6 +280,41 @@ def load_token_cache(
     except OSError:
         cache.path = None  # read-only folder: train anyway, just tokenize again next time
     return cache, files
+
+
+def _encode_files(tokenizer: Any, files: Sequence[Any], layout: str, sep_id: int, token_bytes: Any, dtype: Any,
+                  progress: ProgressFn | None, cancel: CancelToken | None, message: str):
+    """Encode `files` in `layout`, in chunks (cancellable, with progress) -> (tokens, roles,
+    lengths, prompt_lens, file_bytes, mismatches): the arrays of a TokenCache's files, and how
+    many files' token bytes do not add up to their byte count."""
+    import numpy as np
+
+    chunks: list[Any] = []
+    role_chunks: list[Any] = []
+    lengths = np.zeros(len(files), dtype=np.int64)
+    prompt_lens = np.zeros(len(files), dtype=np.int64)
+    file_bytes = np.zeros(len(files), dtype=np.int64)
+    mismatches = 0
+    total = len(files)
+    encode_file = _encode_prover if layout == "prover" else _encode_file
+    for lo in range(0, total, _ENCODE_CHUNK):
+        check(cancel)
+        report(progress, lo, total, message)
+        batch_files = files[lo : lo + _ENCODE_CHUNK]
+        for j, (ids, roles, n_prompt, nbytes) in enumerate(encode_file(tokenizer, batch_files, sep_id)):
+            arr = np.asarray(ids, dtype=dtype)
+            chunks.append(arr)
+            role_chunks.append(np.asarray(roles, dtype=np.uint8))
+            lengths[lo + j] = len(arr)
+            prompt_lens[lo + j] = n_prompt
+            file_bytes[lo + j] = nbytes
+            scored = arr[:-1] if layout == "file" else arr
+            if int(token_bytes[scored].sum()) != nbytes:
+                mismatches += 1
+    report(progress, total, total, message)
+    roles_all = np.concatenate(role_chunks) if role_chunks else np.zeros(0, dtype=np.uint8)
+    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+    return tokens, roles_all, lengths, prompt_lens, file_bytes, mismatches
 
 
 def check_layout(layout: str) -> None:
@@ -710,7 +723,7 @@ def load_dataset(
             f"{data_dir}: the {which} split is empty ({cache.n_files} files, val_fraction {val_fraction}); "
             "add proof files or change training.val_fraction"
         )
-    n_originals = cache.n_files
+    train_files = [cache.names[i] for i in train_idx]  # corpus files only, not their renamed copies
     if rename_variants > 0:
         cache, train_idx = _with_variants(cache, files, train_idx, int(rename_variants), seed, tokenizer, progress, cancel)
     # The live sample: the first validation goal (by name) with a proof whose prompt is short.
@@ -732,7 +745,7 @@ def load_dataset(
         cache=cache,
         train=train,
         val=val,
-        train_files=[cache.names[i] for i in train_idx if i < n_originals],
+        train_files=train_files,
         val_files=[cache.names[i] for i in val_idx],
         sample_prompt=sample_prompt,
         sample_expected=sample_expected,
@@ -750,32 +763,26 @@ def _with_variants(cache: TokenCache, files: list[Any], train_idx: list[int], co
 
     from .augment import variants
 
-    encode_file = _encode_prover if cache.layout == "prover" else _encode_file
-    copies: list[tuple[int, Any]] = []
-    chunks, role_chunks, lengths, prompt_lens, file_bytes = [], [], [], [], []
-    total = len(train_idx)
-    for lo in range(0, total, _ENCODE_CHUNK):
+    copies: list[Any] = []
+    for lo in range(0, len(train_idx), _ENCODE_CHUNK):
         check(cancel)
-        report(progress, lo, total, f"renaming variables ({count} copies per training file)")
-        batch = [(i, v) for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
-        copies += batch
-        for ids, roles, n_prompt, nbytes in encode_file(tokenizer, [v for _, v in batch], cache.sep_id):
-            chunks.append(np.asarray(ids, dtype=cache.tokens.dtype))
-            role_chunks.append(np.asarray(roles, dtype=np.uint8))
-            lengths.append(len(ids))
-            prompt_lens.append(n_prompt)
-            file_bytes.append(nbytes)
-    report(progress, total, total, "renaming variables")
+        report(progress, lo, len(train_idx), f"renaming variables ({count} copies per training file)")
+        copies += [v for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
+    tokens, roles, lengths, prompt_lens, file_bytes, mismatches = _encode_files(
+        tokenizer, copies, cache.layout, cache.sep_id, cache.token_bytes, cache.tokens.dtype, progress, cancel,
+        "tokenizing the renamed copies",
+    )
     n = cache.n_files
     extended = replace(
         cache,
-        tokens=np.concatenate([cache.tokens, *chunks]),
-        roles=np.concatenate([cache.roles, *role_chunks]),
-        offsets=np.concatenate([cache.offsets, cache.offsets[-1] + np.cumsum(np.asarray(lengths, dtype=np.int64))]),
-        prompt_lens=np.concatenate([cache.prompt_lens, np.asarray(prompt_lens, dtype=np.int64)]),
-        file_bytes=np.concatenate([cache.file_bytes, np.asarray(file_bytes, dtype=np.int64)]),
-        names=cache.names + [f"{cache.names[i]}~{k % count + 1}" for k, (i, _) in enumerate(copies)],
-        keys=cache.keys + [cache.keys[i] for i, _ in copies],
+        tokens=np.concatenate([cache.tokens, tokens]),
+        roles=np.concatenate([cache.roles, roles]),
+        offsets=np.concatenate([cache.offsets, cache.offsets[-1] + np.cumsum(lengths)]),
+        prompt_lens=np.concatenate([cache.prompt_lens, prompt_lens]),
+        file_bytes=np.concatenate([cache.file_bytes, file_bytes]),
+        names=cache.names + [f"{cache.names[i]}~{v}" for i in train_idx for v in range(1, count + 1)],
+        keys=cache.keys + [cache.keys[i] for i in train_idx for _ in range(count)],
+        bytes_exact=cache.bytes_exact and mismatches == 0,
     )
     return extended, list(train_idx) + list(range(n, n + len(copies)))
 

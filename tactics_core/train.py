@@ -206,7 +206,7 @@ def evaluate_split(
                 if batch is None:  # this rank's share of a short last batch is empty
                     continue
                 x, y = batch.to_torch(device)
-                with _autocast(device, precision):
+                with autocast(device, precision):
                     logits, _ = model(x)
                 total, proof = masked_nll_split(logits, y, torch.from_numpy(batch.proof).to(device))
                 nll += float(total)
@@ -246,7 +246,7 @@ def _eval_batches(split: Any, batch_size: int, max_batches: int, dist: Any):
         yield split.batch(mine) if len(mine) else None
 
 
-def _autocast(device: str, precision: str = "fp32"):
+def autocast(device: str, precision: str = "fp32"):
     """bf16 autocast when `precision` (device.resolve_precision) says bf16; plain fp32 otherwise.
     Weights, gradients and optimizer state stay fp32 either way."""
     import contextlib
@@ -958,7 +958,7 @@ def _forward_backward(run: _Run, batches: list[Any], weight_total: float) -> flo
                 continue
             x, y = batch.to_torch(device)
             w = batch.weights(context_weight)
-            with _autocast(device, run.precision):
+            with autocast(device, run.precision):
                 logits, _ = run.net(x)
             nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
             scaled = nll / max(weight_total, 1e-9)
@@ -987,7 +987,7 @@ def _empty_backward(run: _Run) -> None:
     import torch
 
     x = torch.full((1, 1), int(run.dataset.cache.pad_id), dtype=torch.long, device=run.device)
-    with _autocast(run.device, run.precision):
+    with autocast(run.device, run.precision):
         logits, _ = run.net(x)
     (logits.float().sum() * 0.0).backward()
 
