@@ -80,10 +80,12 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     for i in range(31):
         t0 = time.perf_counter()
         for _ in range(max(1, t.grad_accum_steps)):
-            x, y = next(batches).to_torch("cpu")
+            batch = next(batches)  # the trainer's loss: the output layer on the targets it reads
+            x, _ = batch.to_torch("cpu")
+            flat, targets, w = batch.loss_targets(float(t.context_weight), (t.seed, i) if t.context_sampling else None)
             with autocast("cpu", precision):
-                logits, _ = model(x)
-            masked_nll_sum(logits, y).backward()
+                logits, _ = model(x, select=torch.from_numpy(flat))
+            masked_nll_sum(logits, torch.from_numpy(targets), None if w is None else torch.from_numpy(w)).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

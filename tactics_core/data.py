@@ -365,6 +365,7 @@ class Batch:
     n_bytes: int  # UTF-8 bytes of those targets
     n_proof_tokens: int = 0
     n_proof_bytes: int = 0
+    row_ids: tuple[int, ...] = ()  # the split's rows these are (what a sampled loss draws by)
 
     def to_torch(self, device: Any):
         import torch
@@ -373,20 +374,37 @@ class Batch:
         y = torch.from_numpy(self.targets).to(device, non_blocking=True)
         return x, y
 
-    def weights(self, context_weight: float):
-        """Per-target loss weights [B, T] (float32): 1 for proof, `context_weight` for the rest;
-        None when every scored target weighs 1 (the plain, faster sum)."""
-        import numpy as np
-
-        if context_weight == 1.0:
-            return None
-        return np.where(self.proof, np.float32(1.0), np.float32(context_weight)).astype(np.float32)
-
     def weight_sum(self, context_weight: float) -> float:
         return self.n_proof_tokens + context_weight * (self.n_tokens - self.n_proof_tokens)
 
+    def loss_targets(self, context_weight: float, sample_seed: Sequence[int] | None = None):
+        """(flat positions [N], targets [N], weights [N] or None): the targets the training
+        loss reads, so the output layer runs on those positions only.
 
-def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any) -> Batch:
+        Without `sample_seed` every scored target, the prompt's weighing `context_weight`
+        (none at all when it is 0). With it and 0 < context_weight < 1, each prompt target is
+        kept with probability `context_weight` at weight 1 (proof targets always): the same
+        loss in expectation, on fewer positions. The draw is a pure function of
+        (sample_seed, row id), so a resumed or data-parallel run draws the same."""
+        import numpy as np
+
+        scored = self.targets != IGNORE_INDEX
+        if context_weight == 0.0:
+            scored &= self.proof
+        elif sample_seed is not None and context_weight < 1.0:
+            width = self.targets.shape[1]
+            draw = np.stack([np.random.default_rng([*map(int, sample_seed), int(r)]).random(width)
+                             for r in self.row_ids])
+            scored &= self.proof | (draw < context_weight)
+        flat = np.flatnonzero(scored.reshape(-1))
+        targets = self.targets.reshape(-1)[flat]
+        weights = None
+        if sample_seed is None and context_weight not in (0.0, 1.0):
+            weights = np.where(self.proof.reshape(-1)[flat], np.float32(1.0), np.float32(context_weight))
+        return flat, np.ascontiguousarray(targets), weights
+
+
+def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any, row_ids: Sequence[int] = ()) -> Batch:
     """Rows of row_len tokens (+ what is scored, + roles) -> a Batch of inputs/targets."""
     import numpy as np
 
@@ -409,6 +427,7 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any) -> Batch:
         n_bytes=int(cache.token_bytes[scored].sum()),
         n_proof_tokens=int(proof_targets.size),
         n_proof_bytes=int(cache.token_bytes[proof_targets].sum()),
+        row_ids=tuple(int(r) for r in row_ids),
     )
 
 
@@ -551,7 +570,7 @@ class PackedSplit(_Split):
                 if self.item_cont[i]:
                     score[b, pos] = False
                 pos += length
-        return _make_batch(cache, rows, score, roles)
+        return _make_batch(cache, rows, score, roles, row_ids)
 
     def _fixed_order(self, batch_size: int):
         import numpy as np
@@ -648,7 +667,7 @@ class ProverSplit(_Split):
             rows[b, :length] = cache.tokens[s : s + length]
             roles[b, :length] = cache.roles[s : s + length]
             score[b, :length] = True
-        return _make_batch(cache, rows, score, roles)
+        return _make_batch(cache, rows, score, roles, row_ids)
 
     def _fixed_order(self, batch_size: int):
         import numpy as np

@@ -142,12 +142,15 @@ class GPT(nn.Module):
         self,
         input_ids: torch.Tensor,
         past_key_values: list[KeyValue] | None = None,
+        select: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[KeyValue]]:
         """Logits [batch, seq, vocab] and the updated cache (one (k, v) per layer).
 
         Without `past_key_values` this is the plain training pass (fused causal
         attention). With it, even an empty one, positions continue after the
-        cached tokens.
+        cached tokens. `select` (flat indices into batch * seq) asks for the logits
+        of those positions only, [N, vocab]: the trainer's loss reads a fraction of
+        them, and the output layer is a third of a small model's step.
         """
         seq = input_ids.shape[1]
         past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
@@ -165,6 +168,8 @@ class GPT(nn.Module):
             past = None if past_key_values is None else past_key_values[i]
             x, present = block(x, past)
             presents.append(present)
+        if select is not None:
+            x = x.reshape(-1, x.shape[-1]).index_select(0, select)
         x = self.norm(x)
         logits = F.linear(x, self.token_embedding.weight)
         return logits, presents

@@ -128,6 +128,11 @@ class TrainingSection:
         "(0 = off); the validation split is never changed",
     )
     context_weight: float = _key(1.0, "loss weight of prompt tokens, 0 <= w <= 1 (proof-line tokens weigh 1)")
+    context_sampling: bool = _key(
+        False,
+        "true: score a random share context_weight of the prompt tokens at weight 1 instead of all of "
+        "them at context_weight (the same loss in expectation; the output layer runs on fewer positions)",
+    )
     select_by: str = _key("proof_loss", "proof_loss | val_loss: what picks best_model.pt and drives early stopping")
 
 
@@ -390,7 +395,7 @@ def _coerce(label: str, section: str, key: str, value: Any, default: Any) -> Any
     def wrong(reason: str) -> PresetError:
         return PresetError(where, f"{where} {reason}", label)
 
-    if isinstance(default, bool):  # pragma: no cover - no boolean keys yet
+    if isinstance(default, bool):
         if not isinstance(value, bool):
             raise wrong(f"must be true or false, got {_type_name(value)} ({value!r})")
         return value

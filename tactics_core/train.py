@@ -809,7 +809,7 @@ def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, st
         weight_total, n_tokens, stops = _step_totals(run, batches)
         if stops:
             return "stopped", recorder.stop_reason or "stopped (a rank was asked to stop)"
-        loss = _forward_backward(run, batches, weight_total) / max(weight_total, 1e-9)
+        loss = _forward_backward(run, batches, weight_total, state.step) / max(weight_total, 1e-9)
         grad_norm = _clip_gradients(run, loss)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             run.suspect = True
@@ -936,15 +936,18 @@ def _step_totals(run: _Run, batches: list[Any]) -> tuple[float, int, bool]:
     return weight_total, int(round(n_tokens)), stops > 0
 
 
-def _forward_backward(run: _Run, batches: list[Any], weight_total: float) -> float:
+def _forward_backward(run: _Run, batches: list[Any], weight_total: float, step: int) -> float:
     """Fresh gradients of the step's loss, accumulated over this rank's micro-batches; returns
-    the summed weighted NLL of the whole step (all ranks)."""
+    the summed weighted NLL of the whole step (all ranks). The output layer runs only on the
+    targets the loss reads (`Batch.loss_targets`; with training.context_sampling a random
+    share context_weight of the prompt's, drawn by (seed, step, row))."""
     import torch
 
     from .data import masked_nll_sum
 
     dist, ddp, device = run.dist, run.ddp, run.device
     context_weight = float(run.tr.context_weight)
+    sample_seed = (int(run.tr.seed), int(step)) if run.tr.context_sampling else None
     run.optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
     for i, batch in enumerate(batches):
@@ -956,11 +959,13 @@ def _forward_backward(run: _Run, batches: list[Any], weight_total: float) -> flo
                 if ddp is not None:
                     _empty_backward(run)
                 continue
-            x, y = batch.to_torch(device)
-            w = batch.weights(context_weight)
+            x, _ = batch.to_torch(device)
+            flat, targets, w = batch.loss_targets(context_weight, sample_seed)
+            select = torch.from_numpy(flat).to(device)
             with autocast(device, run.precision):
-                logits, _ = run.net(x)
-            nll = masked_nll_sum(logits, y, None if w is None else torch.from_numpy(w).to(device))
+                logits, _ = run.net(x, select=select)
+            nll = masked_nll_sum(logits, torch.from_numpy(targets).to(device),
+                                 None if w is None else torch.from_numpy(w).to(device))
             scaled = nll / max(weight_total, 1e-9)
             if dist.enabled:
                 scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum

@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,12 +74,14 @@ def test_schedule_warms_up_then_decays_to_min_lr():
 
 
 @pytest.mark.parametrize(
-    "optimizer,precision,renamed", [("adamw", "fp32", 0), ("muon", "fp32", 0), ("muon", "bf16", 0), ("adamw", "fp32", 2)]
+    "optimizer,precision,renamed,sampled",
+    [("adamw", "fp32", 0, False), ("muon", "fp32", 0, True), ("muon", "bf16", 0, False), ("adamw", "fp32", 2, False)],
 )
-def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer, precision, renamed):
+def test_resume_gives_bitwise_the_same_loss_at_every_step(base, tmp_path, optimizer, precision, renamed, sampled):
     data_dir, tok = base
     p = preset("training.grad_accum_steps=2", "training.max_steps=10", f"training.optimizer={optimizer}",
-               f"training.precision={precision}", f"training.rename_variants={renamed}")
+               f"training.precision={precision}", f"training.rename_variants={renamed}",
+               "training.context_weight=0.5", f"training.context_sampling={str(sampled).lower()}")
     straight = run_dir(tmp_path, tok, "straight")
     result = train(p, data_dir, straight, metrics_interval=0, handle_signals=False)
     assert result.reason == "finished" and result.step == 10
@@ -341,7 +344,7 @@ def test_context_weight_weighs_prompt_targets_and_proof_figures_are_reported(bas
     assert losses[0.0] != losses[1.0]
 
 
-def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
+def _batch_and_model(base, tmp_path):
     from tactics_core.model import GPT, GPTConfig
     from tactics_core.tokenizer import load_tokenizer
 
@@ -351,16 +354,54 @@ def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
     batch = next(ds.train.iter_epoch(0, 4))
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=160, d_model=32, n_layers=1, n_heads=2)).eval()
+    return batch, model
+
+
+def _loss(model, batch, w, sample_seed=None):
+    x, _ = batch.to_torch("cpu")
+    flat, targets, weights = batch.loss_targets(w, sample_seed)
+    logits, _ = model(x, select=torch.from_numpy(flat))
+    assert logits.shape == (len(flat), model.config.vocab_size)
+    return float(D.masked_nll_sum(logits, torch.from_numpy(targets), None if weights is None else torch.from_numpy(weights)))
+
+
+def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
+    batch, model = _batch_and_model(base, tmp_path)
     x, y = batch.to_torch("cpu")
     with torch.no_grad():
-        logits, _ = model(x)
-        total, proof = D.masked_nll_split(logits, y, torch.from_numpy(batch.proof))
+        full, _ = model(x)
+        total, proof = D.masked_nll_split(full, y, torch.from_numpy(batch.proof))
         for w in (0.0, 0.3, 1.0):
-            weights = batch.weights(w)
-            got = D.masked_nll_sum(logits, y, None if weights is None else torch.from_numpy(weights))
-            assert float(got) == pytest.approx(float(proof) + w * float(total - proof), rel=1e-5)
+            # The output layer runs on the positions the loss reads only, and gives the same sum.
+            assert _loss(model, batch, w) == pytest.approx(float(proof) + w * float(total - proof), rel=1e-5)
+        flat, _, _ = batch.loss_targets(1.0)
+        picked, _ = model(x, select=torch.from_numpy(flat))
+        assert torch.allclose(picked, full.reshape(-1, full.shape[-1])[flat], atol=1e-5)
+    assert len(flat) == batch.n_tokens and len(batch.loss_targets(0.0)[0]) == batch.n_proof_tokens
     assert batch.weight_sum(0.3) == pytest.approx(batch.n_proof_tokens + 0.3 * (batch.n_tokens - batch.n_proof_tokens))
     assert 0 < batch.n_proof_tokens < batch.n_tokens
+
+
+def test_sampled_context_loss_keeps_every_proof_target_and_is_the_weighted_loss_in_expectation(base, tmp_path):
+    batch, model = _batch_and_model(base, tmp_path)
+    w = 0.3
+    with torch.no_grad():
+        weighted = _loss(model, batch, w)
+        draws = [_loss(model, batch, w, (1337, step)) for step in range(300)]
+    proof_flat = set(batch.loss_targets(0.0)[0].tolist())
+    kept = []
+    for step in range(300):
+        flat, targets, weights = batch.loss_targets(w, (1337, step))
+        assert weights is None and proof_flat <= set(flat.tolist())
+        kept.append(len(flat) - len(proof_flat))
+    n_context = batch.n_tokens - batch.n_proof_tokens
+    assert np.mean(kept) / n_context == pytest.approx(w, abs=0.02)
+    assert np.mean(draws) == pytest.approx(weighted, rel=0.02)
+    assert np.std(draws) > 0  # a real draw, not the weighted sum under another name
+    # A pure function of (seed, step, row): the same again, another step another draw.
+    again = batch.loss_targets(w, (1337, 7))[0]
+    assert np.array_equal(again, batch.loss_targets(w, (1337, 7))[0])
+    assert not np.array_equal(again, batch.loss_targets(w, (1337, 8))[0])
 
 
 def test_select_by_decides_what_best_model_and_early_stop_follow(base, tmp_path):

@@ -130,6 +130,9 @@ async def test_presets_copy_edit_with_inline_validation_save_and_use(ws):
         assert any("not saved" in n for n in notices(app))
         screen.query_one("#f-model-n_heads", Input).value = "8"
         screen.query_one("#f-training-batch_size", Input).value = "7"
+        switch = screen.query_one("#f-training-context_sampling", Input)
+        assert switch.value == "false"  # TOML's spelling, which the form reads back
+        switch.value = "true"
         await pilot.pause(0.1)
         assert str(screen.query_one("#e-model-d_model", Label).render()) == ""
         await pilot.press("ctrl+s")
@@ -137,7 +140,7 @@ async def test_presets_copy_edit_with_inline_validation_save_and_use(ws):
         from tactics_core.presets import load_preset
 
         saved = load_preset("tiny", ws / "presets")
-        assert (saved.model.n_heads, saved.training.batch_size) == (8, 7)
+        assert (saved.model.n_heads, saved.training.batch_size, saved.training.context_sampling) == (8, 7, True)
         await pilot.press("escape")
         await pilot.press("u")
         assert app.preset_name == "tiny"

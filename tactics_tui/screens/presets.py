@@ -221,6 +221,7 @@ class PresetsScreen(WorkScreen):
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, list):
+    """A value as the TOML text the form edits (`true`, not Python's `True`)."""
+    if isinstance(value, (list, bool)):
         return json.dumps(value)
     return str(value)
