@@ -59,11 +59,11 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     """
     import torch
 
-    from tactics_core.data import load_dataset, masked_nll_sum
+    from tactics_core.data import load_dataset
     from tactics_core.model import GPT
     from tactics_core.tokenizer import load_tokenizer
     from tactics_core.device import resolve_precision
-    from tactics_core.train import autocast, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
+    from tactics_core.train import batch_loss_sum, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
@@ -80,12 +80,8 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     for i in range(31):
         t0 = time.perf_counter()
         for _ in range(max(1, t.grad_accum_steps)):
-            batch = next(batches)  # the trainer's loss: the output layer on the targets it reads
-            x, _ = batch.to_torch("cpu")
-            flat, targets, w = batch.loss_targets(float(t.context_weight), (t.seed, i) if t.context_sampling else None)
-            with autocast("cpu", precision):
-                logits, _ = model(x, select=torch.from_numpy(flat))
-            masked_nll_sum(logits, torch.from_numpy(targets), None if w is None else torch.from_numpy(w)).backward()
+            batch_loss_sum(model, next(batches), float(t.context_weight), "cpu", precision,
+                           (t.seed, i) if t.context_sampling else None).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -35,7 +35,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .device import resolve_device, resolve_precision
 from .errors import TacticsError
@@ -256,6 +256,23 @@ def autocast(device: str, precision: str = "fp32"):
     if precision == "bf16":
         return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def batch_loss_sum(net: Any, batch: Any, context_weight: float, device: str, precision: str = "fp32",
+                   sample_seed: Sequence[int] | None = None):
+    """The weighted NLL sum (nats, a tensor to backpropagate) of one training micro-batch, with
+    the output layer run only on the targets the loss reads (`Batch.loss_targets`). The one loss
+    of the trainer, which the bench's step timing calls too."""
+    import torch
+
+    from .data import masked_nll_sum
+
+    flat, targets, weights = batch.loss_targets(context_weight, sample_seed)
+    x = torch.from_numpy(batch.inputs).to(device, non_blocking=True)
+    with autocast(device, precision):
+        logits, _ = net(x, select=torch.from_numpy(flat).to(device))
+    return masked_nll_sum(logits, torch.from_numpy(targets).to(device),
+                          None if weights is None else torch.from_numpy(weights).to(device))
 
 
 # ----------------------------------------------------------------------------
@@ -941,10 +958,6 @@ def _forward_backward(run: _Run, batches: list[Any], weight_total: float, step: 
     the summed weighted NLL of the whole step (all ranks). The output layer runs only on the
     targets the loss reads (`Batch.loss_targets`; with training.context_sampling a random
     share context_weight of the prompt's, drawn by (seed, step, row))."""
-    import torch
-
-    from .data import masked_nll_sum
-
     dist, ddp, device = run.dist, run.ddp, run.device
     context_weight = float(run.tr.context_weight)
     sample_seed = (int(run.tr.seed), int(step)) if run.tr.context_sampling else None
@@ -959,13 +972,7 @@ def _forward_backward(run: _Run, batches: list[Any], weight_total: float, step: 
                 if ddp is not None:
                     _empty_backward(run)
                 continue
-            x, _ = batch.to_torch(device)
-            flat, targets, w = batch.loss_targets(context_weight, sample_seed)
-            select = torch.from_numpy(flat).to(device)
-            with autocast(device, run.precision):
-                logits, _ = run.net(x, select=select)
-            nll = masked_nll_sum(logits, torch.from_numpy(targets).to(device),
-                                 None if w is None else torch.from_numpy(w).to(device))
+            nll = batch_loss_sum(run.net, batch, context_weight, device, run.precision, sample_seed)
             scaled = nll / max(weight_total, 1e-9)
             if dist.enabled:
                 scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum

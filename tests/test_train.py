@@ -18,7 +18,7 @@ from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
 from tactics_core.progress import CancelToken
 from tactics_core.tokenizer import train_tokenizer
-from tactics_core.train import LoopState, lr_at, train
+from tactics_core.train import LoopState, batch_loss_sum, lr_at, train
 
 from conftest import copy_slice, shared_corpus
 
@@ -358,11 +358,7 @@ def _batch_and_model(base, tmp_path):
 
 
 def _loss(model, batch, w, sample_seed=None):
-    x, _ = batch.to_torch("cpu")
-    flat, targets, weights = batch.loss_targets(w, sample_seed)
-    logits, _ = model(x, select=torch.from_numpy(flat))
-    assert logits.shape == (len(flat), model.config.vocab_size)
-    return float(D.masked_nll_sum(logits, torch.from_numpy(targets), None if weights is None else torch.from_numpy(weights)))
+    return float(batch_loss_sum(model, batch, w, "cpu", sample_seed=sample_seed))
 
 
 def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
@@ -376,6 +372,7 @@ def test_weighted_loss_is_proof_nll_plus_weighted_context_nll(base, tmp_path):
             assert _loss(model, batch, w) == pytest.approx(float(proof) + w * float(total - proof), rel=1e-5)
         flat, _, _ = batch.loss_targets(1.0)
         picked, _ = model(x, select=torch.from_numpy(flat))
+        assert picked.shape == (len(flat), model.config.vocab_size)
         assert torch.allclose(picked, full.reshape(-1, full.shape[-1])[flat], atol=1e-5)
     assert len(flat) == batch.n_tokens and len(batch.loss_targets(0.0)[0]) == batch.n_proof_tokens
     assert batch.weight_sum(0.3) == pytest.approx(batch.n_proof_tokens + 0.3 * (batch.n_tokens - batch.n_proof_tokens))
