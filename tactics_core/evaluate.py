@@ -15,6 +15,10 @@ Acorn prover asks it, whatever layout it was trained on):
   section marker (`@P`...): a wasted first attempt in the prover.
 * `overflow_rate`: goals with a proof whose prompt (as truncated) plus gold
   lines do not fit the context: the prover can not write that proof at all.
+* `crash_line_rate`: share of the lines sampled the prover's way that are
+  only a `//` comment, on which acorn f47631b0 panics (`prover.crashes_acorn`);
+  `crash_goal_rate` is what that rate costs in the prover: the chance that a
+  goal's 5 s of attempts (`attempts_per_5s`) meets at least one such line.
 * `attempts_per_5s`: prover attempts (one token per call, one thread) that fit
   the prover's 5-second budget per goal, the prompt feeding charged once.
 
@@ -86,6 +90,10 @@ class EvalReport:
     overflow_goals: int = 0
     attempts_per_5s: float | None = None
     attempt_ms: float | None = None
+    prover_samples: int = 0
+    crash_lines: int = 0
+    crash_line_rate: float | None = None
+    crash_goal_rate: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,7 +222,7 @@ def evaluate(
     # The prover's way: exact match@k with gold lines accepted in turn, first lines, overflow.
     from .prover import ProverSession, score_goal
 
-    p_lines = p_matched = markers = overflow = with_proof = 0
+    p_lines = p_matched = markers = overflow = with_proof = samples = crash_lines = 0
     for g, pf in enumerate(files):
         check(cancel)
         session = ProverSession(completer.backend, tokenizer, pf, seed=seed + g)
@@ -222,6 +230,8 @@ def evaluate(
         p_lines += figures.lines
         p_matched += figures.matched
         markers += int(figures.first_line_marker)
+        samples += figures.samples
+        crash_lines += figures.crash_lines
         if pf.proof:
             with_proof += 1
             overflow += int(figures.overflow)
@@ -301,8 +311,20 @@ def evaluate(
         overflow_goals=overflow,
         attempts_per_5s=None if attempt_rate is None else round(attempt_rate["attempts"], 1),
         attempt_ms=None if attempt_rate is None else round(attempt_rate["attempt_s"] * 1000, 2),
+        prover_samples=samples,
+        crash_lines=crash_lines,
+        crash_line_rate=(crash_lines / samples) if samples else None,
+        crash_goal_rate=crash_goal_rate(crash_lines / samples if samples else None,
+                                        None if attempt_rate is None else attempt_rate["attempts"]),
         notes=notes,
     )
+
+
+def crash_goal_rate(line_rate: float | None, attempts: float | None) -> float | None:
+    """The chance that `attempts` independent prover attempts meet a line acorn crashes on."""
+    if line_rate is None or attempts is None or not math.isfinite(attempts):
+        return None
+    return 1.0 - (1.0 - line_rate) ** attempts
 
 
 def stream_nll_of(completer: Any, pf: Any) -> tuple[float, tuple[int, int], float, int, int]:

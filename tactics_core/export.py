@@ -41,6 +41,13 @@ from .progress import CancelToken, ProgressFn, check, report
 from .workspace import CHECKPOINT_DIR, EXPORT_DIR
 
 TOLERANCE = 1e-4  # max abs difference of logits, ONNX Runtime vs PyTorch
+# The prover (acorn f47631b0, Rust crate ort 2.0.0-rc.9) links ONNX Runtime 1.20, which refuses a
+# model of IR version 11 ("Unsupported model IR version: 11, max supported IR version: 10", seen
+# with the real binary) and knows opsets up to 21. The exporter is pinned to opset 20 and the
+# file's IR version checked, so a newer torch/onnx default cannot make an export acorn refuses.
+EXPORT_OPSET = 20
+MAX_IR_VERSION = 10
+MAX_OPSET = 21
 DECODE_TOKENS = 32  # tokens fed one at a time in the decode check
 MODEL_TYPE = "gpt"  # what the original scripts' config.json said; the prover reads it
 
@@ -152,13 +159,14 @@ def _onnx_export(model, path: Path) -> int:
             lg.setLevel(logging.ERROR)
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(
+            torch.onnx.export(
                 wrapped,
                 (ids, cache),
                 str(path),
                 input_names=input_names(n_layers),
                 output_names=output_names(n_layers),
                 dynamic_shapes=dynamic_shapes,
+                opset_version=EXPORT_OPSET,
                 dynamo=True,
                 external_data=False,
                 optimize=True,
@@ -170,12 +178,40 @@ def _onnx_export(model, path: Path) -> int:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-    opset = 0
-    try:
-        opset = max(o.version for o in program.model_proto.opset_import if o.domain in ("", "ai.onnx"))
-    except Exception:  # informational only
-        pass
+    return _fit_runtime_limits(path)
+
+
+def _fit_runtime_limits(path: Path) -> int:
+    """Keep model.onnx readable by ONNX Runtime 1.20 (IR <= 10, opset <= 21); return its opset.
+
+    An IR version above 10 is lowered when the graph uses nothing newer (the
+    checker then confirms it); an opset above 21 cannot be lowered here and
+    fails the export, naming the reason.
+    """
+    import onnx
+
+    proto = onnx.load(str(path))
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset > MAX_OPSET:
+        raise TacticsError(
+            f"ONNX export wrote opset {opset}, above the {MAX_OPSET} the prover's ONNX Runtime 1.20 reads; "
+            "install an onnx/torch pair that honours opset_version, or report it"
+        )
+    if proto.ir_version > MAX_IR_VERSION:
+        proto.ir_version = MAX_IR_VERSION
+        onnx.save(proto, str(path))
     return opset
+
+
+def runtime_limits_check(path: Path) -> "Check":
+    """The export's IR version and opset against what the prover's ONNX Runtime 1.20 reads."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    ok = proto.ir_version <= MAX_IR_VERSION and opset <= MAX_OPSET
+    return Check("ONNX Runtime 1.20 limits", ok,
+                 detail=f"IR {proto.ir_version} (<= {MAX_IR_VERSION}), opset {opset} (<= {MAX_OPSET})")
 
 
 
@@ -277,6 +313,7 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
     except Exception as exc:
         checks.append(Check("onnx.checker", False, detail=str(exc).splitlines()[0][:160]))
         return checks
+    checks.append(runtime_limits_check(path))
     others = sorted(p.name for p in folder.iterdir() if p.name not in (EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE, EXPORT_CONFIG_FILE))
     checks.append(Check("single file", not others, detail=f"extra files: {others}" if others else f"{path.stat().st_size:,} bytes"))
 

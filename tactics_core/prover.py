@@ -68,6 +68,18 @@ def is_failed_line(text: str) -> bool:
     return not text.strip()
 
 
+def crashes_acorn(text: str) -> bool:
+    """A line that makes acorn f47631b0 panic: only a `//` comment (a `///` doc comment is not).
+
+    Its tokenizer turns `// ...` into a newline, the statement parser then finds
+    no statement and `Statement::parse_str_with_options` panics ("expected
+    statement, got EOF"): the whole prover process dies, not just the attempt.
+    Seen with the real binary (docs/prover.md); no proof line needs `//`.
+    """
+    stripped = text.lstrip()
+    return stripped.startswith("//") and not stripped.startswith("///")
+
+
 def is_marker_or_empty(text: str) -> bool:
     """A first line the prover can never use: empty, or a section marker such as `@P`."""
     key = " ".join(text.split())
@@ -396,6 +408,8 @@ class GoalFigures:
     first_line: str = ""
     first_line_marker: bool = False
     overflow: bool = False
+    samples: int = 0  # lines sampled the prover's way
+    crash_lines: int = 0  # of those, lines acorn f47631b0 would crash on (`crashes_acorn`)
     attempts: list[list[str]] = field(default_factory=list)
 
 
@@ -409,10 +423,13 @@ def score_goal(session: ProverSession, gold: Sequence[str], k: int, cancel: Canc
     if not gold:
         first = session.sample_lines(1, cancel)[0]
         figures.first_line, figures.first_line_marker = first.text, is_marker_or_empty(first.text)
+        figures.samples, figures.crash_lines = 1, int(first.status == "line" and crashes_acorn(first.text))
         return figures
     for i, line in enumerate(gold):
         want = normalize_line(line)
         samples = session.sample_lines(k, cancel)
+        figures.samples += len(samples)
+        figures.crash_lines += sum(a.status == "line" and crashes_acorn(a.text) for a in samples)
         if i == 0:
             figures.first_line = samples[0].text
             figures.first_line_marker = is_marker_or_empty(samples[0].text)

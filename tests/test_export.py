@@ -230,3 +230,44 @@ def test_cancel_stops_the_export_and_leaves_nothing(tmp_path):
     with pytest.raises(Cancelled):
         export_model(tiny_workspace().checkpoint, tmp_path / "out", progress=progress, cancel=token)
     assert seen[0] == "loading checkpoint" and not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_export_stays_within_what_the_provers_onnx_runtime_reads():
+    """acorn f47631b0 links ONNX Runtime 1.20: IR version <= 10, opset <= 21 (IR 11 is refused, seen in acorn)."""
+    import onnx
+
+    report = tiny_export()
+    proto = onnx.load(str(export_mod.Path(report.path) / "model.onnx"))
+    opset = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    assert proto.ir_version <= export_mod.MAX_IR_VERSION == 10
+    assert opset == report.opset == export_mod.EXPORT_OPSET and opset <= export_mod.MAX_OPSET == 21
+    limits = next(c for c in report.checks if c.name == "ONNX Runtime 1.20 limits")
+    assert limits.ok and f"IR {proto.ir_version}" in limits.detail
+
+
+def _tiny_graph(path, ir_version: int, opset: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    onnx.save(model, str(path))
+
+
+def test_a_newer_ir_version_is_lowered_and_a_newer_opset_refused(tmp_path):
+    import onnx
+
+    path = tmp_path / "model.onnx"
+    _tiny_graph(path, ir_version=11, opset=20)
+    assert not export_mod.runtime_limits_check(path).ok
+    assert export_mod._fit_runtime_limits(path) == 20
+    assert onnx.load(str(path)).ir_version == 10 and export_mod.runtime_limits_check(path).ok
+    onnx.checker.check_model(str(path), full_check=True)
+    _tiny_graph(path, ir_version=10, opset=22)
+    with pytest.raises(TacticsError, match="opset 22, above the 21"):
+        export_mod._fit_runtime_limits(path)

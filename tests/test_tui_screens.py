@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static
 
 from tactics_tui.app import TacticsApp
 from tactics_tui.screens.dialogs import ConfirmDialog
@@ -211,6 +211,46 @@ async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
         await pilot.press("y")
         await wait_for(pilot, lambda: table.row_count == 0, what="row removed")
         assert not path.exists() and not path.with_name("checkpoint_step_5.meta.json").exists()
+
+
+async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_path, monkeypatch):
+    """`a` on a checkpoint: the dialog (prefilled from the environment), the job, the per-module table."""
+    import types
+
+    import torch
+
+    from tactics_core import acorn as acorn_mod
+    from tactics_core import export as export_mod
+    from tactics_core.checkpoints import save_checkpoint
+    from tactics_core.model import GPT, GPTConfig
+    from tactics_tui.screens.dialogs import ProveDialog, TextDialog
+    from test_acorn import PLAN, fake_export, make_fake, make_library
+
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
+    save_checkpoint(ws / "checkpoints" / "checkpoint_step_5.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 5})
+    monkeypatch.setenv(acorn_mod.ENV_BINARY, str(make_fake(tmp_path, PLAN)))
+    monkeypatch.setenv(acorn_mod.ENV_ACORNLIB, str(make_library(tmp_path)))
+    exported = fake_export(tmp_path)
+    # The stand-in acorn reads no model: skip the (slow, real) ONNX export of the checkpoint.
+    monkeypatch.setattr(export_mod, "export_model", lambda ckpt, out, **kw: types.SimpleNamespace(path=str(exported)))
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        table = app.screen.query_one("#ckpt-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="checkpoint row")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProveDialog), what="prove dialog")
+        assert app.screen.query_one("#prove-acorn", Input).value.endswith("acorn")
+        app.screen.query_one("#prove-modules", Input).value = "nat.*"
+        app.screen.query_one("#prove-remember", Checkbox).value = True
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), what="the prove table", timeout=60)
+        text = str(app.screen.query_one("#text-dialog-body", Static).render())
+        assert "nat.lattice" in text and "model      proved 1/8" in text
+        assert (ws / "tactics.toml").is_file() and "acornlib" in (ws / "tactics.toml").read_text()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "Acorn: model proved 1/8" in static(app, "#ckpt-details"), what="summary line")
 
 
 def test_cli_refuses_a_missing_workspace(tmp_path, capsys):

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "export_cmd",
     "complete_cmd",
     "eval_cmd",
+    "prove_cmd",
 )
 
 

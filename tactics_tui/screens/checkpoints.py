@@ -6,12 +6,15 @@ no tensors loaded), with the proof-line validation loss from the same
 sidecars; the "exp" column counts the exports made from each checkpoint
 (lineage: their config.json names it), listed in the details. Actions: resume
 from one, export one, delete one (after a confirmation), open one in the
-Playground, and a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
-the prover's figures.
+Playground, a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
+the prover's figures, and "prove in Acorn" (`a`): the real prover
+(`acorn.prove`) on chosen acornlib modules, with progress and the per-module
+table in the details box.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +25,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tactics_core import checkpoints, evaluate, runstore
+from tactics_core import acorn, checkpoints, evaluate, runstore
 from tactics_core.errors import TacticsError
 from tactics_core.formatting import human_size
 
 from ..messages import JobDone
 from .base import WorkScreen
-from .dialogs import ConfirmDialog
+from .dialogs import ConfirmDialog, ProveDialog, TextDialog
 
 
 class CheckpointsScreen(WorkScreen):
@@ -38,7 +41,9 @@ class CheckpointsScreen(WorkScreen):
         Binding("d", "delete", "Delete"),
         Binding("p", "play", "Play", tooltip="Open in the Playground"),
         Binding("v", "evaluate", "Eval", tooltip="The prover's figures on 50 validation goals: proof bits/byte, exact match@8, first-line markers, overflow, attempts per 5 s"),
-        Binding("g", "reload", "Reload"),
+        Binding("a", "prove", "Prove", tooltip="The real Acorn prover (acorn f47631b0) on acornlib modules: goals proved per module"),
+        # Not in the footer (80 columns hold the others and the screen keys); g still reloads.
+        Binding("g", "reload", "Reload", show=False),
     ]
 
     AUTO_FOCUS = "#ckpt-table"
@@ -51,6 +56,7 @@ class CheckpointsScreen(WorkScreen):
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
         self.exports: list[Any] = []  # runstore.ExportInfo of every export folder (lineage)
         self.folder: Path | None = None
+        self.prove_modules = ""  # what the last "prove in Acorn" asked for, offered again
 
     def compose_body(self) -> ComposeResult:
         yield Static("", markup=False, id="ckpt-run")
@@ -94,6 +100,14 @@ class CheckpointsScreen(WorkScreen):
     def on_checkpoint_evaluated(self, message: CheckpointEvaluated) -> None:
         self._evals[message.path] = eval_line(message.report)
         self._show_details()
+
+    def on_checkpoint_proved(self, message: CheckpointProved) -> None:
+        totals = "  ·  ".join(
+            f"{name} proved {p['proved']}/{p['attempted']}" for name, p in message.report["provers"].items()
+        )
+        self._evals[message.path] = f"Acorn: {totals}\n"
+        self._show_details()
+        self.app.push_screen(TextDialog(message.text))
 
     def on_checkpoint_described(self, message: CheckpointDescribed) -> None:
         self._details[message.path] = message.text
@@ -205,6 +219,40 @@ class CheckpointsScreen(WorkScreen):
 
         self.start_job("eval", job, f"Evaluating {info.name} on {EVAL_LIMIT} validation goals")
 
+    def action_prove(self) -> None:
+        info = self._need()
+        if info is None:
+            return
+        root = self.ws.root
+        try:
+            settings = acorn.read_settings(root)
+        except TacticsError as exc:
+            self.notify(str(exc), severity="error")
+            settings = {}
+        binary = os.environ.get(acorn.ENV_BINARY) or settings.get("binary", "")
+        library = os.environ.get(acorn.ENV_ACORNLIB) or settings.get("acornlib", "")
+
+        def answer(choice: dict | None) -> None:
+            if choice:
+                self.prove_modules = " ".join(choice["modules"])
+                self._start_prove(info, choice)
+
+        self.app.push_screen(ProveDialog(info.name, binary, library, self.prove_modules), answer)
+
+    def _start_prove(self, info: Any, choice: dict) -> None:
+        path, root = info.path, self.ws.root
+
+        def job(progress, cancel):
+            setup = acorn.resolve_setup(choice["acorn"], choice["acornlib"], workspace=root)
+            if choice["remember"]:
+                acorn.save_settings(root, str(setup.binary), str(setup.acornlib),
+                                    str(setup.ort_lib) if setup.ort_lib else None)
+            report = acorn.prove(path, setup, choice["modules"], baseline=choice["baseline"],
+                                 progress=progress, cancel=cancel)
+            return CheckpointProved(path, acorn.report_text(report), report.to_dict())
+
+        self.start_job("prove", job, f"Proving in Acorn with {info.name}: {' '.join(choice['modules'])}")
+
     def action_delete(self) -> None:
         info = self._need()
         if info is None:
@@ -234,6 +282,15 @@ class CheckpointEvaluated(JobDone):
     """The quick eval of checkpoint `path`: `EvalReport.to_dict()`."""
 
     path: str
+    report: dict[str, Any]
+
+
+@dataclass
+class CheckpointProved(JobDone):
+    """What the real Acorn prover proved with checkpoint `path`: the table, and `ProveReport.to_dict()`."""
+
+    path: str
+    text: str
     report: dict[str, Any]
 
 

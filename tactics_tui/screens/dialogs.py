@@ -1,4 +1,4 @@
-"""Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer and the acornlib import."""
+"""Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer, the acornlib import and "prove in Acorn"."""
 
 from __future__ import annotations
 
@@ -188,6 +188,103 @@ class ImportReportDialog(ModalScreen[None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ProveDialog(ModalScreen[dict | None]):
+    """Ask what the real Acorn prover should prove with a checkpoint, and where acorn is.
+
+    The binary and the library come prefilled from TACTICS_ACORN / TACTICS_ACORNLIB
+    or the workspace's tactics.toml; "remember" writes them to tactics.toml.
+    Dismisses with {"acorn", "acornlib", "modules", "baseline", "remember"} or None.
+    """
+
+    BINDINGS = [Binding("escape", "close", "Cancel")]
+
+    def __init__(self, checkpoint: str, acorn: str = "", acornlib: str = "", modules: str = "") -> None:
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.acorn = acorn
+        self.acornlib = acornlib
+        self.modules = modules
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide", id="prove-dialog"):
+            yield Label(
+                f"Prove in Acorn with {self.checkpoint}: the real generative prover (acorn f47631b0) on every goal "
+                "of the modules, 5 s each.",
+                markup=False, classes="dialog-question",
+            )
+            with Horizontal(classes="form-row"):
+                yield Label("acorn binary ", classes="form-key")
+                yield Input(self.acorn, placeholder="path to acorn f47631b0", id="prove-acorn", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("acornlib ", classes="form-key")
+                yield Input(self.acornlib, placeholder="acornlib c30e377 checkout", id="prove-lib", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("modules ", classes="form-key")
+                yield Input(self.modules, placeholder="e.g. list.list_order nat.*", id="prove-modules", compact=True)
+            yield Checkbox("Also run the saturation prover alone (baseline)", False, id="prove-baseline", compact=True)
+            yield Checkbox("Remember acorn and acornlib in tactics.toml", False, id="prove-remember", compact=True)
+            yield Static("", markup=False, id="prove-error", classes="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Prove (enter)", variant="primary", id="prove-go")
+                yield Button("Cancel (esc)", id="prove-cancel")
+
+    def on_mount(self) -> None:
+        first_empty = next(
+            (w for w in ("#prove-acorn", "#prove-lib", "#prove-modules") if not self.query_one(w, Input).value), "#prove-modules"
+        )
+        self.query_one(first_empty, Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "prove-go":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def submit(self) -> None:
+        values = {key: self.query_one(wid, Input).value.strip()
+                  for key, wid in (("acorn", "#prove-acorn"), ("acornlib", "#prove-lib"), ("modules", "#prove-modules"))}
+        for key, wid, what in (("acorn", "#prove-acorn", "the acorn binary"), ("acornlib", "#prove-lib", "the acornlib folder"),
+                               ("modules", "#prove-modules", "at least one module")):
+            if not values[key]:
+                self.query_one("#prove-error", Static).update(f"Type {what}.")
+                self.query_one(wid, Input).focus()
+                return
+        self.dismiss(
+            {
+                "acorn": values["acorn"],
+                "acornlib": values["acornlib"],
+                "modules": split_globs(values["modules"]),
+                "baseline": self.query_one("#prove-baseline", Checkbox).value,
+                "remember": self.query_one("#prove-remember", Checkbox).value,
+            }
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TextDialog(ModalScreen[None]):
+    """A long result as plain text (the "prove in Acorn" table), closed with enter or escape."""
+
+    BINDINGS = [Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide", id="text-dialog"):
+            yield Static(self.text, markup=False, id="text-dialog-body")
+            yield Label("enter / esc: close", classes="dialog-question")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,83 @@
+"""`tactics prove MODEL`: the real Acorn prover judges a model on acornlib modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..acorn import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS, SETTINGS_FILE
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prove",
+        help="run the real Acorn prover with a model on acornlib modules: goals proved, per module",
+        description=(
+            f"Run acorn {GENERATIVE_COMMIT}'s generative prover (`reprove --generative`) with MODEL on every goal "
+            "of the chosen acornlib modules, one acorn process per goal, and report which goals it proved and how "
+            "long each took. MODEL is an export folder or a checkpoint (exported into a temporary folder first). "
+            f"acorn and acornlib come from the flags, else {ENV_BINARY} / {ENV_ACORNLIB} "
+            f"({ENV_ORT_LIB}: ONNX Runtime 1.20's folder), else [acorn] in the workspace's {SETTINGS_FILE}. "
+            "acorn runs on a scratch copy of the library's build cache; the checkout is never written."
+        ),
+    )
+    parser.add_argument("model", nargs="?", metavar="MODEL", help="export folder or checkpoint .pt")
+    parser.add_argument("--acorn", metavar="BIN", help=f"the acorn binary (acorn {GENERATIVE_COMMIT}); default ${ENV_BINARY}")
+    parser.add_argument("--acornlib", metavar="DIR", help=f"the acornlib checkout (c30e377); default ${ENV_ACORNLIB}")
+    parser.add_argument("--ort-lib", metavar="DIR", help=f"folder with ONNX Runtime 1.20's libonnxruntime.so.1; default ${ENV_ORT_LIB}")
+    parser.add_argument(
+        "--module", action="append", default=[], metavar="M",
+        help="module to prove, e.g. list.list_order, or a glob such as 'list.*' (repeatable; default: every module)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=GENERATIVE_SECONDS,
+        help=f"search seconds per goal for the saturation prover (default {GENERATIVE_SECONDS:g}); acorn "
+        f"{GENERATIVE_COMMIT}'s generative prover always searches {GENERATIVE_SECONDS:g} s",
+    )
+    parser.add_argument("--baseline", action="store_true", help="also run acorn's saturation prover alone on the same goals")
+    parser.add_argument("--jobs", type=int, default=1, help="acorn processes at once (default 1; at most one per core)")
+    parser.add_argument("--list-modules", action="store_true", help="list the library's modules with certificates and exit")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (per module and per goal)")
+    parser.set_defaults(func=cmd_prove)
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from ..acorn import library_modules, prove, report_text, resolve_setup
+    from ..errors import TacticsError
+    from ..progress import ConsoleProgress
+
+    setup = resolve_setup(args.acorn, args.acornlib, args.ort_lib)
+    if args.list_modules:
+        for name in library_modules(setup.acornlib):
+            print(name)
+        return 0
+    if not args.model:
+        raise TacticsError("give MODEL: an export folder or a checkpoint (`tactics prove --list-modules` lists modules)")
+    if args.jobs < 1:
+        raise TacticsError("--jobs must be at least 1")
+    if args.timeout <= 0:
+        raise TacticsError("--timeout must be a positive number of seconds")
+    progress = ConsoleProgress("prove", stream=sys.stderr)
+    plain = not progress.enabled
+    last = [0.0]
+
+    def on_progress(done, total, message) -> None:
+        # ConsoleProgress draws only on a terminal; elsewhere (logs, CI) a plain line every few seconds.
+        import time
+
+        now = time.monotonic()
+        if now - last[0] >= 5.0 or (total and done >= total):
+            last[0] = now
+            print(f"prove {done}/{total or '?'} {message}", file=sys.stderr, flush=True)
+
+    try:
+        report = prove(args.model, setup, args.module, timeout=args.timeout, baseline=args.baseline, jobs=args.jobs,
+                       progress=on_progress if plain else progress)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+        return 0
+    print(report_text(report))
+    return 0
