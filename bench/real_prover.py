@@ -83,6 +83,30 @@ def proxies(model: Path, held_dir: Path, eval_limit: int | None) -> dict:
     return out
 
 
+def finished(work: Path) -> bool:
+    """A training of an earlier run of this bench (--keep) that ended: its best model is reused."""
+    if not (work / "best_model.pt").is_file():
+        return False
+    metrics = work / "metrics.jsonl"  # ours: the trainer's events; the original recipe writes none
+    return not metrics.is_file() or '"event": "end"' in metrics.read_text(encoding="utf-8")
+
+
+def reuse(work: Path, train_dir: Path, eval_limit: int | None) -> dict:
+    """The figures of a kept training: its steps, and the prover's figures on its validation theorems."""
+    from time_to_quality import prover_figures
+    from tactics_core.checkpoints import read_meta
+
+    meta = read_meta(work / "best_model.pt")
+    steps = meta.get("step")
+    metrics = work / "metrics.jsonl"
+    if metrics.is_file():
+        ends = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if '"event": "end"' in line]
+        steps = ends[-1].get("step", steps) if ends else steps
+    log(f"  reusing the training in {work}: {steps} steps, best model at step {meta.get('step')}")
+    return {"reused": str(work), "steps": steps, "best_step": meta.get("step"),
+            "prover": prover_figures(work / "best_model.pt", train_dir, eval_limit, log)}
+
+
 def judge(setup, export: Path | None, modules: list[str], jobs: int, label: str) -> dict:
     from tactics_core.acorn import prove_modules
 
@@ -150,9 +174,11 @@ def main() -> None:
         shutil.copy(ours_work / "tokenizer.json", base_work / "tokenizer.json")
 
         log(f"\n(a) the shipped cpu preset, {args.minutes:g} minutes")
-        out["ours"] = run_ours(train_dir, ours_work, preset, args.minutes, args.eval_limit, 0, 5.0, log)
+        out["ours"] = (reuse(ours_work, train_dir, args.eval_limit) if finished(ours_work) else
+                       run_ours(train_dir, ours_work, preset, args.minutes, args.eval_limit, 0, 5.0, log))
         log(f"\n(b) the original recipe, {args.minutes:g} minutes")
-        out["original"] = run_baseline(train_dir, base_work, args.minutes, args.eval_limit, 0, [], log)
+        out["original"] = (reuse(base_work, train_dir, args.eval_limit) if finished(base_work) else
+                           run_baseline(train_dir, base_work, args.minutes, args.eval_limit, 0, [], log))
         for o in (out["ours"], out["original"]):
             o.pop("curve", None)
 

@@ -366,17 +366,18 @@ class ProverSession:
 
         `checker(line)` returns "reject", "accept" or "proof" (accepted and the
         contradiction found: the rollout ends). Failed attempts count and never
-        reach the checker.
+        reach the checker. A line acorn f47631b0 panics on (`crashes_acorn`) is
+        the verdict "crash" and ends the rollout: the real prover dies there.
         """
         self.reset()
         out: list[tuple[Attempt, str]] = []
         for _ in range(attempts):
             a = self.attempt(cancel)
-            verdict = "failed" if a.failed else checker(a.text)
+            verdict = "failed" if a.failed else "crash" if crashes_acorn(a.text) else checker(a.text)
             out.append((a, verdict))
             if verdict in ("accept", "proof"):
                 self.accept(a)
-            if verdict == "proof":
+            if verdict in ("proof", "crash"):
                 break
         return out
 

@@ -175,3 +175,11 @@ def test_all_scores_every_file_and_cli_json_has_the_keys(capsys):
                 "overflow_rate", "attempts_per_5s"):
         assert key in out, key
     assert out["layout"] == "prover" and out["goals"] == 3
+
+
+def test_crash_goal_rate_is_the_chance_a_search_meets_a_crashing_line():
+    from tactics_core.evaluate import crash_goal_rate
+
+    assert crash_goal_rate(0.0, 500) == 0.0
+    assert crash_goal_rate(0.01, 100) == pytest.approx(1 - 0.99**100)  # 0.634: one in a hundred lines is enough
+    assert crash_goal_rate(None, 500) is None and crash_goal_rate(0.01, None) is None

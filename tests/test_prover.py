@@ -144,6 +144,12 @@ def test_attempts_fail_on_empty_lines_at_the_position_limit_and_after_100_tokens
     verdicts = iter(["accept", "proof"])
     rollout = session.rollout(lambda line: next(verdicts))
     assert [v for _, v in rollout] == ["failed", "accept", "proof"]
+    # A comment-only line never reaches the checker: acorn f47631b0 panics on it, so the rollout ends.
+    backend.script = [word, nl] + tok.encode("// note") + [nl] + [word, nl] * 3
+    checked: list[str] = []
+    rollout = session.rollout(lambda line: checked.append(line) or "accept")
+    assert [v for _, v in rollout] == ["accept", "crash"] and len(checked) == 1
+    assert PV.crashes_acorn(rollout[-1][0].text)
 
 
 def test_overflow_is_the_prover_failing_to_fit_the_gold_proof(tok):

@@ -146,7 +146,7 @@ def _prover_rollout(export: Path, goal: Path) -> None:
             return "proof" if i + 1 == len(gold) else "accept"
         return "reject"
 
-    words = {"accept": "= file", "proof": "= file", "reject": "≠ file", "failed": "failed"}
+    words = {"accept": "= file", "proof": "= file", "reject": "≠ file", "failed": "failed", "crash": "crash"}
     start = time.perf_counter()
     results = session.rollout(checker)
     seconds = time.perf_counter() - start

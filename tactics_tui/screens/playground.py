@@ -66,7 +66,8 @@ class Rollout:
 
     @property
     def over(self) -> bool:
-        return self.attempts >= self.limit
+        """All attempts used, or a line the real prover crashes on (it would not go on)."""
+        return self.attempts >= self.limit or bool(self.history and self.history[-1][1] == "crash")
 
     @property
     def pending(self) -> Any | None:
@@ -78,7 +79,8 @@ class Rollout:
         """A new attempt came back; one still waiting is rejected (the prover drops its copy)."""
         if self.pending is not None:
             self.history[-1][1] = "rejected"
-        self.history.append([attempt, "failed" if attempt.failed else "pending"])
+        crash = not attempt.failed and prover.crashes_acorn(attempt.text)
+        self.history.append([attempt, "failed" if attempt.failed else "crash" if crash else "pending"])
 
     def accept(self) -> Any:
         attempt = self.pending
@@ -297,10 +299,9 @@ class PlaygroundScreen(WorkScreen):
 
     def action_attempt(self) -> None:
         if self.rollout is not None and self.rollout.over and not self._goal_edited:
-            self.notify(
-                f"rollout {self.rollout.number} used its {self.rollout.limit} attempts; ctrl+r starts a new one",
-                severity="warning",
-            )
+            crashed = self.rollout.history[-1][1] == "crash"
+            why = "ended on a // line acorn crashes on" if crashed else f"used its {self.rollout.limit} attempts"
+            self.notify(f"rollout {self.rollout.number} {why}; ctrl+r starts a new one", severity="warning")
             return
         self._prover_job(sample=True)
 
@@ -602,7 +603,8 @@ def attempt_text(r: Rollout, gold: tuple[str, ...] | None) -> str:
     if r.history:
         attempt, verdict = r.history[-1]
         what = STATUS_WORDS.get(attempt.status, attempt.status)
-        fate = {"pending": "", "accepted": " · accepted", "rejected": " · rejected", "failed": ""}[verdict]
+        fate = {"pending": "", "accepted": " · accepted", "rejected": " · rejected", "failed": "",
+                "crash": " · acorn f47631b0 crashes on a // line"}[verdict]
         shown = _one_line(attempt.text, 50) if attempt.text.strip() else "(nothing)"
         lines.append(f"attempt {r.attempts}: {shown}  [{what}, {len(attempt.tokens)} tokens{fate}]")
     else:
