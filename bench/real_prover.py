@@ -113,10 +113,11 @@ def judge(setup, export: Path | None, modules: list[str], jobs: int, label: str)
     t0 = time.monotonic()
     results = prove_modules(setup, modules, export, jobs=jobs)
     r = results[0]
-    log(f"  {label}: {r.proved}/{r.attempted} goals proved, {r.crashed} acorn crashes, median time to proof "
-        f"{r.median_proof_seconds()} s, {time.monotonic() - t0:.0f} s")
+    log(f"  {label}: {r.proved}/{r.attempted} goals proved ({r.empty_proofs} with no line: acorn's checker "
+        f"alone), {r.crashed} acorn crashes, median time to proof {r.median_proof_seconds()} s, "
+        f"{time.monotonic() - t0:.0f} s")
     for m in r.modules:
-        log(f"    {m.module:24s} {m.proved:3d}/{m.attempted:<3d} (crashed {m.crashed})")
+        log(f"    {m.module:24s} {m.proved:3d}/{m.attempted:<3d} (no line {m.empty_proofs}, crashed {m.crashed})")
     return r.to_dict()
 
 
@@ -132,6 +133,8 @@ def main() -> None:
                     help="validation goals for each model's in-distribution figures (default 100)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (and reuse: corpora and tokenizer are not redone)")
     ap.add_argument("--json", type=Path, help="also write every figure here")
+    ap.add_argument("--no-crash-guard", action="store_true",
+                    help="export without the crash guard (acorn f47631b0 then crashes on any `//` line a model writes)")
     args = ap.parse_args()
 
     from machine import describe  # bench/machine.py
@@ -159,8 +162,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log(f"machine: {describe('torch', 'onnxruntime')}")
-    log(f"acorn: {setup.binary}; acornlib: {setup.acornlib}; held out: {HELD_OUT_GLOB}; proved: {', '.join(proved)}")
-    out: dict = {"held_out": HELD_OUT_GLOB, "proved_modules": proved, "minutes": args.minutes, "jobs": args.jobs}
+    log(f"acorn: {setup.binary}; acornlib: {setup.acornlib}; held out: {HELD_OUT_GLOB}; proved: {', '.join(proved)}; "
+        f"exports {'without' if args.no_crash_guard else 'with'} the crash guard")
+    out: dict = {"held_out": HELD_OUT_GLOB, "proved_modules": proved, "minutes": args.minutes, "jobs": args.jobs,
+                 "crash_guard": not args.no_crash_guard}
     try:
         train_dir, held_dir = prepare_data(setup.acornlib, work, proved)
         preset = load_preset("cpu")
@@ -190,7 +195,7 @@ def main() -> None:
             target = work / "export" / name
             if target.exists():
                 shutil.rmtree(target)
-            exports[name] = Path(export_model(ckpt, target).path)
+            exports[name] = Path(export_model(ckpt, target, crash_guard=not args.no_crash_guard).path)
             log(f"exported {name}: {ckpt} -> {exports[name]}")
 
         log(f"\nproxies on the held-out goals ({held_dir}):")
@@ -199,7 +204,8 @@ def main() -> None:
             out[name]["heldout_proxies"] = p
             log(f"  {name:8s} proof bits/byte {p['proof_bpb']:.4f}  exact match@8 {p['prover_exact_match_at_k']:.2%} "
                 f"({p['prover_matched']}/{p['prover_lines']})  first line a marker {p['first_line_marker_rate']:.1%}  "
-                f"attempts/s {p['attempts_per_5s'] / 5:.0f} (replica, ONNX Runtime, 1 thread)")
+                f"attempts/s {p['attempts_per_5s'] / 5:.0f} (replica, ONNX Runtime, 1 thread)  "
+                f"lines acorn crashes on {p['crash_line_rate']:.2%}")
 
         log(f"\nthe real prover (acorn {setup.binary.name}) on {', '.join(proved)}, {args.jobs} processes at once:")
         for name, folder in exports.items():
@@ -209,8 +215,9 @@ def main() -> None:
         a, b = out["ours"]["acorn"], out["original"]["acorn"]
         log(f"\nheadline: goals of held-out modules proved by acorn's generative prover in its 5 s, after "
             f"{args.minutes:g} minutes of training on this machine")
-        log(f"  cpu preset         {a['proved']}/{a['attempted']}  (crashes {a['crashed']})")
-        log(f"  original recipe    {b['proved']}/{b['attempted']}  (crashes {b['crashed']})")
+        for label, r in (("cpu preset", a), ("original recipe", b)):
+            log(f"  {label:18s} {r['proved']}/{r['attempted']}  ({r['proved'] - r['empty_proofs']} with lines the model "
+                f"wrote, {r['empty_proofs']} closed by acorn's checker before any line; {r['crashed']} acorn crashes)")
         s = out["saturation"]
         log(f"  saturation alone   {s['proved']}/{s['attempted']}  (reference)")
         log(f"bench time {time.monotonic() - started:.0f} s")

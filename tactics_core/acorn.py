@@ -368,7 +368,8 @@ def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tup
             continue
         m = _PANIC.match(text)
         if m:
-            message = lines[i][1].strip() if i < len(lines) else "panic"
+            # The message follows on the next lines (some panics start it with a newline).
+            message = next((s.strip() for _, s in lines[i : i + 4] if s.strip()), "panic")
             full = f"acorn panicked at {m['where']}: {message}"
             if started is not None:
                 verdicts.append(Verdict("crashed", round(t - started, 3), message=full))
@@ -409,6 +410,11 @@ class ModuleResult:
     def crashed(self) -> int:
         return sum(g.outcome == "crashed" for g in self.goals)
 
+    @property
+    def empty_proofs(self) -> int:
+        """Goals proved with no line at all: acorn's checker closed them before the first attempt."""
+        return sum(g.proved and not g.proof for g in self.goals)
+
     def median_proof_seconds(self) -> Optional[float]:
         times = [g.seconds for g in self.goals if g.proved and g.seconds is not None]
         return round(statistics.median(times), 3) if times else None
@@ -416,7 +422,7 @@ class ModuleResult:
     def to_dict(self) -> dict:
         return {
             "module": self.module, "proved": self.proved, "attempted": self.attempted, "crashed": self.crashed,
-            "median_proof_seconds": self.median_proof_seconds(), "seconds": round(self.seconds, 3),
+            "empty_proofs": self.empty_proofs, "median_proof_seconds": self.median_proof_seconds(), "seconds": round(self.seconds, 3),
             "goals": [g.to_dict() for g in self.goals],
         }
 
@@ -441,6 +447,10 @@ class ProverResult:
     def crashed(self) -> int:
         return sum(m.crashed for m in self.modules)
 
+    @property
+    def empty_proofs(self) -> int:
+        return sum(m.empty_proofs for m in self.modules)
+
     def median_proof_seconds(self) -> Optional[float]:
         times = [g.seconds for m in self.modules for g in m.goals if g.proved and g.seconds is not None]
         return round(statistics.median(times), 3) if times else None
@@ -448,7 +458,7 @@ class ProverResult:
     def to_dict(self) -> dict:
         return {
             "prover": self.prover, "proved": self.proved, "attempted": self.attempted, "crashed": self.crashed,
-            "median_proof_seconds": self.median_proof_seconds(), "search_seconds": self.search_seconds,
+            "empty_proofs": self.empty_proofs, "median_proof_seconds": self.median_proof_seconds(), "search_seconds": self.search_seconds,
             "modules": [m.to_dict() for m in self.modules],
         }
 
@@ -756,8 +766,9 @@ def report_text(report: ProveReport) -> str:
         median = r.median_proof_seconds()
         budget = f"{r.search_seconds:g} s per goal" if r.search_seconds else ""
         lines.append(
-            f"{r.prover:10s} proved {r.proved}/{r.attempted} ({share:.1%}), {r.crashed} acorn crashes, median time to "
-            f"proof {'-' if median is None else f'{median:.2f} s'}, {budget}"
+            f"{r.prover:10s} proved {r.proved}/{r.attempted} ({share:.1%}; {r.empty_proofs} with no line: acorn's "
+            f"checker alone), {r.crashed} acorn crashes, median time to proof "
+            f"{'-' if median is None else f'{median:.2f} s'}, {budget}"
         )
     crashes = [g for r in report.results for m in r.modules for g in m.goals if g.outcome == "crashed"]
     if crashes:

@@ -221,11 +221,16 @@ def prover_stream_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[st
 
 
 class TorchBackend:
-    """Runs a tactics_core.model.GPT with its KV cache."""
+    """Runs a tactics_core.model.GPT with its KV cache.
+
+    With a `guard` (model.CrashGuard) the logits it returns for sampling
+    (`prefill`, `extend`, `step`) are guarded as an export's are; `all_logits`
+    (what scoring reads) stays the model's own, as an export's `raw_logits`.
+    """
 
     name = "torch"
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, guard: Any = None) -> None:
         import torch
 
         self.torch = torch
@@ -233,19 +238,24 @@ class TorchBackend:
         self.config = model.config
         self.context_length = int(model.config.context_length)
         self.device = next(model.parameters()).device
+        self.guard = None if guard is None else guard.to(self.device)
 
     def _logits(self, logits) -> np.ndarray:
         return logits.float().cpu().numpy()
+
+    def _sampled(self, x, logits):
+        return logits if self.guard is None else self.guard(x, logits)
 
     def prefill(self, ids: Sequence[int]):
         torch = self.torch
         with torch.inference_mode():
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
             logits, cache = self.model(x, past_key_values=None)
+            logits = self._sampled(x, logits)
         return self._logits(logits[0, -1]), cache
 
     def all_logits(self, ids: Sequence[int]) -> np.ndarray:
-        """Logits at every position of one sequence, [len, vocab]."""
+        """Logits at every position of one sequence, [len, vocab] (the model's own: what scoring reads)."""
         torch = self.torch
         with torch.inference_mode():
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
@@ -261,6 +271,7 @@ class TorchBackend:
         with torch.inference_mode():
             x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
             logits, cache = self.model(x, past_key_values=cache)
+            logits = self._sampled(x, logits)
         return self._logits(logits[0, -1]), cache
 
     def expand(self, cache, n: int):
@@ -275,6 +286,7 @@ class TorchBackend:
         with torch.inference_mode():
             x = torch.tensor(list(tokens), dtype=torch.long, device=self.device).view(-1, 1)
             logits, cache = self.model(x, past_key_values=cache)
+            logits = self._sampled(x, logits)
         return self._logits(logits[:, -1]), cache
 
 
@@ -319,7 +331,9 @@ class OnnxBackend:
             )
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def _run(self, ids: np.ndarray, cache: list[np.ndarray]):
+    def _run(self, ids: np.ndarray, cache: list[np.ndarray], raw: bool = False):
+        """(logits, presents): the sampled `logits`, or with `raw` the model's own (`raw_logits` of a
+        guarded export; an export without a guard has only `logits`)."""
         feed = {"input_ids": ids}
         for i, (kname, vname) in enumerate(self.past_names):
             feed[kname] = cache[2 * i]
@@ -328,7 +342,7 @@ class OnnxBackend:
         presents = []
         for i in range(self.n_layers):
             presents += [outputs[f"present_key_values.{i}.key"], outputs[f"present_key_values.{i}.value"]]
-        return outputs["logits"], presents
+        return outputs.get("raw_logits", outputs["logits"]) if raw else outputs["logits"], presents
 
     def empty_cache(self, batch: int = 1) -> list[np.ndarray]:
         shape = (batch, self.n_heads, 0, self.head_dim)
@@ -339,7 +353,8 @@ class OnnxBackend:
         return logits[0, -1], cache
 
     def all_logits(self, ids: Sequence[int]) -> np.ndarray:
-        logits, _ = self._run(np.asarray([list(ids)], dtype=np.int64), self.empty_cache(1))
+        """Logits at every position of one sequence (the model's own: what scoring reads)."""
+        logits, _ = self._run(np.asarray([list(ids)], dtype=np.int64), self.empty_cache(1), raw=True)
         return logits[0]
 
     def extend(self, ids: Sequence[int], cache):
@@ -587,7 +602,12 @@ class Completer:
                 f"{loaded.config.vocab_size}; use the tokenizer it was trained with"
             )
         info = {"payload": {k: v for k, v in loaded.payload.items() if k not in ("model", "optimizer", "train_state")}}
-        return cls(TorchBackend(loaded.model), tokenizer, path, info, layout=training_layout(loaded.payload))
+        # Asked as its export would be: the crash guard on what is sampled (prover.CrashGuard).
+        from .model import CrashGuard as GuardModule
+        from .prover import CrashGuard
+
+        guard = GuardModule.of(CrashGuard.of(tokenizer))
+        return cls(TorchBackend(loaded.model, guard), tokenizer, path, info, layout=training_layout(loaded.payload))
 
     def prompt(self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False, max_tokens: int = 100) -> Prompt:
         """The tokens the model continues: the prover's stream for a `prover`-layout model (or

@@ -15,8 +15,9 @@ Acorn prover asks it, whatever layout it was trained on):
   section marker (`@P`...): a wasted first attempt in the prover.
 * `overflow_rate`: goals with a proof whose prompt (as truncated) plus gold
   lines do not fit the context: the prover can not write that proof at all.
-* `crash_line_rate`: share of the lines sampled the prover's way that are
-  only a `//` comment, on which acorn f47631b0 panics (`prover.crashes_acorn`);
+* `crash_line_rate`: share of the lines sampled the prover's way on which acorn
+  f47631b0 panics (only a `//` comment, or `}` first: `prover.crashes_acorn`);
+  an export's crash guard (and `Completer.load`'s, for a checkpoint) makes it 0;
   `crash_goal_rate` is what that rate costs in the prover: the chance that a
   goal's 5 s of attempts (`attempts_per_5s`) meets at least one such line.
 * `attempts_per_5s`: prover attempts (one token per call, one thread) that fit

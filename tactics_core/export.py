@@ -73,8 +73,12 @@ def input_names(n_layers: int) -> list[str]:
     return ["input_ids"] + [f"past_key_values.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
 
 
-def output_names(n_layers: int) -> list[str]:
-    return ["logits"] + [f"present_key_values.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
+RAW_LOGITS = "raw_logits"  # the model's own logits, beside the guarded `logits` the prover samples
+
+
+def output_names(n_layers: int, guarded: bool = True) -> list[str]:
+    names = ["logits"] + [f"present_key_values.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
+    return names + [RAW_LOGITS] if guarded else names
 
 
 @dataclass
@@ -115,32 +119,36 @@ class _Contract:
     """Wraps the GPT so its flat inputs/outputs follow the ONNX contract."""
 
     @staticmethod
-    def module(model):
+    def module(model, guard=None):
+        """`guard` (a model.CrashGuard): `logits` are guarded and `raw_logits` added last."""
         import torch
 
         class Wrapped(torch.nn.Module):
-            def __init__(self, inner) -> None:
+            def __init__(self, inner, guard) -> None:
                 super().__init__()
                 self.inner = inner
+                self.guard = guard
 
             def forward(self, input_ids, past_key_values):
                 past = [(past_key_values[2 * i], past_key_values[2 * i + 1]) for i in range(len(past_key_values) // 2)]
                 logits, presents = self.inner(input_ids, past)
-                flat = [logits]
+                flat = [logits if self.guard is None else self.guard(input_ids, logits)]
                 for k, v in presents:
                     flat += [k, v]
+                if self.guard is not None:
+                    flat.append(logits)
                 return tuple(flat)
 
-        return Wrapped(model).eval()
+        return Wrapped(model, guard).eval()
 
 
-def _onnx_export(model, path: Path) -> int:
+def _onnx_export(model, path: Path, guard=None) -> int:
     """Write model.onnx at `path` (single file); return the opset used."""
     import torch
 
     cfg = model.config
     n_layers = cfg.n_layers
-    wrapped = _Contract.module(model)
+    wrapped = _Contract.module(model, guard)
     ctx = int(cfg.context_length)
     # Sample shapes away from 0/1 so the exporter does not specialise them.
     seq, past = (3, 4) if ctx >= 8 else (2, 2)
@@ -164,7 +172,7 @@ def _onnx_export(model, path: Path) -> int:
                 (ids, cache),
                 str(path),
                 input_names=input_names(n_layers),
-                output_names=output_names(n_layers),
+                output_names=output_names(n_layers, guard is not None),
                 dynamic_shapes=dynamic_shapes,
                 opset_version=EXPORT_OPSET,
                 dynamo=True,
@@ -295,8 +303,9 @@ def _max_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))) if np.size(a) else 0.0
 
 
-def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cancel: CancelToken | None = None) -> list[Check]:
-    """Run the contract checks on an export folder against the PyTorch model."""
+def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cancel: CancelToken | None = None,
+                  guard=None) -> list[Check]:
+    """Run the contract checks on an export folder against the PyTorch model (and its crash guard)."""
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -322,7 +331,7 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     names_in = [i.name for i in session.get_inputs()]
     names_out = [o.name for o in session.get_outputs()]
-    ok_names = names_in == input_names(n_layers) and names_out == output_names(n_layers)
+    ok_names = names_in == input_names(n_layers) and names_out == output_names(n_layers, guard is not None)
     checks.append(Check("input/output names", ok_names, detail="" if ok_names else f"got {names_in[:3]}… {names_out[:3]}…"))
 
     def empty(batch: int) -> list[np.ndarray]:
@@ -332,7 +341,12 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
         feed = {"input_ids": ids.astype(np.int64)}
         feed.update(dict(zip(input_names(n_layers)[1:], cache)))
         out = session.run(None, feed)
-        return out[0], out[1:]
+        return out[0], out[1 : 1 + 2 * n_layers]
+
+    def reference(x):
+        """The PyTorch side: (logits as the export should give them, presents)."""
+        raw, presents = model(x)
+        return (raw if guard is None else guard(x, raw)), presents
 
     ids = tokenizer.encode(text)
     limit = int(cfg.context_length)
@@ -341,7 +355,7 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
         ids = (ids * 4)[:4]
     full = np.asarray([ids], dtype=np.int64)
     with torch.no_grad():
-        ref_logits, ref_presents = model(torch.from_numpy(full))
+        ref_logits, ref_presents = reference(torch.from_numpy(full))
     ref = ref_logits.numpy()
 
     # 1. the whole prompt from an empty cache (how the prover starts, with one prefill)
@@ -360,7 +374,7 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
     _, cache = run(rows[:, :split], empty(2))
     logits2, presents2 = run(rows[:, split:], cache)
     with torch.no_grad():
-        ref2, _ = model(torch.from_numpy(rows))
+        ref2, _ = reference(torch.from_numpy(rows))
     diff2 = _max_diff(logits2, ref2.numpy()[:, split:])
     shape_ok2 = presents2[0].shape == (2, n_heads, half, head_dim)
     checks.append(Check(f"batch 2, {half - split} tokens after a {split}-token cache", diff2 <= TOLERANCE and shape_ok2, diff2,
@@ -380,10 +394,37 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
         out, cache = run(np.asarray([[t]], dtype=np.int64), cache)
         step_logits.append(out[0, 0])
     with torch.no_grad():
-        ref3, _ = model(torch.tensor([ids3]))
+        ref3, _ = reference(torch.tensor([ids3]))
     diff3 = _max_diff(np.stack(step_logits), ref3.numpy()[0])
     checks.append(Check(f"{steps}-token decode one token at a time vs one full pass", diff3 <= TOLERANCE, diff3))
+    if guard is not None:
+        checks.append(_guard_check(session, n_layers, n_heads, head_dim, tokenizer, guard))
     return checks
+
+
+def _guard_check(session, n_layers: int, n_heads: int, head_dim: int, tokenizer, guard) -> Check:
+    """The graph lowers exactly the tokens `prover.CrashGuard` names, after every kind of fed token."""
+    import numpy as np
+
+    from .prover import CrashGuard
+
+    rule = CrashGuard.of(tokenizer)
+    # The newline the prover feeds (a line starts), a `/`-ending token if the vocabulary has one, and a
+    # plain token (neither): each kind of fed token the rule tells apart.
+    plain = np.flatnonzero(~rule.ends_slash & ~rule.line_start)
+    fed = ([int(tokenizer.encode("\n")[0])] + [int(i) for i in np.flatnonzero(rule.ends_slash)[:1]]
+           + [int(i) for i in plain[-1:]])
+    feed = {"input_ids": np.asarray([fed], dtype=np.int64)}
+    for i in range(n_layers):
+        for kv in ("key", "value"):
+            feed[f"past_key_values.{i}.{kv}"] = np.zeros((1, n_heads, 0, head_dim), dtype=np.float32)
+    out = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+    lowered = out[RAW_LOGITS][0] - out["logits"][0]  # [seq, vocab]
+    want = np.stack([rule.mask(t) for t in fed]) * guard.penalty
+    diff = _max_diff(lowered, want)
+    return Check("crash guard", diff <= 1e-3, None,
+                 f"{int(rule.banned.sum())} tokens hold //, {int(rule.bad_first.sum())} can not start a line; lowered "
+                 f"by {guard.penalty:g} (graph vs rule: max|Δ|={diff:.1e})")
 
 
 def default_output_dir(export_root: str | os.PathLike = EXPORT_DIR) -> Path:
@@ -396,8 +437,14 @@ def export_model(
     output_dir: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    crash_guard: bool = True,
 ) -> ExportReport:
-    """Export a checkpoint to a verified export folder; raise TacticsError if any check fails."""
+    """Export a checkpoint to a verified export folder; raise TacticsError if any check fails.
+
+    `crash_guard` (default): the graph lowers the logits of tokens that would
+    write `//`, on which acorn f47631b0 panics (`prover.CrashGuard`); the
+    model's own logits stay beside them as `raw_logits`.
+    """
     import torch
 
     from .checkpoints import load_model
@@ -430,19 +477,27 @@ def export_model(
         )
     check(cancel)
     config = export_config(loaded, tokenizer)
+    guard = None
+    if crash_guard:
+        from .model import CrashGuard as GuardModule
+        from .prover import CrashGuard
+
+        guard = GuardModule.of(CrashGuard.of(tokenizer)).eval()
+    config["crash_guard"] = guard is not None
+    config["outputs"] = output_names(loaded.config.n_layers, guard is not None)
     notes: list[str] = []
     if loaded.original_format:
         notes.append(f"original-format checkpoint; tokenizer {loaded.tokenizer_path} chosen by vocab size")
     with atomic_dir(output) as tmp:
         report(progress, 1, total, "exporting to ONNX (takes a while)")
-        opset = _onnx_export(model, tmp / EXPORT_MODEL_FILE)
+        opset = _onnx_export(model, tmp / EXPORT_MODEL_FILE, guard)
         check(cancel)
         report(progress, 2, total, "writing tokenizer and config")
         shutil.copyfile(loaded.tokenizer_path, tmp / EXPORT_TOKENIZER_FILE)
         config["opset"] = opset
         (tmp / EXPORT_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         report(progress, 3, total, "verifying")
-        checks = verify_export(tmp, model, tokenizer, cancel=cancel)
+        checks = verify_export(tmp, model, tokenizer, cancel=cancel, guard=guard)
         report(progress, 5, total, "verified")
         failed = [c for c in checks if not c.ok]
         if failed:

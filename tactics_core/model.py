@@ -185,6 +185,33 @@ class GPT(nn.Module):
         ]
 
 
+class CrashGuard(nn.Module):
+    """Lowers the logits of the tokens that would write a line acorn f47631b0 dies on.
+
+    `prover.CrashGuard` says which; the rule is a function of the token fed at
+    each position, so it travels inside the ONNX export:
+    `forward(input_ids, logits)` -> the logits to sample from.
+    """
+
+    def __init__(self, rule, penalty: float) -> None:
+        super().__init__()
+        self.penalty = float(penalty)
+        for name in ("banned", "ends_slash", "starts_slash", "line_start", "bad_first"):
+            self.register_buffer(name, torch.as_tensor(getattr(rule, name), dtype=torch.bool), persistent=False)
+
+    @classmethod
+    def of(cls, rule) -> "CrashGuard":
+        """From a `prover.CrashGuard` (numpy masks of one tokenizer)."""
+        from .prover import GUARD_PENALTY
+
+        return cls(rule, GUARD_PENALTY)
+
+    def forward(self, input_ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        after_slash = self.ends_slash[input_ids].unsqueeze(-1) & self.starts_slash  # [batch, seq, vocab]
+        first = self.line_start[input_ids].unsqueeze(-1) & self.bad_first
+        return logits - (after_slash | first | self.banned).to(logits.dtype) * self.penalty
+
+
 # Keys the original scripts' state dicts may carry that are not parameters here.
 _IGNORED_SUFFIXES = (".attn.mask", ".attn.bias")
 

@@ -69,15 +69,75 @@ def is_failed_line(text: str) -> bool:
 
 
 def crashes_acorn(text: str) -> bool:
-    """A line that makes acorn f47631b0 panic: only a `//` comment (a `///` doc comment is not).
+    """A line that makes acorn f47631b0 panic instead of rejecting it.
 
-    Its tokenizer turns `// ...` into a newline, the statement parser then finds
-    no statement and `Statement::parse_str_with_options` panics ("expected
-    statement, got EOF"): the whole prover process dies, not just the attempt.
-    Seen with the real binary (docs/prover.md); no proof line needs `//`.
+    acorn checks a line with `Statement::parse_str_with_options(line, in_block=true)`,
+    which panics ("expected statement, got EOF") when the line holds no
+    statement: when it is only a `//` comment (its tokenizer turns the comment
+    into a newline) or starts with `}` (in a block, a closing brace ends the
+    block). Its tokenizer skips only spaces and tabs before them. The whole
+    prover process dies, not just the attempt. Found with the real binary
+    (docs/prover.md); no proof line needs either.
     """
-    stripped = text.lstrip()
-    return stripped.startswith("//") and not stripped.startswith("///")
+    stripped = text.lstrip(" \t")
+    return (stripped.startswith("//") and not stripped.startswith("///")) or stripped.startswith("}")
+
+
+GUARD_PENALTY = 100.0  # subtracted from a guarded token's logit: at temperature 0.8, e^-125 of its odds
+
+
+@dataclass(frozen=True)
+class CrashGuard:
+    """Which tokens could make a model write a line acorn f47631b0 dies on (`crashes_acorn`).
+
+    Such a line holds `//` or starts (after spaces and tabs) with `}`. `//` can
+    only appear as a token that holds it, or as a token ending in `/` followed
+    by one starting with `/`; a line starts after a token whose text ends in a
+    newline (then spaces or tabs), like the newline the prover feeds before each
+    line. So, from the token fed alone (what an ONNX graph sees), the guard
+    lowers by GUARD_PENALTY: tokens holding `//` always; tokens starting with
+    `/` after one ending with `/`; and at a line start, tokens of only spaces or
+    tabs and tokens starting with `}`. No proof line needs any of them
+    (certificates hold claims, one a line, unindented). A special token decodes
+    to nothing in acorn (`skip_special_tokens`), so the guard looks through it:
+    after one, a line may be starting and a `/` may precede.
+    """
+
+    banned: np.ndarray  # [vocab] bool: the token's text holds `//`
+    ends_slash: np.ndarray  # [vocab] bool: the token's text ends with `/`
+    starts_slash: np.ndarray  # [vocab] bool: the token's text starts with `/`
+    line_start: np.ndarray  # [vocab] bool: after this token a new line starts (newline, then spaces/tabs)
+    bad_first: np.ndarray  # [vocab] bool: no line may start with this token (blank, or `}` first)
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> "CrashGuard":
+        vocab = int(tokenizer.vocab_size)
+        texts = []
+        for i in range(vocab):
+            piece = tokenizer.token_bytes(i)
+            texts.append(piece if piece is not None else tokenizer.decode([i]).encode("utf-8"))
+
+        def line_start(t: bytes) -> bool:
+            return b"\n" in t and not t.rsplit(b"\n", 1)[1].strip(b" \t")
+
+        def bad_first(t: bytes) -> bool:
+            if not t or b"\n" in t:  # a special token, or one that ends the line (the prover stops there)
+                return False
+            rest = t.lstrip(b" \t")
+            return not rest or rest.startswith(b"}")
+
+        return cls(
+            banned=np.array([b"//" in t for t in texts], dtype=bool),
+            ends_slash=np.array([t.endswith(b"/") or not t for t in texts], dtype=bool),
+            starts_slash=np.array([t.startswith(b"/") for t in texts], dtype=bool),
+            line_start=np.array([line_start(t) or not t for t in texts], dtype=bool),
+            bad_first=np.array([bad_first(t) for t in texts], dtype=bool),
+        )
+
+    def mask(self, fed: int) -> np.ndarray:
+        """[vocab] bool: the tokens kept from following the token `fed`."""
+        return (self.banned | (self.starts_slash & bool(self.ends_slash[fed]))
+                | (self.bad_first & bool(self.line_start[fed])))
 
 
 def is_marker_or_empty(text: str) -> bool:

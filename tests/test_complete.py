@@ -72,14 +72,17 @@ def test_candidates_are_deduplicated_ranked_and_scored(torch_completer, held_out
     assert len(texts) == len(set(texts)) and all(texts)
     scores = [c.logprob for c in result.candidates]
     assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
-    # The score is the model's log-probability of the line plus its stop token, recomputed here.
+    # The score is the log-probability of the line plus its stop token under what is sampled (the
+    # model's logits less the crash guard's penalty, as in an export), recomputed here.
     tok = torch_completer.tokenizer
     best = next(c for c in result.candidates if c.finished)
     line_ids = tok.encode(best.text + "\n")
     prompt_ids = tok.encode(result.prompt)
     model = torch_completer.backend.model
     with torch.no_grad():
-        logits, _ = model(torch.tensor([prompt_ids + line_ids]))
+        ids = torch.tensor([prompt_ids + line_ids])
+        logits, _ = model(ids)
+        logits = torch_completer.backend.guard(ids, logits)
     logp = torch.log_softmax(logits[0].double(), -1)
     expected = sum(float(logp[len(prompt_ids) - 1 + j, t]) for j, t in enumerate(line_ids))
     assert best.logprob == pytest.approx(expected, abs=1e-3)

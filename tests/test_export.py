@@ -61,6 +61,8 @@ def test_onnx_contract_names_types_and_dynamic_axes():
             present = _dims(outputs[f"present_key_values.{i}.{kv}"])
             assert present[0] == "batch" and present[1:] == [h, present[2], d] and isinstance(present[2], str)
     assert _dims(outputs["logits"]) == ["batch", "seq", cfg["vocab_size"]]
+    assert _dims(outputs["raw_logits"]) == ["batch", "seq", cfg["vocab_size"]]
+    assert cfg["crash_guard"] is True and cfg["outputs"][-1] == "raw_logits"
 
 
 @pytest.mark.parametrize("batch,seq,past", [(1, 1, 0), (3, 5, 0), (2, 1, 7), (4, 3, 9)])
@@ -86,13 +88,22 @@ def test_onnx_runs_any_batch_seq_and_past_including_empty(batch, seq, past):
     out = session.run(None, feed)
     assert out[0].shape == (batch, seq, cfg["vocab_size"])
     assert out[1].shape == (batch, cfg["n_heads"], past + seq, cfg["head_dim"])
-    assert np.abs(out[0] - ref.numpy()[:, past:]).max() <= 1e-4
+    raw = out[-1]  # raw_logits: the model's own
+    assert np.abs(raw - ref.numpy()[:, past:]).max() <= 1e-4
+    # logits: the same, less the crash guard's penalty on the tokens that would write `//`
+    from tactics_core.prover import GUARD_PENALTY, CrashGuard
+    from tactics_core.tokenizer import load_tokenizer
+
+    rule = CrashGuard.of(load_tokenizer(export_mod.Path(report.path) / "tokenizer.json"))
+    fed = prefix[:, past:]
+    want = raw - GUARD_PENALTY * np.stack([[rule.mask(int(t)) for t in row] for row in fed])
+    assert np.abs(out[0] - want).max() <= 1e-4
 
 
 def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
     ws = tiny_workspace()
 
-    def broken(model, path):
+    def broken(model, path, guard=None):
         path.write_bytes(b"half a model")
         raise TacticsError("ONNX export failed: simulated crash")
 
@@ -107,7 +118,7 @@ def test_failed_export_leaves_no_folder(tmp_path, monkeypatch):
 def test_failed_check_is_an_error_and_writes_nothing(tmp_path, monkeypatch):
     ws = tiny_workspace()
     monkeypatch.setattr(export_mod, "TOLERANCE", -1.0)  # no difference can pass
-    monkeypatch.setattr(export_mod, "_onnx_export", lambda model, path: shutil.copyfile(
+    monkeypatch.setattr(export_mod, "_onnx_export", lambda model, path, guard=None: shutil.copyfile(
         export_mod.Path(tiny_export().path) / "model.onnx", path) and 20)
     out = tmp_path / "x"
     with pytest.raises(TacticsError, match="verification failed") as info:
@@ -271,3 +282,32 @@ def test_a_newer_ir_version_is_lowered_and_a_newer_opset_refused(tmp_path):
     _tiny_graph(path, ir_version=10, opset=22)
     with pytest.raises(TacticsError, match="opset 22, above the 21"):
         export_mod._fit_runtime_limits(path)
+
+
+def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_path):
+    """acorn f47631b0 panics on a `//` line or one starting with `}`: a guarded export never samples one;
+    the same model exported without the guard does (the tiny model learned acornlib source text)."""
+    from tactics_core.complete import Completer
+    from tactics_core.corpus import parse_proof_text
+    from tactics_core.prover import CrashGuard, ProverSession, crashes_acorn
+
+    report = tiny_export()
+    assert next(c for c in report.checks if c.name == "crash guard").ok
+    completer = Completer.load(report.path, threads=1)
+    rule = CrashGuard.of(completer.tokenizer)
+    assert rule.banned.any()  # the tiny model's vocabulary has `//` tokens (acornlib comments)
+    assert rule.bad_first[completer.tokenizer.encode("}")[0]] and rule.line_start[completer.tokenizer.encode("\n")[0]]
+    nl = completer.tokenizer.encode("\n")[0]
+    logits, _ = completer.backend.prefill([nl])
+    raw = completer.backend.all_logits([nl])[-1]
+    assert (raw - logits)[rule.banned].min() >= 99.9 and np.allclose((raw - logits)[~rule.mask(nl)], 0, atol=1e-4)
+    goal = parse_proof_text("@T\n// a comment the model has seen\n@G\nx = x\n@C\nx != x\n", "g.txt")
+    session = ProverSession(completer.backend, completer.tokenizer, goal, seed=0)
+    lines = [a.text for a in session.sample_lines(256)]
+    assert not any(crashes_acorn(t) or "//" in t for t in lines)
+    plain = export_model(tiny_workspace().checkpoint, tmp_path / "plain", crash_guard=False)
+    assert plain.config["crash_guard"] is False and plain.config["outputs"] == export_mod.output_names(
+        plain.config["n_layers"], guarded=False)
+    unguarded = Completer.load(plain.path, threads=1)
+    session = ProverSession(unguarded.backend, unguarded.tokenizer, goal, seed=0)
+    assert any(crashes_acorn(a.text) for a in session.sample_lines(256))

@@ -67,7 +67,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"    overflow              {_f(result.overflow_rate, '.1%')}   ({result.overflow_goals} goals whose gold proof does not fit the context)")
     print(f"    attempts per 5 s      {_f(result.attempts_per_5s, '.0f')}   ({_f(result.attempt_ms, '.1f')} ms per attempt, 1 thread)")
     print(f"    lines acorn crashes on {_f(result.crash_line_rate, '.2%')}  ({result.crash_lines}/{result.prover_samples} sampled "
-          f"lines are only a // comment; acorn f47631b0 panics on one: {_f(result.crash_goal_rate, '.0%')} of 5 s searches "
+          f"lines are a // comment or start with }}; acorn f47631b0 panics on one: {_f(result.crash_goal_rate, '.0%')} of 5 s searches "
           "would meet one)")
     print(f"  the {result.layout} layout's own prompt:")
     print(f"    bits/byte             {bpb}   ({result.tokens:,} tokens, {result.bytes:,} bytes)")
