@@ -392,75 +392,66 @@ def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tup
     return verdicts, fatal
 
 
-@dataclass
-class ModuleResult:
-    module: str
-    goals: list[GoalResult] = field(default_factory=list)
-    seconds: float = 0.0
+class _Tally:
+    """The counts a report shows, over `all_goals()` (one module's, or one prover's across modules)."""
+
+    def all_goals(self) -> list[GoalResult]:
+        raise NotImplementedError
 
     @property
     def proved(self) -> int:
-        return sum(g.proved for g in self.goals)
+        return sum(g.proved for g in self.all_goals())
 
     @property
     def attempted(self) -> int:
-        return len(self.goals)
+        return len(self.all_goals())
 
     @property
     def crashed(self) -> int:
-        return sum(g.outcome == "crashed" for g in self.goals)
+        return sum(g.outcome == "crashed" for g in self.all_goals())
 
     @property
     def empty_proofs(self) -> int:
         """Goals proved with no line at all: acorn's checker closed them before the first attempt."""
-        return sum(g.proved and not g.proof for g in self.goals)
+        return sum(g.proved and not g.proof for g in self.all_goals())
 
     def median_proof_seconds(self) -> Optional[float]:
-        times = [g.seconds for g in self.goals if g.proved and g.seconds is not None]
+        times = [g.seconds for g in self.all_goals() if g.proved and g.seconds is not None]
         return round(statistics.median(times), 3) if times else None
 
-    def to_dict(self) -> dict:
-        return {
-            "module": self.module, "proved": self.proved, "attempted": self.attempted, "crashed": self.crashed,
-            "empty_proofs": self.empty_proofs, "median_proof_seconds": self.median_proof_seconds(), "seconds": round(self.seconds, 3),
-            "goals": [g.to_dict() for g in self.goals],
-        }
+    def tally(self) -> dict:
+        return {"proved": self.proved, "attempted": self.attempted, "crashed": self.crashed,
+                "empty_proofs": self.empty_proofs, "median_proof_seconds": self.median_proof_seconds()}
 
 
 @dataclass
-class ProverResult:
+class ModuleResult(_Tally):
+    module: str
+    goals: list[GoalResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def all_goals(self) -> list[GoalResult]:
+        return self.goals
+
+    def to_dict(self) -> dict:
+        return {"module": self.module, **self.tally(), "seconds": round(self.seconds, 3),
+                "goals": [g.to_dict() for g in self.goals]}
+
+
+@dataclass
+class ProverResult(_Tally):
     """One prover's results over the modules: `model` (acorn's generative prover) or `saturation`."""
 
     prover: str
     modules: list[ModuleResult] = field(default_factory=list)
     search_seconds: Optional[float] = None  # the budget per goal that acorn applied
 
-    @property
-    def proved(self) -> int:
-        return sum(m.proved for m in self.modules)
-
-    @property
-    def attempted(self) -> int:
-        return sum(m.attempted for m in self.modules)
-
-    @property
-    def crashed(self) -> int:
-        return sum(m.crashed for m in self.modules)
-
-    @property
-    def empty_proofs(self) -> int:
-        return sum(m.empty_proofs for m in self.modules)
-
-    def median_proof_seconds(self) -> Optional[float]:
-        times = [g.seconds for m in self.modules for g in m.goals if g.proved and g.seconds is not None]
-        return round(statistics.median(times), 3) if times else None
+    def all_goals(self) -> list[GoalResult]:
+        return [g for m in self.modules for g in m.goals]
 
     def to_dict(self) -> dict:
-        return {
-            "prover": self.prover, "proved": self.proved, "attempted": self.attempted, "crashed": self.crashed,
-            "empty_proofs": self.empty_proofs, "median_proof_seconds": self.median_proof_seconds(), "search_seconds": self.search_seconds,
-            "modules": [m.to_dict() for m in self.modules],
-        }
+        return {"prover": self.prover, **self.tally(), "search_seconds": self.search_seconds,
+                "modules": [m.to_dict() for m in self.modules]}
 
 
 @dataclass
