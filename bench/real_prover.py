@@ -54,18 +54,18 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def prepare_data(acornlib: Path, work: Path, proved: list[str]) -> tuple[Path, Path]:
+def prepare_data(acornlib: Path, work: Path, proved: list[str], prefix_scope: str = "theorem") -> tuple[Path, Path]:
     """The training corpus (the library less list/) and the held-out corpus (the proved modules)."""
     from tactics_core.acornlib import import_acornlib
 
     train_dir, held_dir = work / "train" / "proofs", work / "heldout" / "proofs"
     if not train_dir.is_dir():
-        r = import_acornlib(acornlib, train_dir, exclude=[HELD_OUT_GLOB])
+        r = import_acornlib(acornlib, train_dir, exclude=[HELD_OUT_GLOB], prefix_scope=prefix_scope)
         log(f"training corpus: {r.files:,} files from {r.modules} modules ({r.bytes / 1e6:.1f} MB), "
             f"{HELD_OUT_GLOB} left out, {r.seconds:.0f} s")
     if not held_dir.is_dir():
         sources = [f"src/{m.replace('.', '/')}.ac" for m in proved]
-        r = import_acornlib(acornlib, held_dir, include=sources)
+        r = import_acornlib(acornlib, held_dir, include=sources, prefix_scope=prefix_scope)
         log(f"held-out corpus: {r.files:,} files from {', '.join(proved)}")
     return train_dir, held_dir
 
@@ -133,6 +133,9 @@ def main() -> None:
                     help="validation goals for each model's in-distribution figures (default 100)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (and reuse: corpora and tokenizer are not redone)")
     ap.add_argument("--json", type=Path, help="also write every figure here")
+    ap.add_argument("--prefix-scope", choices=("theorem", "block"), default="theorem",
+                    help="where the imports' @T starts (docs/corpus.md); `block` is what acorn's prover feeds")
+    ap.add_argument("--skip-original", action="store_true", help="train and judge the cpu preset only")
     ap.add_argument("--no-crash-guard", action="store_true",
                     help="export without the crash guard (acorn f47631b0 then crashes on any `//` line a model writes)")
     args = ap.parse_args()
@@ -165,9 +168,10 @@ def main() -> None:
     log(f"acorn: {setup.binary}; acornlib: {setup.acornlib}; held out: {HELD_OUT_GLOB}; proved: {', '.join(proved)}; "
         f"exports {'without' if args.no_crash_guard else 'with'} the crash guard")
     out: dict = {"held_out": HELD_OUT_GLOB, "proved_modules": proved, "minutes": args.minutes, "jobs": args.jobs,
+                 "prefix_scope": args.prefix_scope,
                  "crash_guard": not args.no_crash_guard}
     try:
-        train_dir, held_dir = prepare_data(setup.acornlib, work, proved)
+        train_dir, held_dir = prepare_data(setup.acornlib, work, proved, args.prefix_scope)
         preset = load_preset("cpu")
         ours_work, base_work = work / "ours", work / "original"
         for w in (ours_work, base_work):
@@ -181,13 +185,16 @@ def main() -> None:
         log(f"\n(a) the shipped cpu preset, {args.minutes:g} minutes")
         out["ours"] = (reuse(ours_work, train_dir, args.eval_limit) if finished(ours_work) else
                        run_ours(train_dir, ours_work, preset, args.minutes, args.eval_limit, 0, 5.0, log))
-        log(f"\n(b) the original recipe, {args.minutes:g} minutes")
-        out["original"] = (reuse(base_work, train_dir, args.eval_limit) if finished(base_work) else
-                           run_baseline(train_dir, base_work, args.minutes, args.eval_limit, 0, [], log))
-        for o in (out["ours"], out["original"]):
-            o.pop("curve", None)
+        recipes = ["ours"] if args.skip_original else ["ours", "original"]
+        if not args.skip_original:
+            log(f"\n(b) the original recipe, {args.minutes:g} minutes")
+            out["original"] = (reuse(base_work, train_dir, args.eval_limit) if finished(base_work) else
+                               run_baseline(train_dir, base_work, args.minutes, args.eval_limit, 0, [], log))
+        for name in recipes:
+            out[name].pop("curve", None)
 
         checkpoints = {"ours": ours_work / "best_model.pt", "original": base_work / "best_model.pt"}
+        checkpoints = {name: checkpoints[name] for name in recipes}
         if not checkpoints["ours"].is_file():  # no evaluation ran (a short budget): the final checkpoint
             checkpoints["ours"] = max(ours_work.glob("checkpoint_step_*.pt"), key=lambda p: p.stat().st_mtime)
         exports = {}
@@ -212,10 +219,10 @@ def main() -> None:
             out[name]["acorn"] = judge(setup, folder, proved, args.jobs, f"{name} model")
         out["saturation"] = judge(setup, None, proved, args.jobs, "saturation prover alone (the reference)")
 
-        a, b = out["ours"]["acorn"], out["original"]["acorn"]
         log(f"\nheadline: goals of held-out modules proved by acorn's generative prover in its 5 s, after "
             f"{args.minutes:g} minutes of training on this machine")
-        for label, r in (("cpu preset", a), ("original recipe", b)):
+        labels = {"ours": "cpu preset", "original": "original recipe"}
+        for label, r in ((labels[name], out[name]["acorn"]) for name in recipes):
             log(f"  {label:18s} {r['proved']}/{r['attempted']}  ({r['proved'] - r['empty_proofs']} with lines the model "
                 f"wrote, {r['empty_proofs']} closed by acorn's checker before any line; {r['crashed']} acorn crashes)")
         s = out["saturation"]

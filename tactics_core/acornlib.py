@@ -775,8 +775,32 @@ def locate(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
 # ------------------------------------------------------------------ rendering
 
 
-def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot]) -> str:
-    """The proof file text for one certificate."""
+PREFIX_SCOPES = ("theorem", "block")
+
+
+def block_prefix(prefix: list[str]) -> list[str]:
+    """The part of a theorem's text before a goal that acorn f47631b0 writes as `@T`: from the
+    innermost block still open at the goal (`if`, `else`, `forall`, a match case, ...), whose
+    environment acorn's `GoalContext` uses (`env_for_line`); a theorem's own `} by {` block
+    starts at the theorem. Braces after `//` do not count."""
+    stack: list[int] = []
+    for i, line in enumerate(prefix):
+        popped: Optional[int] = None
+        between = ""
+        for ch in line.split("//", 1)[0]:
+            if ch == "{":
+                stack.append(popped if popped is not None and between.strip() == "by" else i)
+                popped = None
+            elif ch == "}" and stack:
+                popped, between = stack.pop(), ""
+            else:
+                between += ch
+    return prefix[stack[-1]:] if stack else prefix
+
+
+def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot],
+           prefix_scope: str = "theorem") -> str:
+    """The proof file text for one certificate (`prefix_scope`: where `@T` starts, PREFIX_SCOPES)."""
     out: list[str] = []
     slot = placement.slot
     if slot is None:
@@ -788,8 +812,9 @@ def render(cert: Certificate, placement: Placement, lines: list[str], enclosing:
         hyp, cf = hypothesis_and_counterfactual(cert.goal)
     else:
         if slot.kind == "claim" and slot.start > slot.top:
+            prefix = lines[slot.top : slot.start]
             out.append("@T")
-            out.extend(lines[slot.top : slot.start])
+            out.extend(block_prefix(prefix) if prefix_scope == "block" else prefix)
         out.append("@G")
         out.extend(slot.g_lines)
         hyp, cf = hypothesis_and_counterfactual(slot.text if slot.kind == "theorem" else cert.goal)
@@ -1021,7 +1046,8 @@ def _not_a_checkout(root: Path, tree: _Tree) -> str:
 
 
 def module_files(
-    text: str, certs: list[Certificate], typeclasses: dict, theorem_names: frozenset = frozenset()
+    text: str, certs: list[Certificate], typeclasses: dict, theorem_names: frozenset = frozenset(),
+    prefix_scope: str = "theorem",
 ) -> Iterator[tuple[Certificate, Placement, str]]:
     """Each certificate of one module with its placement and proof file text."""
     lines = text.split("\n")
@@ -1034,7 +1060,7 @@ def module_files(
         enclosing = None
         if placement.slot is None:
             enclosing = _enclosing_for_unlocated(cert, certs, placements, theorems)
-        yield cert, placement, render(cert, placement, lines, enclosing)
+        yield cert, placement, render(cert, placement, lines, enclosing, prefix_scope)
 
 
 def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot]:
@@ -1055,11 +1081,14 @@ def import_acornlib(
     force: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    prefix_scope: str = "theorem",
 ) -> ImportReport:
     """Write the corpus of an acornlib checkout into `data_dir` and `manifest.jsonl` beside it.
 
     The files are built in a hidden folder beside `data_dir` and swapped in
     whole at the end; a non-empty `data_dir` is replaced only with `force`.
+    `prefix_scope`: `@T` from the enclosing theorem (the published corpora) or
+    from the innermost open block (what acorn f47631b0 writes and its prover feeds).
     """
     from .demo import _check_target
 
@@ -1069,6 +1098,8 @@ def import_acornlib(
     exclude = list(exclude or [])
     if max_bytes < 0:
         raise TacticsError(f"--max-bytes must be 0 (no cap) or positive (got {max_bytes})")
+    if prefix_scope not in PREFIX_SCOPES:
+        raise TacticsError(f"--prefix-scope must be one of {', '.join(PREFIX_SCOPES)} (got {prefix_scope!r})")
     if not root.exists():
         raise TacticsError(f"acornlib folder {root} not found; pass the folder you cloned acornlib into")
     if not root.is_dir():
@@ -1098,7 +1129,8 @@ def import_acornlib(
             for done, module in enumerate(selected):
                 check(cancel)
                 report(progress, done, len(selected), module.source or module.cert)
-                _import_module(root, module, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel)
+                _import_module(root, module, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel,
+                               prefix_scope)
             report(progress, len(selected), len(selected), "swapping the new corpus in")
         check(cancel)
     result.replaced = swap.replaced
@@ -1107,7 +1139,7 @@ def import_acornlib(
     return result
 
 
-def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, cancel) -> None:
+def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, cancel, prefix_scope="theorem") -> None:
     cert_text, problem = _read_text(root / module.cert, module.cert)
     if module.source is None:
         lines = _count_lines(cert_text)
@@ -1139,7 +1171,7 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
         if not problems:
             result.problems.append(Problem(module.cert, "empty certificate file (no goals to import)", kind="empty"))
         return
-    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned)):
+    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, prefix_scope=prefix_scope)):
         if k % 256 == 0:
             check(cancel)
         data = text.encode("utf-8")

@@ -35,6 +35,11 @@ def register(subparsers) -> None:
         "--max-bytes", type=int, default=0, metavar="N",
         help="stop adding files once the corpus would pass N bytes (0: no cap; default: %(default)s)",
     )
+    lib.add_argument(
+        "--prefix-scope", choices=("theorem", "block"), default="theorem",
+        help="where @T starts: at the enclosing theorem (default, as the published corpora) or at the innermost "
+        "open block, as acorn f47631b0's `training` writes and its prover asks (docs/corpus.md)",
+    )
     lib.add_argument("--force", action="store_true", help="replace a non-empty data folder")
     lib.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     lib.set_defaults(func=cmd_acornlib)
@@ -74,7 +79,7 @@ def cmd_acornlib(args) -> int:
     try:
         made = import_acornlib(
             args.path, args.data_dir, include=args.include, exclude=args.exclude,
-            max_bytes=args.max_bytes, force=args.force, progress=progress,
+            max_bytes=args.max_bytes, force=args.force, progress=progress, prefix_scope=args.prefix_scope,
         )
     finally:
         progress.close()
