@@ -603,10 +603,9 @@ class Completer:
             )
         info = {"payload": {k: v for k, v in loaded.payload.items() if k not in ("model", "optimizer", "train_state")}}
         # Asked as its export would be: the crash guard on what is sampled (prover.CrashGuard).
-        from .model import CrashGuard as GuardModule
-        from .prover import CrashGuard
+        from .model import CrashGuard
 
-        guard = GuardModule.of(CrashGuard.of(tokenizer))
+        guard = CrashGuard.for_tokenizer(tokenizer)
         return cls(TorchBackend(loaded.model, guard), tokenizer, path, info, layout=training_layout(loaded.payload))
 
     def prompt(self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False, max_tokens: int = 100) -> Prompt:

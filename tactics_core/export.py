@@ -479,10 +479,9 @@ def export_model(
     config = export_config(loaded, tokenizer)
     guard = None
     if crash_guard:
-        from .model import CrashGuard as GuardModule
-        from .prover import CrashGuard
+        from .model import CrashGuard
 
-        guard = GuardModule.of(CrashGuard.of(tokenizer)).eval()
+        guard = CrashGuard.for_tokenizer(tokenizer)
     config["crash_guard"] = guard is not None
     config["outputs"] = output_names(loaded.config.n_layers, guard is not None)
     notes: list[str] = []

@@ -200,11 +200,11 @@ class CrashGuard(nn.Module):
             self.register_buffer(name, torch.as_tensor(getattr(rule, name), dtype=torch.bool), persistent=False)
 
     @classmethod
-    def of(cls, rule) -> "CrashGuard":
-        """From a `prover.CrashGuard` (numpy masks of one tokenizer)."""
-        from .prover import GUARD_PENALTY
+    def for_tokenizer(cls, tokenizer) -> "CrashGuard":
+        """The guard of one tokenizer's vocabulary (the rule: `prover.CrashGuard.of`)."""
+        from .prover import GUARD_PENALTY, CrashGuard as Rule
 
-        return cls(rule, GUARD_PENALTY)
+        return cls(Rule.of(tokenizer), GUARD_PENALTY).eval()
 
     def forward(self, input_ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         after_slash = self.ends_slash[input_ids].unsqueeze(-1) & self.starts_slash  # [batch, seq, vocab]
