@@ -49,10 +49,13 @@ def check(cancel: CancelToken | None) -> None:
         cancel.check()
 
 
-class ConsoleProgress:
-    """A small stderr progress line for the CLI, redrawn at most ~10 times a second.
+PLAIN_INTERVAL = 5.0  # seconds between the plain progress lines written where stderr is no terminal
 
-    Prints nothing when stderr is not a terminal (pipes, CI, `--json`).
+
+class ConsoleProgress:
+    """The CLI's progress on stderr: a bar redrawn at most ~10 times a second on a terminal;
+    elsewhere (logs, pipes, CI) one plain line every PLAIN_INTERVAL seconds, so long work is
+    never silent and short work prints nothing.
     """
 
     def __init__(self, label: str, stream=None, min_interval: float = 0.1) -> None:
@@ -60,19 +63,26 @@ class ConsoleProgress:
         self.stream = stream or sys.stderr
         self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.min_interval = min_interval
+        self.plain_interval = PLAIN_INTERVAL
         self._last = 0.0
         self._start = time.monotonic()
+        self._last_plain = self._start
         self._drawn = False
 
     def __call__(self, done: int, total: int | None, message: str = "") -> None:
-        if not self.enabled:
-            return
         now = time.monotonic()
+        elapsed = now - self._start
+        if not self.enabled:
+            if now - self._last_plain >= self.plain_interval:
+                self._last_plain = now
+                amount = f"{done}/{total} ({min(1.0, done / total):.0%})" if total else f"{done}"
+                self.stream.write(f"{self.label} {amount} {elapsed:.0f}s {message}".rstrip() + "\n")
+                self.stream.flush()
+            return
         final = total is not None and done >= total
         if not final and now - self._last < self.min_interval:
             return
         self._last = now
-        elapsed = now - self._start
         if total:
             frac = min(1.0, done / total)
             width = 24

@@ -225,6 +225,9 @@ def test_prove_judges_every_goal_and_leaves_the_checkout_alone(tmp_path, monkeyp
 
 
 def test_cli_prove_prints_the_table_and_json(tmp_path, monkeypatch, capsys):
+    from tactics_core import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)  # a progress line at every step, for the check below
     lib = make_library(tmp_path)
     monkeypatch.setenv(acorn.ENV_BINARY, str(make_fake(tmp_path, PLAN)))
     monkeypatch.setenv(acorn.ENV_ACORNLIB, str(lib))

@@ -59,21 +59,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise TacticsError("--timeout must be a positive number of seconds")
     progress = ConsoleProgress("prove", stream=sys.stderr)
-    plain = not progress.enabled
-    last = [0.0]
-
-    def on_progress(done, total, message) -> None:
-        # ConsoleProgress draws only on a terminal; elsewhere (logs, CI) a plain line every few seconds.
-        import time
-
-        now = time.monotonic()
-        if now - last[0] >= 5.0 or (total and done >= total):
-            last[0] = now
-            print(f"prove {done}/{total or '?'} {message}", file=sys.stderr, flush=True)
-
     try:
         report = prove(args.model, setup, args.module, timeout=args.timeout, baseline=args.baseline, jobs=args.jobs,
-                       progress=on_progress if plain else progress)
+                       progress=progress)
     finally:
         progress.close()
     if args.json:

@@ -1,0 +1,24 @@
+"""The CLI's progress where stderr is no terminal: a plain line every few seconds, nothing for short work."""
+
+from __future__ import annotations
+
+import io
+
+from tactics_core import progress
+
+
+def test_plain_lines_every_interval_when_not_a_terminal(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    out = io.StringIO()  # not a terminal
+    bar = progress.ConsoleProgress("cache", stream=out)
+    bar(1, 10, "file 1")
+    assert out.getvalue() == ""  # short work prints nothing
+    clock[0] += progress.PLAIN_INTERVAL
+    bar(4, 10, "file 4")
+    clock[0] += 1.0
+    bar(5, 10, "file 5")  # within the interval: nothing more
+    clock[0] += progress.PLAIN_INTERVAL
+    bar(7, None, "tokenizing")
+    bar.close()
+    assert out.getvalue().splitlines() == ["cache 4/10 (40%) 5s file 4", "cache 7 11s tokenizing"]
