@@ -636,7 +636,7 @@ def prove_modules(
     with ScratchLibrary(setup.acornlib, modules) as scratch:
         listed: dict[str, list[Goal]] = {}
         for k, module in enumerate(modules):
-            check(cancel)
+            stop.check()
             report(progress, 0, None, f"listing the goals of {module} ({k + 1}/{len(modules)})")
             listed[module] = list_goals(setup, scratch.path, module, stop)
         total = sum(len(g) for g in listed.values()) * len(provers)
@@ -737,8 +737,10 @@ def prove(
 
 def report_text(report: ProveReport) -> str:
     """The per-module table and totals: what `tactics prove` prints and the Checkpoints screen shows."""
+    # Under 70 columns with both provers, so the TUI's dialog (80x24) shows it unwrapped; module
+    # names are short (the longest of acornlib c30e377: 21 characters). "median s" is the model's.
     provers = [r.prover for r in report.results]
-    head = f"{'module':32s} {'goals':>5s}" + "".join(f" {p:>14s}" for p in provers) + "  median s (model)"
+    head = f"{'module':28s} {'goals':>5s}" + "".join(f" {p:>11s}" for p in provers) + "  median s"
     lines = [f"{report.model} judged by {report.acorn} on {report.acornlib}", head, "-" * len(head)]
     modules = [m.module for m in report.results[0].modules] if report.results else []
     for i, name in enumerate(modules):
@@ -747,10 +749,10 @@ def report_text(report: ProveReport) -> str:
             m = r.modules[i]
             attempted = m.attempted
             crash = f" ({m.crashed}c)" if m.crashed else ""
-            cells += f" {f'{m.proved}{crash}':>14s}"
+            cells += f" {f'{m.proved}{crash}':>11s}"
             if r.prover == "model":
                 median = m.median_proof_seconds()
-        lines.append(f"{name:32s} {attempted:5d}{cells}  {'-' if median is None else f'{median:.2f}'}")
+        lines.append(f"{name:28s} {attempted:5d}{cells}  {'-' if median is None else f'{median:.2f}'}")
     lines.append("-" * len(head))
     for r in report.results:
         share = r.proved / r.attempted if r.attempted else 0.0

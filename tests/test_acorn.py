@@ -238,6 +238,9 @@ def test_cli_prove_prints_the_table_and_json(tmp_path, monkeypatch, capsys):
     assert "1 acorn crashes" in out.out
     assert "expected statement, got EOF" in out.out
     assert "prove 8/8" in out.err  # progress lines when stderr is no terminal
+    assert cli_main(["prove", str(export), "--module", "nat.lattice", "--baseline"]) == 0
+    table = capsys.readouterr().out.splitlines()[1:4]  # header, rule, the module's row
+    assert table[2].startswith("nat.lattice") and max(map(len, table)) <= 70  # fits the TUI's dialog at 80x24
     assert cli_main(["prove", str(export), "--module", "nat.lattice", "--baseline", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert set(d["provers"]) == {"model", "saturation"} and d["provers"]["model"]["attempted"] == 8

@@ -184,7 +184,8 @@ async def test_playground_without_a_model_and_with_a_validation_goal(ws):
         assert app.screen.reference  # the corpus proof is kept to compare with
 
 
-async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
+def tiny_checkpoint(ws: Path, name: str, step: int, **extra) -> Path:
+    """A checkpoint of an untrained 1-layer GPT (vocab 300) in the workspace's checkpoint folder."""
     import torch
 
     from tactics_core.checkpoints import save_checkpoint
@@ -192,7 +193,12 @@ async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
 
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
-    path = save_checkpoint(ws / "checkpoints" / "checkpoint_step_5.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 5, "val_loss": 3.25})
+    payload = {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": step, **extra}
+    return save_checkpoint(ws / "checkpoints" / name, payload)
+
+
+async def test_checkpoints_screen_empty_and_delete_needs_confirmation(ws):
+    path = tiny_checkpoint(ws, "checkpoint_step_5.pt", 5, val_loss=3.25)
     app = TacticsApp(ws)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
@@ -217,18 +223,12 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
     """`a` on a checkpoint: the dialog (prefilled from the environment), the job, the per-module table."""
     import types
 
-    import torch
-
     from tactics_core import acorn as acorn_mod
     from tactics_core import export as export_mod
-    from tactics_core.checkpoints import save_checkpoint
-    from tactics_core.model import GPT, GPTConfig
     from tactics_tui.screens.dialogs import ProveDialog, TextDialog
     from test_acorn import PLAN, fake_export, make_fake, make_library
 
-    torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
-    save_checkpoint(ws / "checkpoints" / "checkpoint_step_5.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 5})
+    tiny_checkpoint(ws, "checkpoint_step_5.pt", 5)
     monkeypatch.setenv(acorn_mod.ENV_BINARY, str(make_fake(tmp_path, PLAN)))
     monkeypatch.setenv(acorn_mod.ENV_ACORNLIB, str(make_library(tmp_path)))
     exported = fake_export(tmp_path)
@@ -262,14 +262,7 @@ def test_cli_refuses_a_missing_workspace(tmp_path, capsys):
 
 
 async def test_checkpoint_opens_in_playground_and_resume_goes_to_training(ws):
-    import torch
-
-    from tactics_core.checkpoints import save_checkpoint
-    from tactics_core.model import GPT, GPTConfig
-
-    torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
-    path = save_checkpoint(ws / "checkpoints" / "best_model.pt", {"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "global_step": 3})
+    path = tiny_checkpoint(ws, "best_model.pt", 3)
     app = TacticsApp(ws)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
