@@ -156,6 +156,7 @@ def _one_line(exc: BaseException) -> str:
 
 SINGLE = Dist()
 _current: Dist | None = None
+_left_group = False  # set by shutdown(): __main__ then ends the rank without interpreter teardown
 
 
 def env_world() -> int:
@@ -205,7 +206,7 @@ def current() -> Dist:
 
 def shutdown() -> None:
     """Leave the process group (at the end of a rank's work); never raises."""
-    global _current
+    global _current, _left_group
     if _current is None or not _current.enabled:
         return
     try:
@@ -220,6 +221,12 @@ def shutdown() -> None:
     except Exception:
         pass
     _current = None
+    _left_group = True
+
+
+def left_a_group() -> bool:
+    """Whether this process was a rank of a multi-process run (and has left its group)."""
+    return _left_group
 
 
 def torchrun_command(nproc: int) -> list[str]:
