@@ -34,7 +34,10 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
@@ -96,6 +99,9 @@ class ImportReport:
     skipped_certificates: int = 0
     capped_certificates: int = 0
     problems: list = field(default_factory=list)
+    # Goals found only by position or not at all: statistics (counted in `methods`), not
+    # problems; every one is kept here for --json.
+    fallbacks: list = field(default_factory=list)
     seconds: float = 0.0
     replaced: bool = False
 
@@ -113,9 +119,37 @@ class ImportReport:
             "skipped_certificates": self.skipped_certificates,
             "capped_certificates": self.capped_certificates,
             "problems": [p.to_dict() for p in self.problems],
+            "fallbacks": list(self.fallbacks),
             "seconds": round(self.seconds, 3),
             "replaced": self.replaced,
         }
+
+
+# What each problem kind means, in the order a summary lists them.
+PROBLEM_KINDS = {
+    "unreadable": "files that cannot be read",
+    "symlink-loop": "symlink loops",
+    "encoding": "files that are not UTF-8",
+    "json": "certificate lines that are not JSON",
+    "no-goal": "certificate lines without a goal",
+    "orphan": "certificate files without their source",
+    "empty": "empty certificate files",
+    "other": "other problems",
+}
+
+
+def group_problems(problems: list[dict], examples: int = 3) -> list[dict]:
+    """Problems (as in `ImportReport.to_dict()`) by kind: kind, title, count and the first
+    few as one-line examples, so 60 real problems are not buried in a flat list."""
+    groups: dict = {}
+    for p in problems:
+        kind = p.get("kind") if p.get("kind") in PROBLEM_KINDS else "other"
+        group = groups.setdefault(kind, {"kind": kind, "title": PROBLEM_KINDS[kind], "count": 0, "examples": []})
+        group["count"] += 1
+        if len(group["examples"]) < examples:
+            where = f"{p.get('file', '?')}:{p['line']}" if p.get("line") is not None else str(p.get("file", "?"))
+            group["examples"].append(f"{where}: {p.get('problem', '?')}")
+    return [groups[k] for k in PROBLEM_KINDS if k in groups]
 
 
 @dataclass(frozen=True)
@@ -141,19 +175,18 @@ _WORD_OPS = ("implies", "iff", "or", "and")
 
 def _top_level_words(text: str, word: str) -> list[int]:
     """Offsets of ` word ` at bracket depth 0."""
+    spaced = f" {word} "
+    if spaced not in text:
+        return []
     hits = []
     depth = 0
-    n = len(word)
-    i = 0
-    while i < len(text):
-        ch = text[i]
+    for i, ch in enumerate(text):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and ch == " " and text.startswith(word, i + 1) and text[i + 1 + n : i + 2 + n] == " ":
+        elif depth == 0 and ch == " " and text.startswith(spaced, i):
             hits.append(i)
-        i += 1
     return hits
 
 
@@ -248,6 +281,24 @@ def _rename_bound(text: str) -> str:
     return re.sub(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*", lambda m: mapping.get(m.group(0), m.group(0)), text)
 
 
+_FORALL_CLAIM = re.compile(r"^forall\([^{}]*\)\s*\{\s*([^{}]*?)\s*\}$")
+_TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|[^\s\w()\[\].,]+")
+
+
+def token_key(text: str) -> str:
+    """A looser key: the claim's tokens in sorted order, each name cut to its last `_` part,
+    so that `(n + n).binom(k)` matches acorn's printing `binom(n + n)(k)` and `x.mod(q)`
+    matches `lib(nat).nat_mod(x)(q)` (a method written as a call of its defining function)."""
+    text = _LIB.sub("", " ".join(text.split()))
+    while True:
+        new = _TYPE_ARGS.sub("", text)
+        if new == text:
+            break
+        text = new
+    text = _NUMERAL.sub(r"\1", text)
+    return " ".join(sorted(t.rsplit("_", 1)[-1] or t for t in _TOKEN.findall(text)))
+
+
 def goal_key(text: str) -> str:
     """The matching key: no whitespace, parentheses or [type args]; bound names renamed."""
     text = " ".join(text.split())
@@ -316,6 +367,23 @@ class Slot:
         if self._key is None:
             self._key = goal_key(self.text)
         return self._key
+
+    @cached_property
+    def body_key(self) -> Optional[str]:
+        """For a one-line `forall(x: T) { body }` claim, the key of its body: acorn's
+        certificate states the body, with the bound names free."""
+        m = _FORALL_CLAIM.match(self.text) if self.kind == "claim" else None
+        return goal_key(m.group(1)) if m else None
+
+    @cached_property
+    def tokens(self) -> str:
+        return token_key(self.text)
+
+    @cached_property
+    def matcher(self) -> difflib.SequenceMatcher:
+        """A matcher against this slot's key, built once: most of a fuzzy comparison's cost
+        is indexing its second string."""
+        return difflib.SequenceMatcher(None, "", self.key, autojunk=False)
 
 
 _ENDS_WITH_OP = re.compile(r"(?:[=+*<>,/]|->|\b(?:and|or|implies|iff))$")
@@ -555,12 +623,17 @@ class _Source:
             if ob >= 0 and text.endswith("{"):
                 return self._block(i, ob, top)
             return i
+        if word == "if":
+            # The condition may run over several lines (`if a and\n b {`): the block opens at
+            # the first `{` outside brackets and inline blocks that ends a line.
+            header = self._header_brace(i, limit)
+            if header is not None:
+                return self._block(*header, top)
         if word in ("if", "else", "forall", "match") or (word.startswith("forall") and text.endswith("{")):
             if text.endswith("{"):
                 ob = self.code[i].rstrip().rindex("{")
                 if word == "match":
                     return self._match_block(i, ob, top)
-                self._inline_claims(i, ob, top)
                 return self._block(i, ob, top)
         if word == "define" or word in ("from", "import", "numerals", "type", "todo"):
             return self._statement_end(i)[0]
@@ -585,6 +658,28 @@ class _Source:
         self._claim_text(i, end, full, top, self.lines[i : end + 1])
         return end
 
+    def _header_brace(self, line: int, limit: int) -> Optional[tuple[int, int]]:
+        """The `{` opening the block of a statement that starts at `line`: the first one outside
+        brackets and inline `{ ... }` that ends its line (None before `limit` or an unmatched `}`)."""
+        brackets = braces = 0
+        for i in range(line, min(limit, len(self.code))):
+            text = self.code[i]
+            last = len(text.rstrip()) - 1
+            for j, ch in enumerate(text):
+                if ch in "([":
+                    brackets += 1
+                elif ch in ")]":
+                    brackets -= 1
+                elif ch == "{":
+                    if brackets == 0 and braces == 0 and j == last:
+                        return i, j
+                    braces += 1
+                elif ch == "}":
+                    braces -= 1
+                    if braces < 0:
+                        return None
+        return None
+
     def _match_block(self, line: int, col: int, top: int) -> int:
         cl, _ = self._match(line, col)
         i = line + 1
@@ -607,21 +702,6 @@ class _Source:
             elif _is_citation(text):
                 slot.citation = True
         self.slots.append(slot)
-
-    def _inline_claims(self, line: int, header_end: int, top: int) -> None:
-        """Claims in `{ ... }` closed on a block's header line (`if forall(x) { p(x) } {`)."""
-        code = self.code[line]
-        j = 0
-        while j < header_end:
-            if code[j] == "{":
-                ml, mc = self._match(line, j)
-                if ml != line or mc >= header_end:
-                    break
-                inner = code[j + 1 : mc].strip()
-                if inner:
-                    self._claim_text(line, line, inner, top, [self.lines[line]])
-                j = mc
-            j += 1
 
     def resolve_references(self) -> None:
         """Give bare theorem references the key of the theorem's statement (when it is here)."""
@@ -671,34 +751,104 @@ class Placement:
     slot: Optional[Slot]
 
 
-def _fuzzy(a: str, b: str) -> float:
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+def _fuzzy(a: str, slot: Slot) -> float:
+    matcher = slot.matcher
+    matcher.set_seq1(a)
     if matcher.real_quick_ratio() < FUZZY_RATIO or matcher.quick_ratio() < FUZZY_RATIO:
         return 0.0
     return matcher.ratio()
 
 
-def _score(cert_key: str, slot: Slot) -> tuple[int, str]:
+def _score(cert_key: str, cert_tokens: str, slot: Slot, fuzzy: bool = True) -> tuple[int, str]:
     if slot.kind == "instance":
         return _FUZZY, "instance"
-    if cert_key == slot.key:
+    if cert_key == slot.key or cert_key == slot.body_key:
         return _EXACT, "exact"
     if slot.citation:
         return 0, ""
-    ratio = _fuzzy(cert_key, slot.key)
+    if cert_tokens == slot.tokens:  # the same claim, spelled with methods on one side
+        return _FUZZY + 100, "fuzzy"
+    ratio = _fuzzy(cert_key, slot) if fuzzy else 0.0
     if ratio >= FUZZY_RATIO:
         return _FUZZY + int(ratio * 100), "fuzzy"
     return _ORDER, "order"
 
 
+# The alignment table of one segment holds certificates x slots cells, each maybe a fuzzy
+# comparison. Past ANCHOR_CELLS the segment is first cut at goals whose key occurs once on
+# each side (the same placements on both fixtures, a third of the time on the whole tree);
+# past ALIGN_CELLS with nothing to cut at, it is halved, so memory and time stay bounded (the
+# largest acornlib proof has 1,280 certificates against 1,792 slots).
+ANCHOR_CELLS = 1_000
+ALIGN_CELLS = 250_000
+
+
 def _align(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
     """Monotone alignment of claim certificates to slots that maximises the total score."""
+    cells = len(certs) * len(slots)
+    if cells <= ANCHOR_CELLS:
+        return _align_table(certs, slots)
+    anchors = _unique_anchors(certs, slots)
+    if not anchors:
+        if cells <= ALIGN_CELLS:
+            return _align_table(certs, slots)
+        h, k = len(certs) // 2, len(slots) // 2
+        return _align(certs[:h], slots[:k]) + _align(certs[h:], slots[k:])
+    out: list[Placement] = []
+    i0 = j0 = 0
+    for i, j in anchors:
+        out.extend(_align(certs[i0:i], slots[j0:j]))
+        out.append(Placement("exact", slots[j]))
+        i0, j0 = i + 1, j + 1
+    out.extend(_align(certs[i0:], slots[j0:]))
+    return out
+
+
+def _unique_anchors(certs: list[Certificate], slots: list[Slot]) -> list[tuple[int, int]]:
+    """The longest in-order chain of (certificate, slot) pairs whose goal key occurs once on
+    each side (patience diff's anchors)."""
+    cert_keys = [goal_key(c.goal) for c in certs]
+    slot_keys = [None if s.kind == "instance" else s.key for s in slots]
+    in_certs, in_slots = Counter(cert_keys), Counter(k for k in slot_keys if k is not None)
+    where = {k: j for j, k in enumerate(slot_keys) if k is not None and in_slots[k] == 1}
+    pairs = [(i, where[k]) for i, k in enumerate(cert_keys) if in_certs[k] == 1 and k in where]
+    # longest increasing subsequence of slot indices (pairs are in certificate order)
+    tails: list[int] = []
+    tail_at: list[int] = []
+    back: list[int] = [-1] * len(pairs)
+    for p, (_i, j) in enumerate(pairs):
+        at = bisect_left(tails, j)
+        if at == len(tails):
+            tails.append(j)
+            tail_at.append(p)
+        else:
+            tails[at] = j
+            tail_at[at] = p
+        back[p] = tail_at[at - 1] if at else -1
+    chain: list[tuple[int, int]] = []
+    p = tail_at[-1] if tail_at else -1
+    while p >= 0:
+        chain.append(pairs[p])
+        p = back[p]
+    return chain[::-1]
+
+
+def _align_table(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
+    """The exact alignment (a table of len(certs) x len(slots) cells)."""
     n, m = len(certs), len(slots)
     if n == 0:
         return []
     if m == 0:
         return [Placement("unlocated", None) for _ in certs]
     keys = [goal_key(c.goal) for c in certs]
+    tokens = [token_key(c.goal) for c in certs]
+    # A certificate whose goal is spelled exactly in the segment, as often as certificates
+    # state it, is placed there (one exact match outweighs any fuzzy ones): comparing it
+    # fuzzily with every other slot is wasted time.
+    spelled = Counter(s.key for s in slots if s.kind != "instance")
+    spelled.update(s.body_key for s in slots if s.body_key)
+    stated = Counter(keys)
+    fuzzy = [spelled[k] < stated[k] for k in keys]
     # best[i][j]: best score for certs[i:] against slots[j:]
     best = [[0] * (m + 1) for _ in range(n + 1)]
     choice = [[0] * (m + 1) for _ in range(n + 1)]  # 0 skip slot, 1 unlocated cert, 2 assign
@@ -709,7 +859,7 @@ def _align(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
             options = [(nxt[j], 1)]
             if j < m:
                 options.append((row[j + 1], 0))
-                s, method = _score(keys[i], slots[j])
+                s, method = _score(keys[i], tokens[i], slots[j], fuzzy[i])
                 if s > 0:
                     scores[i, j] = method
                     options.append((s + nxt[j + 1], 2))
@@ -941,7 +1091,9 @@ _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def _read_text(path: Path, rel: str) -> tuple[Optional[str], Optional[Problem]]:
-    """A file's UTF-8 text, or the problem that stops it being read."""
+    """A file's text, or the problem that stops it being read. Text that is not UTF-8 is
+    read with U+FFFD for each bad byte and comes with an `encoding` problem: the caller skips
+    only what a replaced byte touches (one bad byte in a comment costs nothing)."""
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
@@ -961,9 +1113,16 @@ def _read_text(path: Path, rel: str) -> tuple[Optional[str], Optional[Problem]]:
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(
-            rel, f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save it as UTF-8", kind="encoding"
+        line = data.count(b"\n", 0, exc.start) + 1
+        return data.decode("utf-8", errors="replace"), Problem(
+            rel,
+            f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); read with replacement, "
+            f"goals it touches skipped; re-save it as UTF-8",
+            line, kind="encoding",
         )
+
+
+REPLACED = "\ufffd"  # what a byte that is not UTF-8 reads as
 
 
 def parse_certificates(text: str, rel: str) -> tuple[list[Certificate], list[Problem]]:
@@ -1121,16 +1280,18 @@ def import_acornlib(
             f"(module paths look like {modules[0].source or modules[0].cert}); loosen the globs"
         )
     typeclasses, theorem_names = scan_checkout(root, tree.sources, cancel)
+    report(progress, 0, len(selected), "counting certificates")
+    digits = name_digits(sum(_count_certificates(root / m.cert) for m in selected if m.source is not None))
 
     # The folder is swapped in first, then the manifest replaced (both atomically); a failure
     # before the swap leaves the old folder and the old manifest as they were.
     with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
         with open(manifest_tmp, "w", encoding="utf-8", newline="\n") as manifest:
+            job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, prefix_scope, digits)
             for done, module in enumerate(selected):
                 check(cancel)
                 report(progress, done, len(selected), module.source or module.cert)
-                _import_module(root, module, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel,
-                               prefix_scope)
+                _import_module(job, module)
             report(progress, len(selected), len(selected), "swapping the new corpus in")
         check(cancel)
     result.replaced = swap.replaced
@@ -1139,7 +1300,39 @@ def import_acornlib(
     return result
 
 
-def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, cancel, prefix_scope="theorem") -> None:
+def name_digits(count: int) -> int:
+    """Digits in `proof_N.txt` for a corpus of `count` files: 5 as the published corpora, more
+    only when needed, so that name order is number order in every corpus."""
+    return max(5, len(str(max(count - 1, 0))))
+
+
+def _count_certificates(path: Path) -> int:
+    """Non-blank lines of a certificate file (an upper bound on the files it yields); 0 if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+
+
+@dataclass
+class _Job:
+    """What every module of one import shares."""
+
+    root: Path
+    scanned: tuple
+    tmp: Path
+    manifest: object
+    result: ImportReport
+    max_bytes: int
+    cancel: CancelToken | None
+    prefix_scope: str
+    digits: int
+
+
+def _import_module(job: _Job, module: Module) -> None:
+    root, scanned, tmp, manifest, result = job.root, job.scanned, job.tmp, job.manifest, job.result
+    max_bytes, cancel, prefix_scope = job.max_bytes, job.cancel, job.prefix_scope
     cert_text, problem = _read_text(root / module.cert, module.cert)
     if module.source is None:
         lines = _count_lines(cert_text)
@@ -1152,13 +1345,16 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
         result.certificates += lines
         result.skipped_certificates += lines
         return
-    if problem is not None:
+    if cert_text is None:
         result.problems.append(problem)
         return
-    source_text, problem = _read_text(root / module.source, module.source)
-    if problem is not None:
+    cert_damage = problem  # set when the certificate file is read with replaced bytes
+    source_text, source_damage = _read_text(root / module.source, module.source)
+    if source_text is None:
         lines = _count_lines(cert_text)
-        result.problems.append(Problem(problem.file, f"{problem.problem} ({lines} certificates skipped)", kind=problem.kind))
+        result.problems.append(
+            Problem(source_damage.file, f"{source_damage.problem} ({lines} certificates skipped)", kind=source_damage.kind)
+        )
         result.certificates += lines
         result.skipped_certificates += lines
         return
@@ -1167,35 +1363,36 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
     result.modules += 1
     result.certificates += len(certs) + len(problems)
     result.skipped_certificates += len(problems)
+    if cert_damage is not None:
+        kept = [c for c in certs if REPLACED not in c.goal and not any(REPLACED in line for line in c.proof)]
+        _damage_report(result, cert_damage, len(certs) - len(kept))
+        certs = kept
     if not certs:
-        if not problems:
+        if not problems and cert_damage is None:
             result.problems.append(Problem(module.cert, "empty certificate file (no goals to import)", kind="empty"))
         return
+    touched = 0
     for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, prefix_scope=prefix_scope)):
         if k % 256 == 0:
             check(cancel)
+        if source_damage is not None and REPLACED in text[: text.rindex("@P\n")]:
+            touched += 1  # its goal text holds a byte that is not UTF-8: the file would be wrong
+            continue
         data = text.encode("utf-8")
         if max_bytes and result.bytes + len(data) > max_bytes:
             result.capped_certificates += 1
             continue
-        name = f"proof_{result.files:05d}.txt"
+        name = f"proof_{result.files:0{job.digits}d}.txt"
         (tmp / name).write_bytes(data)
         result.files += 1
         result.bytes += len(data)
         result.methods[placement.method] += 1
         slot = placement.slot
-        if slot is None:
-            result.problems.append(
-                Problem(module.cert, f"goal not found in {module.source}; written unlocated as {name}", cert.line, kind="not-found")
-            )
-        elif placement.method == "order":
-            result.problems.append(
-                Problem(
-                    module.cert,
-                    f"goal not found in {module.source}; placed by position at line {slot.start + 1} in {name}",
-                    cert.line, kind="not-found",
-                )
-            )
+        if placement.method in ("unlocated", "order"):
+            result.fallbacks.append({
+                "cert": module.cert, "line": cert.line, "file": name, "method": placement.method,
+                "module": module.source, "src_line": None if slot is None else slot.start + 1,
+            })
         row = {
             "cert": module.cert,
             "file": name,
@@ -1206,3 +1403,12 @@ def _import_module(root, module, scanned, tmp, manifest, result, max_bytes, canc
             "src_line": None if slot is None else slot.start + 1,
         }
         manifest.write(json.dumps(row, sort_keys=True) + "\n")
+    if source_damage is not None:
+        _damage_report(result, source_damage, touched)
+
+
+def _damage_report(result: ImportReport, problem: Problem, skipped: int) -> None:
+    """The one problem of a file read with replaced bytes, with what it cost."""
+    result.skipped_certificates += skipped
+    cost = f"{skipped} certificates skipped" if skipped else "no certificate touched"
+    result.problems.append(replace(problem, problem=f"{problem.problem} ({cost})"))

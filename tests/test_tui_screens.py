@@ -375,8 +375,10 @@ async def test_corpus_import_action_imports_an_acornlib_checkout(tmp_path):
         assert "files 2" in summary and "modules 1" in summary
         problems = app.screen.query_one("#import-problems", OptionList)
         texts = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
-        assert any(t.startswith("build/m.jsonl:3: not JSON") for t in texts)
-        assert any(t.startswith("build/[b]orphan.jsonl: certificate file without") for t in texts)  # not markup
+        # grouped by kind: a heading per kind, then its examples
+        assert "certificate lines that are not JSON: 1" in texts and "certificate files without their source: 1" in texts
+        assert any(t.startswith("  build/m.jsonl:3: not JSON") for t in texts)
+        assert any(t.startswith("  build/[b]orphan.jsonl: certificate file without") for t in texts)  # not markup
         await pilot.press("escape")
         await wait_for(pilot, lambda: "files" in static(app, "#corpus-summary") and " 2" in static(app, "#corpus-summary"), what="stats")
         assert len(list((ws / "data" / "proofs").glob("*.txt"))) == 2

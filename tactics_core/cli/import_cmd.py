@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..acornlib import group_problems
 from ..workspace import DATA_DIR
 
 
@@ -45,10 +46,13 @@ def register(subparsers) -> None:
     lib.set_defaults(func=cmd_acornlib)
 
 
-def format_summary(d: dict, max_problems: int = 20) -> str:
-    """The human summary of an import (kept separate so the TUI can reuse it)."""
+def format_summary(d: dict, examples: int = 3) -> str:
+    """The human summary of an import: counts, then the problems grouped by kind with a few
+    examples each (--json has every entry)."""
     methods = "  ".join(f"{m} {n:,}" for m, n in d["methods"].items() if n)
     action = "replaced" if d["replaced"] else "made"
+    groups = group_problems(d["problems"], examples)
+    kinds = f"  in {len(groups)} kind{'s' if len(groups) != 1 else ''}" if groups else ""
     rows = [
         ("corpus", f"{action} {d['data_dir']}  (manifest {d['manifest']})"),
         ("source", f"{d['source']}  ({d['layout']} layout)"),
@@ -57,17 +61,16 @@ def format_summary(d: dict, max_problems: int = 20) -> str:
         ("files", f"{d['files']:,}" + (f"  ({d['capped_certificates']:,} over --max-bytes)" if d["capped_certificates"] else "")),
         ("bytes", f"{d['bytes']:,}"),
         ("goals by method", methods or "-"),
-        ("problems", f"{len(d['problems']):,}"),
+        ("problems", f"{len(d['problems']):,}{kinds}"),
         ("seconds", f"{d['seconds']:.2f}"),
     ]
     width = max(len(k) for k, _ in rows)
     out = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    problems = d["problems"]
-    for p in problems[:max_problems]:
-        where = f"{p['file']}:{p['line']}" if "line" in p else p["file"]
-        out.append(f"  {where}: {p['problem']}")
-    if len(problems) > max_problems:
-        out.append(f"  ... and {len(problems) - max_problems:,} more (see --json)")
+    for group in groups:
+        out.append(f"  {group['title']}: {group['count']:,}")
+        out.extend(f"    {line}" for line in group["examples"])
+        if group["count"] > len(group["examples"]):
+            out.append(f"    ... and {group['count'] - len(group['examples']):,} more (see --json)")
     return "\n".join(out)
 
 

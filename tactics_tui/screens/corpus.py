@@ -206,11 +206,13 @@ def format_import_summary(result: dict[str, Any]) -> str:
 
 
 def import_problems(result: dict[str, Any]) -> list[str]:
-    """One line per problem: `file:line: what`."""
+    """The problems by kind: a heading line per kind, then its first examples (`file:line: what`)."""
     out = []
-    for p in result.get("problems", []):
-        where = f"{p.get('file', '?')}:{p['line']}" if p.get("line") is not None else str(p.get("file", "?"))
-        out.append(f"{where}: {p.get('problem', '?')}")
+    for group in acornlib.group_problems(result.get("problems", []), examples=5):
+        out.append(f"{group['title']}: {group['count']:,}")
+        out.extend(f"  {line}" for line in group["examples"])
+        if group["count"] > len(group["examples"]):
+            out.append(f"  ... and {group['count'] - len(group['examples']):,} more (tactics import acornlib --json)")
     return out
 
 
