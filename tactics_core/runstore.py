@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_partials
 from .checkpoints import finite_or_none
 from .errors import TacticsError
 from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
@@ -539,8 +539,12 @@ class ExportInfo:
 
 
 def list_exports(export_root: str | os.PathLike) -> list[ExportInfo]:
-    """Every export folder under `export_root` with the run and checkpoint its config.json names."""
+    """Every export folder under `export_root` with the run and checkpoint its config.json names.
+
+    Temp folders of exports killed mid-write are removed on the way (`atomic.remove_stale_partials`).
+    """
     root = Path(export_root)
+    remove_stale_partials(root)
     out: list[ExportInfo] = []
     with contextlib.suppress(OSError):
         for folder in sorted(root.iterdir()):
