@@ -9,11 +9,17 @@ folders, and (`swap_dir`) for the corpus folders that `tactics demo` and
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
+
+PARTIAL_SUFFIX = ".partial"
+# A temp folder younger than this is never taken for stale (see remove_stale_partials).
+PARTIAL_MIN_AGE_S = 60.0
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -67,12 +73,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     """Build a folder under a hidden temp name, then rename it to `final`.
 
-    The folder appears complete or not at all. `final` must not exist yet.
+    The folder appears complete or not at all. `final` must not exist yet. The writer holds
+    an flock on the temp folder until it is renamed, so `remove_stale_partials` can tell the
+    temp folder of a live writer from one a killed writer left behind (the OS drops the lock).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=PARTIAL_SUFFIX, dir=final.parent))
+    fd = os.open(tmp, os.O_RDONLY)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield tmp
         for child in tmp.rglob("*"):
             if child.is_file():
@@ -83,6 +93,43 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_stale_partials(folder: str | os.PathLike, older_than_s: float = PARTIAL_MIN_AGE_S) -> list[Path]:
+    """Remove the `.NAME.*.partial` temp folders of `atomic_dir` writers that died mid-write.
+
+    A partial is stale when no process holds its lock and it is older than `older_than_s`
+    (the age spares a writer between creating the folder and locking it, and one of a version
+    from before the lock). Returns what was removed; never raises.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if not (path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX)):
+            continue
+        try:
+            if path.is_symlink() or not path.is_dir() or now - path.stat().st_mtime < older_than_s:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            shutil.rmtree(path, ignore_errors=True)  # under our lock: no writer can take it meanwhile
+            if not path.exists():
+                removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
 
 
 class DirSwap:
@@ -106,7 +153,7 @@ def swap_dir(final: str | os.PathLike, replaceable: Callable[[], bool]) -> Itera
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    swap = DirSwap(Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)))
+    swap = DirSwap(Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=PARTIAL_SUFFIX, dir=final.parent)))
     old: Path | None = None
     try:
         yield swap

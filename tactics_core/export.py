@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, remove_stale_partials
 from .complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
 from .checkpoints import finite_or_none
 from .data import DEFAULT_VAL_FRACTION
@@ -457,6 +457,7 @@ def export_model(
         checkpoint = best_model(CHECKPOINT_DIR)
     checkpoint = Path(checkpoint)
     output = Path(output_dir) if output_dir else default_output_dir()
+    remove_stale_partials(output.parent)  # what exports killed mid-write left beside it
     if output.exists():
         raise TacticsError(f"{output} already exists; give another OUTPUT_DIR or remove it")
     total = 6

@@ -32,6 +32,8 @@ from typing import Any, ClassVar
 from .workspace import METRICS_FILE
 
 END_REASONS = ("finished", "early_stop", "stopped", "failed")
+# At most one step event per this many seconds, plus the first and the last (--metrics-interval).
+DEFAULT_METRICS_INTERVAL = 0.25
 
 _WORDS = {"early_stop": "early stop"}
 

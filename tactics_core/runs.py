@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,8 +34,8 @@ from typing import Any, Callable, Sequence
 
 from .atomic import atomic_write_text
 from .errors import TacticsError
-from .run_events import END_REASONS, MetricsWriter, RunEvent, metrics_path
-from .workspace import RUN_STATE_FILE, TOKENIZER_FILE
+from .run_events import END_REASONS, MetricsWriter, RunEvent
+from .workspace import RUN_STATE_FILE
 
 LOCK_FILE = "run.lock"
 STOP_FILE = "stop.request"
@@ -44,10 +43,10 @@ LOG_FILE = "train.log"
 HEARTBEAT_INTERVAL_S = 1.0
 # A run whose heartbeat is older than this is dead even if its pid exists.
 HEARTBEAT_STALE_S = 30.0
-# A run that start_detached just spawned counts as alive this long before it takes the lock.
+# A run that spawn_detached just started counts as alive this long before it takes the lock.
 STARTING_GRACE_S = 60.0
 
-# Children spawned by start_detached in this process, reaped by read_run_state
+# Children started by spawn_detached in this process, reaped by read_run_state
 # so that a finished child does not linger as a zombie that looks alive.
 _children: list[subprocess.Popen] = []
 
@@ -116,10 +115,6 @@ class RunState:
     host: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def heartbeat_age(self) -> float:
-        return max(0.0, time.time() - self.heartbeat)
-
 
 def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> RunState | None:
     """The run state of a folder, or None when no run ever started there.
@@ -127,7 +122,7 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
     `checkpoint_dir`: a run folder, or the workspace's checkpoint folder meaning its
     current run (`runstore.current_run_dir`; `resolve=False` reads the folder as given).
     `alive` = the pid exists (when on this host) AND the heartbeat is fresh
-    AND the run lock is held (or start_detached spawned it moments ago and it
+    AND the run lock is held (or spawn_detached started it moments ago and it
     has not taken the lock yet: state "spawned").
     """
     _reap_children()
@@ -172,15 +167,6 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
         host=host,
         extra={k: v for k, v in data.items() if k not in known},
     )
-
-
-def _refuse_if_alive(folder: Path) -> None:
-    state = read_run_state(folder, resolve=False)
-    if state is not None and state.alive:
-        raise TacticsError(
-            f"a run is already active in {folder} (pid {state.pid}, step {state.step}); "
-            f"stop it with `tactics stop --checkpoint-dir {folder}` or use another --checkpoint-dir"
-        )
 
 
 # ----------------------------------------------------------------------------
@@ -250,7 +236,7 @@ class RunRecorder:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
-        # A stop request older than this run is stale; one written after start_detached
+        # A stop request older than this run is stale; one written after spawn_detached
         # spawned us (while we were still importing torch) is for us and stays.
         born = float(os.environ.get("TACTICS_SPAWNED_AT") or self._state["started"])
         try:
@@ -391,81 +377,17 @@ def request_stop(checkpoint_dir: str | os.PathLike) -> bool:
     return True
 
 
-def start_detached(
-    preset: str,
-    data_dir: str | os.PathLike,
-    checkpoint_dir: str | os.PathLike,
-    overrides: Sequence[str] = (),
-    max_steps: int | None = None,
-    device: str | None = None,
-    resume: str | None = None,
-    presets_dir: str | os.PathLike = "presets",
-    run_name: str | None = None,
-    nproc: int = 1,
-) -> int:
-    """Start `python -m tactics_core train|resume ...` in its own session; return its pid.
+def spawn_detached(command: Sequence[str], folder: str | os.PathLike) -> int:
+    """Start `command` (a training process that writes run folder `folder`) in its own session; its pid.
 
-    `nproc` > 1: the same command under `torch.distributed.run` with that many ranks (the pid
-    returned is the launcher's; rank 0 then owns run.json).
-
-    A fresh run gets its own folder `<root>/runs/<name>` (`runstore.new_run`: `run_name`,
-    or a name from the time and the preset), made the workspace's current run before the
-    child starts, so a watcher finds it at once. A resume continues in the folder of its
-    checkpoint (`resume`: a checkpoint path, or "latest" / "" for the newest resumable one
-    of the current run, or of the run `run_name`).
-
-    The child has stdin from /dev/null and stdout/stderr appended to
-    RUN_FOLDER/train.log, and no controlling terminal, so closing the
-    terminal or dropping SSH does not stop it. Problems that can be seen
-    before spawning (unknown preset, bad --set, a live run, a name in use) are
-    raised here as TacticsError.
+    The child has stdin from /dev/null and stdout/stderr appended to FOLDER/train.log, and no
+    controlling terminal, so closing the terminal or dropping SSH does not stop it. Until it
+    takes the run lock, run.json says "spawned" with its pid, so a watcher sees the run at once
+    (`read_run_state` gives it STARTING_GRACE_S). What to start, and every check before it, is
+    `launch`'s.
     """
-    from . import runstore
-
-    if resume is None:
-        from .presets import apply_overrides, load_preset
-
-        apply_overrides(load_preset(preset, presets_dir), list(overrides))  # validate now, not in the log
-        if not Path(data_dir).is_dir():
-            raise TacticsError(f"data folder {data_dir} not found; run `tactics demo` or pass --data-dir DIR")
-        folder = runstore.new_run(checkpoint_dir, str(preset), run_name)
-        cmd = [
-            *_launch(nproc), "train",
-            "--preset", str(preset),
-            "--data-dir", str(data_dir),
-            "--checkpoint-dir", str(folder),
-            "--presets-dir", str(presets_dir),
-        ]
-        for item in overrides:
-            cmd += ["--set", str(item)]
-    else:
-        from .checkpoints import latest_checkpoint
-
-        if resume in ("", "latest"):
-            folder = runstore.run_path(checkpoint_dir, run_name) if run_name else runstore.current_run_dir(checkpoint_dir)
-            if latest_checkpoint(folder) is None:
-                raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")
-        elif not Path(resume).is_file():
-            raise TacticsError(f"checkpoint not found: {resume} (list them with `tactics checkpoints`)")
-        else:
-            folder = Path(resume).parent
-            if not (runstore.is_run_folder(folder) or metrics_path(folder).exists()):
-                # A checkpoint from outside any run (the original scripts'): a new run continues it.
-                folder = runstore.new_run(checkpoint_dir, Path(resume).stem, run_name)
-        _refuse_if_alive(folder)
-        runstore.refuse_if_live(checkpoint_dir)
-        if not (folder / TOKENIZER_FILE).is_file() and not (runstore.workspace_root(folder) / TOKENIZER_FILE).is_file():
-            raise TacticsError(
-                f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
-            )
-        cmd = [*_launch(nproc), "resume"]
-        if resume not in ("", "latest"):
-            cmd.append(str(resume))
-        cmd += ["--checkpoint-dir", str(folder), "--data-dir", str(data_dir)]
-    if max_steps is not None:
-        cmd += ["--max-steps", str(int(max_steps))]
-    if device:
-        cmd += ["--device", str(device)]
+    folder = Path(folder)
+    cmd = [str(part) for part in command]
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train.configure_threads
@@ -488,8 +410,6 @@ def start_detached(
     finally:
         log.close()
     _children.append(child)
-    # Until the child takes the lock, run.json says "spawned" with its pid, so a
-    # watcher sees the run at once (read_run_state gives it STARTING_GRACE_S).
     now = time.time()
     atomic_write_text(
         folder / RUN_STATE_FILE,
@@ -508,14 +428,6 @@ def start_detached(
         ),
     )
     return child.pid
-
-
-def _launch(nproc: int) -> list[str]:
-    if int(nproc or 1) > 1:
-        from .distributed import torchrun_command
-
-        return torchrun_command(int(nproc))
-    return [sys.executable, "-m", "tactics_core"]
 
 
 # ----------------------------------------------------------------------------

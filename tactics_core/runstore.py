@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_partials
 from .checkpoints import finite_or_none
 from .errors import TacticsError
 from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
@@ -242,9 +242,10 @@ def refuse_if_live(checkpoint_dir: str | os.PathLike) -> None:
         )
 
 
-def new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None) -> Path:
-    """Make the folder of a new run (`<root>/runs/<name>`), copy the tokenizer into it and make it
-    the current run. Refuses a name in use and a workspace with a live run."""
+def check_new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None) -> Path:
+    """The folder `new_run` would make, after every check it makes (tokenizer, live run, name);
+    writes nothing, so a launch can check everything before it changes the workspace.
+    A run folder given as `checkpoint_dir` (and no `name`) keeps its own name."""
     root = workspace_root(checkpoint_dir)
     if is_run_folder(checkpoint_dir) and name is None:
         name = Path(checkpoint_dir).name
@@ -259,10 +260,17 @@ def new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = N
             f"run name {name!r} is in use ({folder}); choose another --run-name, or continue that run "
             f"with `tactics resume --run-name {name}`"
         )
+    return folder
+
+
+def new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None) -> Path:
+    """Make the folder of a new run (`<root>/runs/<name>`), copy the tokenizer into it and make it
+    the current run. Refuses what `check_new_run` refuses (checked again at the moment it is made)."""
+    folder = check_new_run(checkpoint_dir, preset, name)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / TOKENIZER_FILE) as tmp:
-        shutil.copyfile(tokenizer, tmp)
-    set_current(root, name)
+        shutil.copyfile(workspace_root(folder) / TOKENIZER_FILE, tmp)
+    set_current(workspace_root(folder), folder.name)
     return folder
 
 
@@ -539,8 +547,12 @@ class ExportInfo:
 
 
 def list_exports(export_root: str | os.PathLike) -> list[ExportInfo]:
-    """Every export folder under `export_root` with the run and checkpoint its config.json names."""
+    """Every export folder under `export_root` with the run and checkpoint its config.json names.
+
+    Temp folders of exports killed mid-write are removed on the way (`atomic.remove_stale_partials`).
+    """
     root = Path(export_root)
+    remove_stale_partials(root)
     out: list[ExportInfo] = []
     with contextlib.suppress(OSError):
         for folder in sorted(root.iterdir()):

@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .checkpoints import FORMAT, checkpoint_step_path
 from .device import resolve_device, resolve_precision
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, report
-from .run_events import CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent
+from .run_events import (
+    DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent,
+)
 from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE
 
 CACHE_SUBDIR = "cache"
@@ -62,7 +65,7 @@ def configure_threads(num_threads: int = 0) -> int:
     """Set torch's CPU thread count (0 = every core) and return it.
 
     OMP_WAIT_POLICY must be set before torch is first imported to matter; the
-    CLI and start_detached set it to PASSIVE.
+    CLI and runs.spawn_detached set it to PASSIVE.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -474,7 +477,7 @@ def train(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
-    metrics_interval: float = 0.25,
+    metrics_interval: float = DEFAULT_METRICS_INTERVAL,
     heartbeat_interval: float = 1.0,
     handle_signals: bool = True,
 ) -> TrainResult:
@@ -715,7 +718,7 @@ def _start_state(
             note = "the corpus changed since this checkpoint: data order restarts at a new epoch (approximate resume)"
             state.data_epoch, state.data_batch = saved.data_epoch + 1, 0
     else:
-        kind = "a model-only checkpoint" if payload.get("format") == "tactics-tui/1" else "original scripts' format"
+        kind = "a model-only checkpoint" if payload.get("format") == FORMAT else "original scripts' format"
         note = (
             f"{resume_path.name} has no RNG state or data position ({kind}): "
             "resuming approximately (fresh data order from its epoch, optimizer state if compatible)"
@@ -1136,7 +1139,7 @@ def _save_resumable(run: _Run, state: LoopState) -> str:
     from .checkpoints import prune_checkpoints, save_checkpoint
 
     dist = run.dist
-    path = run.checkpoint_dir / f"checkpoint_step_{state.step}.pt"
+    path = checkpoint_step_path(run.checkpoint_dir, state.step)
     rng_ranks = dist.gather_objects(capture_rng()) if dist.enabled and not dist.broken else None
     if not dist.is_main:
         if not dist.broken:

@@ -1,8 +1,8 @@
 """The workspace layout, kept as the original scripts had it.
 
     data/proofs/            the corpus (proof_NNNNN.txt)
-    checkpoints/            tokenizer.json, best_model.pt, checkpoint_step_N.pt,
-                            metrics.jsonl, run.json (run state)
+    checkpoints/            tokenizer.json, cache/, runs/NAME/ (one folder per run: checkpoints,
+                            metrics.jsonl, run.json), current, best_model.pt (runstore.py)
     export/tactics-YYYY-MM-DD-HH-MM-SS/
     presets/                the user's presets (shadow the built-in ones)
 
@@ -56,11 +56,3 @@ class Workspace:
     @property
     def best_model_path(self) -> Path:
         return self.checkpoint_dir / BEST_MODEL_FILE
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.checkpoint_dir / METRICS_FILE
-
-    @property
-    def run_state_path(self) -> Path:
-        return self.checkpoint_dir / RUN_STATE_FILE

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import run_events, runs
+from tactics_core import launch, run_events, runs
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.distributed import shares
 from tactics_core.errors import TacticsError
@@ -258,13 +258,13 @@ def test_a_global_batch_that_does_not_divide_is_refused_in_one_line(base):
 
 
 def test_detached_two_rank_run_is_watched_like_any_run(base, monkeypatch):
-    """`tactics train --detach --nproc 2` (start_detached): rank 0 takes over the launcher's
+    """`tactics train --detach --nproc 2` (launch.start_detached): rank 0 takes over the launcher's
     reservation in run.json (the launcher is its parent), and the run ends finished."""
     data_dir, ck = base
     for key, value in _env().items():
         monkeypatch.setenv(key, value)
-    pid = runs.start_detached("tiny", data_dir, ck, overrides=SMALL + ["training.max_steps=6"], run_name="detached",
-                              nproc=2)
+    pid = launch.start_detached(launch.LaunchRequest(ck, preset="tiny", overrides=SMALL + ["training.max_steps=6"],
+                                                     data_dir=data_dir, run_name="detached", nproc=2, detach=True)).pid
     folder = ck / "runs" / "detached"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -311,3 +311,56 @@ def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_p
     unguarded = Completer.load(plain.path, threads=1)
     session = ProverSession(unguarded.backend, unguarded.tokenizer, goal, seed=0)
     assert any(crashes_acorn(a.text) for a in session.sample_lines(256))
+
+
+def test_an_export_killed_mid_write_leaves_a_partial_that_the_next_export_or_listing_removes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    from tactics_core.atomic import atomic_dir
+    from tactics_core.runstore import list_exports
+
+    root = tmp_path / "export"
+    writer = (
+        "import sys, time\n"
+        "from tactics_core.atomic import atomic_dir\n"
+        "with atomic_dir(sys.argv[1]) as tmp:\n"
+        "    (tmp / 'model.onnx').write_bytes(b'half a model')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+
+    def killed_export(name: str) -> None:
+        proc = subprocess.Popen([sys.executable, "-c", writer, str(root / name)], cwd=REPO,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def partials() -> list[str]:
+        return sorted(p.name.split(".")[1] for p in root.iterdir() if p.name.endswith(".partial"))
+
+    def age(name: str) -> None:  # older than atomic.PARTIAL_MIN_AGE_S
+        for p in root.glob(f".{name}.*.partial"):
+            os.utime(p, (time.time() - 3600, time.time() - 3600))
+
+    killed_export("killed")
+    (root / ".young.abcd1234.partial").mkdir()  # maybe a writer that has not locked it yet
+    age("killed")
+    with atomic_dir(root / "live") as live:
+        age("live")
+        assert partials() == ["killed", "live", "young"]
+        assert list_exports(root) == []
+        assert partials() == ["live", "young"]  # the live writer's lock and the young one's age spare them
+        assert live.is_dir()
+    assert (root / "live").is_dir() and partials() == ["young"]
+    killed_export("again")
+    age("again")
+    (root / "taken").mkdir()
+    with pytest.raises(TacticsError, match="already exists"):
+        export_model(tmp_path / "model.pt", root / "taken")  # an export removes them too, first
+    assert partials() == ["young"]

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import run_events, runs, runstore
+from tactics_core import launch, run_events, runs, runstore
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
+from tactics_core.launch import LaunchRequest
 from tactics_core.tokenizer import train_tokenizer
 
 from conftest import copy_slice, shared_corpus
@@ -75,7 +76,8 @@ def ended(ck: Path) -> bool:
 
 def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     data_dir, ck, preset = workspace
-    pid = runs.start_detached(str(preset), data_dir, ck, presets_dir=ck.parent)
+    new_run = LaunchRequest(ck, preset=str(preset), data_dir=data_dir, presets_dir=ck.parent, detach=True)
+    pid = launch.start_detached(new_run).pid
     assert runs.read_run_state(ck).alive  # visible at once, before the child took the lock
     run = runstore.current_run_dir(ck)  # the run's own folder, ck/runs/<time>-endless
     assert run.parent == ck / "runs" and run.name.endswith("-endless")
@@ -87,7 +89,7 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     assert state.config["model"]["d_model"] == 32
     # A second run into the same folder is refused, detached or not.
     with pytest.raises(TacticsError, match="already active"):
-        runs.start_detached(str(preset), data_dir, ck, presets_dir=ck.parent)
+        launch.start_detached(new_run)
     assert main(["train", "--preset", str(preset), "--data-dir", str(data_dir), "--checkpoint-dir", str(ck)]) == 2
 
     assert main(["stop", "--checkpoint-dir", str(ck), "--timeout", "60"]) == 0
@@ -102,7 +104,7 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     last_step = end["step"]
     for sig in (signal.SIGTERM, signal.SIGHUP):
         seen = len(run_events.read_metrics(run / "metrics.jsonl"))
-        pid = runs.start_detached("", data_dir, ck, resume="latest")
+        pid = launch.start_detached(LaunchRequest(ck, resume=True, data_dir=data_dir, detach=True)).pid
         wait_for(lambda: steps_after(ck, seen) >= 1, what=f"steps before {sig.name}")
         os.kill(pid, sig)
         wait_for(lambda: ended(ck), what=f"the run to end after {sig.name}")

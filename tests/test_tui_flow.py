@@ -40,7 +40,7 @@ def _wait_dead(folder: Path, timeout: float = 60.0) -> None:
 
 
 async def test_whole_loop_attach_export_and_complete(tmp_path):
-    from tactics_core import runs
+    from tactics_core import launch
 
     ws = make_workspace(tmp_path, tokenizer=False)
     app = TacticsApp(ws)
@@ -51,7 +51,10 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         await pilot.press("t")
         await wait_for(pilot, lambda: (ws / "checkpoints" / "tokenizer.json").exists() and not app.screen.busy("tokenizer"), what="tokenizer")
         # A run started OUTSIDE the app (as `tactics train --detach` does) ...
-        runs.start_detached("tiny", ws / "data" / "proofs", ws / "checkpoints", overrides=TINY_OVERRIDES, max_steps=6, presets_dir=ws / "presets")
+        launch.start_detached(launch.LaunchRequest(
+            ws / "checkpoints", preset="tiny", overrides=tuple(TINY_OVERRIDES), data_dir=ws / "data" / "proofs",
+            max_steps=6, presets_dir=ws / "presets", detach=True,
+        ))
         # ... streams into the Training screen, which attaches to it.
         await pilot.press("3")
         screen = app.screen

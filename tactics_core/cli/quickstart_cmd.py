@@ -77,13 +77,13 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     if not trained:
         print(f"using {ws.best_model_path} (pass --retrain to train again)")
     else:
-        argv = ["train", "--preset", args.preset, "--data-dir", data, "--checkpoint-dir", ckpt,
-                "--presets-dir", str(ws.presets_dir)]
-        if args.max_steps:
-            argv += ["--max-steps", str(args.max_steps)]
-        if args.device:
-            argv += ["--device", args.device]
-        _run(argv)
+        from ..launch import LaunchRequest
+
+        request = LaunchRequest(
+            checkpoint_dir=ws.checkpoint_dir, preset=args.preset, presets_dir=ws.presets_dir, data_dir=ws.data_dir,
+            max_steps=args.max_steps or None, device=args.device or None,
+        )
+        _run(request.argv())  # the command a user would type for it
     from ..runstore import current_run_dir
 
     run = current_run_dir(ws.checkpoint_dir)  # the run just trained (its own folder under runs/)

@@ -14,14 +14,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import TacticsError
-from ..run_events import (
-    CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent, StepEvent, metrics_path,
-)
 from ..formatting import format_duration
+from ..run_events import (
+    DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent,
+    StepEvent,
+)
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
+
+if TYPE_CHECKING:
+    from ..launch import LaunchRequest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a preset value, e.g. --set training.batch_size=8 (repeatable)")
     _common(train)
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_run)
 
     resume = subparsers.add_parser(
         "resume",
@@ -64,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume.add_argument("--data-dir", type=Path, default=None,
                         help="proof files (default: the folder the checkpoint was trained on, else data/proofs)")
     _common(resume)
-    resume.set_defaults(func=cmd_resume)
+    resume.set_defaults(func=cmd_run)
 
     stop = subparsers.add_parser(
         "stop",
@@ -85,8 +88,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="total optimizer steps to reach (default: the preset's max_steps or epochs)")
     parser.add_argument("--device", default=None, metavar="D",
                         help="auto | cpu | cuda | cuda:N | mps (default: the preset's, usually auto)")
-    parser.add_argument("--metrics-interval", type=float, default=0.25, metavar="S",
-                        help="at most one step event in metrics.jsonl per S seconds (default 0.25; 0 = every step)")
+    parser.add_argument("--metrics-interval", type=float, default=DEFAULT_METRICS_INTERVAL, metavar="S",
+                        help=f"at most one step event in metrics.jsonl per S seconds (default {DEFAULT_METRICS_INTERVAL}; "
+                        "0 = every step)")
     parser.add_argument("--nproc", type=int, default=None, metavar="N",
                         help="data-parallel over N processes on this machine (starts the run through "
                         "torch.distributed.run; gloo on CPU, NCCL on CUDA); the preset's batch stays the global batch")
@@ -100,100 +104,52 @@ def _prepare_env() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _check_run_args(args: argparse.Namespace) -> int:
-    """Check the options train and resume share (`_common`); return --nproc N (1 = one
-    process, as without it), which is refused inside a torchrun rank."""
+def launch_request(args: argparse.Namespace) -> LaunchRequest:
+    """The run `tactics train` or `tactics resume` asks for (checked: `LaunchRequest`)."""
+    from ..launch import LaunchRequest
+
+    common: dict[str, Any] = dict(
+        checkpoint_dir=args.checkpoint_dir, run_name=args.run_name, data_dir=args.data_dir, device=args.device,
+        max_steps=args.max_steps, metrics_interval=args.metrics_interval,
+        nproc=1 if args.nproc is None else int(args.nproc), detach=args.detach,
+    )
+    if args.command == "resume":
+        return LaunchRequest(resume=True, checkpoint=args.checkpoint, **common)
+    return LaunchRequest(preset=args.preset, overrides=tuple(args.overrides), presets_dir=args.presets_dir, **common)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`tactics train` and `tactics resume`: detached, as torchrun ranks in place of this
+    process, or here (one process, or a torchrun rank)."""
     _prepare_env()
-    if args.max_steps is not None and args.max_steps <= 0:
-        raise TacticsError(f"--max-steps must be > 0, got {args.max_steps}")
-    if args.metrics_interval < 0:
-        raise TacticsError(f"--metrics-interval must be >= 0, got {args.metrics_interval}")
-    from ..distributed import env_world
+    from .. import launch, runstore
 
-    n = 1 if args.nproc is None else int(args.nproc)
-    if n < 1:
-        raise TacticsError(f"--nproc must be >= 1, got {n}")
-    if n > 1 and env_world() > 1:
-        raise TacticsError("--nproc inside a torchrun rank: drop --nproc (torchrun already started the ranks)")
-    return n
-
-
-def _common_argv(args: argparse.Namespace) -> list[str]:
-    """The shared options (`_common`) again, for the command each torchrun rank runs."""
-    argv = []
-    if args.max_steps is not None:
-        argv += ["--max-steps", str(args.max_steps)]
-    if args.device:
-        argv += ["--device", str(args.device)]
-    return argv + ["--metrics-interval", str(args.metrics_interval)]
-
-
-def _exec_torchrun(nproc: int, argv: list[str]) -> int:
-    """Become `python -m torch.distributed.run --standalone --nproc-per-node N -m tactics_core ...`."""
-    from ..distributed import torchrun_command
-
-    cmd = torchrun_command(nproc) + argv
-    sys.stderr.flush()
-    sys.stdout.flush()
-    os.execv(sys.executable, cmd)
-    return 1  # not reached
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    nproc = _check_run_args(args)
-    from .. import runstore
-
-    if args.detach:
-        from ..runs import start_detached
-
-        pid = start_detached(
-            args.preset, args.data_dir, args.checkpoint_dir, overrides=args.overrides,
-            max_steps=args.max_steps, device=args.device, presets_dir=args.presets_dir,
-            run_name=args.run_name, nproc=nproc,
-        )
-        _print_detached(pid, runstore.current_run_dir(args.checkpoint_dir))
+    request = launch_request(args)
+    if request.detach:
+        started = launch.start_detached(request)
+        _print_detached(started.pid, started.folder)
         return 0
+    if request.nproc > 1:
+        plan = launch.plan(request)
+        launch.prepare(plan)
+        if request.resume:
+            print(f"resuming from {plan.checkpoint} (run folder {plan.folder}) on {request.nproc} processes",
+                  file=sys.stderr)
+        else:
+            print(f"run {runstore.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
+        launch.exec_ranks(plan)
     from .. import distributed
-    from ..presets import apply_overrides, load_preset
 
-    preset = apply_overrides(load_preset(args.preset, args.presets_dir), args.overrides)
-    if not Path(args.data_dir).is_dir():
-        raise TacticsError(f"data folder {args.data_dir} not found; run `tactics demo` or pass --data-dir DIR")
-    if nproc > 1:
-        from ..distributed import shares
-
-        shares(int(preset.training.batch_size), max(1, int(preset.training.grad_accum_steps)), nproc)
-        folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
-        print(f"run {runstore.run_name(folder)}: {folder} ({nproc} processes)", file=sys.stderr)
-        argv = ["train", "--preset", str(args.preset), "--data-dir", str(args.data_dir),
-                "--checkpoint-dir", str(folder), "--presets-dir", str(args.presets_dir)]
-        for item in args.overrides:
-            argv += ["--set", str(item)]
-        argv += _common_argv(args)
-        return _exec_torchrun(nproc, argv)
-    from ..train import train
-
-    # Under torchrun every rank runs this command: rank 0 makes the run folder, the others use it.
-    dist = distributed.init(args.device or preset.training.device)
-    folder, error = None, None
+    dist = distributed.init(launch.group_device(request))
+    plan = launch.settle(request, dist)
     if dist.is_main:
-        try:
-            folder = runstore.new_run(args.checkpoint_dir, args.preset, args.run_name)
-        except Exception as exc:
-            error = exc
-    dist.agree(error)
-    folder = Path(dist.broadcast_object(None if folder is None else str(folder)))
-    if dist.is_main:
-        print(f"run {runstore.run_name(folder)}: {folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
-              file=sys.stderr)
+        if request.resume:
+            print(f"resuming from {plan.checkpoint} (run folder {plan.folder})", file=sys.stderr)
+        else:
+            print(f"run {runstore.run_name(plan.folder)}: {plan.folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
+                  file=sys.stderr)
     try:
-        return _run_attached(
-            lambda progress, on_event: train(
-                preset, args.data_dir, folder, max_steps=args.max_steps, device=args.device,
-                progress=progress, on_event=on_event, metrics_interval=args.metrics_interval,
-            ),
-            dist,
-        )
+        return _run_attached(lambda progress, on_event: plan.train_here(progress=progress, on_event=on_event), dist)
     finally:
         distributed.shutdown()
 
@@ -206,104 +162,6 @@ def _run_folder(args: argparse.Namespace) -> Path:
     if name:
         return Path(runstore.find_run(args.checkpoint_dir, name).path)
     return runstore.current_run_dir(args.checkpoint_dir)
-
-
-def _resolve_resume(args: argparse.Namespace) -> tuple[Path, Path]:
-    """(checkpoint, run folder): a run's checkpoint continues in its own folder; a checkpoint
-    from outside any run (e.g. the original scripts') starts a new run folder from it."""
-    from .. import runstore
-    from ..checkpoints import latest_checkpoint
-
-    if args.checkpoint is not None:
-        if not args.checkpoint.is_file():
-            raise TacticsError(f"checkpoint not found: {args.checkpoint} (list them with `tactics checkpoints`)")
-        home = args.checkpoint.parent
-        if runstore.is_run_folder(home) or metrics_path(home).exists():
-            if args.run_name and args.run_name != runstore.run_name(home):
-                raise TacticsError(
-                    f"{args.checkpoint} belongs to run {runstore.run_name(home)}, not {args.run_name}; "
-                    "a resumed run continues in its own folder (drop --run-name)"
-                )
-            return args.checkpoint, home
-        return args.checkpoint, runstore.new_run(args.checkpoint_dir, args.checkpoint.stem, args.run_name)
-    folder = _run_folder(args)
-    latest = latest_checkpoint(folder)
-    if latest is None:
-        raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")
-    return latest, folder
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    nproc = _check_run_args(args)
-    if args.detach:
-        from ..runs import start_detached
-
-        path = args.checkpoint if args.checkpoint is not None else _resolve_resume(args)[0]
-        if not path.is_file():
-            raise TacticsError(f"checkpoint not found: {path} (list them with `tactics checkpoints`)")
-        pid = start_detached(
-            "", args.data_dir or _default_data_dir(path), args.checkpoint_dir, max_steps=args.max_steps,
-            device=args.device, resume=str(path), run_name=args.run_name, nproc=nproc,
-        )
-        from ..runstore import current_run_dir
-
-        _print_detached(pid, current_run_dir(args.checkpoint_dir))
-        return 0
-    from .. import distributed
-    from ..runstore import refuse_if_live
-
-    if nproc > 1:
-        path, folder = _resolve_resume(args)
-        refuse_if_live(folder)
-        argv = ["resume", str(path), "--checkpoint-dir", str(folder)]
-        if args.data_dir is not None:
-            argv += ["--data-dir", str(args.data_dir)]
-        argv += _common_argv(args)
-        print(f"resuming from {path} (run folder {folder}) on {nproc} processes", file=sys.stderr)
-        return _exec_torchrun(nproc, argv)
-    dist = distributed.init(args.device or "auto")
-    found, error = None, None
-    if dist.is_main:  # rank 0 resolves (and may make a run folder); the others take its answer
-        try:
-            found = _resolve_resume(args)
-            refuse_if_live(found[1])  # one live run per workspace, as for a new run
-        except Exception as exc:
-            error = exc
-    dist.agree(error)
-    found = dist.broadcast_object(None if found is None else (str(found[0]), str(found[1])))
-    path, folder = Path(found[0]), Path(found[1])
-    data_dir = args.data_dir if args.data_dir is not None else _default_data_dir(path)
-    from ..train import train
-
-    if dist.is_main:
-        print(f"resuming from {path} (run folder {folder})", file=sys.stderr)
-    try:
-        return _run_attached(
-            lambda progress, on_event: train(
-                None, data_dir, folder, max_steps=args.max_steps, device=args.device,
-                resume=path, progress=progress, on_event=on_event, metrics_interval=args.metrics_interval,
-            ),
-            dist,
-        )
-    finally:
-        distributed.shutdown()
-
-
-def _default_data_dir(path: Path) -> Path:
-    """The folder the checkpoint was trained on, else data/proofs."""
-    try:
-        recorded = _recorded_data_dir(path)
-    except TacticsError:
-        recorded = None
-    if recorded and Path(recorded).is_dir():
-        return Path(recorded)
-    return DATA_DIR
-
-
-def _recorded_data_dir(path: Path) -> str | None:
-    from ..checkpoints import load_checkpoint
-
-    return load_checkpoint(path).get("data_dir")
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Training screen: start / stop / resume a run and watch it live.
 
-The run is the core's detached process (`runs.start_detached`), so it
+The run is the core's detached process (`launch.start_detached`), so it
 survives this app. A `RunTail` in a worker thread follows the run folder
 (its first read is the whole `metrics.jsonl`: attaching) and posts
 `EventsArrived`; the screen takes the gathered batch and redraws, at most
@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
-from tactics_core import presets, runs
+from tactics_core import launch, presets, runs
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.formatting import format_duration
 from tactics_core.run_events import RunView
@@ -161,20 +161,17 @@ class TrainingScreen(WorkScreen):
             self.app.selected_run = None  # a new run: follow it (it becomes the current run)
 
         def job(progress, cancel):
-            resume_from = None
             if resume:  # the shown run's latest checkpoint unless one was chosen
-                latest = None if checkpoint else latest_checkpoint(run_folder)
-                resume_from = str(checkpoint or latest or "latest")
-            pid = runs.start_detached(
-                str(preset),
-                data_dir,
-                run_folder if resume else ws.checkpoint_dir,
-                overrides=overrides,
-                max_steps=max_steps,
-                resume=resume_from,
-                presets_dir=ws.presets_dir,
-            )
-            return RunStarted(pid)
+                request = launch.LaunchRequest(
+                    checkpoint_dir=run_folder, resume=True, checkpoint=checkpoint or latest_checkpoint(run_folder),
+                    data_dir=data_dir, max_steps=max_steps, detach=True,
+                )
+            else:
+                request = launch.LaunchRequest(
+                    checkpoint_dir=ws.checkpoint_dir, preset=str(preset), overrides=tuple(overrides),
+                    presets_dir=ws.presets_dir, data_dir=data_dir, max_steps=max_steps, detach=True,
+                )
+            return RunStarted(launch.start_detached(request).pid)
 
         self.start_job("start", job, "Resuming the run" if resume else f"Starting a {preset} run")
 
