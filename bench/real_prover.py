@@ -54,18 +54,18 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def prepare_data(acornlib: Path, work: Path, proved: list[str], prefix_scope: str = "theorem") -> tuple[Path, Path]:
+def prepare_data(acornlib: Path, work: Path, proved: list[str], style: str = "published") -> tuple[Path, Path]:
     """The training corpus (the library less list/) and the held-out corpus (the proved modules)."""
     from tactics_core.acornlib import import_acornlib
 
     train_dir, held_dir = work / "train" / "proofs", work / "heldout" / "proofs"
     if not train_dir.is_dir():
-        r = import_acornlib(acornlib, train_dir, exclude=[HELD_OUT_GLOB], prefix_scope=prefix_scope)
+        r = import_acornlib(acornlib, train_dir, exclude=[HELD_OUT_GLOB], style=style)
         log(f"training corpus: {r.files:,} files from {r.modules} modules ({r.bytes / 1e6:.1f} MB), "
             f"{HELD_OUT_GLOB} left out, {r.seconds:.0f} s")
     if not held_dir.is_dir():
         sources = [f"src/{m.replace('.', '/')}.ac" for m in proved]
-        r = import_acornlib(acornlib, held_dir, include=sources, prefix_scope=prefix_scope)
+        r = import_acornlib(acornlib, held_dir, include=sources, style=style)
         log(f"held-out corpus: {r.files:,} files from {', '.join(proved)}")
     return train_dir, held_dir
 
@@ -133,8 +133,8 @@ def main() -> None:
                     help="validation goals for each model's in-distribution figures (default 100)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (and reuse: corpora and tokenizer are not redone)")
     ap.add_argument("--json", type=Path, help="also write every figure here")
-    ap.add_argument("--prefix-scope", choices=("theorem", "block"), default="theorem",
-                    help="where the imports' @T starts (docs/corpus.md); `block` is what acorn's prover feeds")
+    ap.add_argument("--style", choices=("published", "acorn"), default="published",
+                    help="how the imports write the files (docs/corpus.md); `acorn` is what acorn's prover feeds")
     ap.add_argument("--skip-original", action="store_true", help="train and judge the cpu preset only")
     ap.add_argument("--no-crash-guard", action="store_true",
                     help="export without the crash guard (acorn f47631b0 then crashes on any `//` line a model writes)")
@@ -168,10 +168,10 @@ def main() -> None:
     log(f"acorn: {setup.binary}; acornlib: {setup.acornlib}; held out: {HELD_OUT_GLOB}; proved: {', '.join(proved)}; "
         f"exports {'without' if args.no_crash_guard else 'with'} the crash guard")
     out: dict = {"held_out": HELD_OUT_GLOB, "proved_modules": proved, "minutes": args.minutes, "jobs": args.jobs,
-                 "prefix_scope": args.prefix_scope,
+                 "style": args.style,
                  "crash_guard": not args.no_crash_guard}
     try:
-        train_dir, held_dir = prepare_data(setup.acornlib, work, proved, args.prefix_scope)
+        train_dir, held_dir = prepare_data(setup.acornlib, work, proved, args.style)
         preset = load_preset("cpu")
         ours_work, base_work = work / "ours", work / "original"
         for w in (ours_work, base_work):

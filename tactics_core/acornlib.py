@@ -360,6 +360,11 @@ class Slot:
     capacity: int = 1
     typeclass: str = ""
     type_name: str = ""
+    # What acorn writes differently (style "acorn"): a theorem's closing line whole (`} by {`);
+    # for `structure ... constraint { C }` and `let ... satisfy { C }`, how many g_lines are the
+    # header that acorn puts in @T (its @G is C's lines alone).
+    closing_line: Optional[str] = None
+    header_lines: int = 0
     _key: Optional[str] = None
 
     @property
@@ -531,7 +536,7 @@ class _Source:
         m = re.match(r"\s*(?:theorem|lemma)\s+([\w.]+)", self.code[line])
         name = m.group(1) if m else ""
         g_lines = self.lines[line:cl] + [self.lines[cl][: cc + 1] if self._by_block(cl, cc + 1) else self.lines[cl]]
-        slot = Slot("theorem", line, cl, line, g_lines, statement, name=name)
+        slot = Slot("theorem", line, cl, line, g_lines, statement, name=name, closing_line=self.lines[cl])
         self.slots.append(slot)
         end = cl
         by = self._by_block(cl, cc + 1)
@@ -555,7 +560,7 @@ class _Source:
         constraint = self._span_text(i, k + 1, el, ec)
         by = self._by_block(el, ec + 1)
         g_lines = self.lines[line:el] + [self.lines[el][: ec + 1] if by else self.lines[el]]
-        slot = Slot("claim", line, el, line, g_lines, constraint)
+        slot = Slot("claim", line, el, line, g_lines, constraint, header_lines=self._header_lines(line, i, k, el, ec))
         end = el
         if by is not None:  # the goal of a block comes after the goals inside it
             end = self._block(by[0], by[1], line)
@@ -590,12 +595,20 @@ class _Source:
         by = self._by_block(cl, cc + 1)
         g_lines = self.lines[line:cl] + [self.lines[cl][: cc + 1] if by else self.lines[cl]]
         text = self._span_text(line, col, cl, cc + 1)
-        slot = Slot("claim", line, cl, top, g_lines, text)
+        header = self._header_lines(line, line, ob, cl, cc) if top == line else 0  # a module-level definition
+        slot = Slot("claim", line, cl, top, g_lines, text, header_lines=header)
         end = cl
         if by is not None:  # the goal of a block comes after the goals inside it
             end = self._block(by[0], by[1], top)
         self.slots.append(slot)
         return end
+
+    def _header_lines(self, start: int, open_line: int, open_col: int, close_line: int, close_col: int) -> int:
+        """Lines from `start` through the one whose last character opens the body, when the
+        body's `}` begins its line (the shape acorn splits into @T and @G); else 0."""
+        opens_line = not self.code[open_line][open_col + 1 :].strip()
+        closes_line = not self.code[close_line][:close_col].strip()
+        return open_line - start + 1 if opens_line and closes_line and close_line > open_line + 1 else 0
 
     # --- proof blocks
     def _block(self, line: int, col: int, top: int) -> int:
@@ -925,34 +938,52 @@ def locate(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
 # ------------------------------------------------------------------ rendering
 
 
-PREFIX_SCOPES = ("theorem", "block")
-
-
 def block_prefix(prefix: list[str]) -> list[str]:
     """The part of a theorem's text before a goal that acorn f47631b0 writes as `@T`: from the
     innermost block still open at the goal (`if`, `else`, `forall`, a match case, ...), whose
     environment acorn's `GoalContext` uses (`env_for_line`); a theorem's own `} by {` block
-    starts at the theorem. Braces after `//` do not count."""
+    starts at the theorem, a structure's `} constraint {` at the structure. Braces after `//`
+    do not count."""
     stack: list[int] = []
+    start = 0  # the line where the statement being read began (an `if` may run over lines)
+    depth = 0  # open ( and [
     for i, line in enumerate(prefix):
+        code = line.split("//", 1)[0]
+        if depth == 0 and (i == 0 or not _ENDS_WITH_OP.search(prefix[i - 1].split("//", 1)[0].rstrip())):
+            start = i
         popped: Optional[int] = None
         between = ""
-        for ch in line.split("//", 1)[0]:
+        for ch in code:
             if ch == "{":
-                stack.append(popped if popped is not None and between.strip() == "by" else i)
+                stack.append(popped if popped is not None and between.strip() in ("by", "constraint") else start)
                 popped = None
             elif ch == "}" and stack:
                 popped, between = stack.pop(), ""
             else:
                 between += ch
+                depth += (ch in "([") - (ch in ")]")
+        if code.strip():
+            depth = max(depth, 0)
     return prefix[stack[-1]:] if stack else prefix
 
 
+STYLES = ("published", "acorn")
+
+
 def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot],
-           prefix_scope: str = "theorem") -> str:
-    """The proof file text for one certificate (`prefix_scope`: where `@T` starts, PREFIX_SCOPES)."""
+           style: str = "published") -> str:
+    """The proof file text for one certificate, in one of STYLES.
+
+    "published": as the published corpora (their README): `@T` from the enclosing theorem, a
+    theorem's `@G` ends at its statement's `}`, a theorem `A implies B` has `@H A`.
+    "acorn": as acorn f47631b0's `training` writes, where that needs no elaborator: `@T` from
+    the innermost open block (`block_prefix`), a theorem's `@G` keeps its `} by {` line and
+    has no `@H`, a `structure ... constraint` or module-level `let ... satisfy` puts its header
+    in `@T`, a one-line `forall(x) { ... }` claim has no `@T`.
+    """
     out: list[str] = []
     slot = placement.slot
+    acorn = style == "acorn"
     if slot is None:
         if enclosing is not None:
             out.append("@T")
@@ -961,13 +992,24 @@ def render(cert: Certificate, placement: Placement, lines: list[str], enclosing:
         out.append(cert.goal)
         hyp, cf = hypothesis_and_counterfactual(cert.goal)
     else:
-        if slot.kind == "claim" and slot.start > slot.top:
-            prefix = lines[slot.top : slot.start]
+        prefix = lines[slot.top : slot.start] if slot.kind == "claim" else []
+        if acorn and slot.body_key is not None:
+            prefix = []  # acorn proves a `forall(x) { ... }` claim in the forall's own context
+        elif acorn:
+            prefix = block_prefix(prefix + slot.g_lines[: slot.header_lines]) if slot.header_lines else block_prefix(prefix)
+        if prefix:
             out.append("@T")
-            out.extend(block_prefix(prefix) if prefix_scope == "block" else prefix)
+            out.extend(prefix)
         out.append("@G")
-        out.extend(slot.g_lines)
+        if acorn and slot.header_lines:
+            out.extend(slot.g_lines[slot.header_lines : -1])
+        elif acorn and slot.closing_line is not None:
+            out.extend(slot.g_lines[:-1] + [slot.closing_line])
+        else:
+            out.extend(slot.g_lines)
         hyp, cf = hypothesis_and_counterfactual(slot.text if slot.kind == "theorem" else cert.goal)
+        if acorn and slot.kind == "theorem":
+            hyp = None
     if hyp is not None:
         out.append("@H")
         out.append(hyp)
@@ -1206,7 +1248,7 @@ def _not_a_checkout(root: Path, tree: _Tree) -> str:
 
 def module_files(
     text: str, certs: list[Certificate], typeclasses: dict, theorem_names: frozenset = frozenset(),
-    prefix_scope: str = "theorem",
+    style: str = "published",
 ) -> Iterator[tuple[Certificate, Placement, str]]:
     """Each certificate of one module with its placement and proof file text."""
     lines = text.split("\n")
@@ -1219,7 +1261,7 @@ def module_files(
         enclosing = None
         if placement.slot is None:
             enclosing = _enclosing_for_unlocated(cert, certs, placements, theorems)
-        yield cert, placement, render(cert, placement, lines, enclosing, prefix_scope)
+        yield cert, placement, render(cert, placement, lines, enclosing, style)
 
 
 def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot]:
@@ -1240,14 +1282,14 @@ def import_acornlib(
     force: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    prefix_scope: str = "theorem",
+    style: str = "published",
 ) -> ImportReport:
     """Write the corpus of an acornlib checkout into `data_dir` and `manifest.jsonl` beside it.
 
     The files are built in a hidden folder beside `data_dir` and swapped in
     whole at the end; a non-empty `data_dir` is replaced only with `force`.
-    `prefix_scope`: `@T` from the enclosing theorem (the published corpora) or
-    from the innermost open block (what acorn f47631b0 writes and its prover feeds).
+    `style`: the files as the published corpora write them or as acorn f47631b0's
+    `training` does (and its prover asks); see `render`.
     """
     from .demo import _check_target
 
@@ -1257,8 +1299,8 @@ def import_acornlib(
     exclude = list(exclude or [])
     if max_bytes < 0:
         raise TacticsError(f"--max-bytes must be 0 (no cap) or positive (got {max_bytes})")
-    if prefix_scope not in PREFIX_SCOPES:
-        raise TacticsError(f"--prefix-scope must be one of {', '.join(PREFIX_SCOPES)} (got {prefix_scope!r})")
+    if style not in STYLES:
+        raise TacticsError(f"--style must be one of {', '.join(STYLES)} (got {style!r})")
     if not root.exists():
         raise TacticsError(f"acornlib folder {root} not found; pass the folder you cloned acornlib into")
     if not root.is_dir():
@@ -1287,7 +1329,7 @@ def import_acornlib(
     # before the swap leaves the old folder and the old manifest as they were.
     with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
         with open(manifest_tmp, "w", encoding="utf-8", newline="\n") as manifest:
-            job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, prefix_scope, digits)
+            job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, style, digits)
             for done, module in enumerate(selected):
                 check(cancel)
                 report(progress, done, len(selected), module.source or module.cert)
@@ -1326,13 +1368,13 @@ class _Job:
     result: ImportReport
     max_bytes: int
     cancel: CancelToken | None
-    prefix_scope: str
+    style: str
     digits: int
 
 
 def _import_module(job: _Job, module: Module) -> None:
     root, scanned, tmp, manifest, result = job.root, job.scanned, job.tmp, job.manifest, job.result
-    max_bytes, cancel, prefix_scope = job.max_bytes, job.cancel, job.prefix_scope
+    max_bytes, cancel, style = job.max_bytes, job.cancel, job.style
     cert_text, problem = _read_text(root / module.cert, module.cert)
     if module.source is None:
         lines = _count_lines(cert_text)
@@ -1372,7 +1414,7 @@ def _import_module(job: _Job, module: Module) -> None:
             result.problems.append(Problem(module.cert, "empty certificate file (no goals to import)", kind="empty"))
         return
     touched = 0
-    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, prefix_scope=prefix_scope)):
+    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, style=style)):
         if k % 256 == 0:
             check(cancel)
         if source_damage is not None and REPLACED in text[: text.rindex("@P\n")]:

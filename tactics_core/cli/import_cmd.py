@@ -37,9 +37,10 @@ def register(subparsers) -> None:
         help="stop adding files once the corpus would pass N bytes (0: no cap; default: %(default)s)",
     )
     lib.add_argument(
-        "--prefix-scope", choices=("theorem", "block"), default="theorem",
-        help="where @T starts: at the enclosing theorem (default, as the published corpora) or at the innermost "
-        "open block, as acorn f47631b0's `training` writes and its prover asks (docs/corpus.md)",
+        "--style", choices=("published", "acorn"), default="published",
+        help="write the files as the published corpora do (default) or as acorn f47631b0's `training` writes them "
+        "and its prover asks: @T from the innermost open block, a theorem's `} by {` line in @G, no theorem @H "
+        "(docs/corpus.md)",
     )
     lib.add_argument("--force", action="store_true", help="replace a non-empty data folder")
     lib.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
@@ -82,7 +83,7 @@ def cmd_acornlib(args) -> int:
     try:
         made = import_acornlib(
             args.path, args.data_dir, include=args.include, exclude=args.exclude,
-            max_bytes=args.max_bytes, force=args.force, progress=progress, prefix_scope=args.prefix_scope,
+            max_bytes=args.max_bytes, force=args.force, progress=progress, style=args.style,
         )
     finally:
         progress.close()
