@@ -389,5 +389,15 @@ async def test_corpus_import_action_imports_an_acornlib_checkout(tmp_path):
         assert app.screen.query_one("#imp-path", Input).value == str(lib)
         assert app.screen.query_one("#imp-force").value is True  # a corpus is there: replace is ticked
         await pilot.press("escape")
+        # once more, ticking acorn's style: the theorem's file keeps its `} by {` line
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportDialog), what="import dialog, acorn style")
+        app.screen.query_one("#imp-acorn-style").value = True
+        app.screen.query_one("#imp-path", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ImportReportDialog), what="acorn-style report")
+        await pilot.press("escape")
+        texts = [p.read_text() for p in sorted((ws / "data" / "proofs").glob("*.txt"))]
+        assert any(t.startswith("@G\ntheorem t(a: Nat) {\n    a + 0 = a\n} by {\n@C\n") for t in texts)
         assert "Import from acornlib" in [c.title for c in app.get_system_commands(app.screen)]
         assert "Import acornlib" in [c.title for c in app.get_system_commands(app.screen)]

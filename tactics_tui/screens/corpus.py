@@ -38,12 +38,13 @@ class AcornlibImported(ReportDone):
     """An acornlib checkout was imported: `ImportReport.to_dict()`."""
 
 
-def make_import_job(path: str, data_dir: Path, include: list, exclude: list, force: bool):
+def make_import_job(path: str, data_dir: Path, include: list, exclude: list, force: bool, style: str = "published"):
     """A job that imports an acornlib checkout into `data_dir` (manifest.jsonl beside it)."""
 
     def job(progress, cancel):
         report = acornlib.import_acornlib(
-            path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel
+            path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel,
+            style=style,
         )
         return AcornlibImported(report.to_dict())
 
@@ -135,7 +136,8 @@ class CorpusScreen(WorkScreen):
             return
         self.app.acornlib_folder = answer["path"]
         path = str(Path(answer["path"]).expanduser())
-        job = make_import_job(path, self.app.data_dir, answer["include"], answer["exclude"], answer["force"])
+        job = make_import_job(path, self.app.data_dir, answer["include"], answer["exclude"], answer["force"],
+                              answer.get("style", "published"))
         self.start_job("import", job, f"Importing {answer['path']}")
 
     def on_corpus_stats_read(self, message: CorpusStatsRead) -> None:

@@ -99,7 +99,7 @@ class ImportDialog(ModalScreen[dict | None]):
     """Ask where the acornlib checkout is and which modules to take.
 
     Enter in any field starts the import, tab moves between fields, escape
-    closes. Dismisses with {"path", "include", "exclude", "force"} or None.
+    closes. Dismisses with {"path", "include", "exclude", "force", "style"} or None.
     """
 
     BINDINGS = [Binding("escape", "close", "Cancel")]
@@ -125,6 +125,10 @@ class ImportDialog(ModalScreen[dict | None]):
             with Horizontal(classes="form-row"):
                 yield Label("exclude globs ", classes="form-key")
                 yield Input("", placeholder="none", id="imp-exclude", compact=True)
+            yield Checkbox(
+                "Write the files as acorn's own `training` does (@T from the open block; docs/corpus.md)",
+                False, id="imp-acorn-style", compact=True,
+            )
             yield Checkbox(f"Replace the corpus in {self.data_dir}", self.has_corpus, id="imp-force", compact=True)
             yield Static("", markup=False, id="imp-error", classes="form-error")
             with Horizontal(classes="dialog-buttons"):
@@ -156,6 +160,7 @@ class ImportDialog(ModalScreen[dict | None]):
                 "include": split_globs(self.query_one("#imp-include", Input).value),
                 "exclude": split_globs(self.query_one("#imp-exclude", Input).value),
                 "force": self.query_one("#imp-force", Checkbox).value,
+                "style": "acorn" if self.query_one("#imp-acorn-style", Checkbox).value else "published",
             }
         )
 
