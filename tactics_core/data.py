@@ -6,6 +6,9 @@ Why each piece exists:
   splitting by file would leak validation text into training. Each theorem key
   is hashed (sha256) to a number in [0, 1); keys below `val_fraction` are
   validation. Adding files never moves old ones between splits.
+  `training.split = "module"` hashes each file's acornlib module instead (from
+  the `manifest.jsonl` that `tactics import acornlib` writes beside the data
+  folder): validation is then whole modules, the new theories the prover meets.
 * **Token cache.** Tokenizing a corpus takes long; the token ids are cached
   under `CHECKPOINT_DIR/cache/`, keyed by the corpus content and the tokenizer
   hash, so a second run starts in seconds.
@@ -65,6 +68,54 @@ def is_validation_key(key: str, val_fraction: float) -> bool:
     """
     bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 2**32
     return bucket < val_fraction
+
+
+SPLITS = ("theorem", "module")
+MANIFEST_NAME = "manifest.jsonl"  # written beside the data folder by `tactics import acornlib`
+
+
+def file_modules(data_dir: str | os.PathLike) -> dict[str, str]:
+    """{proof file name: its source module}, from the manifest beside `data_dir`."""
+    data_dir = Path(data_dir)
+    manifest = data_dir.parent / MANIFEST_NAME
+    if not manifest.is_file():
+        raise TacticsError(
+            f'training.split = "module" needs {manifest} (written by `tactics import acornlib` beside the data '
+            f"folder) to know each file's module; import the corpus with it, or use split = \"theorem\""
+        )
+    modules: dict[str, str] = {}
+    with open(manifest, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                modules[str(row["file"])] = str(row["module"] or row["cert"])
+            except (ValueError, KeyError, TypeError):
+                raise TacticsError(f"{manifest}:{number}: not a manifest row with \"file\" and \"module\"; "
+                                   "import the corpus again") from None
+    return modules
+
+
+def split_keys(data_dir: str | os.PathLike, names: list[str], theorem_keys: list[str], split: str) -> list[str]:
+    """The key that decides each file's split: its theorem, or (`module`) its module."""
+    if split not in SPLITS:
+        raise TacticsError(f"training.split must be one of {', '.join(SPLITS)} (got {split!r})")
+    if split == "theorem":
+        return list(theorem_keys)
+    modules = file_modules(data_dir)
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise TacticsError(
+            f"{len(missing):,} files of {data_dir} are not in {Path(data_dir).parent / MANIFEST_NAME} "
+            f"(first: {missing[0]}); the manifest is of another import: import again, or use split = \"theorem\""
+        )
+    return [module_key(modules[n]) for n in names]
+
+
+def module_key(module: str) -> str:
+    """The split key of a module (never equal to a theorem's key)."""
+    return "module\0" + module
 
 
 def split_corpus(files: Iterable[T], val_fraction: float = DEFAULT_VAL_FRACTION) -> tuple[list[T], list[T]]:
@@ -680,7 +731,7 @@ class ProverSplit(_Split):
 
 @dataclass
 class Dataset:
-    """A tokenized corpus split by theorem and packed for one context length."""
+    """A tokenized corpus split by theorem or module and packed for one context length."""
 
     cache: TokenCache
     train: Any  # PackedSplit (file layout) or ProverSplit (prover layout)
@@ -692,6 +743,7 @@ class Dataset:
     layout: str = DEFAULT_LAYOUT
     sample_file: Any = None  # that goal's ProofFile
     rename_variants: int = 0  # renamed copies of each training file in the training split
+    split: str = "theorem"  # what decides a file's split: its theorem or its module (SPLITS)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -705,6 +757,7 @@ class Dataset:
             "val_padding": round(self.val.padding_fraction, 4),
             "windowed_files": self.train.n_windowed_files + self.val.n_windowed_files,
             "layout": self.layout,
+            "split": self.split,
             "rename_variants": self.rename_variants,
             "overflow_files": getattr(self.train, "n_overflow_files", 0) + getattr(self.val, "n_overflow_files", 0),
             "cache_reused": self.cache.from_cache,
@@ -725,8 +778,9 @@ def load_dataset(
     layout: str = DEFAULT_LAYOUT,
     batch_size: int = 8,
     rename_variants: int = 0,
+    split: str = "theorem",
 ) -> Dataset:
-    """Read, tokenize (or reuse the cache), split by theorem and pack (file) or bucket (prover).
+    """Read, tokenize (or reuse the cache), split by theorem or module and pack (file) or bucket (prover).
 
     `rename_variants` > 0 adds that many copies of every training file with its bound
     variables renamed (tactics_core.augment) to the training split; validation is untouched.
@@ -734,13 +788,13 @@ def load_dataset(
     cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel, layout=layout)
     train_idx: list[int] = []
     val_idx: list[int] = []
-    for i, key in enumerate(cache.keys):
+    for i, key in enumerate(split_keys(data_dir, cache.names, cache.keys, split)):
         (val_idx if is_validation_key(key, val_fraction) else train_idx).append(i)
     if not train_idx or not val_idx:
         which = "validation" if not val_idx else "training"
         raise TacticsError(
-            f"{data_dir}: the {which} split is empty ({cache.n_files} files, val_fraction {val_fraction}); "
-            "add proof files or change training.val_fraction"
+            f"{data_dir}: the {which} split is empty ({cache.n_files} files, split by {split}, val_fraction "
+            f"{val_fraction}); add proof files or change training.val_fraction"
         )
     train_files = [cache.names[i] for i in train_idx]  # corpus files only, not their renamed copies
     if rename_variants > 0:
@@ -771,6 +825,7 @@ def load_dataset(
         layout=layout,
         sample_file=sample_file,
         rename_variants=int(rename_variants),
+        split=split,
     )
 
 

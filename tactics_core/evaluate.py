@@ -80,6 +80,7 @@ class EvalReport:
     skipped_files: int = 0
     layout: str = "file"  # what the model was trained on (how bpb / exact_match_at_k prompt it)
     split: str = "validation"  # or "all" (--all: every file, for a corpus the model never saw)
+    split_by: str = "theorem"  # what decided the validation split: whole theorems or whole modules (new theories)
     proof_bpb: float | None = None
     proof_tokens: int = 0
     proof_bytes: int = 0
@@ -102,13 +103,24 @@ class EvalReport:
 
 
 def val_fraction_of(completer: Any) -> float:
-    """The split the model was trained with (checkpoint config or export config.json)."""
+    """The validation share the model was trained with (checkpoint config or export config.json)."""
     info = completer.info or {}
     if "val_fraction" in info:  # export folder
         return float(info["val_fraction"])
-    payload = info.get("payload") or {}
-    training = (payload.get("config") or {}).get("training") or {}
-    return float(training.get("val_fraction", DEFAULT_VAL_FRACTION))
+    return float(_training_config(completer).get("val_fraction", DEFAULT_VAL_FRACTION))
+
+
+def split_of(completer: Any) -> str:
+    """What decided the model's validation split: `theorem` or `module` (data.SPLITS)."""
+    info = completer.info or {}
+    if "split" in info:  # export folder
+        return str(info["split"])
+    return str(_training_config(completer).get("split", "theorem"))
+
+
+def _training_config(completer: Any) -> dict:
+    payload = (completer.info or {}).get("payload") or {}
+    return (payload.get("config") or {}).get("training") or {}
 
 
 def file_nll(backend: Any, ids: list[int], sep: int, learn_sep: bool) -> tuple[float, int]:
@@ -154,7 +166,7 @@ def evaluate(
     (every file with `all_files`, for a corpus the model never saw)."""
     from .complete import Completer, normalize_line
     from .corpus import iter_corpus
-    from .data import is_validation_key
+    from .data import file_modules, is_validation_key, module_key
 
     if k < 1:
         raise TacticsError(f"--k must be at least 1, got {k}")
@@ -164,17 +176,24 @@ def evaluate(
     completer = completer or Completer.load(model_path, device=device, threads=threads)
     tokenizer = completer.tokenizer
     val_fraction = val_fraction_of(completer)
+    split_by = split_of(completer)
+    modules = file_modules(data_dir) if split_by == "module" and not all_files else None
 
     skipped: list[Any] = []
     files = []
     for pf in iter_corpus(data_dir, on_problem=skipped.append, cancel=cancel):
-        if all_files or is_validation_key(pf.theorem_key(), val_fraction):
-            files.append(pf)
-            if limit is not None and len(files) >= limit:
-                break
+        if not all_files:
+            if modules is not None and pf.name not in modules:
+                raise TacticsError(f"{pf.name} of {data_dir} is not in the manifest beside it; import the corpus again")
+            key = pf.theorem_key() if modules is None else module_key(modules[pf.name])
+            if not is_validation_key(key, val_fraction):
+                continue
+        files.append(pf)
+        if limit is not None and len(files) >= limit:
+            break
     if not files:
         raise TacticsError(
-            f"{data_dir}: no file falls in the validation split (val_fraction {val_fraction}); "
+            f"{data_dir}: no file falls in the validation split (split by {split_by}, val_fraction {val_fraction}); "
             "evaluate on a larger corpus"
         )
     total_lines = sum(len(pf.proof or ()) for pf in files)
@@ -301,6 +320,7 @@ def evaluate(
         skipped_files=len(skipped),
         layout=layout,
         split="all" if all_files else "validation",
+        split_by=split_by,
         proof_bpb=proof_bpb,
         proof_tokens=proof_tokens,
         proof_bytes=proof_bytes,

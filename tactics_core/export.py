@@ -262,6 +262,7 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         # "prover" = the prover's token stream (PROVER_PROTOCOL.md), "file" = whole files with @P.
         "layout": training_layout(payload),
         "val_fraction": float(training.get("val_fraction", DEFAULT_VAL_FRACTION)),
+        "split": str(training.get("split", "theorem")),
         "checkpoint_format": "original" if loaded.original_format else payload.get("format"),
         "inputs": input_names(cfg.n_layers),
         "outputs": output_names(cfg.n_layers),

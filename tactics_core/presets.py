@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .data import DEFAULT_VAL_FRACTION, LAYOUTS  # data imports numpy only inside its functions
+from .data import DEFAULT_VAL_FRACTION, LAYOUTS, SPLITS  # data imports numpy only inside its functions
 from .errors import TacticsError
 from .model_config import GPTConfig
 
@@ -105,7 +105,12 @@ class TrainingSection:
     save_interval: int = _key(1000, "write a periodic checkpoint_step_N.pt every N steps")
     keep_checkpoints: int = _key(3, "periodic checkpoints kept (the last K, plus best_model.pt); 0 = keep all")
     patience: int = _key(10, "stop after this many evaluations without a better validation loss")
-    val_fraction: float = _key(DEFAULT_VAL_FRACTION, "share of theorems held out for validation, 0 < f < 1")
+    val_fraction: float = _key(DEFAULT_VAL_FRACTION, "share of theorems (or modules) held out for validation, 0 < f < 1")
+    split: str = _key(
+        "theorem",
+        "theorem | module: hold out whole theorems, or whole acornlib modules (new theories; needs the "
+        "manifest.jsonl that `tactics import acornlib` writes beside the data folder)",
+    )
     seed: int = _key(1337, "random seed (weights, data order, dropout)")
     device: str = _key("auto", "auto | cpu | cuda | cuda:N | mps (auto = cuda, then mps, then cpu)")
     num_threads: int = _key(0, "CPU threads for torch; 0 = automatic")
@@ -521,6 +526,8 @@ def validate(preset: Preset) -> None:
             raise PresetError("training.betas", f"training.betas[{i}] must be in [0, 1), got {beta!r}", label)
     if not 0.0 < t.val_fraction < 1.0:
         fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
+    if t.split not in SPLITS:
+        fail("training.split", f"must be one of {', '.join(SPLITS)}", t.split)
     if not DEVICE_RE.match(t.device):
         fail("training.device", "must be auto, cpu, cuda, cuda:N or mps", t.device)
     if t.precision not in PRECISIONS:

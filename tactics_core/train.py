@@ -654,6 +654,7 @@ def _read_dataset(preset: Any, data_dir: Path, checkpoint_dir: Path, tokenizer: 
                     data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
                     val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
                     layout=tr.layout, batch_size=tr.batch_size, rename_variants=int(tr.rename_variants),
+                    split=tr.split,
                 )
             except Exception as exc:
                 error = exc

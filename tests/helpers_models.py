@@ -88,7 +88,8 @@ class TinyWorkspace:
     tokenizer: Path
 
 
-def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = DEFAULT_VAL_FRACTION) -> Path:
+def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = DEFAULT_VAL_FRACTION,
+              split: str = "theorem") -> Path:
     from tactics_core.checkpoints import save_checkpoint
 
     return save_checkpoint(
@@ -104,7 +105,7 @@ def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, v
             "tokenizer_sha256": tokenizer.sha256,
             "tokenizer_vocab_size": tokenizer.vocab_size,
             "tokenizer_kind": tokenizer.kind,
-            "config": {"training": {"val_fraction": val_fraction}},
+            "config": {"training": {"val_fraction": val_fraction, "split": split}},
         },
     )
 

@@ -92,6 +92,32 @@ def test_split_uses_the_checkpoints_val_fraction(tmp_path):
     assert report.val_fraction == 0.3 and report.goals == len(val30)
 
 
+def test_a_module_split_model_is_scored_on_whole_held_out_modules(tmp_path, capsys):
+    import shutil
+
+    from conftest import copy_slice, shared_corpus
+    from helpers_models import save_ours
+    from tactics_core.checkpoints import load_model
+    from tactics_core.cli import main
+    from tactics_core.data import is_validation_key, module_key
+    from tactics_core.tokenizer import load_tokenizer
+
+    ws = tiny_workspace()
+    loaded = load_model(ws.untrained)
+    ckpt = save_ours(ws.root / "checkpoints" / "bymodule.pt", loaded.model, load_tokenizer(ws.tokenizer), 0, None,
+                     val_fraction=0.3, split="module")
+    src = shared_corpus("acornlib-2025-11")
+    data = copy_slice(src, tmp_path / "proofs", 300)
+    shutil.copyfile(src.parent / "manifest.jsonl", tmp_path / "manifest.jsonl")
+    module_of = {r["file"]: r["module"] for r in map(json.loads, (tmp_path / "manifest.jsonl").read_text().splitlines())}
+    held = sorted(pf.name for pf in iter_corpus(data) if is_validation_key(module_key(module_of[pf.name]), 0.3))
+    assert 0 < len(held) < 300
+    report = evaluate(ckpt, data, k=1, max_tokens=4, limit=20)
+    assert report.split_by == "module" and report.goals == min(20, len(held))
+    assert main(["eval", str(ckpt), "--data-dir", str(data), "--k", "1", "--limit", "3"]) == 0
+    assert "validation split 0.3 by module" in capsys.readouterr().out
+
+
 def test_cancel_stops_evaluation():
     from tactics_core.errors import Cancelled
     from tactics_core.progress import CancelToken

@@ -56,7 +56,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     em = "n/a" if result.exact_match_at_k is None else f"{result.exact_match_at_k:.1%}"
     bpb = "n/a" if result.bpb is None else f"{result.bpb:.4f}"
-    split = "every file" if result.split == "all" else f"validation split {result.val_fraction:g}"
+    split = "every file" if result.split == "all" else f"validation split {result.val_fraction:g} by {result.split_by}"
     print(f"{result.model} ({result.backend}, {result.layout} layout) on {result.data_dir}, {split}")
     print(f"  goals        {result.goals} ({result.goals_with_proof} with a proof)")
     print("  the prover's way (PROVER_PROTOCOL.md):")

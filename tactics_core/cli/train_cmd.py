@@ -243,7 +243,8 @@ class _Printer:
                 f"({ev.steps_per_epoch} steps per epoch)"
             )
             self._line(
-                f"data: {data.get('train_files')} train / {data.get('val_files')} validation files, "
+                f"data: {data.get('train_files')} train / {data.get('val_files')} validation files"
+                f" (by {data.get('split', 'theorem')}), "
                 f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
                 f"token cache {'reused' if data.get('cache_reused') else 'built'}"
             )
