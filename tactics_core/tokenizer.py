@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .atomic import atomic_path
-from .data import DEFAULT_VAL_FRACTION
+from .data import DEFAULT_VAL_FRACTION, is_validation_key
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import TOKENIZER_FILE
@@ -341,7 +341,9 @@ class TokenizerReport:
     chars: int
     bytes: int
     files: int
-    train_files: int  # files BPE learned from (the held-out theorems excluded)
+    train_files: int  # files of the training split (the held-out theorems excluded)
+    learned_files: int  # of those, the files BPE learned from (all, or a sample: DEFAULT_SAMPLE_BYTES)
+    learned_bytes: int
     heldout_compression: float | None  # chars per token on the held-out theorems alone
     seconds: float
     path: str
@@ -362,29 +364,63 @@ def check_vocab_size(vocab_size: int) -> None:
         )
 
 
-def _read_corpus(data_dir: Path, progress: ProgressFn | None, cancel: CancelToken | None):
+# BPE learns from at most this many bytes of the training split: a `lines` trainer counts every
+# distinct line, and on the whole acornlib (690 MB) it held 5.3 GB. A sample of whole files,
+# chosen by a hash of the name (stable when files are added), keeps it bounded.
+DEFAULT_SAMPLE_BYTES = 64 * 2**20
+
+
+@dataclass
+class _CorpusScan:
+    """What one streaming pass over the corpus tells the trainer (no file text kept)."""
+
+    names: list[str]
+    heldout: list[bool]
+    file_bytes: list[int]
+    skipped: list[dict[str, str]]
+
+
+def _on_problem(skipped: list[dict[str, str]]):
+    def record(problem) -> None:
+        skipped.append({"file": str(getattr(problem, "file", "?")), "problem": str(getattr(problem, "problem", problem))})
+
+    return record
+
+
+def _scan_corpus(data_dir: Path, holdout_fraction: float, progress: ProgressFn | None,
+                 cancel: CancelToken | None) -> _CorpusScan:
     from .corpus import iter_corpus
 
-    skipped: list[dict[str, str]] = []
-
-    def on_problem(problem) -> None:
-        skipped.append({"file": str(getattr(problem, "file", "?")), "problem": str(getattr(problem, "problem", problem))})
+    scan = _CorpusScan([], [], [], [])
 
     def reading(done: int, total: int | None, message: str = "") -> None:
         report(progress, done, total, message if "reading" in message else f"reading {message}".strip())
 
-    texts: list[str] = []
-    keys: list[str] = []
-    for pf in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
-        texts.append(pf.text())
-        keys.append(pf.theorem_key())
-    return texts, keys, skipped
+    for pf in iter_corpus(data_dir, on_problem=_on_problem(scan.skipped), progress=reading, cancel=cancel):
+        scan.names.append(pf.name)
+        scan.heldout.append(holdout_fraction > 0 and is_validation_key(pf.theorem_key(), holdout_fraction))
+        scan.file_bytes.append(len(pf.text().encode("utf-8")))
+    return scan
 
 
-def _feed(texts: list[str], progress: ProgressFn | None, cancel: CancelToken | None) -> Iterator[str]:
+def _texts(data_dir: Path, wanted: set[str] | None, cancel: CancelToken | None) -> Iterator[tuple[str, str]]:
+    """(name, text) of the corpus's good files in name order (only `wanted` names, if given)."""
+    from .corpus import iter_corpus
+
+    for pf in iter_corpus(data_dir, cancel=cancel):
+        if wanted is None or pf.name in wanted:
+            yield pf.name, pf.text()
+
+
+def _sample_share(name: str) -> float:
+    return int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+
+
+def _feed(texts: Iterator[tuple[str, str]], total: int, progress: ProgressFn | None,
+          cancel: CancelToken | None) -> Iterator[str]:
     """Hand texts to the BPE trainer, checking cancel and reporting as it goes."""
-    total = len(texts)
-    for n, text in enumerate(texts):
+    n = 0
+    for n, (_name, text) in enumerate(texts):
         if n % 256 == 0:
             check(cancel)
             report(progress, n, total, "counting words")
@@ -401,6 +437,7 @@ def train_tokenizer(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     holdout_fraction: float = DEFAULT_VAL_FRACTION,
+    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
 ) -> TokenizerReport:
     """Train a BPE tokenizer on the training split; save `<output_dir>/tokenizer.json` atomically.
 
@@ -408,7 +445,9 @@ def train_tokenizer(
     theorem, `data.is_validation_key`, with `holdout_fraction` = the presets'
     `val_fraction`) are left out of BPE training: a `lines` vocabulary learns
     whole proof lines, and seeing the validation files would make every
-    validation bits/byte optimistic. 0 trains on every file. Compression is
+    validation bits/byte optimistic. 0 trains on every file. BPE learns from at
+    most `sample_bytes` of training files (a stable sample by file name; 0 = all),
+    so memory stays bounded; the corpus is streamed, never held. Compression is
     measured on the whole corpus (and on the held-out part alone). A cancel or
     an error at any point leaves the previous tokenizer.json (if any) untouched.
     """
@@ -423,21 +462,28 @@ def train_tokenizer(
 
     if not 0.0 <= holdout_fraction < 1.0:
         raise TacticsError(f"holdout fraction must be in [0, 1), got {holdout_fraction}")
-    texts, keys, skipped = _read_corpus(data_dir, progress, cancel)
-    if not texts:
+    if sample_bytes < 0:
+        raise TacticsError(f"the sample size must be 0 (every training file) or positive, got {sample_bytes}")
+    scan = _scan_corpus(data_dir, holdout_fraction, progress, cancel)
+    skipped = scan.skipped
+    if not scan.names:
         why = f" ({len(skipped)} skipped, e.g. {skipped[0]['file']}: {skipped[0]['problem']})" if skipped else ""
         raise TacticsError(
             f"no usable proof files in {data_dir}{why}; see `tactics corpus stats --data-dir {data_dir}`"
         )
     check(cancel)
-    from .data import is_validation_key
-
-    heldout = [is_validation_key(k, holdout_fraction) for k in keys] if holdout_fraction > 0 else [False] * len(texts)
-    train_texts = [t for t, h in zip(texts, heldout) if not h]
+    heldout = scan.heldout
     holdout_warning = None
-    if not train_texts:  # a corpus of one or two theorems: nothing left to learn from
-        train_texts, heldout = texts, [False] * len(texts)
+    if all(heldout):  # a corpus of one or two theorems: nothing left to learn from
+        heldout = [False] * len(heldout)
         holdout_warning = "every file fell in the held-out split (a very small corpus), so the tokenizer was trained on all of them"
+    train_names = [n for n, h in zip(scan.names, heldout) if not h]
+    train_bytes = sum(b for b, h in zip(scan.file_bytes, heldout) if not h)
+    learn = set(train_names)
+    if sample_bytes and train_bytes > sample_bytes:
+        share = sample_bytes / train_bytes
+        learn = {n for n in train_names if _sample_share(n) < share}
+    learned_bytes = sum(b for n, b in zip(scan.names, scan.file_bytes) if n in learn)
 
     from tokenizers import pre_tokenizers, trainers
 
@@ -448,27 +494,38 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_feed(train_texts, progress, cancel), trainer=trainer, length=len(train_texts))
+    tok.train_from_iterator(_feed(_texts(data_dir, learn, cancel), len(learn), progress, cancel), trainer=trainer,
+                            length=len(learn))
     check(cancel)
     for want_id, name in enumerate(SPECIAL_TOKENS):  # a guard, not an expectation
         if tok.token_to_id(name) != want_id:
             raise TacticsError(f"internal error: {name} got id {tok.token_to_id(name)}, expected {want_id}")
 
-    # Count tokens over the whole corpus (what the trainer will see).
+    # Count tokens over the whole corpus (what the trainer will see), streaming.
     if hasattr(tok, "encode_special_tokens"):
         tok.encode_special_tokens = True
     encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch
-    n_tokens = heldout_tokens = 0
-    for lo in range(0, len(texts), _ENCODE_CHUNK):
+    n_tokens = heldout_tokens = n_chars = heldout_chars = 0
+    held = dict(zip(scan.names, heldout))
+    total = len(scan.names)
+    done = 0
+    texts = _texts(data_dir, None, cancel)
+    while True:
+        chunk = [item for _, item in zip(range(_ENCODE_CHUNK), texts)]
+        if not chunk:
+            break
         check(cancel)
-        report(progress, lo, len(texts), "measuring compression")
-        counts = [len(e.ids) for e in encode(texts[lo : lo + _ENCODE_CHUNK], add_special_tokens=False)]
-        n_tokens += sum(counts)
-        heldout_tokens += sum(c for c, h in zip(counts, heldout[lo : lo + _ENCODE_CHUNK]) if h)
-    report(progress, len(texts), len(texts), "measuring compression")
-    n_chars = sum(len(t) for t in texts)
-    heldout_chars = sum(len(t) for t, h in zip(texts, heldout) if h)
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        report(progress, done, total, "measuring compression")
+        counts = [len(e.ids) for e in encode([t for _, t in chunk], add_special_tokens=False)]
+        for (name, text), count in zip(chunk, counts):
+            n_tokens += count
+            n_chars += len(text)
+            if held.get(name):
+                heldout_tokens += count
+                heldout_chars += len(text)
+        done += len(chunk)
+    report(progress, total, total, "measuring compression")
+    n_bytes = sum(scan.file_bytes)
     check(cancel)
 
     reached = tok.get_vocab_size(with_added_tokens=True)
@@ -482,6 +539,12 @@ def train_tokenizer(
         )
     if holdout_warning:
         warnings.append(holdout_warning)
+    if learned_bytes < train_bytes:
+        warnings.append(
+            f"BPE learned from a sample: {len(learn):,} of the {len(train_names):,} training files, "
+            f"{learned_bytes / 2**20:,.0f} of {train_bytes / 2**20:,.0f} MB (--sample-mb 0 learns from all, "
+            "with memory that grows with the corpus)"
+        )
     if skipped:
         warnings.append(
             f"skipped {len(skipped)} bad file(s), e.g. {skipped[0]['file']}: {skipped[0]['problem']}"
@@ -511,8 +574,10 @@ def train_tokenizer(
         tokens=n_tokens,
         chars=n_chars,
         bytes=n_bytes,
-        files=len(texts),
-        train_files=len(train_texts),
+        files=total,
+        train_files=len(train_names),
+        learned_files=len(learn),
+        learned_bytes=learned_bytes,
         heldout_compression=round(heldout_chars / heldout_tokens, 4) if heldout_tokens else None,
         seconds=round(time.monotonic() - start, 3),
         path=str(out_path),

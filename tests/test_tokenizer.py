@@ -161,6 +161,26 @@ def test_compression_and_vocab_on_a_real_slice(tmp_path, slice_2025):
     assert lines.vocab_size > seed.vocab_size
 
 
+def test_bpe_learns_from_a_bounded_stable_sample_and_measures_the_whole_corpus(tmp_path, slice_2025):
+    """With a sample budget below the training split, BPE learns from whole files chosen by name
+    (the same ones every time), says so, and compression is still measured on every file."""
+    whole = T.train_tokenizer(slice_2025, tmp_path / "all", vocab_size=1024, kind="lines")
+    assert whole.learned_files == whole.train_files and whole.learned_bytes > 0
+    assert not any("sample" in w for w in whole.warnings)
+    budget = whole.learned_bytes // 4
+    first = T.train_tokenizer(slice_2025, tmp_path / "a", vocab_size=1024, kind="lines", sample_bytes=budget)
+    again = T.train_tokenizer(slice_2025, tmp_path / "b", vocab_size=1024, kind="lines", sample_bytes=budget)
+    assert first.sha256 == again.sha256 and first.learned_files == again.learned_files
+    assert 0 < first.learned_files < whole.train_files == first.train_files
+    assert first.learned_bytes < budget * 2
+    assert any(w.startswith(f"BPE learned from a sample: {first.learned_files:,} of the {first.train_files:,}")
+               for w in first.warnings)
+    assert first.files == whole.files and first.chars == whole.chars  # measured on the whole corpus
+    assert first.compression < whole.compression  # what sampling costs, here on a quarter of a small slice
+    with pytest.raises(TacticsError, match="sample size must be 0"):
+        T.train_tokenizer(slice_2025, tmp_path / "c", sample_bytes=-1)
+
+
 def test_original_scripts_tokenizer_is_detected_as_seed(tmp_path):
     """A tokenizer.json saved the way the original train_tokenizer.py did: seed, no <EOS>, no byte alphabet."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

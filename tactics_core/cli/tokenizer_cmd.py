@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..data import DEFAULT_VAL_FRACTION
+from ..tokenizer import DEFAULT_SAMPLE_BYTES
 from ..errors import TacticsError
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
 
@@ -48,6 +49,11 @@ def register(subparsers) -> None:
         "--holdout-fraction", type=float, default=DEFAULT_VAL_FRACTION, metavar="F",
         help="share of theorems left out of BPE training: the validation split the trainer will use "
         f"(keep it equal to the preset's training.val_fraction; 0 = learn from every file; default {DEFAULT_VAL_FRACTION:g})",
+    )
+    t.add_argument(
+        "--sample-mb", type=float, default=DEFAULT_SAMPLE_BYTES / 2**20, metavar="MB",
+        help="BPE learns from at most this many MB of training files, a stable sample by file name, so memory "
+        f"stays bounded on the whole acornlib (0 = every file; default {DEFAULT_SAMPLE_BYTES / 2**20:g})",
     )
     t.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     t.set_defaults(func=cmd_train)
@@ -98,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = None if args.json else _PhaseProgress("tokenizer")
     try:
         rep = train_tokenizer(args.data_dir, args.output_dir, args.vocab_size, args.kind, progress=progress,
-                              holdout_fraction=args.holdout_fraction)
+                              holdout_fraction=args.holdout_fraction, sample_bytes=int(args.sample_mb * 2**20))
     finally:
         if progress is not None:
             progress.close()
