@@ -99,3 +99,42 @@ class ConsoleProgress:
         if self.enabled and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class KeepAlive:
+    """A progress function that re-sends its last report every `interval` seconds, for work
+    that cannot report (BPE's merge phase runs in Rust): the CLI's plain lines and the TUI's
+    elapsed time keep going, so a long silent phase never looks hung. Use as a context manager.
+    """
+
+    def __init__(self, progress: ProgressFn | None, interval: float = 1.0) -> None:
+        self.progress = progress
+        self.interval = interval
+        self._last: tuple[int, Optional[int], str] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        with self._lock:
+            self._last = (done, total, message)
+        report(self.progress, done, total, message)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                last = self._last
+            if last is not None:
+                report(self.progress, *last)
+
+    def __enter__(self) -> "KeepAlive":
+        if self.progress is not None:
+            self._thread = threading.Thread(target=self._run, name="progress-keepalive", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from .atomic import atomic_path
 from .data import DEFAULT_VAL_FRACTION, is_validation_key
 from .errors import TacticsError
-from .progress import CancelToken, ProgressFn, check, report
+from .progress import CancelToken, KeepAlive, ProgressFn, check, report
 from .workspace import TOKENIZER_FILE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -494,8 +494,9 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_feed(_texts(data_dir, learn, cancel), len(learn), progress, cancel), trainer=trainer,
-                            length=len(learn))
+    with KeepAlive(progress) as alive:  # the merge phase reports nothing itself
+        tok.train_from_iterator(_feed(_texts(data_dir, learn, cancel), len(learn), alive, cancel), trainer=trainer,
+                                length=len(learn))
     check(cancel)
     for want_id, name in enumerate(SPECIAL_TOKENS):  # a guard, not an expectation
         if tok.token_to_id(name) != want_id:

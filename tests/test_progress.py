@@ -22,3 +22,22 @@ def test_plain_lines_every_interval_when_not_a_terminal(monkeypatch):
     bar(7, None, "tokenizing")
     bar.close()
     assert out.getvalue().splitlines() == ["cache 4/10 (40%) 5s file 4", "cache 7 11s tokenizing"]
+
+
+def test_keep_alive_resends_the_last_report_while_work_is_silent():
+    import time as _time
+
+    from tactics_core.progress import KeepAlive
+
+    calls = []
+    with KeepAlive(lambda d, t, m: calls.append((d, t, m)), interval=0.05) as alive:
+        alive(3, 10, "counting words")
+        alive(0, None, "merging pairs")
+        _time.sleep(0.4)  # work that reports nothing
+    after = len(calls)
+    _time.sleep(0.15)
+    assert calls[:2] == [(3, 10, "counting words"), (0, None, "merging pairs")]
+    assert calls.count((0, None, "merging pairs")) >= 4  # re-sent while silent
+    assert len(calls) == after  # and nothing after the work ended
+    with KeepAlive(None) as quiet:  # no progress: no thread, no calls
+        quiet(1, 2, "x")
