@@ -15,7 +15,8 @@ the Playground all serve the same token stream:
   newline stops the line and is **not** fed. An empty or whitespace-only line
   is a failed attempt. An accepted line's cache becomes the current cache, so
   after lines L1, L2 the model has seen `prompt, nl, L1, nl, L2` and the next
-  attempt feeds `nl` again.
+  attempt feeds `nl` again. The sampling loop is `decoding.decode`, the one
+  completion uses too; the figures (0.8, 100, 10, 5 s) are `protocol.py`'s.
 * **Position limit**: nothing checks it in the prover; a token that would sit
   at position `context_length` or beyond cannot be fed, and the attempt fails.
 * **Rollouts**: at most 10 attempts (failed ones count), ended early when the
@@ -35,7 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .corpus import SECTION_MARKERS, as_proof_file, normalize_line
-from .decoding import CONTEXT_LIMIT, LINE, Decoded, decode, stop_ids
+from .decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, Decoded, decode, stop_ids
 from .errors import TacticsError
 from .progress import CancelToken
 from .protocol import MAX_LINE_TOKENS, PROMPT_RESERVE, ROLLOUT_ATTEMPTS, SEARCH_SECONDS, TEMPERATURE
@@ -348,7 +349,7 @@ class ProverSession:
         (row,), cache = self._decode(1, True, cancel)
         out = self._attempt(row, time.perf_counter() - t0)
         out.length = self.length + 1 + len(row.kept)
-        if out.status in ("line", "max_tokens"):
+        if out.status in (LINE, MAX_TOKENS):
             out.cache = cache
         return out
 
