@@ -84,7 +84,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             max_steps=args.max_steps or None, device=args.device or None,
         )
         _run(request.argv())  # the command a user would type for it
-    from ..runstore import current_run_dir
+    from ..workspace import current_run_dir
 
     run = current_run_dir(ws.checkpoint_dir)  # the run just trained (its own folder under runs/)
     model = run / ws.best_model_path.name if trained else ws.best_model_path

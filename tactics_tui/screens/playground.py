@@ -35,7 +35,7 @@ from textual.widgets.option_list import Option
 from tactics_core import checkpoints, complete, corpus, data, evaluate, prover, protocol
 from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.errors import TacticsError
-from tactics_core.runstore import current_run_dir
+from tactics_core.workspace import current_run_dir
 
 from ..messages import JobDone
 from .base import WorkScreen
