@@ -10,14 +10,16 @@ Why it is shaped this way:
 * **Two backends, one decoder.** A checkpoint runs in PyTorch; an export folder
   runs in ONNX Runtime through exactly the contract the prover uses
   (`input_ids` + `past_key_values.{i}.key/value` in, `logits` +
-  `present_key_values.{i}.key/value` out). Sampling, stopping and ranking are
-  shared numpy code, so greedy decoding gives the same text on both.
+  `present_key_values.{i}.key/value` out). Sampling, stopping and the limits
+  are the loop the prover's attempts use too (`decoding.decode`), and ranking
+  is numpy code, so greedy decoding gives the same text on both.
 * **Prompts as in training.** A model of the `prover` layout (the default) is
   asked exactly as the Acorn prover asks it (`tactics_core.prover`): the
   context without `@P`, front-truncated to `context_length - 100` tokens, then
   `nl, line, nl, line ... nl`. A model of the `file` layout (the original
-  scripts' format) gets context, `@P`, the proof lines so far; its
-  `prover_prompt=True` shows what the prover would send it instead.
+  scripts' format) gets context, `@P`, the proof lines so far
+  (`ProofFile.prompt`); its `prover_prompt=True` shows what the prover would
+  send it instead.
 * **Too-long prompts are cut, not crashed on.** The goal, hypothesis and
   counterfactual are kept; the oldest theorem-prefix lines, then the oldest
   proof lines are dropped, and the result says so.
@@ -36,20 +38,25 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 import numpy as np
 
+from . import prover, protocol
+from .checkpoints import load_model, training_layout
+from .corpus import as_proof_file, normalize_line
+from .decoding import CONTEXT_LIMIT, Decoded, decode, stop_ids
+from .decoding import sample_tokens  # noqa: F401  (tests import it from here)
 from .device import resolve_device
 from .errors import TacticsError
-from .progress import CancelToken, check
+from .progress import CancelToken
+from .tokenizer import load_tokenizer
 
 EXPORT_MODEL_FILE = "model.onnx"
 EXPORT_CONFIG_FILE = "config.json"
 EXPORT_TOKENIZER_FILE = "tokenizer.json"
-SECTION_MARKERS = frozenset({"@T", "@G", "@H", "@C", "@P"})
 
 
 @dataclass
@@ -87,11 +94,6 @@ class CompletionResult:
         }
 
 
-def normalize_line(text: str) -> str:
-    """A proof line with whitespace runs collapsed and ends stripped (for dedup and exact match)."""
-    return " ".join(text.split())
-
-
 # ---------------------------------------------------------------- prompts
 
 
@@ -103,27 +105,12 @@ class Prompt:
     notes: list[str] = field(default_factory=list)
 
 
-def as_proof_file(context: Any, name: str = "<prompt>"):
-    """A ProofFile from a ProofFile or from proof-file text."""
-    if isinstance(context, str):
-        from .corpus import parse_proof_text
-
-        return parse_proof_text(context, name)
-    return context
-
-
 def _lines(section: Iterable[str] | None) -> list[str]:
     return list(section or ())
 
 
-def build_prompt(
-    tokenizer: Any,
-    context: Any,
-    proof_so_far: Sequence[str] = (),
-    prover: bool = False,
-    budget: int = 256,
-) -> Prompt:
-    """Token ids of the prompt, at most `budget` of them.
+def build_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[str] = (), budget: int = 256) -> Prompt:
+    """The `file` layout's prompt (`ProofFile.prompt`): token ids, at most `budget` of them.
 
     `context` is a ProofFile (its context only: a corpus file's proof is the
     answer, not the prompt) or proof-file text (whose `@P` lines, if any, are
@@ -136,27 +123,16 @@ def build_prompt(
     pf = as_proof_file(context)
     proof = (_lines(pf.proof) if from_text else []) + list(proof_so_far)
     notes: list[str] = []
-    if prover and proof:
-        notes.append(f"prover prompt: the {len(proof)} proof line(s) so far are not part of it")
-        proof = []
-    text = pf.prompt(tuple(proof), prover=prover)
+    text = pf.prompt(tuple(proof))
     ids = tokenizer.encode(text)
     if len(ids) <= budget:
         return Prompt(text, ids, False, notes)
 
     full_tokens = len(ids)
     theorem = _lines(pf.theorem)
-    head: list[str] = ["@G", *_lines(pf.goal)]
-    if pf.hypothesis:
-        head += ["@H", *_lines(pf.hypothesis)]
-    head += ["@C", *_lines(pf.counterfactual)]
-    if not prover:
-        head.append("@P")
 
     def assemble(t_drop: int, p_drop: int) -> str:
-        kept_t = theorem[t_drop:]
-        lines = (["@T", *kept_t] if kept_t else []) + head + proof[p_drop:]
-        return "".join(line + "\n" for line in lines)
+        return replace(pf, theorem=tuple(theorem[t_drop:])).prompt(tuple(proof[p_drop:]))
 
     # Estimate each line's cost from its own encoding, drop oldest first, then verify.
     droppable = theorem + proof
@@ -195,13 +171,11 @@ def build_prompt(
 
 def prover_stream_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[str], context_length: int) -> Prompt:
     """The prover's cache for the next line plus the newline it feeds first:
-    prompt (no `@P`, front-truncated), nl, L1, nl, L2 ... nl."""
-    from .prover import build_prompt as prover_prompt, cache_ids, newline_token
-
+    prompt (`prover.build_prompt`), nl, L1, nl, L2 ... nl (`prover.cache_ids`)."""
     pf = as_proof_file(context)
     lines = (_lines(pf.proof) if isinstance(context, str) else []) + list(proof_so_far)
-    p = prover_prompt(tokenizer, pf, context_length)
-    ids = cache_ids(tokenizer, pf, lines, context_length) + [newline_token(tokenizer)]
+    p = prover.build_prompt(tokenizer, pf, context_length)
+    ids = prover.cache_ids(tokenizer, pf, lines, context_length) + [prover.newline_token(tokenizer)]
     notes = []
     if p.truncated:
         notes.append(
@@ -377,112 +351,37 @@ class OnnxBackend:
 # ---------------------------------------------------------------- decoding
 
 
-def log_softmax(logits: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Normalised log-probabilities (float32 while decoding: it runs once per token)."""
-    x = logits.astype(dtype, copy=False)
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
-def sample_tokens(
-    logits: np.ndarray, temperature: float, top_p: float, top_k: int, rng: np.random.Generator
-) -> np.ndarray:
-    """One token per row of `logits` [rows, vocab] (argmax when temperature is 0).
-
-    float32 and a sort of the probabilities (not an argsort) keep this cheap
-    next to a decoding step: it runs once per generated token.
-    """
-    if temperature <= 0:
-        return logits.argmax(axis=-1)
-    x = logits.astype(np.float32) / np.float32(temperature)
-    rows, vocab = x.shape
-    if top_k and 0 < top_k < vocab:
-        kth = np.partition(x, vocab - top_k, axis=-1)[:, vocab - top_k : vocab - top_k + 1]
-        x = np.where(x < kth, -np.inf, x)
-    probs = np.exp(x - x.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
-    if 0 < top_p < 1:
-        # Nucleus: the smallest set of likeliest tokens whose mass reaches top_p (at least one).
-        sorted_p = -np.sort(-probs, axis=-1)
-        before = np.cumsum(sorted_p, axis=-1) - sorted_p
-        n_keep = np.maximum(1, (before < top_p).sum(axis=-1))
-        threshold = sorted_p[np.arange(rows), n_keep - 1][:, None]
-        probs = np.where(probs >= threshold, probs, 0.0)
-    cum = np.cumsum(probs, axis=-1, dtype=np.float64)
-    u = rng.random((rows, 1)) * cum[:, -1:]
-    return np.minimum((cum < u).sum(axis=-1), vocab - 1)
-
-
-@dataclass
-class _Row:
-    tokens: list[int]
-    logprob: float = 0.0
-    finished: bool = False
-
-
 def decode_lines(
     backend: Any,
     prompt_ids: Sequence[int],
     n: int,
-    stop_ids: set[int],
-    temperature: float = 0.8,
+    stop_ids: Collection[int],
+    temperature: float = protocol.TEMPERATURE,
     top_p: float = 0.95,
     top_k: int = 0,
-    max_tokens: int = 100,
+    max_tokens: int = protocol.MAX_LINE_TOKENS,
     rng: np.random.Generator | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[list[_Row], list[str]]:
-    """Prefill once, then decode n rows in one batch until each hits a stop token.
+) -> tuple[list[Decoded], list[str]]:
+    """Prefill once, then decode n rows in one batch (`decoding.decode`), scored, greedy rows spread.
 
-    Returns the rows and notes (context limit reached).
+    Returns the rows (their tokens end with the stop token, if any) and notes
+    (the context limit reached).
     """
-    rng = rng or np.random.default_rng()
-    notes: list[str] = []
     ctx = backend.context_length
     if not prompt_ids:
         raise TacticsError("empty prompt: give at least the goal context")
     if len(prompt_ids) > ctx:
         raise TacticsError(f"prompt of {len(prompt_ids)} tokens exceeds the context length {ctx}")
     last, cache = backend.prefill(prompt_ids)
-    logp = log_softmax(last[None, :])[0]
-    if temperature <= 0:
-        first = np.argsort(-logp, kind="stable")[: max(1, n)]
-    else:
-        first = sample_tokens(last[None, :].repeat(n, axis=0), temperature, top_p, top_k, rng)
-    rows = [_Row([int(t)], float(logp[int(t)])) for t in first]
-    cache = backend.expand(cache, len(rows))
-    active = list(range(len(rows)))
-    length = len(prompt_ids)  # tokens in the cache
-    hit_limit = False
-    while True:
-        still = []
-        for r in active:
-            row = rows[r]
-            if row.tokens[-1] in stop_ids:
-                row.finished = True
-            elif len(row.tokens) < max_tokens:
-                still.append(r)
-        if not still:
-            break
-        if length >= ctx:
-            hit_limit = True
-            break
-        check(cancel)
-        if len(still) != len(active):
-            cache = backend.select(cache, [active.index(r) for r in still])
-            active = still
-        logits, cache = backend.step([rows[r].tokens[-1] for r in active], cache)
-        length += 1
-        logp = log_softmax(logits)
-        if temperature <= 0:
-            chosen = logits.argmax(axis=-1)
-        else:
-            chosen = sample_tokens(logits, temperature, top_p, top_k, rng)
-        for j, r in enumerate(active):
-            t = int(chosen[j])
-            rows[r].tokens.append(t)
-            rows[r].logprob += float(logp[j, t])
-    if hit_limit:
+    rows, _ = decode(
+        backend, cache, last, len(prompt_ids), n,
+        stop_ids=stop_ids, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
+        rng=rng or np.random.default_rng(), spread_first=True, score=True, cancel=cancel,
+    )
+    notes = []
+    # Rows decode in step, so a row at the limit with tokens to spare means they all stopped there.
+    if any(r.status == CONTEXT_LIMIT and len(r.tokens) < max_tokens for r in rows):
         notes.append(
             f"generation reached the context length ({ctx} tokens) before the line ended; "
             "unfinished candidates are marked"
@@ -495,19 +394,12 @@ def line_text(tokenizer: Any, tokens: Sequence[int]) -> str:
     return tokenizer.decode(tokens).split("\n", 1)[0].rstrip("\r")
 
 
-def stop_ids_of(tokenizer: Any) -> set[int]:
-    stop = set(tokenizer.newline_ids)
-    if tokenizer.eos_id is not None:
-        stop.add(int(tokenizer.eos_id))
-    return stop
-
-
 def generation_reserve(context_length: int, max_tokens: int) -> int:
     """Tokens kept free for the new line when a prompt must be cut."""
     return max(1, min(int(max_tokens), context_length // 4))
 
 
-def rank_candidates(tokenizer: Any, rows: list[_Row]) -> tuple[list[Candidate], int]:
+def rank_candidates(tokenizer: Any, rows: list[Decoded]) -> tuple[list[Candidate], int]:
     """Deduplicated (after whitespace normalisation) candidates, best log-probability first.
 
     Also returns how many rows ended the proof (EOS, an empty line or a
@@ -517,10 +409,10 @@ def rank_candidates(tokenizer: Any, rows: list[_Row]) -> tuple[list[Candidate], 
     ended = 0
     for row in rows:
         text = line_text(tokenizer, row.tokens)
-        key = normalize_line(text)
-        if not key or key in SECTION_MARKERS:  # a marker line would end the proof section
+        if prover.is_marker_or_empty(text):  # a marker line would end the proof section
             ended += 1
             continue
+        key = normalize_line(text)
         cand = Candidate(text.strip(), row.logprob, len(row.tokens), row.finished)
         if key not in best or cand.logprob > best[key].logprob:
             best[key] = cand
@@ -557,7 +449,7 @@ class Completer:
         self.source = Path(source)
         self.info = info or {}
         self.layout = layout  # the data layout the model was trained on: prover | file
-        self.stop_ids = stop_ids_of(tokenizer)
+        self.stop_ids = stop_ids(tokenizer, eos=True)
 
     @property
     def backend_name(self) -> str:
@@ -570,8 +462,6 @@ class Completer:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> "Completer":
         """A checkpoint (.pt) runs in PyTorch; an export folder in ONNX Runtime."""
-        from .tokenizer import load_tokenizer
-
         path = Path(path)
         if not path.exists():
             raise TacticsError(f"model not found: {path}; give a checkpoint (.pt) or an export folder")
@@ -590,8 +480,6 @@ class Completer:
             return cls(backend, tokenizer, path, config, layout=str(config.get("layout", "file")))
         import torch
 
-        from .checkpoints import load_model, training_layout
-
         if threads:
             torch.set_num_threads(int(threads))
         loaded = load_model(path, device=device)
@@ -608,23 +496,26 @@ class Completer:
         guard = CrashGuard.for_tokenizer(tokenizer)
         return cls(TorchBackend(loaded.model, guard), tokenizer, path, info, layout=training_layout(loaded.payload))
 
-    def prompt(self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False, max_tokens: int = 100) -> Prompt:
+    def prompt(
+        self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False,
+        max_tokens: int = protocol.MAX_LINE_TOKENS,
+    ) -> Prompt:
         """The tokens the model continues: the prover's stream for a `prover`-layout model (or
         when `prover_prompt`), else the training-style prompt of the `file` layout."""
         if self.layout == "prover" or prover_prompt:
             return prover_stream_prompt(self.tokenizer, context, proof_so_far, self.context_length)
         budget = self.context_length - generation_reserve(self.context_length, max_tokens)
-        return build_prompt(self.tokenizer, context, proof_so_far, prover_prompt, budget)
+        return build_prompt(self.tokenizer, context, proof_so_far, budget)
 
     def complete(
         self,
         context: Any,
         proof_so_far: Sequence[str] = (),
         n: int = 8,
-        temperature: float = 0.8,
+        temperature: float = protocol.TEMPERATURE,
         top_p: float = 0.95,
         top_k: int = 0,
-        max_tokens: int = 100,
+        max_tokens: int = protocol.MAX_LINE_TOKENS,
         prover_prompt: bool = False,
         seed: int | None = None,
         cancel: CancelToken | None = None,
@@ -689,7 +580,7 @@ def greedy_next_line(model: Any, tokenizer: Any, prompt: Any, max_tokens: int = 
     was_training = model.training
     model.eval()
     try:
-        rows, _ = decode_lines(TorchBackend(model), ids, 1, stop_ids_of(tokenizer), temperature=0, max_tokens=max_tokens)
+        rows, _ = decode_lines(TorchBackend(model), ids, 1, stop_ids(tokenizer, eos=True), temperature=0, max_tokens=max_tokens)
     finally:
         model.train(was_training)
     return line_text(tokenizer, rows[0].tokens)

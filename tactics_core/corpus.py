@@ -28,6 +28,7 @@ from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
 MARKERS = ("T", "G", "H", "C", "P")
+SECTION_MARKERS = frozenset(f"@{m}" for m in MARKERS)  # a line that is one of these is no proof line
 MARKER_NAMES = {
     "T": "theorem prefix",
     "G": "goal",
@@ -116,15 +117,9 @@ class ProofFile:
             return self.context_text()
         return self.context_text() + _section_text("P", self.proof)
 
-    def prompt(self, proof_so_far: tuple[str, ...] | list[str] = (), prover: bool = False) -> str:
-        """The text a model continues.
-
-        Training style (default): context + `@P` + the proof lines so far, so
-        the model's next line is the next proof step. `prover=True`: the
-        context only, as the prover sends it.
-        """
-        if prover:
-            return self.context_text()
+    def prompt(self, proof_so_far: tuple[str, ...] | list[str] = ()) -> str:
+        """The text a `file`-layout model continues: context + `@P` + the proof lines so far,
+        so its next line is the next proof step (the prover's prompt: `prover.build_prompt`)."""
         return self.context_text() + _section_text("P", tuple(proof_so_far))
 
     def theorem_key(self) -> str:
@@ -172,6 +167,16 @@ def _section_lines(text: str, start: int, end: int) -> list[str]:
 
 def _line_number(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
+
+
+def normalize_line(text: str) -> str:
+    """A proof line with whitespace runs collapsed and ends stripped (for dedup and exact match)."""
+    return " ".join(text.split())
+
+
+def as_proof_file(context: ProofFile | str, name: str = "<prompt>") -> ProofFile:
+    """A ProofFile from a ProofFile or from proof-file text (what the prompt builders accept)."""
+    return parse_proof_text(context, name) if isinstance(context, str) else context
 
 
 def parse_proof_text(text: str, name: str) -> ProofFile:

@@ -127,7 +127,7 @@ def file_nll(backend: Any, ids: list[int], sep: int, learn_sep: bool) -> tuple[f
     """Natural-log loss of one file's tokens (and its end token), in context-length windows."""
     import numpy as np
 
-    from .complete import log_softmax
+    from .decoding import log_softmax
 
     seq = [sep] + list(ids) + [sep]
     last_target = len(seq) - 1 if learn_sep else len(seq) - 2  # index of the last token scored
@@ -353,7 +353,7 @@ def stream_nll_of(completer: Any, pf: Any) -> tuple[float, tuple[int, int], floa
     proof tokens, proof bytes). Only positions inside the context are scored."""
     import numpy as np
 
-    from .complete import log_softmax
+    from .decoding import log_softmax
     from .prover import ROLE_FED, ROLE_PROOF, encode_stream
 
     tokenizer = completer.tokenizer

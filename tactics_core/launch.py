@@ -28,7 +28,7 @@ from .errors import TacticsError
 from .presets import Preset, apply_overrides, load_preset
 from .run_events import DEFAULT_METRICS_INTERVAL, metrics_path
 from .train import TrainResult, preset_for_checkpoint, train
-from .workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, TOKENIZER_FILE
+from .workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, TOKENIZER_FILE, current_run_dir, is_run_folder, workspace_root
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def plan(request: LaunchRequest) -> LaunchPlan:
         checkpoint, folder, new_folder = _resume_source(request)
         if not new_folder:  # check_new_run checked a new folder's workspace
             runstore.refuse_if_live(folder)
-            if not (folder / TOKENIZER_FILE).is_file() and not (runstore.workspace_root(folder) / TOKENIZER_FILE).is_file():
+            if not (folder / TOKENIZER_FILE).is_file() and not (workspace_root(folder) / TOKENIZER_FILE).is_file():
                 raise TacticsError(
                     f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
                 )
@@ -226,7 +226,7 @@ def _resume_source(request: LaunchRequest) -> tuple[Path, Path, bool]:
         if not path.is_file():
             raise TacticsError(f"checkpoint not found: {path} (list them with `tactics checkpoints`)")
         home = path.parent
-        if runstore.is_run_folder(home) or metrics_path(home).exists():
+        if is_run_folder(home) or metrics_path(home).exists():
             if request.run_name and request.run_name != runstore.run_name(home):
                 raise TacticsError(
                     f"{path} belongs to run {runstore.run_name(home)}, not {request.run_name}; "
@@ -237,7 +237,7 @@ def _resume_source(request: LaunchRequest) -> tuple[Path, Path, bool]:
     if request.run_name:
         folder = Path(runstore.find_run(request.checkpoint_dir, request.run_name).path)
     else:
-        folder = runstore.current_run_dir(request.checkpoint_dir)
+        folder = current_run_dir(request.checkpoint_dir)
     latest = latest_checkpoint(folder)
     if latest is None:
         raise TacticsError(f"no checkpoint to resume in {folder}; start a run with `tactics train`")

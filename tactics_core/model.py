@@ -23,6 +23,8 @@ import torch.nn.functional as F
 
 from .errors import TacticsError
 from .model_config import GPTConfig  # noqa: F401  (defined apart so that presets need no torch)
+from .prover import GUARD_PENALTY
+from .prover import CrashGuard as GuardRule
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]
 
@@ -202,9 +204,7 @@ class CrashGuard(nn.Module):
     @classmethod
     def for_tokenizer(cls, tokenizer) -> "CrashGuard":
         """The guard of one tokenizer's vocabulary (the rule: `prover.CrashGuard.of`)."""
-        from .prover import GUARD_PENALTY, CrashGuard as Rule
-
-        return cls(Rule.of(tokenizer), GUARD_PENALTY).eval()
+        return cls(GuardRule.of(tokenizer), GUARD_PENALTY).eval()
 
     def forward(self, input_ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         after_slash = self.ends_slash[input_ids].unsqueeze(-1) & self.starts_slash  # [batch, seq, vocab]

@@ -15,7 +15,8 @@ the Playground all serve the same token stream:
   newline stops the line and is **not** fed. An empty or whitespace-only line
   is a failed attempt. An accepted line's cache becomes the current cache, so
   after lines L1, L2 the model has seen `prompt, nl, L1, nl, L2` and the next
-  attempt feeds `nl` again.
+  attempt feeds `nl` again. The sampling loop is `decoding.decode`, the one
+  completion uses too; the figures (0.8, 100, 10, 5 s) are `protocol.py`'s.
 * **Position limit**: nothing checks it in the prover; a token that would sit
   at position `context_length` or beyond cannot be fed, and the attempt fails.
 * **Rollouts**: at most 10 attempts (failed ones count), ended early when the
@@ -34,15 +35,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .corpus import SECTION_MARKERS, as_proof_file, normalize_line
+from .decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, Decoded, decode, stop_ids
 from .errors import TacticsError
-from .progress import CancelToken, check
-
-PROMPT_RESERVE = 100  # tokens the prover leaves after the prompt: it keeps the last ctx - 100
-TEMPERATURE = 0.8
-MAX_LINE_TOKENS = 100
-ROLLOUT_ATTEMPTS = 10
-SEARCH_SECONDS = 5.0
-SECTION_MARKERS = frozenset({"@T", "@G", "@H", "@C", "@P"})
+from .progress import CancelToken
+from .protocol import MAX_LINE_TOKENS, PROMPT_RESERVE, ROLLOUT_ATTEMPTS, SEARCH_SECONDS, TEMPERATURE
 
 # Roles of a token in a training stream (what the loss weights and what proof figures count).
 ROLE_CONTEXT = 0  # prompt tokens
@@ -142,7 +139,7 @@ class CrashGuard:
 
 def is_marker_or_empty(text: str) -> bool:
     """A first line the prover can never use: empty, or a section marker such as `@P`."""
-    key = " ".join(text.split())
+    key = normalize_line(text)
     return not key or key in SECTION_MARKERS
 
 
@@ -163,8 +160,6 @@ class ProverPrompt:
 
 def build_prompt(tokenizer: Any, context: Any, context_length: int) -> ProverPrompt:
     """The prover's prompt for a ProofFile (or proof-file text): context only, front-truncated."""
-    from .complete import as_proof_file
-
     pf = as_proof_file(context)
     text = pf.context_text()
     ids = tokenizer.encode(text)
@@ -255,12 +250,6 @@ class Attempt:
         return self.status in ("empty", "context_limit")
 
 
-def _stop_token_set(tokenizer: Any) -> frozenset[int]:
-    # decode([t]) contains "\n": byte-level tokens holding a newline byte. Special tokens
-    # decode to "" and are fed like any other token, as in the prover.
-    return frozenset(int(i) for i in tokenizer.newline_ids)
-
-
 class ProverSession:
     """The prover's state for one goal over a completion backend (TorchBackend / OnnxBackend).
 
@@ -279,8 +268,6 @@ class ProverSession:
         temperature: float = TEMPERATURE,
         max_line_tokens: int = MAX_LINE_TOKENS,
     ) -> None:
-        from .complete import as_proof_file
-
         self.backend = backend
         self.tokenizer = tokenizer
         self.proof_file = as_proof_file(context)
@@ -290,7 +277,7 @@ class ProverSession:
         self.max_line_tokens = int(max_line_tokens)
         self.rng = np.random.default_rng(seed)
         self.nl = newline_token(tokenizer)
-        self.stop_ids = _stop_token_set(tokenizer)
+        self.stop_ids = stop_ids(tokenizer)
         self.prompt = build_prompt(tokenizer, self.proof_file, self.context_length)
         t0 = time.perf_counter()
         self.base_cache, self.base_logits = self._feed(backend.empty_cache(1), self.prompt.ids)
@@ -340,37 +327,31 @@ class ProverSession:
         self.accepted.append(line)
 
     # -- sampling
-    def _sample(self, logits: np.ndarray) -> np.ndarray:
-        from .complete import sample_tokens
+    def _decode(self, k: int, keep_cache: bool, cancel: CancelToken | None) -> tuple[list[Decoded], Any]:
+        """Feed the newline the prover feeds first, then decode k lines from the current cache."""
+        logits, cache = self.backend.step([self.nl], self.cache)
+        return decode(
+            self.backend, cache, logits, self.length + 1, k,
+            stop_ids=self.stop_ids, temperature=self.temperature, max_tokens=self.max_line_tokens,
+            rng=self.rng, keep_cache=keep_cache, cancel=cancel,
+        )
 
-        return sample_tokens(logits, self.temperature, 1.0, 0, self.rng)
+    def _attempt(self, row: Decoded, seconds: float) -> Attempt:
+        text = self.tokenizer.decode(row.kept)
+        status = "empty" if row.status == LINE and is_failed_line(text) else row.status
+        return Attempt(text, row.kept, status, seconds)
 
     def attempt(self, cancel: CancelToken | None = None) -> Attempt:
         """One attempt exactly as the prover makes it, one token per call."""
         t0 = time.perf_counter()
         if self.length >= self.context_length:  # the nl itself does not fit
-            return Attempt("", [], "context_limit", time.perf_counter() - t0)
-        logits, cache = self.backend.step([self.nl], self.cache)
-        length = self.length + 1
-        kept: list[int] = []
-        status = "max_tokens"
-        for _ in range(self.max_line_tokens):
-            check(cancel)
-            t = int(self._sample(logits[:1])[0])
-            if t in self.stop_ids:
-                status = "line"
-                break
-            if length >= self.context_length:
-                status = "context_limit"
-                break
-            kept.append(t)
-            logits, cache = self.backend.step([t], cache)
-            length += 1
-        text = self.tokenizer.decode(kept)
-        if status == "line" and is_failed_line(text):
-            status = "empty"
-        keep_cache = status in ("line", "max_tokens")
-        return Attempt(text, kept, status, time.perf_counter() - t0, cache if keep_cache else None, length)
+            return Attempt("", [], CONTEXT_LIMIT, time.perf_counter() - t0)
+        (row,), cache = self._decode(1, True, cancel)
+        out = self._attempt(row, time.perf_counter() - t0)
+        out.length = self.length + 1 + len(row.kept)
+        if out.status in (LINE, MAX_TOKENS):
+            out.cache = cache
+        return out
 
     def sample_lines(self, k: int, cancel: CancelToken | None = None) -> list[Attempt]:
         """k independent attempts from the current cache, decoded together in one batch.
@@ -380,41 +361,10 @@ class ProverSession:
         """
         t0 = time.perf_counter()
         if self.length >= self.context_length:
-            return [Attempt("", [], "context_limit") for _ in range(k)]
-        logits, cache = self.backend.step([self.nl], self.cache)
-        length = self.length + 1
-        logits = np.repeat(logits[:1], k, axis=0)
-        cache = self.backend.expand(cache, k)
-        rows: list[list[int]] = [[] for _ in range(k)]
-        status = ["max_tokens"] * k
-        active = list(range(k))
-        for _ in range(self.max_line_tokens):
-            check(cancel)
-            chosen = self._sample(logits)
-            still: list[int] = []
-            for j, r in enumerate(active):
-                t = int(chosen[j])
-                if t in self.stop_ids:
-                    status[r] = "line"
-                elif length >= self.context_length:
-                    status[r] = "context_limit"
-                else:
-                    rows[r].append(t)
-                    still.append(j)
-            if not still:
-                break
-            if len(still) != len(active):
-                cache = self.backend.select(cache, still)
-                active = [active[j] for j in still]
-            logits, cache = self.backend.step([rows[r][-1] for r in active], cache)
-            length += 1
+            return [Attempt("", [], CONTEXT_LIMIT) for _ in range(k)]
+        rows, _ = self._decode(k, False, cancel)
         seconds = time.perf_counter() - t0
-        out = []
-        for r in range(k):
-            text = self.tokenizer.decode(rows[r])
-            st = "empty" if status[r] == "line" and is_failed_line(text) else status[r]
-            out.append(Attempt(text, rows[r], st, seconds / k))
-        return out
+        return [self._attempt(row, seconds / k) for row in rows]
 
     def rollout(
         self,
@@ -476,8 +426,6 @@ class GoalFigures:
 
 def score_goal(session: ProverSession, gold: Sequence[str], k: int, cancel: CancelToken | None = None) -> GoalFigures:
     """Next-line exact match@k with gold lines accepted in turn, the first sampled line, overflow."""
-    from .complete import normalize_line
-
     figures = GoalFigures(lines=0)
     stream = encode_stream(session.tokenizer, session.proof_file, list(gold), nl=session.nl)
     figures.overflow = bool(gold) and overflows(stream, session.context_length)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 from .atomic import atomic_write_text
 from .errors import TacticsError
 from .run_events import END_REASONS, MetricsWriter, RunEvent
-from .workspace import RUN_STATE_FILE
+from .workspace import RUN_STATE_FILE, current_run_dir
 
 LOCK_FILE = "run.lock"
 STOP_FILE = "stop.request"
@@ -120,7 +120,7 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
     """The run state of a folder, or None when no run ever started there.
 
     `checkpoint_dir`: a run folder, or the workspace's checkpoint folder meaning its
-    current run (`runstore.current_run_dir`; `resolve=False` reads the folder as given).
+    current run (`workspace.current_run_dir`; `resolve=False` reads the folder as given).
     `alive` = the pid exists (when on this host) AND the heartbeat is fresh
     AND the run lock is held (or spawn_detached started it moments ago and it
     has not taken the lock yet: state "spawned").
@@ -128,8 +128,6 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
     _reap_children()
     folder = Path(checkpoint_dir)
     if resolve:
-        from .runstore import current_run_dir
-
         folder = current_run_dir(folder)
     path = folder / RUN_STATE_FILE
     try:
@@ -367,8 +365,6 @@ def request_stop(checkpoint_dir: str | os.PathLike) -> bool:
     Returns False when no live run is there. The run notices within about a
     second, after the step (or evaluation batch) in progress.
     """
-    from .runstore import current_run_dir
-
     folder = current_run_dir(checkpoint_dir)
     state = read_run_state(folder, resolve=False)
     if state is None or not state.alive:

@@ -36,13 +36,24 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_path, remove_stale_partials
-from .checkpoints import finite_or_none
+from .checkpoints import finite_or_none, list_checkpoints
 from .errors import TacticsError
 from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
-from .workspace import BEST_MODEL_FILE, METRICS_FILE, RUN_STATE_FILE, TOKENIZER_FILE
+from .runs import read_run_state
+from .workspace import (
+    BEST_MODEL_FILE,
+    CURRENT_LINK,
+    RUN_STATE_FILE,
+    RUNS_SUBDIR,
+    TOKENIZER_FILE,
+    current_run_dir,
+    has_legacy_run,
+    holds_run,
+    is_run_folder,
+    read_current,
+    workspace_root,
+)
 
-RUNS_SUBDIR = "runs"
-CURRENT_LINK = "current"
 LEGACY_NAME = "legacy"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 STATUSES = ("running", *END_REASONS, "vanished", "unknown")
@@ -51,69 +62,6 @@ FIGURES = ("best_val_loss", "best_val_bpb", "best_proof_loss", "best_proof_bpb")
 
 # ----------------------------------------------------------------------------
 # Where things are
-
-
-def workspace_root(checkpoint_dir: str | os.PathLike) -> Path:
-    """The folder holding tokenizer.json, cache/ and runs/ (two up from a run folder)."""
-    path = Path(checkpoint_dir)
-    if path.parent.name == RUNS_SUBDIR:
-        return path.parent.parent
-    return path
-
-
-def is_run_folder(path: str | os.PathLike) -> bool:
-    """True for `<root>/runs/<name>`."""
-    return Path(path).parent.name == RUNS_SUBDIR
-
-
-def _real_files(folder: Path) -> list[Path]:
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return []
-    return [p for p in entries if not p.is_symlink() and p.is_file()]
-
-
-def holds_run(folder: str | os.PathLike) -> bool:
-    """True when a run already wrote here: a non-empty metrics.jsonl or a checkpoint (*.pt)."""
-    folder = Path(folder)
-    for p in _real_files(folder):
-        if p.name == METRICS_FILE and p.stat().st_size > 0:
-            return True
-        if p.suffix == ".pt" and not p.name.startswith("."):
-            return True
-    return False
-
-
-def has_legacy_run(root: str | os.PathLike) -> bool:
-    """True when a run lives straight in the checkpoint folder (the layout before runs/)."""
-    root = Path(root)
-    return not is_run_folder(root) and holds_run(root)
-
-
-def _read_current(root: Path) -> Path | None:
-    link = root / CURRENT_LINK
-    try:
-        if link.is_symlink():
-            target = Path(os.readlink(link))
-            target = target if target.is_absolute() else root / target
-        elif link.is_file():  # where symlinks are not allowed: the name in a text file
-            target = root / RUNS_SUBDIR / link.read_text(encoding="utf-8").strip()
-        else:
-            return None
-    except OSError:
-        return None
-    return target if target.is_dir() else None
-
-
-def current_run_dir(checkpoint_dir: str | os.PathLike) -> Path:
-    """The run a checkpoint-folder argument means: the folder itself when it is a run folder,
-    else its current run, else the folder itself (an old workspace's run, or none yet)."""
-    path = Path(checkpoint_dir)
-    if is_run_folder(path):
-        return path
-    current = _read_current(path)
-    return current if current is not None else path
 
 
 def run_path(checkpoint_dir: str | os.PathLike, name: str) -> Path:
@@ -215,8 +163,6 @@ def best_model(checkpoint_dir: str | os.PathLike) -> Path:
 
 def live_runs(checkpoint_dir: str | os.PathLike) -> list[tuple[Path, Any]]:
     """(folder, RunState) of every live run of the workspace."""
-    from .runs import read_run_state
-
     root = workspace_root(checkpoint_dir)
     folders = [root] if has_legacy_run(root) or (root / RUN_STATE_FILE).exists() else []
     with contextlib.suppress(OSError):
@@ -341,9 +287,6 @@ class RunInfo:
 
 def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     """Everything `tactics runs` shows about one run folder."""
-    from .checkpoints import list_checkpoints
-    from .runs import read_run_state
-
     folder = Path(folder)
     events = read_metrics(metrics_path(folder))
     state = read_run_state(folder, resolve=False)
@@ -420,7 +363,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
 def list_runs(checkpoint_dir: str | os.PathLike) -> list[RunInfo]:
     """Every run of the workspace, oldest first (an old workspace's own run included as `legacy`)."""
     root = workspace_root(checkpoint_dir)
-    current = _read_current(root)
+    current = read_current(root)
     folders: list[Path] = []
     if has_legacy_run(root):
         folders.append(root)
@@ -496,8 +439,6 @@ def remove_run(checkpoint_dir: str | os.PathLike, name: str) -> Path:
     The folder is first renamed to a hidden name (so no half-removed run is ever listed), then
     deleted; the current-run and best-model links move to the newest remaining run.
     """
-    from .runs import read_run_state
-
     root = workspace_root(checkpoint_dir)
     info = find_run(root, name)
     folder = Path(info.path)
@@ -515,7 +456,7 @@ def remove_run(checkpoint_dir: str | os.PathLike, name: str) -> Path:
     rest = [i for i in list_runs(root) if not i.legacy]
     current = root / CURRENT_LINK
     if current.is_symlink() or current.is_file():
-        if _read_current(root) is None:
+        if read_current(root) is None:
             if rest:
                 set_current(root, rest[-1].name)
             else:

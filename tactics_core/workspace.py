@@ -12,6 +12,7 @@ current directory.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ TOKENIZER_FILE = "tokenizer.json"
 BEST_MODEL_FILE = "best_model.pt"
 METRICS_FILE = "metrics.jsonl"
 RUN_STATE_FILE = "run.json"
+RUNS_SUBDIR = "runs"
+CURRENT_LINK = "current"
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,70 @@ class Workspace:
     @property
     def best_model_path(self) -> Path:
         return self.checkpoint_dir / BEST_MODEL_FILE
+
+
+# ----------------------------------------------------------------------------
+# Which run a checkpoint-folder argument means (runstore.py and runs.py both ask)
+
+
+def workspace_root(checkpoint_dir: str | os.PathLike) -> Path:
+    """The folder holding tokenizer.json, cache/ and runs/ (two up from a run folder)."""
+    path = Path(checkpoint_dir)
+    if path.parent.name == RUNS_SUBDIR:
+        return path.parent.parent
+    return path
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """True for `<root>/runs/<name>`."""
+    return Path(path).parent.name == RUNS_SUBDIR
+
+
+def _real_files(folder: Path) -> list[Path]:
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if not p.is_symlink() and p.is_file()]
+
+
+def holds_run(folder: str | os.PathLike) -> bool:
+    """True when a run already wrote here: a non-empty metrics.jsonl or a checkpoint (*.pt)."""
+    folder = Path(folder)
+    for p in _real_files(folder):
+        if p.name == METRICS_FILE and p.stat().st_size > 0:
+            return True
+        if p.suffix == ".pt" and not p.name.startswith("."):
+            return True
+    return False
+
+
+def has_legacy_run(root: str | os.PathLike) -> bool:
+    """True when a run lives straight in the checkpoint folder (the layout before runs/)."""
+    root = Path(root)
+    return not is_run_folder(root) and holds_run(root)
+
+
+def read_current(root: Path) -> Path | None:
+    link = root / CURRENT_LINK
+    try:
+        if link.is_symlink():
+            target = Path(os.readlink(link))
+            target = target if target.is_absolute() else root / target
+        elif link.is_file():  # where symlinks are not allowed: the name in a text file
+            target = root / RUNS_SUBDIR / link.read_text(encoding="utf-8").strip()
+        else:
+            return None
+    except OSError:
+        return None
+    return target if target.is_dir() else None
+
+
+def current_run_dir(checkpoint_dir: str | os.PathLike) -> Path:
+    """The run a checkpoint-folder argument means: the folder itself when it is a run folder,
+    else its current run, else the folder itself (an old workspace's run, or none yet)."""
+    path = Path(checkpoint_dir)
+    if is_run_folder(path):
+        return path
+    current = read_current(path)
+    return current if current is not None else path

@@ -23,8 +23,7 @@ from textual.screen import Screen
 
 from tactics_core import export, runs
 from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.runstore import current_run_dir
-from tactics_core.workspace import Workspace
+from tactics_core.workspace import Workspace, current_run_dir
 
 from .jobs import LOG_FILE, error_line, log, one_line
 from .messages import ReportDone

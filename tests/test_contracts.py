@@ -6,6 +6,9 @@ interpreter in the folder that holds the packages, so it reads this checkout's c
 copy of the tree with one bad import shows the check really fails. The TUI imports the core
 with plain top-level imports; importing every TUI module must still load no torch, onnx or
 onnxruntime (those load inside the core functions that need them).
+
+The core has no import cycle, counting imports inside functions (grimp sees them): a cycle
+hidden in a function still means two modules that cannot be read, or changed, apart.
 """
 
 from __future__ import annotations
@@ -27,6 +30,48 @@ for info in pkgutil.walk_packages(tactics_tui.__path__, "tactics_tui."):
     importlib.import_module(info.name)
 print(json.dumps({"heavy": sorted(m for m in ("torch", "onnx", "onnxruntime") if m in sys.modules)}))
 """
+
+
+CYCLES = r"""
+import json, grimp
+graph = grimp.build_graph("tactics_core", cache_dir=None)
+modules = sorted(graph.modules)
+edges = {m: sorted(set(graph.find_modules_directly_imported_by(m)) & set(modules)) for m in modules}
+index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+def visit(v):  # Tarjan: every strongly connected group of two or more modules is a cycle
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in edges[v]:
+        if w not in index:
+            visit(w)
+            low[v] = min(low[v], low[w])
+        elif w in on_stack:
+            low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+        group = []
+        while not group or group[-1] != v:
+            group.append(stack.pop())
+            on_stack.discard(group[-1])
+        if len(group) > 1:
+            cycles.append([
+                f"{a} -> {b} (line {d['line_number']})"
+                for a in sorted(group) for b in edges[a] if b in group
+                for d in graph.get_import_details(importer=a, imported=b)
+            ])
+
+for m in modules:
+    if m not in index:
+        visit(m)
+print(json.dumps({"modules": len(modules), "cycles": cycles}))
+"""
+
+
+def _cycles(root: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CYCLES], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
@@ -55,3 +100,17 @@ def test_importing_the_tui_loads_no_torch_or_onnx():
     out = subprocess.run([sys.executable, "-c", IMPORT_TUI], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []
+
+
+def test_the_core_has_no_import_cycle():
+    found = _cycles(REPO)
+    assert found["modules"] > 30  # the whole core was read
+    assert found["cycles"] == [], "\n".join("; ".join(c) for c in found["cycles"])
+
+
+def test_the_cycle_check_catches_one_hidden_in_a_function(tmp_path):
+    shutil.copytree(REPO / "tactics_core", tmp_path / "tactics_core", ignore=shutil.ignore_patterns("__pycache__"))
+    errors = tmp_path / "tactics_core" / "errors.py"  # corpus imports errors at the top
+    errors.write_text(errors.read_text() + "\n\ndef _late():\n    from .corpus import parse_proof_text  # the mistake\n")
+    cycles = _cycles(tmp_path)["cycles"]
+    assert len(cycles) == 1 and any(edge.startswith("tactics_core.errors -> tactics_core.corpus") for edge in cycles[0])

@@ -61,7 +61,6 @@ def test_parse_all_sections_and_round_trip():
     assert pf.context_text() == FULL[: FULL.index("@P\n")]
     assert pf.prompt() == pf.context_text() + "@P\n"
     assert pf.prompt(["-a + (a + -a) = -a + a + -a"]) == FULL[: FULL.index("a + -a = A.0")]
-    assert pf.prompt(prover=True) == pf.context_text()
 
 
 def test_parse_optional_sections_missing():

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..formatting import human_size
-from ..workspace import CHECKPOINT_DIR
+from ..workspace import CHECKPOINT_DIR, current_run_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     folder = Path(args.checkpoint_dir)
     if args.run_name:
         folder = Path(runstore.find_run(folder, args.run_name).path)
-    folder = runstore.current_run_dir(folder)
+    folder = current_run_dir(folder)
     if not folder.is_dir():
         raise TacticsError(
             f"checkpoint folder not found: {folder}; train first (`tactics train`) or pass --checkpoint-dir"

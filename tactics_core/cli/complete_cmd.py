@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..protocol import MAX_LINE_TOKENS, TEMPERATURE
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,12 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-n", type=int, default=8, help="candidates to sample (default 8)")
     parser.add_argument(
-        "--temperature", type=float, default=0.8,
-        help="sampling temperature; 0 = deterministic (k best first tokens, then greedy) (default 0.8)",
+        "--temperature", type=float, default=TEMPERATURE,
+        help="sampling temperature; 0 = deterministic (k best first tokens, then greedy) (default %(default)s)",
     )
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens; 0 = off (default)")
-    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per line at most (default 100)")
+    parser.add_argument("--max-tokens", type=int, default=MAX_LINE_TOKENS, help="tokens per line at most (default %(default)s)")
     parser.add_argument(
         "--prover-prompt", action="store_true",
         help="ask a file-layout model the prover's way (prompt without @P, front-truncated, a newline "
@@ -62,7 +64,7 @@ def _read(path: Path) -> str:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     from ..complete import Completer
-    from ..corpus import parse_proof_text
+    from ..corpus import normalize_line, parse_proof_text
     from ..errors import TacticsError
 
     proof_so_far: list[str] = []
@@ -106,7 +108,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
           f"(prompt {result.prompt_tokens} tokens, asked {asked})")
     for i, cand in enumerate(result.candidates, 1):
         mark = "" if cand.finished else "  [cut]"
-        hit = "  <= the file's line" if expected is not None and " ".join(cand.text.split()) == " ".join(expected.split()) else ""
+        hit = "  <= the file's line" if expected is not None and normalize_line(cand.text) == normalize_line(expected) else ""
         print(f"{i:3d}. {cand.logprob:8.3f}  {cand.text}{mark}{hit}")
     if expected is not None:
         print(f"expected: {expected}")

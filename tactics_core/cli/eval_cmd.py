@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..protocol import MAX_LINE_TOKENS, SEARCH_SECONDS, TEMPERATURE
 from ..workspace import DATA_DIR
 
 
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--temperature", type=float, default=0.0,
         help="0 (default) = deterministic: the k best first tokens, each continued greedily",
     )
-    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per candidate line at most (default 100)")
+    parser.add_argument(
+        "--max-tokens", type=int, default=MAX_LINE_TOKENS, help="tokens per candidate line at most (default %(default)s)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: library default)")
     parser.add_argument(
@@ -62,12 +65,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("  the prover's way (PROVER_PROTOCOL.md):")
     print(f"    proof bits/byte       {_f(result.proof_bpb, '.4f')}   ({result.proof_tokens:,} tokens, {result.proof_bytes:,} bytes)")
     print(f"    exact match@{result.k:<9} {_f(result.prover_exact_match_at_k, '.1%')}   "
-          f"({result.prover_matched}/{result.prover_lines} lines, 8 samples at temperature 0.8)".replace("8 samples", f"{result.k} samples"))
+          f"({result.prover_matched}/{result.prover_lines} lines, {result.k} samples at temperature {TEMPERATURE:g})")
     print(f"    first line a marker   {_f(result.first_line_marker_rate, '.1%')}   (empty or @P/@T/...: a wasted first attempt)")
     print(f"    overflow              {_f(result.overflow_rate, '.1%')}   ({result.overflow_goals} goals whose gold proof does not fit the context)")
-    print(f"    attempts per 5 s      {_f(result.attempts_per_5s, '.0f')}   ({_f(result.attempt_ms, '.1f')} ms per attempt, 1 thread)")
+    print(f"    attempts per {SEARCH_SECONDS:g} s      {_f(result.attempts_per_5s, '.0f')}   ({_f(result.attempt_ms, '.1f')} ms per attempt, 1 thread)")
     print(f"    lines acorn crashes on {_f(result.crash_line_rate, '.2%')}  ({result.crash_lines}/{result.prover_samples} sampled "
-          f"lines are a // comment or start with }}; acorn f47631b0 panics on one: {_f(result.crash_goal_rate, '.0%')} of 5 s searches "
+          f"lines are a // comment or start with }}; acorn f47631b0 panics on one: {_f(result.crash_goal_rate, '.0%')} of {SEARCH_SECONDS:g} s searches "
           "would meet one)")
     print(f"  the {result.layout} layout's own prompt:")
     print(f"    bits/byte             {bpb}   ({result.tokens:,} tokens, {result.bytes:,} bytes)")

@@ -84,7 +84,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             max_steps=args.max_steps or None, device=args.device or None,
         )
         _run(request.argv())  # the command a user would type for it
-    from ..runstore import current_run_dir
+    from ..workspace import current_run_dir
 
     run = current_run_dir(ws.checkpoint_dir)  # the run just trained (its own folder under runs/)
     model = run / ws.best_model_path.name if trained else ws.best_model_path
@@ -121,14 +121,15 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 def _prover_rollout(export: Path, goal: Path) -> None:
     """One rollout on `goal` exactly as the Acorn prover runs the export: ONNX Runtime on one
-    thread, the prompt fed token by token, 10 attempts at temperature 0.8, each line ended by
-    a newline token. Acorn's checker is not here: a line counts as checked when it is the
+    thread, the prompt fed token by token, a rollout of `protocol.ROLLOUT_ATTEMPTS` attempts, each
+    line ended by a newline token. Acorn's checker is not here: a line counts as checked when it is the
     file's next proof line (the checker would accept any line that checks)."""
     import time
 
-    from ..complete import Completer, normalize_line
-    from ..corpus import parse_proof_text
-    from ..prover import ROLLOUT_ATTEMPTS, ProverSession
+    from ..complete import Completer
+    from ..corpus import normalize_line, parse_proof_text
+    from ..protocol import ROLLOUT_ATTEMPTS, SEARCH_SECONDS
+    from ..prover import ProverSession
 
     pf = parse_proof_text(goal.read_text(encoding="utf-8"), str(goal))
     gold = list(pf.proof or ())
@@ -156,7 +157,7 @@ def _prover_rollout(export: Path, goal: Path) -> None:
     found = results and results[-1][1] == "proof"
     print(
         f"{len(session.accepted)} of {len(gold)} proof line(s) written in {len(results)} attempt(s), "
-        f"{seconds:.2f} s (the prover's budget: 5 s){'; proof found' if found else ''}"
+        f"{seconds:.2f} s (the prover's budget: {SEARCH_SECONDS:g} s){'; proof found' if found else ''}"
     )
     print(f"the file's proof: {' | '.join(line.strip() for line in gold)}")
 

@@ -21,7 +21,7 @@ from ..run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent,
     StepEvent,
 )
-from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR
+from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 
 if TYPE_CHECKING:
     from ..launch import LaunchRequest
@@ -161,7 +161,7 @@ def _run_folder(args: argparse.Namespace) -> Path:
     name = getattr(args, "run_name", None)
     if name:
         return Path(runstore.find_run(args.checkpoint_dir, name).path)
-    return runstore.current_run_dir(args.checkpoint_dir)
+    return current_run_dir(args.checkpoint_dir)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

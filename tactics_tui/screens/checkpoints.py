@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tactics_core import acorn, checkpoints, evaluate, runstore
+from tactics_core import acorn, checkpoints, evaluate, runstore, workspace
 from tactics_core.errors import TacticsError
 from tactics_core.formatting import human_size
 
@@ -131,9 +131,9 @@ class CheckpointsScreen(WorkScreen):
                 key=info.path,
             )
         folder = self.folder or self.app.run_folder()
-        if runstore.is_run_folder(folder):
+        if workspace.is_run_folder(folder):
             where = f"run {folder.name} · {folder}"
-        elif runstore.has_legacy_run(folder):
+        elif workspace.has_legacy_run(folder):
             where = f"run legacy (the old layout, straight in {folder})"
         else:
             where = f"no run yet in {folder}"

@@ -8,10 +8,11 @@ goal context (paste one, or pick a goal of the validation split). Two modes
 * **prover** (the default for models of the `prover` layout): the core's
   `ProverSession` runs the goal exactly as the Acorn prover does
   (`tactics_core.prover`). The prompt is shown as the prover keeps it (and
-  what its front truncation cut); ctrl+g samples one attempt (temperature
-  0.8, stop at a newline token, at most 100 tokens), which the user accepts
-  (ctrl+y: kept in the cache, as a line the checker accepted) or rejects
-  (ctrl+n). A rollout is 10 attempts, failed ones included; ctrl+r goes back
+  what its front truncation cut); ctrl+g samples one attempt (the protocol's
+  temperature, stop rule and token cap, `tactics_core.protocol`), which the
+  user accepts (ctrl+y: kept in the cache, as a line the checker accepted) or
+  rejects (ctrl+n). A rollout is `protocol.ROLLOUT_ATTEMPTS` attempts, failed
+  ones included; ctrl+r goes back
   to the goal's base state for a new one. This is what the prover gets from
   the model, step by step.
 * **free**: N candidates with temperature / top-p, ranked by log-probability;
@@ -31,10 +32,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tactics_core import checkpoints, complete, corpus, data, evaluate, prover
+from tactics_core import checkpoints, complete, corpus, data, evaluate, prover, protocol
 from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.errors import TacticsError
-from tactics_core.runstore import current_run_dir
+from tactics_core.workspace import current_run_dir
 
 from ..messages import JobDone
 from .base import WorkScreen
@@ -56,7 +57,7 @@ class Rollout:
     session: Any
     key: tuple[str, str]  # (model, goal context) it was built for
     kept_text: str  # the prompt's kept tokens, decoded: what the model is given
-    limit: int = 10  # attempts per rollout (the prover's)
+    limit: int = protocol.ROLLOUT_ATTEMPTS  # attempts per rollout
     number: int = 1  # rollouts started on this goal
     history: list[list[Any]] = field(default_factory=list)  # [attempt, verdict]
 
@@ -144,11 +145,12 @@ class PlaygroundScreen(WorkScreen):
             yield Label("N ", classes="field-label")
             yield Input("8", id="play-n", type="integer", compact=True, classes="small-input")
             yield Label(" temp ", classes="field-label")
-            yield Input("0.8", id="play-temp", type="number", compact=True, classes="small-input")
+            yield Input(f"{protocol.TEMPERATURE:g}", id="play-temp", type="number", compact=True, classes="small-input")
             yield Label(" top-p ", classes="field-label")
             yield Input("0.95", id="play-top-p", type="number", compact=True, classes="small-input")
         yield Static(
-            "temperature 0.8 · stops at a newline token · ≤ 100 tokens · rollouts of 10",
+            f"temperature {protocol.TEMPERATURE:g} · stops at a newline token · ≤ {protocol.MAX_LINE_TOKENS} tokens"
+            f" · rollouts of {protocol.ROLLOUT_ATTEMPTS}",
             markup=False,
             id="play-prover-settings",
             classes="row",
@@ -331,7 +333,7 @@ class PlaygroundScreen(WorkScreen):
             if rollout is None or rollout.key != key:
                 session = prover.ProverSession(completer.backend, completer.tokenizer, goal, seed=seed)
                 kept = completer.tokenizer.decode(session.prompt.ids)
-                fresh = Rollout(session, key, kept, limit=prover.ROLLOUT_ATTEMPTS)
+                fresh = Rollout(session, key, kept)
             session = (fresh or rollout).session
             attempt = session.attempt(cancel) if sample else None
             return ProverStep(model, completer, fresh, attempt)
@@ -585,7 +587,7 @@ def cache_text(r: Rollout) -> Text:
 
 STATUS_WORDS = {
     "line": "a line",
-    "max_tokens": "no newline within 100 tokens",
+    "max_tokens": f"no newline within {protocol.MAX_LINE_TOKENS} tokens",
     "empty": "empty: a failed attempt",
     "context_limit": "no room left: a failed attempt",
 }
@@ -613,7 +615,7 @@ def attempt_text(r: Rollout, gold: tuple[str, ...] | None) -> str:
         i = len(session.accepted)
         if i < len(gold):
             pending = r.pending
-            same = pending is not None and " ".join(pending.text.split()) == " ".join(gold[i].split())
+            same = pending is not None and corpus.normalize_line(pending.text) == corpus.normalize_line(gold[i])
             lines.append(f"corpus line {i + 1} of {len(gold)}: {gold[i].strip()}" + ("  (= the attempt)" if same else ""))
         else:
             lines.append(f"the corpus proof has {len(gold)} line(s); all accepted lines are past it")

@@ -26,7 +26,7 @@ from tactics_core import launch, presets, runs
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.formatting import format_duration
 from tactics_core.run_events import RunView
-from tactics_core.runstore import is_run_folder
+from tactics_core.workspace import is_run_folder
 
 from ..jobs import log
 from ..messages import JobDone
