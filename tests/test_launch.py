@@ -21,10 +21,9 @@ from tactics_core.distributed import torchrun_command
 from tactics_core.errors import TacticsError
 from tactics_core.launch import LaunchRequest
 from tactics_core.presets import apply_overrides, load_preset, preset_to_dict
-from tactics_core.tokenizer import train_tokenizer
 from tactics_core.train import TrainResult
 
-from conftest import copy_slice, shared_corpus
+from conftest import copy_slice, slice_with_tokenizer
 
 TINY = [
     "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=48",
@@ -35,10 +34,7 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("launch")
-    data_dir = copy_slice(shared_corpus("acornlib-2025-11"), root / "proofs", 40, start=3000)
-    train_tokenizer(data_dir, root / "tok", vocab_size=300, kind="lines")
-    return data_dir, root / "tok" / "tokenizer.json"
+    return slice_with_tokenizer(tmp_path_factory.mktemp("launch"))
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 from tactics_core import runs, runstore
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
-from tactics_core.tokenizer import train_tokenizer
 
-from conftest import copy_slice, shared_corpus
+from conftest import slice_with_tokenizer
 
 TINY = [
     "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=48",
@@ -33,10 +32,7 @@ def sets(*extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runfolders")
-    data_dir = copy_slice(shared_corpus("acornlib-2025-11"), root / "proofs", 40, start=3000)
-    train_tokenizer(data_dir, root / "tok", vocab_size=300, kind="lines")
-    return data_dir, root / "tok" / "tokenizer.json"
+    return slice_with_tokenizer(tmp_path_factory.mktemp("runfolders"))
 
 
 @pytest.fixture
