@@ -6,7 +6,7 @@ in which every bound variable (theorem and `forall`/`exists`/`define`
 parameters, `let` names, single-letter type parameters such as `F` in
 `[F: Field]`) is renamed consistently, in the prompt and in every proof line,
 is the same proof to the prover; training on such copies makes the model copy
-names from the prompt instead of recalling them (docs/training.md has the runs).
+names from the prompt instead of recalling them (docs/experiments.md has the runs).
 
 Only names the file itself binds are renamed, never a theorem, function, type,
 field (`p.x`) or comment word. The renaming is a pure function of (file name,

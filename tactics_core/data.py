@@ -66,8 +66,13 @@ def is_validation_key(key: str, val_fraction: float) -> bool:
     A pure function of the key: the split of a theorem never depends on which
     other files are in the corpus.
     """
-    bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-    return bucket < val_fraction
+    return stable_share(key) < val_fraction
+
+
+def stable_share(text: str) -> float:
+    """A number in [0, 1) that depends on `text` only (sha256): the split's buckets, and the
+    stable samples of the tokenizer and the evaluator, which keep their members as files are added."""
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 2**32
 
 
 SPLITS = ("theorem", "module")

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .atomic import atomic_path
-from .data import DEFAULT_VAL_FRACTION, is_validation_key
+from .data import DEFAULT_VAL_FRACTION, is_validation_key, stable_share
 from .errors import TacticsError
 from .progress import CancelToken, KeepAlive, ProgressFn, check, report
 from .workspace import TOKENIZER_FILE
@@ -412,10 +412,6 @@ def _texts(data_dir: Path, wanted: set[str] | None, cancel: CancelToken | None) 
             yield pf.name, pf.text()
 
 
-def _sample_share(name: str) -> float:
-    return int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-
-
 def _feed(texts: Iterator[tuple[str, str]], total: int, progress: ProgressFn | None,
           cancel: CancelToken | None) -> Iterator[str]:
     """Hand texts to the BPE trainer, checking cancel and reporting as it goes."""
@@ -482,7 +478,7 @@ def train_tokenizer(
     learn = set(train_names)
     if sample_bytes and train_bytes > sample_bytes:
         share = sample_bytes / train_bytes
-        learn = {n for n in train_names if _sample_share(n) < share}
+        learn = {n for n in train_names if stable_share(n) < share}
     learned_bytes = sum(b for n, b in zip(scan.names, scan.file_bytes) if n in learn)
 
     from tokenizers import pre_tokenizers, trainers

@@ -209,3 +209,22 @@ def test_crash_goal_rate_is_the_chance_a_search_meets_a_crashing_line():
     assert crash_goal_rate(0.0, 500) == 0.0
     assert crash_goal_rate(0.01, 100) == pytest.approx(1 - 0.99**100)  # 0.634: one in a hundred lines is enough
     assert crash_goal_rate(None, 500) is None and crash_goal_rate(0.01, None) is None
+
+
+def test_a_large_split_is_scored_on_a_stable_bounded_sample(tmp_path, capsys):
+    from tactics_core.cli import main
+
+    ws = tiny_workspace()
+    data = tmp_path / "proofs"
+    write_family_files(data, 60)
+    whole = evaluate(ws.untrained, data, k=1, max_tokens=2, sample=0, all_files=True)
+    first = evaluate(ws.untrained, data, k=1, max_tokens=2, sample=7, all_files=True)
+    again = evaluate(ws.untrained, data, k=1, max_tokens=2, sample=7, all_files=True)
+    assert whole.goals == whole.split_goals == first.split_goals == 60
+    same = ("goals", "lines", "matched", "proof_bpb", "prover_matched", "prover_lines", "tokens")
+    assert first.goals == 7 and [getattr(first, k) for k in same] == [getattr(again, k) for k in same]
+    assert first.lines != whole.lines
+    assert main(["eval", str(ws.untrained), "--data-dir", str(data), "--all", "--k", "1", "--sample", "7"]) == 0
+    assert "7 of 60 (a stable sample; --sample 0 for all)" in capsys.readouterr().out
+    with pytest.raises(TacticsError, match="--sample must be 0"):
+        evaluate(ws.untrained, data, sample=-1)

@@ -160,6 +160,28 @@ async def test_training_screen_without_a_run_says_how_to_start(ws):
         assert any("no run is going" in n for n in notices(app))
 
 
+async def test_training_screen_tells_of_a_run_ending_while_watched_not_of_old_endings(ws):
+    """The end notice comes from typed events: a run ending after the screen opened is told (an
+    error when it failed), an end read from the history is not."""
+    import time
+
+    from tactics_core.run_events import EndEvent, StepEvent
+
+    app = TacticsApp(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        screen = app.screen
+        old = EndEvent(reason="finished", step=3, time=screen._opened_at - 60)
+        screen._apply([StepEvent(step=1, loss=2.0, time=time.time()), old], None, None)
+        await pilot.pause(0.1)
+        assert not any(n.startswith("training ") for n in notices(app))
+        screen._apply([EndEvent(reason="failed", message="boom", step=4, time=time.time() + 1)], None, None)
+        await pilot.pause(0.1)
+        assert any(n.startswith("training ") for n in notices(app))
+        assert any(n.severity == "error" for n in app._notifications)
+
+
 async def test_export_without_a_model_is_a_clear_error(ws):
     app = TacticsApp(ws)
     async with app.run_test(size=SIZE) as pilot:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..evaluate import EVAL_SAMPLE
 from ..protocol import MAX_LINE_TOKENS, SEARCH_SECONDS, TEMPERATURE
 from ..workspace import DATA_DIR
 
@@ -23,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"corpus folder (default: {DATA_DIR})")
     parser.add_argument("--k", type=int, default=8, help="candidates per line (default 8)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N held-out goals")
+    parser.add_argument(
+        "--sample", type=int, default=EVAL_SAMPLE, metavar="N",
+        help=f"a validation split of more goals is scored on a stable sample of N (by file name; 0 = every goal; "
+        f"default {EVAL_SAMPLE})",
+    )
     parser.add_argument(
         "--temperature", type=float, default=0.0,
         help="0 (default) = deterministic: the k best first tokens, each continued greedily",
@@ -48,7 +54,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     progress = ConsoleProgress("eval", stream=sys.stderr)
     try:
         result = evaluate(
-            args.model, args.data_dir, k=args.k, limit=args.limit, progress=progress,
+            args.model, args.data_dir, k=args.k, limit=args.limit, sample=args.sample, progress=progress,
             temperature=args.temperature, max_tokens=args.max_tokens, device=args.device, threads=args.threads,
             all_files=args.all_files, seed=args.seed,
         )
@@ -61,7 +67,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bpb = "n/a" if result.bpb is None else f"{result.bpb:.4f}"
     split = "every file" if result.split == "all" else f"validation split {result.val_fraction:g} by {result.split_by}"
     print(f"{result.model} ({result.backend}, {result.layout} layout) on {result.data_dir}, {split}")
-    print(f"  goals        {result.goals} ({result.goals_with_proof} with a proof)")
+    of = (f" of {result.split_goals:,} (a stable sample; --sample 0 for all)"
+          if result.split_goals is not None and result.split_goals > result.goals else "")
+    print(f"  goals        {result.goals:,}{of} ({result.goals_with_proof:,} with a proof)")
     print("  the prover's way (PROVER_PROTOCOL.md):")
     print(f"    proof bits/byte       {_f(result.proof_bpb, '.4f')}   ({result.proof_tokens:,} tokens, {result.proof_bytes:,} bytes)")
     print(f"    exact match@{result.k:<9} {_f(result.prover_exact_match_at_k, '.1%')}   "

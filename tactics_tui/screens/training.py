@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 from tactics_core import launch, presets, runs
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.formatting import format_duration
-from tactics_core.run_events import RunView
+from tactics_core.run_events import EndEvent, RunEvent, RunView
 from tactics_core.workspace import is_run_folder
 
 from ..jobs import log
@@ -104,7 +104,7 @@ class TrainingScreen(WorkScreen):
         self.run_folder = batch.folder
         self._apply(batch.events, batch.state, batch.error)
 
-    def _apply(self, events: list[dict], state: runs.RunState | None, error: str | None) -> None:
+    def _apply(self, events: list[RunEvent | dict], state: runs.RunState | None, error: str | None) -> None:
         if error and error != self.tail_error:
             self.app.show_error(error)
         self.tail_error = error
@@ -116,9 +116,9 @@ class TrainingScreen(WorkScreen):
             pids=state.extra.get("rank_pids") if state else None,
         )
         for event in events:  # a run ending while we watch (not one read from history)
-            if event.get("event") == "end" and float(event.get("time") or 0) >= self._opened_at:
+            if isinstance(event, EndEvent) and float(event.time or 0) >= self._opened_at:
                 text = self.view.ending() or "ended"
-                if event.get("reason") == "failed":
+                if event.reason == "failed":
                     self.app.show_error(f"training {text}")
                 else:
                     self.notify(f"training {text}", title="Training")
