@@ -58,8 +58,8 @@ from .workspace import DATA_DIR
 
 EXTRA_TOKENS = 8  # a candidate this much longer than the target line can not equal it
 TIMED_GOALS = 3  # goals whose prover attempts are timed for attempts_per_5s
-# Goals scored when the validation split is bigger (the whole acornlib's is 20,000 goals, hours of
-# sampling): a stable sample by file name, said in the output; --sample 0 scores every goal.
+# Goals scored when the validation split is bigger (a tenth of the whole acornlib is about 20,000
+# goals, hours of sampling): a stable sample by file name, said in the output; --sample 0 scores all.
 EVAL_SAMPLE = 1000
 
 
