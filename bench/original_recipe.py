@@ -46,7 +46,7 @@ class OriginalRows:
         self.row_len = int(context_length) + 1
         self.files = np.asarray(file_indices, dtype=np.int64)
         self.seed = seed
-        lengths = cache.offsets[self.files + 1] - cache.offsets[self.files]
+        lengths = cache.lengths[self.files]
         self.used = np.minimum(lengths, self.row_len)
         self.padding_fraction = 1.0 - float(self.used.sum()) / max(1, len(self.files) * self.row_len)
 

@@ -126,10 +126,13 @@ def spinner() -> subprocess.Popen:
 
 def bytes_per_token(corpus: Path, tok, cache_dir: Path, layout: str) -> float:
     """UTF-8 bytes per scored token of `layout` (each side's own data) on the corpus."""
+    import numpy as np
+
     from tactics_core.data import load_token_cache
 
     cache, _ = load_token_cache(corpus, tok, cache_dir, layout=layout)
-    return float(cache.token_bytes[cache.tokens].sum()) / len(cache.tokens)
+    tokens = np.concatenate([cache.file_tokens(i) for i in range(cache.n_files)])
+    return float(cache.token_bytes[tokens].sum()) / len(tokens)
 
 
 def _run_worker(recipe: str, corpus: Path, preset: str, steps: int, threads: int, work: Path, omp: str,

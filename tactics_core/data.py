@@ -9,9 +9,11 @@ Why each piece exists:
   `training.split = "module"` hashes each file's acornlib module instead (from
   the `manifest.jsonl` that `tactics import acornlib` writes beside the data
   folder): validation is then whole modules, the new theories the prover meets.
-* **Token cache.** Tokenizing a corpus takes long; the token ids are cached
-  under `CHECKPOINT_DIR/cache/`, keyed by the corpus content and the tokenizer
-  hash, so a second run starts in seconds.
+* **Token cache.** Tokenizing a corpus takes long; the token ids are kept in a
+  store under the workspace's `checkpoints/cache/` (`token_store`), one per
+  tokenizer and layout, keyed by each file's text: a second run tokenizes
+  nothing, a re-imported corpus only its changed files, and every process maps
+  the same pages read-only instead of holding the corpus.
 * **Two layouts** (`training.layout`):
   - `prover` (the default): each file becomes exactly the token stream the
     Acorn prover has in its cache (`prover.encode_stream`): the prompt without
@@ -135,7 +137,7 @@ def split_corpus(files: Iterable[T], val_fraction: float = DEFAULT_VAL_FRACTION)
 # ----------------------------------------------------------------------------
 # The token cache
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: the content-keyed store (token_store)
 CACHE_DIR_NAME = "cache"
 _ENCODE_CHUNK = 512
 
@@ -163,48 +165,86 @@ def token_byte_lengths(tokenizer: Any) -> "np.ndarray":
 
 @dataclass
 class TokenCache:
-    """Every usable proof file as token ids, in file-name order.
+    """Every usable proof file of a corpus as token ids, in file-name order.
 
-    File i's tokens are `tokens[offsets[i]:offsets[i+1]]`: in the `file` layout
-    encode(text) then one separator (`<EOS>`, or `<PAD>` for tokenizers without
-    one); in the `prover` layout the untruncated prover stream
-    (`prover.encode_stream`), whose first `prompt_lens[i]` tokens are the prompt.
-    `roles` gives each token's role as a prediction target.
+    File i's tokens are `tokens[starts[i]:starts[i] + lengths[i]]`, views into the
+    memory-mapped content-keyed store (`token_store`): in the `file` layout encode(text)
+    then one separator (`<EOS>`, or `<PAD>` for tokenizers without one); in the `prover`
+    layout the untruncated prover stream (`prover.encode_stream`), whose first
+    `prompt_lens[i]` tokens are the prompt. `roles` gives each token's role as a
+    prediction target. `tokens` and `roles` may hold other files' tokens too (the store
+    keeps what earlier versions of the corpus needed): use the per-file views.
     """
 
-    tokens: Any  # np.ndarray uint16 / int32
-    offsets: Any  # np.ndarray int64, n_files + 1
-    roles: Any  # np.ndarray uint8 per token: prover.ROLE_CONTEXT / ROLE_PROOF / ROLE_FED
+    tokens: Any  # np.memmap / ndarray uint16 or int32: the store
+    roles: Any  # np.memmap / ndarray uint8 per store token: prover.ROLE_CONTEXT / ROLE_PROOF / ROLE_FED
+    starts: Any  # np.ndarray int64 per file: where its tokens start in `tokens`
+    lengths: Any  # np.ndarray int64 per file
     prompt_lens: Any  # np.ndarray int64 per file: prompt tokens (prover layout; context tokens in file layout)
     layout: str
     names: list[str]
     keys: list[str]  # theorem_key() per file
+    digests: list[bytes]  # token_store.content_digest of each file's text
     file_bytes: Any  # np.ndarray int64: UTF-8 bytes of each file's text
     token_bytes: Any  # np.ndarray int32 per vocab id
     sep_id: int
     learn_sep: bool  # True when sep is <EOS> (the model learns where a file ends)
     pad_id: int
     bytes_exact: bool  # token byte lengths add up to every file's byte count
-    cache_key: str
-    path: Path | None
-    from_cache: bool
+    path: Path | None  # the store folder (None: could not be written, tokens held in memory)
+    encoded: int  # files tokenized by this load (0: everything came from the store)
     skipped: list[str] = field(default_factory=list)
 
     @property
     def n_files(self) -> int:
         return len(self.names)
 
+    @property
+    def from_cache(self) -> bool:
+        return self.encoded == 0
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens of this corpus (not of the whole store)."""
+        return int(self.lengths.sum())
+
     def file_tokens(self, i: int):
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+        s = int(self.starts[i])
+        return self.tokens[s : s + int(self.lengths[i])]
 
 
-def _corpus_digest(files: list[Any], tokenizer: Any, layout: str) -> str:
-    h = hashlib.sha256()
-    h.update(f"tactics-token-cache/{CACHE_VERSION}\0{tokenizer.sha256}\0{layout}\0".encode())
-    for f in files:
-        h.update(f.name.encode("utf-8") + b"\0")
-        h.update(f.text().encode("utf-8") + b"\0")
-    return h.hexdigest()
+class CorpusFiles(Sequence[Any]):
+    """The parsed proof files of a TokenCache, read from disk when asked for: a whole
+    acornlib's 200k ProofFiles would cost gigabytes held in a list."""
+
+    def __init__(self, data_dir: Path, names: list[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self.names = names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        from .corpus import read_proof_file
+
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return read_proof_file(self.data_dir / self.names[i])
+
+
+def _store_meta(tokenizer: Any, layout: str) -> dict[str, Any]:
+    import numpy as np
+
+    sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
+    return {
+        "version": CACHE_VERSION,
+        "tokenizer_sha256": tokenizer.sha256,
+        "layout": layout,
+        "dtype": np.dtype(np.uint16 if tokenizer.vocab_size <= 65536 else np.int32).name,
+        "sep_id": int(sep_id),
+        "learn_sep": tokenizer.eos_id is not None,
+        "pad_id": int(tokenizer.pad_id),
+    }
 
 
 def load_token_cache(
@@ -213,164 +253,100 @@ def load_token_cache(
     cache_dir: str | os.PathLike,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    files: list[Any] | None = None,
     layout: str = DEFAULT_LAYOUT,
-) -> tuple[TokenCache, list[Any]]:
-    """The tokenized corpus in `layout`, from `cache_dir` when corpus and tokenizer are unchanged.
+    compact: bool = True,
+) -> tuple[TokenCache, CorpusFiles]:
+    """The tokenized corpus in `layout`: files whose text the store under `cache_dir` has
+    are taken from it, the others are tokenized and added (`token_store`).
 
-    Returns (cache, proof_files). The corpus is always read (to hash it: any
-    changed, added or removed file invalidates the cache); only tokenizing is
-    skipped on a hit. The cache file is written atomically.
+    Returns (cache, files). The corpus is streamed once (to key each file by its text);
+    nothing of it is held but names, keys and digests, so memory does not grow with the
+    corpus text. `compact=False` keeps unused store entries (the caller adds more next).
     """
-    import numpy as np
-
-    from .atomic import atomic_path
+    from .corpus import iter_corpus
+    from .token_store import content_digest, open_store
 
     data_dir = Path(data_dir)
+    check_layout(layout)
     skipped: list[str] = []
-    if files is None:
-        from .corpus import iter_corpus
 
-        def on_problem(problem: Any) -> None:
-            skipped.append(f"{getattr(problem, 'file', '?')}: {getattr(problem, 'problem', problem)}")
+    def on_problem(problem: Any) -> None:
+        skipped.append(f"{getattr(problem, 'file', '?')}: {getattr(problem, 'problem', problem)}")
+
+    meta = _store_meta(tokenizer, layout)
+    token_bytes = token_byte_lengths(tokenizer)
+    encode = _encoder(tokenizer, layout, meta["sep_id"])
+    names: list[str] = []
+    keys: list[str] = []
+    digests: list[bytes] = []
+    with open_store(cache_dir, meta) as store:
+        pending: list[Any] = []
+        pending_digests: list[bytes] = []
+
+        def flush() -> None:
+            store.add(pending, pending_digests, encode, token_bytes)
+            pending.clear()
+            pending_digests.clear()
 
         def reading(done: int, total: int | None, message: str = "") -> None:
-            report(progress, done, total, f"reading corpus {message}".strip())
+            new = store.appended + len(pending)
+            report(progress, done, total, f"reading and tokenizing corpus ({new:,} new files)" if new
+                   else "reading corpus (token cache)")
 
-        files = list(iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel))
-    if not files:
-        raise TacticsError(
-            f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
-        )
-    check_layout(layout)
-    sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
-    digest = _corpus_digest(files, tokenizer, layout)
-    cache_dir = Path(cache_dir)
-    path = cache_dir / f"tokens-{layout}-{digest[:24]}.npz"
-    names = [f.name for f in files]
-    keys = [f.theorem_key() for f in files]
-    if path.is_file():
+        for f in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
+            digest = content_digest(f.text())
+            names.append(f.name)
+            keys.append(f.theorem_key())
+            digests.append(digest)
+            if not store.has(digest) and digest not in pending_digests:
+                pending.append(f)
+                pending_digests.append(digest)
+                if len(pending) >= _ENCODE_CHUNK:
+                    flush()
+        if not names:
+            raise TacticsError(
+                f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
+            )
+        if pending:
+            flush()
+        store.mark_used(digests)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("digest") == digest and list(z["names"]) == names:
-                    cache = TokenCache(
-                        tokens=z["tokens"],
-                        offsets=z["offsets"],
-                        roles=z["roles"],
-                        prompt_lens=z["prompt_lens"],
-                        layout=layout,
-                        names=names,
-                        keys=keys,
-                        file_bytes=z["file_bytes"],
-                        token_bytes=z["token_bytes"],
-                        sep_id=int(meta["sep_id"]),
-                        learn_sep=bool(meta["learn_sep"]),
-                        pad_id=int(meta["pad_id"]),
-                        bytes_exact=bool(meta["bytes_exact"]),
-                        cache_key=digest,
-                        path=path,
-                        from_cache=True,
-                        skipped=skipped,
-                    )
-                    report(progress, len(files), len(files), "token cache reused")
-                    return cache, files
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or from another version: rebuild it below
-
-    token_bytes = token_byte_lengths(tokenizer)
-    dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.int32
-    tokens, roles_all, lengths, prompt_lens, file_bytes, mismatches = _encode_files(
-        tokenizer, files, layout, sep_id, token_bytes, dtype, progress, cancel, "tokenizing corpus"
-    )
-    offsets = np.zeros(len(files) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    meta = {
-        "digest": digest,
-        "version": CACHE_VERSION,
-        "tokenizer_sha256": tokenizer.sha256,
-        "sep_id": int(sep_id),
-        "learn_sep": tokenizer.eos_id is not None,
-        "pad_id": int(tokenizer.pad_id),
-        "bytes_exact": mismatches == 0,
-        "data_dir": str(data_dir),
-        "layout": layout,
-    }
+            store.commit(compact=compact)
+            path: Path | None = store.folder
+        except OSError:
+            path = None  # read-only folder: train anyway from what was written
+        view = store.view(digests)
+        tokens, roles = store.maps()
+        encoded = store.appended
     cache = TokenCache(
         tokens=tokens,
-        offsets=offsets,
-        roles=roles_all,
-        prompt_lens=prompt_lens,
+        roles=roles,
+        starts=view.starts,
+        lengths=view.lengths,
+        prompt_lens=view.prompt_lens,
         layout=layout,
         names=names,
         keys=keys,
-        file_bytes=file_bytes,
+        digests=digests,
+        file_bytes=view.file_bytes,
         token_bytes=token_bytes,
-        sep_id=int(sep_id),
-        learn_sep=tokenizer.eos_id is not None,
-        pad_id=int(tokenizer.pad_id),
-        bytes_exact=mismatches == 0,
-        cache_key=digest,
+        sep_id=int(meta["sep_id"]),
+        learn_sep=bool(meta["learn_sep"]),
+        pad_id=int(meta["pad_id"]),
+        bytes_exact=view.bytes_exact,
         path=path,
-        from_cache=False,
+        encoded=encoded,
         skipped=skipped,
     )
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        for old in cache_dir.glob("tokens-*.npz"):  # one corpus per run folder: drop stale caches
-            if old != path:
-                old.unlink(missing_ok=True)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    tokens=tokens,
-                    offsets=offsets,
-                    roles=roles_all,
-                    prompt_lens=prompt_lens,
-                    names=np.array(names),
-                    file_bytes=file_bytes,
-                    token_bytes=token_bytes,
-                    meta=np.array(json.dumps(meta)),
-                )
-    except OSError:
-        cache.path = None  # read-only folder: train anyway, just tokenize again next time
-    return cache, files
+    report(progress, len(names), len(names), f"token cache: {encoded:,} files tokenized, "
+           f"{len(names) - encoded:,} reused" if encoded else "token cache reused")
+    return cache, CorpusFiles(data_dir, names)
 
 
-def _encode_files(tokenizer: Any, files: Sequence[Any], layout: str, sep_id: int, token_bytes: Any, dtype: Any,
-                  progress: ProgressFn | None, cancel: CancelToken | None, message: str):
-    """Encode `files` in `layout`, in chunks (cancellable, with progress) -> (tokens, roles,
-    lengths, prompt_lens, file_bytes, mismatches): the arrays of a TokenCache's files, and how
-    many files' token bytes do not add up to their byte count."""
-    import numpy as np
-
-    chunks: list[Any] = []
-    role_chunks: list[Any] = []
-    lengths = np.zeros(len(files), dtype=np.int64)
-    prompt_lens = np.zeros(len(files), dtype=np.int64)
-    file_bytes = np.zeros(len(files), dtype=np.int64)
-    mismatches = 0
-    total = len(files)
+def _encoder(tokenizer: Any, layout: str, sep_id: int):
+    """encode(files) -> per file (ids, roles, prompt tokens, UTF-8 bytes) in `layout`."""
     encode_file = _encode_prover if layout == "prover" else _encode_file
-    for lo in range(0, total, _ENCODE_CHUNK):
-        check(cancel)
-        report(progress, lo, total, message)
-        batch_files = files[lo : lo + _ENCODE_CHUNK]
-        for j, (ids, roles, n_prompt, nbytes) in enumerate(encode_file(tokenizer, batch_files, sep_id)):
-            arr = np.asarray(ids, dtype=dtype)
-            chunks.append(arr)
-            role_chunks.append(np.asarray(roles, dtype=np.uint8))
-            lengths[lo + j] = len(arr)
-            prompt_lens[lo + j] = n_prompt
-            file_bytes[lo + j] = nbytes
-            scored = arr[:-1] if layout == "file" else arr
-            if int(token_bytes[scored].sum()) != nbytes:
-                mismatches += 1
-    report(progress, total, total, message)
-    roles_all = np.concatenate(role_chunks) if role_chunks else np.zeros(0, dtype=np.uint8)
-    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-    return tokens, roles_all, lengths, prompt_lens, file_bytes, mismatches
+    return lambda files: encode_file(tokenizer, list(files), sep_id)
 
 
 def check_layout(layout: str) -> None:
@@ -549,8 +525,8 @@ class PackedSplit(_Split):
         self.file_indices = np.asarray(file_indices, dtype=np.int64)
         self.seed = int(seed)
         ctx, row_len = self.context_length, self.row_len
-        starts_all = cache.offsets[self.file_indices]
-        lengths = cache.offsets[self.file_indices + 1] - starts_all
+        starts_all = cache.starts[self.file_indices]
+        lengths = cache.lengths[self.file_indices]
         n_chunks = np.where(lengths <= row_len, 1, np.ceil((lengths - 1) / ctx).astype(np.int64))
         n_chunks = np.maximum(n_chunks, 1)
         item_file = np.repeat(np.arange(len(self.file_indices)), n_chunks)
@@ -664,8 +640,8 @@ class ProverSplit(_Split):
         self.row_len = self.context_length + 1
         self.seed = int(seed)
         idx = np.asarray(file_indices, dtype=np.int64)
-        starts = cache.offsets[idx]
-        lengths = cache.offsets[idx + 1] - starts
+        starts = cache.starts[idx]
+        lengths = cache.lengths[idx]
         cut = np.maximum(0, cache.prompt_lens[idx] - prompt_budget(self.context_length))
         full = lengths - cut
         keep = full >= 2  # at least one target
@@ -755,7 +731,7 @@ class Dataset:
             "files": len(self.train_files) + len(self.val_files),  # corpus files (renamed copies not counted)
             "train_files": len(self.train_files),
             "val_files": len(self.val_files),
-            "tokens": int(len(self.cache.tokens)),
+            "tokens": self.cache.n_tokens,
             "train_rows": self.train.n_rows,
             "val_rows": self.val.n_rows,
             "train_padding": round(self.train.padding_fraction, 4),
@@ -790,7 +766,8 @@ def load_dataset(
     `rename_variants` > 0 adds that many copies of every training file with its bound
     variables renamed (tactics_core.augment) to the training split; validation is untouched.
     """
-    cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel, layout=layout)
+    cache, files = load_token_cache(data_dir, tokenizer, cache_dir, progress=progress, cancel=cancel, layout=layout,
+                                    compact=rename_variants <= 0)
     train_idx: list[int] = []
     val_idx: list[int] = []
     for i, key in enumerate(split_keys(data_dir, cache.names, cache.keys, split)):
@@ -803,13 +780,16 @@ def load_dataset(
         )
     train_files = [cache.names[i] for i in train_idx]  # corpus files only, not their renamed copies
     if rename_variants > 0:
-        cache, train_idx = _with_variants(cache, files, train_idx, int(rename_variants), seed, tokenizer, progress, cancel)
+        cache, train_idx = _with_variants(cache, files, train_idx, int(rename_variants), seed, tokenizer, cache_dir,
+                                          progress, cancel)
     # The live sample: the first validation goal (by name) with a proof whose prompt is short.
     sample_prompt = sample_expected = sample_file = None
     limit = context_length // 2
     for i in val_idx:
-        f = files[i]
-        if f.proof and int(cache.prompt_lens[i]) <= limit:
+        if int(cache.prompt_lens[i]) > limit:
+            continue
+        f = files[i]  # read from disk: only until one is found
+        if f.proof:
             sample_file, sample_expected = f, f.proof[0]
             sample_prompt = f.context_text() if layout == "prover" else f.prompt()
             break
@@ -834,36 +814,52 @@ def load_dataset(
     )
 
 
-def _with_variants(cache: TokenCache, files: list[Any], train_idx: list[int], count: int, seed: int,
-                   tokenizer: Any, progress: ProgressFn | None, cancel: CancelToken | None):
-    """The cache with `count` renamed copies of each training file appended (in memory: they
-    are a pure function of the corpus, `count` and `seed`), and the training indices with them."""
+def _with_variants(cache: TokenCache, files: Sequence[Any], train_idx: list[int], count: int, seed: int,
+                   tokenizer: Any, cache_dir: str | os.PathLike, progress: ProgressFn | None,
+                   cancel: CancelToken | None):
+    """The cache with `count` renamed copies of each training file appended, and the training
+    indices with them. The copies are a pure function of the corpus, `count` and `seed`; their
+    tokens go to the same content-keyed store as the corpus (made again only when new)."""
     import numpy as np
 
     from .augment import variants
+    from .token_store import content_digest, open_store
 
-    copies: list[Any] = []
-    for lo in range(0, len(train_idx), _ENCODE_CHUNK):
-        check(cancel)
-        report(progress, lo, len(train_idx), f"renaming variables ({count} copies per training file)")
-        copies += [v for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
-    tokens, roles, lengths, prompt_lens, file_bytes, mismatches = _encode_files(
-        tokenizer, copies, cache.layout, cache.sep_id, cache.token_bytes, cache.tokens.dtype, progress, cancel,
-        "tokenizing the renamed copies",
-    )
+    meta = _store_meta(tokenizer, cache.layout)
+    encode = _encoder(tokenizer, cache.layout, cache.sep_id)
+    digests: list[bytes] = []
+    with open_store(cache_dir, meta) as store:
+        for lo in range(0, len(train_idx), _ENCODE_CHUNK):
+            check(cancel)
+            report(progress, lo, len(train_idx), f"renaming variables ({count} copies per training file)")
+            copies = [v for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
+            chunk = [content_digest(v.text()) for v in copies]
+            new = {d: v for d, v in zip(chunk, copies) if not store.has(d)}
+            if new:
+                store.add(list(new.values()), list(new.keys()), encode, cache.token_bytes)
+            digests += chunk
+        report(progress, len(train_idx), len(train_idx), f"renaming variables ({count} copies per training file)")
+        store.mark_used(cache.digests)
+        store.mark_used(digests)
+        store.commit()
+        view = store.view(cache.digests + digests)
+        tokens, roles = store.maps()
     n = cache.n_files
     extended = replace(
         cache,
-        tokens=np.concatenate([cache.tokens, tokens]),
-        roles=np.concatenate([cache.roles, roles]),
-        offsets=np.concatenate([cache.offsets, cache.offsets[-1] + np.cumsum(lengths)]),
-        prompt_lens=np.concatenate([cache.prompt_lens, prompt_lens]),
-        file_bytes=np.concatenate([cache.file_bytes, file_bytes]),
+        tokens=tokens,
+        roles=roles,
+        starts=view.starts,
+        lengths=view.lengths,
+        prompt_lens=view.prompt_lens,
+        file_bytes=view.file_bytes,
         names=cache.names + [f"{cache.names[i]}~{v}" for i in train_idx for v in range(1, count + 1)],
         keys=cache.keys + [cache.keys[i] for i in train_idx for _ in range(count)],
-        bytes_exact=cache.bytes_exact and mismatches == 0,
+        digests=cache.digests + digests,
+        bytes_exact=view.bytes_exact,
+        encoded=cache.encoded + store.appended,
     )
-    return extended, list(train_idx) + list(range(n, n + len(copies)))
+    return extended, list(train_idx) + list(range(n, n + len(digests)))
 
 
 def masked_nll_sum(logits: Any, targets: Any, weights: Any = None):

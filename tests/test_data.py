@@ -84,7 +84,7 @@ def test_packing_scores_every_token_once_with_little_padding(small):
     split = D.PackedSplit(cache, ids, context_length=48, seed=3)
     assert split.n_windowed_files > 0  # 48 tokens is shorter than many real files
     assert split.padding_fraction < 0.15
-    total_len = int(sum(cache.offsets[i + 1] - cache.offsets[i] for i in ids))
+    total_len = int(cache.lengths[ids].sum())
     rows_starting_a_file = sum(1 for r in split.rows if not split.item_cont[r[0]])
     scored = 0
     seen_rows = 0
@@ -119,22 +119,104 @@ def test_token_cache_is_reused_and_invalidated(small, monkeypatch):
     work = root / "cache-work"
     corpus = copy_slice(data_dir, work / "proofs", 30)
     first, _ = D.load_token_cache(corpus, tok, work / "cache")
-    assert not first.from_cache and first.path and first.path.is_file()
+    assert not first.from_cache and first.encoded == 30 and first.path and first.path.is_dir()
+    want = [first.file_tokens(i).tolist() for i in range(first.n_files)]
 
     def boom(texts):
         raise AssertionError("re-tokenized although the cache was valid")
 
     monkeypatch.setattr(tok, "encode_batch", boom)
     again, _ = D.load_token_cache(corpus, tok, work / "cache")
-    assert again.from_cache
-    assert np.array_equal(again.tokens, first.tokens) and np.array_equal(again.offsets, first.offsets)
+    assert again.from_cache and again.n_tokens == first.n_tokens
+    assert [again.file_tokens(i).tolist() for i in range(again.n_files)] == want
     monkeypatch.undo()
-    # Changing one file's content invalidates it.
+    # Changing one file's content re-tokenizes that file only.
     victim = sorted(corpus.glob("*.txt"))[3]
     victim.write_text(victim.read_text() + "extra = line\n")
     changed, _ = D.load_token_cache(corpus, tok, work / "cache")
-    assert not changed.from_cache
-    assert len(list((work / "cache").glob("tokens-*.npz"))) == 1  # the stale cache is gone
+    assert changed.encoded == 1 and changed.names == first.names
+    fresh, _ = D.load_token_cache(corpus, tok, work / "fresh-cache")  # tokenized from scratch
+    assert [changed.file_tokens(i).tolist() for i in range(changed.n_files)] == [
+        fresh.file_tokens(i).tolist() for i in range(fresh.n_files)]
+    assert changed.file_tokens(3).tolist() != want[3]
+    assert len(list((work / "cache").glob("store-*"))) == 1
+    # Every reader maps the store's one file read-only (DDP ranks share its pages).
+    assert isinstance(again.tokens, np.memmap) and Path(again.tokens.filename).parent == again.path
+    assert not again.tokens.flags.writeable
+
+
+def test_renumbered_reimport_tokenizes_only_new_text(small, monkeypatch):
+    """A re-import renumbers every file after a changed module: the store is keyed by text,
+    so only files whose text is new are tokenized, and the result equals a fresh build."""
+    data_dir, tok, root = small
+    work = root / "cache-renumber"
+    corpus = copy_slice(data_dir, work / "proofs", 40)
+    D.load_token_cache(corpus, tok, work / "cache")
+    files = sorted(corpus.glob("*.txt"))
+    texts = [f.read_text() for f in files]
+    for f in files:
+        f.unlink()
+    new_texts = texts[:10] + [texts[0] + "step = one\n", texts[1] + "step = two\n"] + texts[10:]  # a new module
+    for i, text in enumerate(new_texts):
+        (corpus / f"proof_{i:05d}.txt").write_text(text)
+    encoded: list[int] = []
+    real = tok.encode_batch
+    monkeypatch.setattr(tok, "encode_batch", lambda texts: encoded.append(len(texts)) or real(texts))
+    again, _ = D.load_token_cache(corpus, tok, work / "cache", layout="file")  # file layout: a second store
+    assert again.encoded == 42  # a new store: all of it
+    encoded.clear()
+    again, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert again.encoded == 2 and again.n_files == 42
+    fresh, _ = D.load_token_cache(corpus, tok, work / "fresh")
+    assert [again.file_tokens(i).tolist() for i in range(42)] == [fresh.file_tokens(i).tolist() for i in range(42)]
+    assert np.array_equal(again.prompt_lens, fresh.prompt_lens) and np.array_equal(again.file_bytes, fresh.file_bytes)
+    assert len(list((work / "cache").glob("store-*"))) == 2  # prover and file layouts side by side
+
+
+def test_token_store_survives_a_writer_killed_before_its_index(small):
+    """Tokens appended without a published index are cut off by the next writer; the store
+    stays what the last commit said, and what it returns equals a fresh build."""
+    from tactics_core import token_store as TS
+
+    data_dir, tok, root = small
+    work = root / "cache-killed"
+    corpus = copy_slice(data_dir, work / "proofs", 12)
+    first, _ = D.load_token_cache(corpus, tok, work / "cache")
+    store_dir = first.path
+    bins = sorted(store_dir.glob("tokens.*.bin"))
+    assert len(bins) == 1
+    with open(bins[0], "ab") as fh:  # a killed writer's tail
+        fh.write(b"\x07" * 1000)
+    victim = sorted(corpus.glob("*.txt"))[0]
+    victim.write_text(victim.read_text() + "extra = line\n")
+    after, _ = D.load_token_cache(corpus, tok, work / "cache")
+    fresh, _ = D.load_token_cache(corpus, tok, work / "fresh")
+    assert after.encoded == 1
+    assert [after.file_tokens(i).tolist() for i in range(12)] == [fresh.file_tokens(i).tolist() for i in range(12)]
+    # A torn index (shorter data than it promises) is rebuilt, not trusted.
+    with open(sorted(store_dir.glob("tokens.*.bin"))[0], "r+b") as fh:
+        fh.truncate(10)
+    rebuilt, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert rebuilt.encoded == 12
+    assert [rebuilt.file_tokens(i).tolist() for i in range(12)] == [fresh.file_tokens(i).tolist() for i in range(12)]
+    assert TS.content_digest("a") != TS.content_digest("b")
+
+
+def test_token_store_compacts_when_most_of_it_is_unused(small, monkeypatch):
+    from tactics_core import token_store as TS
+
+    data_dir, tok, root = small
+    work = root / "cache-compact"
+    corpus = copy_slice(data_dir, work / "proofs", 40)
+    monkeypatch.setattr(TS, "COMPACT_MIN_TOKENS", 1)
+    full, _ = D.load_token_cache(corpus, tok, work / "cache")
+    for f in sorted(corpus.glob("*.txt"))[5:]:
+        f.unlink()
+    small_cache, _ = D.load_token_cache(corpus, tok, work / "cache")
+    assert small_cache.encoded == 0
+    assert len(small_cache.tokens) == small_cache.n_tokens < full.n_tokens  # the store holds only these now
+    assert [small_cache.file_tokens(i).tolist() for i in range(5)] == [full.file_tokens(i).tolist() for i in range(5)]
+    assert len(list(small_cache.path.glob("tokens.*.bin"))) == 1
 
 
 def test_tokenizer_without_eos_separates_files_with_masked_padding(small):
@@ -207,3 +289,28 @@ def test_module_split_holds_out_whole_modules(tmp_path):
     (tmp_path / "manifest.jsonl").write_text('{"file": "proof_00000.txt", "module": "src/x.ac"}\n')
     with pytest.raises(D.TacticsError, match="599 files of .* are not in .*manifest.jsonl"):
         D.load_dataset(data_dir, tok, tmp_path / "cache", 64, val_fraction=0.3, split="module")
+
+
+def test_token_store_keys_survive_the_index(tmp_path):
+    """Digests are raw bytes; ones that end in NUL bytes must come back from the index whole."""
+    import numpy as np
+
+    from tactics_core import token_store as TS
+
+    meta = {"version": 1, "tokenizer_sha256": "ab" * 32, "layout": "prover", "dtype": "uint16",
+            "sep_id": 2, "learn_sep": True, "pad_id": 1}
+    digests = [b"\0" * 16, b"a" + b"\0" * 15, b"b" * 16]
+
+    def encode(files):
+        return [([int(f), int(f) + 1], [0, 1], 1, 2) for f in files]
+
+    with TS.open_store(tmp_path, meta) as store:
+        store.add(["3", "5", "7"], digests, encode, np.ones(16, dtype=np.int32))
+        store.mark_used(digests)
+        store.commit()
+    with TS.open_store(tmp_path, meta) as store:
+        assert all(store.has(d) for d in digests) and store.appended == 0
+        view = store.view(digests[::-1])
+        tokens, _ = store.maps()
+        assert [tokens[s : s + n].tolist() for s, n in zip(view.starts, view.lengths)] == [[7, 8], [5, 6], [3, 4]]
+        assert view.bytes_exact
