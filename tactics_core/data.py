@@ -27,6 +27,8 @@ Why each piece exists:
     then EOS) packed greedily into rows of `context_length + 1` tokens;
     attention is plain causal across the EOS separators; files longer than a
     row are cut into windows.
+  Each layout is one object of `tactics_core.layouts`, which encodes the files;
+  its `prover_stream` picks the split here and its `separator` the masking.
   Padding never counts in the loss (targets set to `IGNORE_INDEX`).
 * **Roles.** Every token carries a role (`prover.ROLE_CONTEXT`,
   `ROLE_PROOF`, or `ROLE_FED` for the newline the prover feeds before the first
@@ -45,11 +47,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence, TypeVar
 
 from .errors import TacticsError
+from .layouts import DEFAULT_LAYOUT, layout_named
 from .progress import CancelToken, ProgressFn, check, report
 
 IGNORE_INDEX = -100
-LAYOUTS = ("prover", "file")
-DEFAULT_LAYOUT = "prover"
 BUCKET_BATCHES = 16  # prover layout: streams are sorted by length within groups of this many batches
 
 T = TypeVar("T")
@@ -242,7 +243,7 @@ def load_token_cache(
         raise TacticsError(
             f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
         )
-    check_layout(layout)
+    layout_named(layout)  # an unknown name fails here, before any work
     sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
     digest = _corpus_digest(files, tokenizer, layout)
     cache_dir = Path(cache_dir)
@@ -352,55 +353,25 @@ def _encode_files(tokenizer: Any, files: Sequence[Any], layout: str, sep_id: int
     file_bytes = np.zeros(len(files), dtype=np.int64)
     mismatches = 0
     total = len(files)
-    encode_file = _encode_prover if layout == "prover" else _encode_file
+    encoding = layout_named(layout)
     for lo in range(0, total, _ENCODE_CHUNK):
         check(cancel)
         report(progress, lo, total, message)
         batch_files = files[lo : lo + _ENCODE_CHUNK]
-        for j, (ids, roles, n_prompt, nbytes) in enumerate(encode_file(tokenizer, batch_files, sep_id)):
+        for j, (ids, roles, n_prompt, nbytes) in enumerate(encoding.encode_files(tokenizer, batch_files, sep_id)):
             arr = np.asarray(ids, dtype=dtype)
             chunks.append(arr)
             role_chunks.append(np.asarray(roles, dtype=np.uint8))
             lengths[lo + j] = len(arr)
             prompt_lens[lo + j] = n_prompt
             file_bytes[lo + j] = nbytes
-            scored = arr[:-1] if layout == "file" else arr
+            scored = arr[:-1] if encoding.separator else arr
             if int(token_bytes[scored].sum()) != nbytes:
                 mismatches += 1
     report(progress, total, total, message)
     roles_all = np.concatenate(role_chunks) if role_chunks else np.zeros(0, dtype=np.uint8)
     tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
     return tokens, roles_all, lengths, prompt_lens, file_bytes, mismatches
-
-
-def check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise TacticsError(f"unknown data layout {layout!r}; training.layout must be one of: {', '.join(LAYOUTS)}")
-
-
-def _encode_file(tokenizer: Any, files: list[Any], sep_id: int):
-    """`file` layout: encode(text) + separator; proof tokens are those after the `@P` line."""
-    from .prover import ROLE_CONTEXT, ROLE_PROOF
-
-    texts = [f.text() for f in files]
-    heads = [f.context_text() + "@P\n" if f.proof else f.text() for f in files]
-    for f, text, ids, head in zip(files, texts, tokenizer.encode_batch(texts), tokenizer.encode_batch(heads)):
-        n_head = min(len(head), len(ids))
-        roles = [ROLE_CONTEXT] * n_head + [ROLE_PROOF] * (len(ids) - n_head) + [ROLE_CONTEXT]
-        yield ids + [sep_id], roles, n_head, len(text.encode("utf-8"))
-
-
-def _encode_prover(tokenizer: Any, files: list[Any], sep_id: int):
-    """`prover` layout: the untruncated prover stream (prover.encode_stream); no separator."""
-    from .prover import encode_stream, newline_token
-
-    nl = newline_token(tokenizer)
-    for f in files:
-        stream = encode_stream(tokenizer, f, nl=nl)
-        nbytes = len(f.context_text().encode("utf-8")) + (
-            1 + sum(len(line.encode("utf-8")) + 1 for line in f.proof) if f.proof else 0
-        )
-        yield stream.ids, stream.roles, stream.prompt_len, nbytes
 
 
 # ----------------------------------------------------------------------------
@@ -468,7 +439,7 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any, row_ids: S
 
     score[:, 0] = False  # the first token of a row has nothing before it
     score &= roles != ROLE_FED  # the newline the prover feeds itself is never a target
-    if cache.layout == "file" and not cache.learn_sep:
+    if layout_named(cache.layout).separator and not cache.learn_sep:
         score &= rows != cache.sep_id
     inputs = rows[:, :-1]
     targets = np.where(score[:, 1:], rows[:, 1:], IGNORE_INDEX)
@@ -743,7 +714,7 @@ class Dataset:
     val: Any
     train_files: list[str]
     val_files: list[str]
-    sample_prompt: str | None  # a fixed validation goal for the live sample (file layout: its prompt text)
+    sample_prompt: str | None  # a fixed validation goal for the live sample (the text its layout asks the model with)
     sample_expected: str | None
     layout: str = DEFAULT_LAYOUT
     sample_file: Any = None  # that goal's ProofFile
@@ -811,9 +782,9 @@ def load_dataset(
         f = files[i]
         if f.proof and int(cache.prompt_lens[i]) <= limit:
             sample_file, sample_expected = f, f.proof[0]
-            sample_prompt = f.context_text() if layout == "prover" else f.prompt()
+            sample_prompt = layout_named(layout).prompt(tokenizer, f, context_length).text
             break
-    if layout == "prover":
+    if layout_named(layout).prover_stream:
         train = ProverSplit(cache, train_idx, context_length, seed=seed, batch_size=batch_size, shuffle=True)
         val = ProverSplit(cache, val_idx, context_length, seed=seed, batch_size=batch_size, shuffle=False)
     else:
