@@ -32,6 +32,7 @@ from typing import Any
 
 from .atomic import atomic_path, atomic_write_text
 from .errors import TacticsError
+from .layouts import FILE
 from .workspace import BEST_MODEL_FILE
 
 FORMAT = "tactics-tui/1"
@@ -63,7 +64,7 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def training_layout(payload: dict[str, Any]) -> str:
-    """The data layout a checkpoint's model was trained on: `prover` or `file`.
+    """The name of the data layout a checkpoint's model was trained on (`layouts.LAYOUTS`).
 
     Recorded since the prover layout exists; anything older (this project's
     first checkpoints, the original scripts') was trained on whole files.
@@ -71,7 +72,7 @@ def training_layout(payload: dict[str, Any]) -> str:
     layout = payload.get("layout")
     if layout is None:
         training = (payload.get("config") or {}).get("training") or {}
-        layout = training.get("layout", "file")
+        layout = training.get("layout", FILE.name)
     return str(layout)
 
 

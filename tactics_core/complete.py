@@ -13,16 +13,12 @@ Why it is shaped this way:
   `present_key_values.{i}.key/value` out). Sampling, stopping and the limits
   are the loop the prover's attempts use too (`decoding.decode`), and ranking
   is numpy code, so greedy decoding gives the same text on both.
-* **Prompts as in training.** A model of the `prover` layout (the default) is
-  asked exactly as the Acorn prover asks it (`tactics_core.prover`): the
-  context without `@P`, front-truncated to `context_length - 100` tokens, then
-  `nl, line, nl, line ... nl`. A model of the `file` layout (the original
-  scripts' format) gets context, `@P`, the proof lines so far
-  (`ProofFile.prompt`); its `prover_prompt=True` shows what the prover would
-  send it instead.
-* **Too-long prompts are cut, not crashed on.** The goal, hypothesis and
-  counterfactual are kept; the oldest theorem-prefix lines, then the oldest
-  proof lines are dropped, and the result says so.
+* **Prompts as in training.** A model is asked with the prompt of the layout
+  it was trained on (`Layout.prompt`, `tactics_core.layouts`): a `prover`-layout
+  model (the default) exactly as the Acorn prover asks it, a `file`-layout one
+  with context, `@P` and the proof lines so far; `prover_prompt=True` asks any
+  model the prover's way. Too-long prompts are cut, not crashed on, and the
+  result says so.
 
 Scores are the model's own log-probability of the line (temperature 1, no
 top-k/top-p), including the token that ends it, so they are comparable across
@@ -38,19 +34,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
 from . import prover, protocol
 from .checkpoints import load_model, training_layout
-from .corpus import as_proof_file, normalize_line
+from .corpus import normalize_line
 from .decoding import CONTEXT_LIMIT, Decoded, decode, stop_ids
 from .decoding import sample_tokens  # noqa: F401  (tests import it from here)
 from .device import resolve_device
 from .errors import TacticsError
+from .layouts import FILE, PROVER, Layout, Prompt, layout_named
+from .layouts import build_prompt  # noqa: F401  (tests import it from here)
 from .progress import CancelToken
 from .tokenizer import load_tokenizer
 
@@ -92,103 +90,6 @@ class CompletionResult:
             "truncated": self.truncated,
             "notes": list(self.notes),
         }
-
-
-# ---------------------------------------------------------------- prompts
-
-
-@dataclass
-class Prompt:
-    text: str
-    ids: list[int]
-    truncated: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-def _lines(section: Iterable[str] | None) -> list[str]:
-    return list(section or ())
-
-
-def build_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[str] = (), budget: int = 256) -> Prompt:
-    """The `file` layout's prompt (`ProofFile.prompt`): token ids, at most `budget` of them.
-
-    `context` is a ProofFile (its context only: a corpus file's proof is the
-    answer, not the prompt) or proof-file text (whose `@P` lines, if any, are
-    the proof so far, before `proof_so_far`). Over budget, the oldest `@T` lines and then the
-    oldest proof lines are dropped (goal, hypothesis and counterfactual kept);
-    if even those do not fit, only the last `budget` tokens are kept.
-    """
-    budget = max(1, int(budget))
-    from_text = isinstance(context, str)
-    pf = as_proof_file(context)
-    proof = (_lines(pf.proof) if from_text else []) + list(proof_so_far)
-    notes: list[str] = []
-    text = pf.prompt(tuple(proof))
-    ids = tokenizer.encode(text)
-    if len(ids) <= budget:
-        return Prompt(text, ids, False, notes)
-
-    full_tokens = len(ids)
-    theorem = _lines(pf.theorem)
-
-    def assemble(t_drop: int, p_drop: int) -> str:
-        return replace(pf, theorem=tuple(theorem[t_drop:])).prompt(tuple(proof[p_drop:]))
-
-    # Estimate each line's cost from its own encoding, drop oldest first, then verify.
-    droppable = theorem + proof
-    costs = [len(x) for x in tokenizer.encode_batch([line + "\n" for line in droppable])] if droppable else []
-    total = full_tokens
-    drop = 0
-    while drop < len(droppable) and total > budget:
-        total -= costs[drop]
-        if drop == len(theorem) - 1:
-            total -= 1  # the "@T" marker goes with the last theorem line
-        drop += 1
-    while True:
-        t_drop, p_drop = min(drop, len(theorem)), max(0, drop - len(theorem))
-        text = assemble(t_drop, p_drop)
-        ids = tokenizer.encode(text)
-        if len(ids) <= budget or drop >= len(droppable):
-            break
-        drop += 1
-    what = []
-    if t_drop:
-        what.append(f"{t_drop} of {len(theorem)} theorem line(s)")
-    if p_drop:
-        what.append(f"the oldest {p_drop} of {len(proof)} proof line(s)")
-    notes.append(
-        f"prompt of {full_tokens} tokens does not fit the {budget} available"
-        + (f"; dropped {' and '.join(what)}" if what else "")
-    )
-    if len(ids) > budget:
-        notes.append(
-            f"goal and counterfactual alone take {len(ids)} tokens; kept only the last {budget} tokens"
-        )
-        ids = ids[-budget:]
-        text = tokenizer.decode(ids)
-    return Prompt(text, ids, True, notes)
-
-
-def prover_stream_prompt(tokenizer: Any, context: Any, proof_so_far: Sequence[str], context_length: int) -> Prompt:
-    """The prover's cache for the next line plus the newline it feeds first:
-    prompt (`prover.build_prompt`), nl, L1, nl, L2 ... nl (`prover.cache_ids`)."""
-    pf = as_proof_file(context)
-    lines = (_lines(pf.proof) if isinstance(context, str) else []) + list(proof_so_far)
-    p = prover.build_prompt(tokenizer, pf, context_length)
-    ids = prover.cache_ids(tokenizer, pf, lines, context_length) + [prover.newline_token(tokenizer)]
-    notes = []
-    if p.truncated:
-        notes.append(
-            f"prover prompt: {p.full_tokens} tokens, the first {p.cut_tokens} cut (the prover keeps the last "
-            f"{len(p.ids)}, context_length - 100)"
-        )
-    if len(ids) >= context_length:
-        raise TacticsError(
-            f"no room left: the prompt and {len(lines)} proof line(s) fill {len(ids)} of the {context_length} "
-            "positions, so the prover can not ask for another line here"
-        )
-    text = p.text + "".join(line + "\n" for line in lines)
-    return Prompt(text, ids, p.truncated, notes)
 
 
 # ---------------------------------------------------------------- backends
@@ -394,11 +295,6 @@ def line_text(tokenizer: Any, tokens: Sequence[int]) -> str:
     return tokenizer.decode(tokens).split("\n", 1)[0].rstrip("\r")
 
 
-def generation_reserve(context_length: int, max_tokens: int) -> int:
-    """Tokens kept free for the new line when a prompt must be cut."""
-    return max(1, min(int(max_tokens), context_length // 4))
-
-
 def rank_candidates(tokenizer: Any, rows: list[Decoded]) -> tuple[list[Candidate], int]:
     """Deduplicated (after whitespace normalisation) candidates, best log-probability first.
 
@@ -422,6 +318,11 @@ def rank_candidates(tokenizer: Any, rows: list[Decoded]) -> tuple[list[Candidate
 # ---------------------------------------------------------------- the engine
 
 
+def export_layout(config: dict[str, Any]) -> Layout:
+    """The layout an export's config.json records (`file` for exports from before layouts)."""
+    return layout_named(str(config.get("layout", FILE.name)))
+
+
 def read_export_config(folder: Path) -> dict[str, Any]:
     """config.json of an export folder, with a one-line error when it is not one."""
     model_path = folder / EXPORT_MODEL_FILE
@@ -443,13 +344,23 @@ def read_export_config(folder: Path) -> dict[str, Any]:
 class Completer:
     """A loaded model + tokenizer that proposes next proof lines."""
 
-    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None, layout: str = "file") -> None:
+    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None,
+                 layout: Layout = FILE) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.source = Path(source)
         self.info = info or {}
-        self.layout = layout  # the data layout the model was trained on: prover | file
+        self.trained_on = layout  # the data layout the model was trained on: how it is asked
         self.stop_ids = stop_ids(tokenizer, eos=True)
+
+    @property
+    def layout(self) -> str:
+        """The name of the layout the model was trained on, as checkpoints and reports record it."""
+        return self.trained_on.name
+
+    def asked_in(self, prover_prompt: bool = False) -> Layout:
+        """The layout whose prompt the model gets: its own, or with `prover_prompt` the prover's."""
+        return PROVER if prover_prompt else self.trained_on
 
     @property
     def backend_name(self) -> str:
@@ -477,7 +388,7 @@ class Completer:
                     f"{config['vocab_size']}; export the checkpoint again"
                 )
             backend = OnnxBackend(path, config, threads=threads, device=device)
-            return cls(backend, tokenizer, path, config, layout=str(config.get("layout", "file")))
+            return cls(backend, tokenizer, path, config, layout=export_layout(config))
         import torch
 
         if threads:
@@ -494,18 +405,14 @@ class Completer:
         from .model import CrashGuard
 
         guard = CrashGuard.for_tokenizer(tokenizer)
-        return cls(TorchBackend(loaded.model, guard), tokenizer, path, info, layout=training_layout(loaded.payload))
+        return cls(TorchBackend(loaded.model, guard), tokenizer, path, info, layout=layout_named(training_layout(loaded.payload)))
 
     def prompt(
         self, context: Any, proof_so_far: Sequence[str] = (), prover_prompt: bool = False,
         max_tokens: int = protocol.MAX_LINE_TOKENS,
     ) -> Prompt:
-        """The tokens the model continues: the prover's stream for a `prover`-layout model (or
-        when `prover_prompt`), else the training-style prompt of the `file` layout."""
-        if self.layout == "prover" or prover_prompt:
-            return prover_stream_prompt(self.tokenizer, context, proof_so_far, self.context_length)
-        budget = self.context_length - generation_reserve(self.context_length, max_tokens)
-        return build_prompt(self.tokenizer, context, proof_so_far, budget)
+        """The tokens the model continues: its layout's prompt (`asked_in`)."""
+        return self.asked_in(prover_prompt).prompt(self.tokenizer, context, self.context_length, proof_so_far, max_tokens)
 
     def complete(
         self,
@@ -563,20 +470,12 @@ class Completer:
         )
 
 
-def greedy_next_line(model: Any, tokenizer: Any, prompt: Any, max_tokens: int = 64, layout: str = "file") -> str:
-    """The greedy next line after `prompt` from an in-memory GPT (the trainer's live sample).
-
-    `layout` "prover": `prompt` is a goal (ProofFile or text) asked the prover's
-    way; "file": `prompt` is training-style prompt text. Keeps the prompt's last
-    tokens when it is too long; leaves the model's train/eval mode as it found it.
+def greedy_next_line(model: Any, tokenizer: Any, goal: Any, max_tokens: int = 64, layout: Layout = FILE) -> str:
+    """The greedy next line for `goal` (a ProofFile or proof-file text) from an in-memory GPT
+    (the trainer's live sample), asked with `layout`'s prompt as `Completer.complete` asks it.
+    Leaves the model's train/eval mode as it found it.
     """
-    ctx = int(model.config.context_length)
-    if layout == "prover":
-        ids = prover_stream_prompt(tokenizer, prompt, (), ctx).ids
-    else:
-        ids = tokenizer.encode(prompt)
-        budget = ctx - generation_reserve(ctx, max_tokens)
-        ids = ids[-budget:] if ids else [tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id]
+    ids = layout.prompt(tokenizer, goal, int(model.config.context_length), max_tokens=max_tokens).ids
     was_training = model.training
     model.eval()
     try:

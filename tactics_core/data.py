@@ -29,6 +29,8 @@ Why each piece exists:
     then EOS) packed greedily into rows of `context_length + 1` tokens;
     attention is plain causal across the EOS separators; files longer than a
     row are cut into windows.
+  Each layout is one object of `tactics_core.layouts`, which encodes the files;
+  its `prover_stream` picks the split here and its `separator` the masking.
   Padding never counts in the loss (targets set to `IGNORE_INDEX`).
 * **Roles.** Every token carries a role (`prover.ROLE_CONTEXT`,
   `ROLE_PROOF`, or `ROLE_FED` for the newline the prover feeds before the first
@@ -47,11 +49,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence, TypeVar
 
 from .errors import TacticsError
+from .layouts import DEFAULT_LAYOUT, layout_named
 from .progress import CancelToken, ProgressFn, check, report
 
 IGNORE_INDEX = -100
-LAYOUTS = ("prover", "file")
-DEFAULT_LAYOUT = "prover"
 BUCKET_BATCHES = 16  # prover layout: streams are sorted by length within groups of this many batches
 
 T = TypeVar("T")
@@ -267,7 +268,7 @@ def load_token_cache(
     from .token_store import content_digest, open_store
 
     data_dir = Path(data_dir)
-    check_layout(layout)
+    layout_named(layout)  # an unknown name fails here, before any work
     skipped: list[str] = []
 
     def on_problem(problem: Any) -> None:
@@ -345,38 +346,8 @@ def load_token_cache(
 
 def _encoder(tokenizer: Any, layout: str, sep_id: int):
     """encode(files) -> per file (ids, roles, prompt tokens, UTF-8 bytes) in `layout`."""
-    encode_file = _encode_prover if layout == "prover" else _encode_file
-    return lambda files: encode_file(tokenizer, list(files), sep_id)
-
-
-def check_layout(layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise TacticsError(f"unknown data layout {layout!r}; training.layout must be one of: {', '.join(LAYOUTS)}")
-
-
-def _encode_file(tokenizer: Any, files: list[Any], sep_id: int):
-    """`file` layout: encode(text) + separator; proof tokens are those after the `@P` line."""
-    from .prover import ROLE_CONTEXT, ROLE_PROOF
-
-    texts = [f.text() for f in files]
-    heads = [f.context_text() + "@P\n" if f.proof else f.text() for f in files]
-    for f, text, ids, head in zip(files, texts, tokenizer.encode_batch(texts), tokenizer.encode_batch(heads)):
-        n_head = min(len(head), len(ids))
-        roles = [ROLE_CONTEXT] * n_head + [ROLE_PROOF] * (len(ids) - n_head) + [ROLE_CONTEXT]
-        yield ids + [sep_id], roles, n_head, len(text.encode("utf-8"))
-
-
-def _encode_prover(tokenizer: Any, files: list[Any], sep_id: int):
-    """`prover` layout: the untruncated prover stream (prover.encode_stream); no separator."""
-    from .prover import encode_stream, newline_token
-
-    nl = newline_token(tokenizer)
-    for f in files:
-        stream = encode_stream(tokenizer, f, nl=nl)
-        nbytes = len(f.context_text().encode("utf-8")) + (
-            1 + sum(len(line.encode("utf-8")) + 1 for line in f.proof) if f.proof else 0
-        )
-        yield stream.ids, stream.roles, stream.prompt_len, nbytes
+    encoding = layout_named(layout)
+    return lambda files: encoding.encode_files(tokenizer, list(files), sep_id)
 
 
 # ----------------------------------------------------------------------------
@@ -444,7 +415,7 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any, row_ids: S
 
     score[:, 0] = False  # the first token of a row has nothing before it
     score &= roles != ROLE_FED  # the newline the prover feeds itself is never a target
-    if cache.layout == "file" and not cache.learn_sep:
+    if layout_named(cache.layout).separator and not cache.learn_sep:
         score &= rows != cache.sep_id
     inputs = rows[:, :-1]
     targets = np.where(score[:, 1:], rows[:, 1:], IGNORE_INDEX)
@@ -719,7 +690,7 @@ class Dataset:
     val: Any
     train_files: list[str]
     val_files: list[str]
-    sample_prompt: str | None  # a fixed validation goal for the live sample (file layout: its prompt text)
+    sample_prompt: str | None  # a fixed validation goal for the live sample (the text its layout asks the model with)
     sample_expected: str | None
     layout: str = DEFAULT_LAYOUT
     sample_file: Any = None  # that goal's ProofFile
@@ -791,9 +762,9 @@ def load_dataset(
         f = files[i]  # read from disk: only until one is found
         if f.proof:
             sample_file, sample_expected = f, f.proof[0]
-            sample_prompt = f.context_text() if layout == "prover" else f.prompt()
+            sample_prompt = layout_named(layout).prompt(tokenizer, f, context_length).text
             break
-    if layout == "prover":
+    if layout_named(layout).prover_stream:
         train = ProverSplit(cache, train_idx, context_length, seed=seed, batch_size=batch_size, shuffle=True)
         val = ProverSplit(cache, val_idx, context_length, seed=seed, batch_size=batch_size, shuffle=False)
     else:

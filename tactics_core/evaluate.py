@@ -53,6 +53,7 @@ from typing import Any
 
 from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
+from .layouts import FILE
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import DATA_DIR
 
@@ -82,7 +83,7 @@ class EvalReport:
     temperature: float
     truncated_prompts: int = 0
     skipped_files: int = 0
-    layout: str = "file"  # what the model was trained on (how bpb / exact_match_at_k prompt it)
+    layout: str = FILE.name  # what the model was trained on (how bpb / exact_match_at_k prompt it)
     split: str = "validation"  # or "all" (--all: every file, for a corpus the model never saw)
     split_by: str = "theorem"  # what decided the validation split: whole theorems or whole modules (new theories)
     proof_bpb: float | None = None
@@ -219,7 +220,6 @@ def evaluate(
     total_lines = sum(len(pf.proof or ()) for pf in files)
     total_work = len(files) * 2 + total_lines * 2
     done = 0
-    layout = completer.layout
 
     # The prover's stream: proof bits per byte (and, for a prover-layout model, its bpb).
     stream_nll = stream_tokens = stream_bytes = 0.0
@@ -238,8 +238,8 @@ def evaluate(
         report(progress, done, total_work, f"proof bits per byte: {pf.name}")
     proof_bpb = proof_nll / math.log(2) / proof_bytes if proof_bytes else None
 
-    # Bits per byte of what the model was trained on.
-    if layout == "prover":
+    # Bits per byte of what the model was trained on: for the prover's stream, the figures above.
+    if completer.trained_on.prover_stream:
         nll, n_tokens, n_bytes = stream_nll, int(stream_tokens), int(stream_bytes)
         done += len(files)
     else:
@@ -339,7 +339,7 @@ def evaluate(
         temperature=temperature,
         truncated_prompts=truncated,
         skipped_files=len(skipped),
-        layout=layout,
+        layout=completer.layout,
         split="all" if all_files else "validation",
         split_by=split_by,
         proof_bpb=proof_bpb,

@@ -258,8 +258,8 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
         "validation_bpb": finite_or_none(payload.get("val_bpb")),
         "validation_proof_loss": finite_or_none(payload.get("val_proof_loss")),
         "validation_proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
-        # What the model was trained on, so completion and evaluation ask it the same way:
-        # "prover" = the prover's token stream (PROVER_PROTOCOL.md), "file" = whole files with @P.
+        # The name of the layout the model was trained on (layouts.py), so completion and
+        # evaluation ask it the same way.
         "layout": training_layout(payload),
         "val_fraction": float(training.get("val_fraction", DEFAULT_VAL_FRACTION)),
         "split": str(training.get("split", "theorem")),

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .data import DEFAULT_VAL_FRACTION, LAYOUTS, SPLITS  # data imports numpy only inside its functions
+from .data import DEFAULT_VAL_FRACTION, SPLITS  # data imports numpy only inside its functions
 from .errors import TacticsError
+from .layouts import DEFAULT_LAYOUT, LAYOUTS, layout_named
 from .model_config import GPTConfig
 
 if sys.version_info >= (3, 11):
@@ -122,11 +123,7 @@ class TrainingSection:
     sample_interval: int = _key(0, "print a sample completion every N steps; 0 = with each evaluation")
     optimizer: str = _key("adamw", "adamw | muon (Muon for the block matrices, AdamW for embeddings and norms)")
     muon_lr: float = _key(0.02, "peak learning rate of the Muon matrices (optimizer = muon); follows the same schedule")
-    layout: str = _key(
-        "prover",
-        "prover (each file as the prover's token stream: prompt without @P, nl before each line) "
-        "| file (the original scripts' whole files)",
-    )
+    layout: str = _key(DEFAULT_LAYOUT, " | ".join(f"{name} ({layout_named(name).summary})" for name in LAYOUTS))
     rename_variants: int = _key(
         0,
         "copies of each training file with its bound variables renamed, added to the training split "

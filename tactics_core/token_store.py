@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .atomic import atomic_path
+from .layouts import layout_named
 
 STORE_VERSION = 1
 STORE_PREFIX = "store-"
@@ -139,6 +140,7 @@ class TokenStore:
         if self._tok_fh is None:
             self._tok_fh = self._open_append("tokens", self.dtype.itemsize)
             self._role_fh = self._open_append("roles", 1)
+        separator = layout_named(self.want_meta["layout"]).separator  # not part of the file's bytes
         ids_chunks, role_chunks = [], []
         for digest, (ids, roles, n_prompt, nbytes) in zip(digests, encode(files)):
             if digest in self.rows:  # the same text twice in one batch
@@ -146,7 +148,7 @@ class TokenStore:
             arr = np.asarray(ids, dtype=self.dtype)
             ids_chunks.append(arr)
             role_chunks.append(np.asarray(roles, dtype=np.uint8))
-            scored = arr[:-1] if self.want_meta["layout"] == "file" else arr
+            scored = arr[:-1] if separator else arr
             self.rows[digest] = len(self.starts)
             self.starts.append(self.n_tokens)
             self.lengths.append(len(arr))

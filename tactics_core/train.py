@@ -40,6 +40,7 @@ from typing import Any, Callable, Sequence
 from .checkpoints import FORMAT, checkpoint_step_path
 from .device import resolve_device, resolve_precision
 from .errors import TacticsError
+from .layouts import FILE, layout_named
 from .progress import CancelToken, ProgressFn, report
 from .run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent,
@@ -306,7 +307,7 @@ def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLik
             f"model.n_heads={shape.n_heads}",
             f"model.context_length={shape.context_length}",
             f"model.dropout={shape.dropout}",
-            "training.layout=file",
+            f"training.layout={FILE.name}",
             "training.select_by=val_loss",
         ],
     )
@@ -1091,7 +1092,7 @@ def _sample(run: _Run, state: LoopState) -> None:
 
     try:
         text = greedy_next_line(
-            run.model, run.tokenizer, dataset.sample_file or dataset.sample_prompt, max_tokens=64, layout=dataset.layout,
+            run.model, run.tokenizer, dataset.sample_file, max_tokens=64, layout=layout_named(dataset.layout),
         )
     except Exception as exc:  # a sample must never end a run
         run.recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])

@@ -103,7 +103,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
             out["expected"] = expected
         print(json.dumps(out, indent=1))
         return 0
-    asked = "the prover's way" if completer.layout == "prover" or args.prover_prompt else "with @P (file layout)"
+    asked = completer.asked_in(args.prover_prompt).asked
     print(f"{len(result.candidates)} candidate(s) from {completer.backend_name} in {result.seconds * 1000:.0f} ms "
           f"(prompt {result.prompt_tokens} tokens, asked {asked})")
     for i, cand in enumerate(result.candidates, 1):

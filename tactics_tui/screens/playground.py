@@ -35,6 +35,7 @@ from textual.widgets.option_list import Option
 from tactics_core import checkpoints, complete, corpus, data, evaluate, prover, protocol
 from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.errors import TacticsError
+from tactics_core.layouts import Layout, layout_named
 from tactics_core.workspace import current_run_dir
 
 from ..messages import JobDone
@@ -42,7 +43,7 @@ from .base import WorkScreen
 from .dialogs import PickDialog
 
 EXAMPLE = "@G\n<paste a goal here, or press ctrl+l to pick one from the validation split>\n@P\n"
-MODES = ("prover", "free")
+PROVER_MODE, FREE_MODE = MODES = ("prover", "free")  # Playground modes, not layouts
 ATTEMPT_JOBS = ("prompt", "attempt")  # jobs that use the prover session in a worker
 
 
@@ -130,7 +131,7 @@ class PlaygroundScreen(WorkScreen):
         self.reference: tuple[str, ...] | None = None  # the picked goal's corpus proof
         self._reference_context: str | None = None
         self._wanted_model: str | None = None
-        self.mode = "prover"
+        self.mode = PROVER_MODE
         self._mode_chosen = False  # the user switched: a model's layout no longer picks the mode
         self.rollout: Rollout | None = None
         self._goal_edited = False
@@ -217,9 +218,9 @@ class PlaygroundScreen(WorkScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """ctrl+g and ctrl+r mean one thing per mode; accept / reject exist in prover mode only."""
         if action in self.FREE_ONLY:
-            return self.mode == "free"
+            return self.mode == FREE_MODE
         if action in self.PROVER_ONLY:
-            return self.mode == "prover"
+            return self.mode == PROVER_MODE
         return True
 
     def set_mode(self, mode: str) -> None:
@@ -228,16 +229,16 @@ class PlaygroundScreen(WorkScreen):
             raise ValueError(mode)
         changed, self.mode = mode != self.mode, mode
         self._show_mode()
-        if changed and mode == "prover" and self._model() and self.query_one("#play-text", TextArea).text != EXAMPLE:
+        if changed and mode == PROVER_MODE and self._model() and self.query_one("#play-text", TextArea).text != EXAMPLE:
             if self.rollout is None or self._goal_edited:
                 self._prover_job(sample=False, quiet=True)
 
     def action_toggle_mode(self) -> None:
         self._mode_chosen = True
-        self.set_mode("free" if self.mode == "prover" else "prover")
+        self.set_mode(FREE_MODE if self.mode == PROVER_MODE else PROVER_MODE)
 
     def _show_mode(self) -> None:
-        in_prover = self.mode == "prover"
+        in_prover = self.mode == PROVER_MODE
         self.query_one("#play-mode", Label).update(f" {self.mode} mode (ctrl+t)")
         self.query_one("#play-free-settings").display = not in_prover
         self.query_one("#play-free").display = not in_prover
@@ -276,7 +277,7 @@ class PlaygroundScreen(WorkScreen):
         self.candidates = []
         self.query_one("#play-candidates", OptionList).clear_options()
         self._status(f"goal {goal.name} ({len(self.reference)} proof lines in the corpus)")
-        if self.mode == "prover" and self._model():
+        if self.mode == PROVER_MODE and self._model():
             self._prover_job(sample=False, quiet=True)  # show the prompt as the prover builds it
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
@@ -452,8 +453,8 @@ class PlaygroundScreen(WorkScreen):
     def on_layout_read(self, message: LayoutRead) -> None:
         if message.path != self._model():  # the choice moved on meanwhile: read that one
             self._read_layout()
-        elif not self._mode_chosen and message.layout in ("prover", "file"):
-            self.set_mode("prover" if message.layout == "prover" else "free")
+        elif not self._mode_chosen and message.layout is not None:
+            self.set_mode(PROVER_MODE if message.layout.prover_stream else FREE_MODE)
 
     def on_candidates_ready(self, message: CandidatesReady) -> None:
         completion = message.completion
@@ -520,7 +521,7 @@ class LayoutRead(JobDone):
     """The data layout model `path` was trained on (None: not recorded)."""
 
     path: str
-    layout: str | None
+    layout: Layout | None
 
 
 @dataclass
@@ -544,12 +545,13 @@ class CandidatesReady(JobDone):
     done_lines: int
 
 
-def model_layout(path: str) -> str | None:
+def model_layout(path: str) -> Layout | None:
     """The data layout a model was trained on (export config.json or checkpoint sidecar), if known."""
     p = Path(path)
     if p.is_dir():
-        return str(complete.read_export_config(p).get("layout", "file"))
-    return checkpoints.read_meta(p).get("layout")
+        return complete.export_layout(complete.read_export_config(p))
+    name = checkpoints.read_meta(p).get("layout")
+    return None if name is None else layout_named(name)
 
 
 def prompt_info(prompt: Any) -> str:
