@@ -276,7 +276,7 @@ def export_source(loaded) -> dict[str, Any]:
     The checkpoint path is resolved (`checkpoints/best_model.pt` is a link into a run folder),
     so the Checkpoints and Runs screens can tell which exports came from which checkpoint.
     """
-    from .runstore import run_name
+    from .workspace_runs import run_name
 
     payload = loaded.payload
     path = Path(loaded.path)
@@ -453,7 +453,7 @@ def export_model(
 
     start = time.perf_counter()
     if not checkpoint:
-        from .runstore import best_model
+        from .workspace_runs import best_model
 
         checkpoint = best_model(CHECKPOINT_DIR)
     checkpoint = Path(checkpoint)

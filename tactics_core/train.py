@@ -65,7 +65,7 @@ def configure_threads(num_threads: int = 0) -> int:
     """Set torch's CPU thread count (0 = every core) and return it.
 
     OMP_WAIT_POLICY must be set before torch is first imported to matter; the
-    CLI and runs.spawn_detached set it to PASSIVE.
+    CLI and run_folder.spawn_detached set it to PASSIVE.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -492,7 +492,7 @@ def train(
     first step (tokenizer missing or different, bad data, device); problems
     during training end the run with reason "failed" instead.
     """
-    from . import distributed, runs, runstore
+    from . import distributed, run_folder, workspace_runs
 
     checkpoint_dir = Path(checkpoint_dir)
     # Under torchrun (WORLD_SIZE > 1) every rank runs this; only rank 0 touches the run folder.
@@ -502,7 +502,7 @@ def train(
     error: BaseException | None = None
     try:
         if dist.is_main:
-            runstore.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
+            workspace_runs.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
     except Exception as exc:
         error = exc
     dist.agree(error)  # the other ranks read the tokenizer rank 0 may just have copied
@@ -524,21 +524,21 @@ def train(
 
     config = preset_to_dict(preset)
     if dist.is_main:
-        recorder: Any = runs.RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
+        recorder: Any = run_folder.RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
     else:
-        recorder = runs.RankRecorder()
+        recorder = run_folder.RankRecorder()
     try:
         if dist.is_main:
             if resume_path is None:
-                runstore.check_fresh(checkpoint_dir)  # never write a new run over another run's files
-            runstore.mark_current(checkpoint_dir)
+                workspace_runs.check_fresh(checkpoint_dir)  # never write a new run over another run's files
+            workspace_runs.mark_current(checkpoint_dir)
             recorder.update(preset=preset.name, world_size=dist.world)
             recorder.open()
     except Exception as exc:
         error = exc
     dist.agree(error)
     with recorder:
-        restore_signals = runs.install_stop_signals(recorder) if handle_signals else (lambda: None)
+        restore_signals = run_folder.install_stop_signals(recorder) if handle_signals else (lambda: None)
         try:
             return _run(
                 recorder, preset, config, Path(data_dir), checkpoint_dir, payload, resume_path,
@@ -643,7 +643,7 @@ def _read_dataset(preset: Any, data_dir: Path, checkpoint_dir: Path, tokenizer: 
                   progress: ProgressFn | None, cancel: CancelToken | None, dist: Any) -> Any:
     """Rank 0 builds the token cache; the others wait, then read it (no double tokenizing)."""
     from .data import load_dataset
-    from .runstore import workspace_root
+    from .workspace_runs import workspace_root
 
     tr = preset.training
     dataset, error = None, None
@@ -1105,7 +1105,7 @@ def _sample(run: _Run, state: LoopState) -> None:
 
 def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
     """What every checkpoint of the run holds: weights, shape, figures, tokenizer, lineage."""
-    from .runstore import run_name
+    from .workspace_runs import run_name
 
     tok, last = run.tokenizer, run.last_eval
     return {
@@ -1170,7 +1170,7 @@ def _save_best(run: _Run, state: LoopState) -> None:
     """best_model.pt (model and figures, no optimizer), written by rank 0; <root>/best_model.pt
     follows the latest run's best model."""
     from .checkpoints import save_checkpoint
-    from .runstore import publish_best
+    from .workspace_runs import publish_best
 
     error: BaseException | None = None
     if run.dist.is_main:

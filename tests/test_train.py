@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tactics_core import data as D
-from tactics_core import run_events, runs
+from tactics_core import run_events, run_folder
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
@@ -211,7 +211,7 @@ def test_metrics_schema_and_checkpoints(base, tmp_path):
     assert names == ["best_model.pt", "checkpoint_step_8.pt", "checkpoint_step_9.pt"]
     payload = load_checkpoint(folder / "checkpoint_step_9.pt")
     assert payload["global_step"] == 9 and "optimizer" in payload and "rng" in payload["train_state"]
-    state = runs.read_run_state(folder)
+    state = run_folder.read_run_state(folder)
     assert state.state == "finished" and not state.alive and state.step == 9
     from tactics_core.checkpoints import load_model
 
@@ -256,7 +256,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_pat
     assert not (folder / "checkpoint_step_5.pt").exists()
     end = events(folder, "end")[-1]
     assert end["reason"] == "failed" and "diverged" in end["message"]
-    assert runs.read_run_state(folder).state == "failed"
+    assert run_folder.read_run_state(folder).state == "failed"
 
 
 def test_resume_refuses_another_tokenizer(base, tmp_path):
@@ -282,11 +282,11 @@ def test_missing_tokenizer_says_what_to_run(base, tmp_path):
 def test_second_run_into_a_live_folder_is_refused(base, tmp_path):
     data_dir, tok = base
     folder = run_dir(tmp_path, tok)
-    with runs.RunRecorder(folder):  # another run holds the folder
-        assert runs.read_run_state(folder).alive
+    with run_folder.RunRecorder(folder):  # another run holds the folder
+        assert run_folder.read_run_state(folder).alive
         with pytest.raises(TacticsError, match="already active"):
             train(preset("training.max_steps=2"), data_dir, folder, handle_signals=False)
-    assert not runs.read_run_state(folder).alive
+    assert not run_folder.read_run_state(folder).alive
 
 
 def test_original_format_checkpoint_resumes_approximately(base, tmp_path):

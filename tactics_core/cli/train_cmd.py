@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`tactics train` and `tactics resume`: detached, as torchrun ranks in place of this
     process, or here (one process, or a torchrun rank)."""
     _prepare_env()
-    from .. import launch, runstore
+    from .. import launch, workspace_runs
 
     request = launch_request(args)
     if request.detach:
@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"resuming from {plan.checkpoint} (run folder {plan.folder}) on {request.nproc} processes",
                   file=sys.stderr)
         else:
-            print(f"run {runstore.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
+            print(f"run {workspace_runs.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
         launch.exec_ranks(plan)
     from .. import distributed
 
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if request.resume:
             print(f"resuming from {plan.checkpoint} (run folder {plan.folder})", file=sys.stderr)
         else:
-            print(f"run {runstore.run_name(plan.folder)}: {plan.folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
+            print(f"run {workspace_runs.run_name(plan.folder)}: {plan.folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
                   file=sys.stderr)
     try:
         return _run_attached(lambda progress, on_event: plan.train_here(progress=progress, on_event=on_event), dist)
@@ -156,16 +156,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_folder(args: argparse.Namespace) -> Path:
     """The run a command means: --run-name NAME, else the current run of --checkpoint-dir."""
-    from .. import runstore
+    from .. import workspace_runs
 
     name = getattr(args, "run_name", None)
     if name:
-        return Path(runstore.find_run(args.checkpoint_dir, name).path)
+        return Path(workspace_runs.find_run(args.checkpoint_dir, name).path)
     return current_run_dir(args.checkpoint_dir)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ..runs import read_run_state, request_stop
+    from ..run_folder import read_run_state, request_stop
 
     folder = _run_folder(args)
     state = read_run_state(folder, resolve=False)

@@ -1,4 +1,6 @@
-"""The workspace's runs: one folder per training run, the current run, listing, diff, removal.
+"""All runs of a workspace: one folder per training run, the current run, listing, diff, removal.
+
+What happens inside one run's folder (lock, run.json, recorder, stop) is `run_folder.py`'s.
 
 Layout (under the workspace's checkpoint folder, `checkpoints/` by default):
 
@@ -39,7 +41,7 @@ from .atomic import atomic_path, remove_stale_partials
 from .checkpoints import finite_or_none, list_checkpoints
 from .errors import TacticsError
 from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
-from .runs import read_run_state
+from .run_folder import read_run_state
 from .workspace import (
     BEST_MODEL_FILE,
     CURRENT_LINK,

@@ -1,4 +1,7 @@
-"""The run folder (= the checkpoint dir) as the one channel between a run and its watchers.
+"""One run's folder (= the checkpoint dir) as the one channel between a run and its watchers.
+
+All runs of a workspace (their folders under checkpoints/runs/, `current`, listing) are
+`workspace_runs.py`'s; this module knows one folder only.
 
 A training run writes, and anyone (the TUI, `tactics stop`, a second
 terminal after an SSH drop) reads:
