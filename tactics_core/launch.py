@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from . import run_folder, workspace_runs
 from .checkpoints import latest_checkpoint, load_checkpoint
-from .distributed import Dist, env_world, shares, torchrun_command
+from .distributed import DistHandle, env_world, shares, torchrun_command
 from .errors import TacticsError
 from .presets import Preset, apply_overrides, load_preset
 from .run_events import DEFAULT_METRICS_INTERVAL, metrics_path
@@ -183,19 +183,16 @@ def group_device(request: LaunchRequest) -> str:
     return "auto" if request.resume else _new_preset(request).training.device
 
 
-def settle(request: LaunchRequest, dist: Dist) -> LaunchPlan:
+def settle(request: LaunchRequest, dist: DistHandle) -> LaunchPlan:
     """The prepared plan of the run this process trains: rank 0 plans and prepares it (a new
     run's folder is made once), and every torchrun rank gets rank 0's plan or its error."""
-    found: LaunchPlan | None = None
-    error: BaseException | None = None
-    if dist.is_main:
-        try:
-            found = plan(request)
-            prepare(found)
-        except Exception as exc:
-            error = exc
-    dist.agree(error)
-    return dist.broadcast_object(found)
+    return dist.broadcast_object(dist.on_main(_plan_and_prepare, request))
+
+
+def _plan_and_prepare(request: LaunchRequest) -> LaunchPlan:
+    found = plan(request)
+    prepare(found)
+    return found
 
 
 def exec_ranks(launch: LaunchPlan) -> NoReturn:

@@ -24,6 +24,7 @@ from ..run_events import (
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 
 if TYPE_CHECKING:
+    from ..distributed import DistHandle
     from ..launch import LaunchRequest
 
 
@@ -272,7 +273,7 @@ class _Printer:
             select = "proof-line loss" if ev.select_by == "proof_loss" else "val loss"
             self._line(
                 f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, {ev.val_bpb:.3f} bits/byte{proof_text} "
-                f"(best {select} {ev.best_val_loss:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
+                f"(best {select} {ev.best_score:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
             )
         elif isinstance(ev, SampleEvent):
             self._line(f"sample at step {ev.step}: {ev.text!r} (expected {ev.expected!r})")
@@ -282,7 +283,7 @@ class _Printer:
             self._line(f"run ended: {ev.reason} at step {ev.step}" + (f": {ev.message}" if ev.message else ""))
 
 
-def _run_attached(run, dist: Any = None) -> int:
+def _run_attached(run, dist: DistHandle | None = None) -> int:
     printer = _Printer()
     main = dist is None or dist.is_main
     result = run(printer.progress, printer)
