@@ -257,7 +257,7 @@ class RunInfo:
     preset: str | None = None
     steps: int = 0
     total_steps: int | None = None
-    best_val_loss: float | None = None
+    best_val_loss: float | None = None  # the lowest val_loss of any evaluation (whatever select_by is)
     best_val_bpb: float | None = None
     best_proof_loss: float | None = None
     best_proof_bpb: float | None = None
@@ -353,7 +353,8 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     info.checkpoints = len(cks)
     info.size_bytes = sum(c.size for c in cks)
     if not evals and cks:  # the original scripts' runs: only what the checkpoints say
-        losses = [v for v in (c.best_val_loss if c.best_val_loss is not None else c.val_loss for c in cks) if v is not None]
+        # Their best score is their best validation loss (they selected by nothing else).
+        losses = [v for v in (c.best_score if c.best_score is not None else c.val_loss for c in cks) if v is not None]
         info.best_val_loss = min(losses) if losses else None
         info.steps = info.steps or max(c.step for c in cks)
     if info.started is None:

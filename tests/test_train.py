@@ -172,7 +172,7 @@ def test_a_checkpoint_from_before_loop_state_still_resumes_exactly(base, tmp_pat
 
 
 def test_loop_state_round_trips_through_its_dict():
-    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_val=2.5, select_by="proof_loss",
+    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_score=2.5, select_by="proof_loss",
                       bad_evals=2, tokens_seen=900, elapsed_s=12.0, train_rows=40, data_seed=5, world_size=2,
                       rng={"torch": 1}, rng_ranks=[{"torch": 1}, {"torch": 2}])
     back = LoopState.from_dict(state.to_dict())
@@ -180,7 +180,10 @@ def test_loop_state_round_trips_through_its_dict():
     back.elapsed_s = 12.0
     assert back == state
     fresh = LoopState.from_dict({"data_epoch": 0, "data_batch": 2}, step=3)  # the fewest keys a resume reads
-    assert (fresh.step, fresh.best_val, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
+    assert (fresh.step, fresh.best_score, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
+    # A train_state saved before the best score was named for what it holds.
+    old = {k: v for k, v in state.to_dict().items() if k != "best_score"} | {"best_val_loss": 2.5}
+    assert LoopState.from_dict(old).best_score == 2.5
 
 
 def test_metrics_schema_and_checkpoints(base, tmp_path):
@@ -200,17 +203,22 @@ def test_metrics_schema_and_checkpoints(base, tmp_path):
     evals = events(folder, "eval")
     assert [e["step"] for e in evals] == [3, 6, 9]
     for e in evals:
-        assert {"step", "val_loss", "val_bpb", "best_val_loss", "bad_evals", "patience"} <= e.keys()
+        assert {"step", "val_loss", "val_bpb", "select_by", "best_score", "bad_evals", "patience"} <= e.keys()
         # bits/byte = nats/token / ln 2 * tokens/byte
         assert e["val_bpb"] == pytest.approx(e["val_loss"] / math.log(2) * e["val_tokens"] / e["val_bytes"])
     cps = events(folder, "checkpoint")
     assert any(c["best"] for c in cps) and any(not c["best"] for c in cps)
     assert evs[-1]["reason"] == "finished"
+    # The best score and the figure it is, in the end event and the result alike.
+    assert evs[-1]["best_score"] == result.best_score == evals[-1]["best_score"]
+    assert evs[-1]["select_by"] == result.select_by == evals[-1]["select_by"]
     # Retention: the last 2 periodic checkpoints + best_model.pt.
     names = sorted(p.name for p in folder.glob("*.pt"))
     assert names == ["best_model.pt", "checkpoint_step_8.pt", "checkpoint_step_9.pt"]
     payload = load_checkpoint(folder / "checkpoint_step_9.pt")
     assert payload["global_step"] == 9 and "optimizer" in payload and "rng" in payload["train_state"]
+    # Checkpoints keep the original scripts' key for it (checkpoints.BEST_SCORE_KEY).
+    assert payload["best_val_loss"] == payload["train_state"]["best_score"] == result.best_score
     state = run_folder.read_run_state(folder)
     assert state.state == "finished" and not state.alive and state.step == 9
     from tactics_core.checkpoints import load_model
@@ -407,7 +415,7 @@ def test_select_by_decides_what_best_model_and_early_stop_follow(base, tmp_path)
     train(preset("training.max_steps=6", "training.select_by=val_loss"), data_dir, folder, metrics_interval=0, handle_signals=False)
     evs = events(folder, "eval")
     assert [e["select_by"] for e in evs] == ["val_loss"] * len(evs)
-    assert evs[-1]["best_val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+    assert evs[-1]["best_score"] == pytest.approx(min(e["val_loss"] for e in evs))
     best = load_checkpoint(folder / "best_model.pt")
     assert best["select_by"] == "val_loss" and best["layout"] == "prover"
     assert best["val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))

@@ -343,7 +343,7 @@ def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
     lines = [
         f"{path}",
         f"step {meta.get('step')} · epoch {_num(meta.get('epoch'), '.2f')} · val loss {_num(meta.get('val_loss'), '.4f')} · "
-        f"best {_num(meta.get('best_val_loss'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
+        f"best {_num(meta.get('best_score'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
         f"format {meta.get('format', '?')}",
         f"layout {meta.get('layout', '?')} · selects by {meta.get('select_by', 'val_loss')} · val bpb {_num(meta.get('val_bpb'), '.3f')} · "
         f"proof loss {_num(meta.get('val_proof_loss'), '.4f')} · proof bpb {_num(meta.get('val_proof_bpb'), '.3f')}",

@@ -246,7 +246,7 @@ def figures_text(view: RunView) -> str:
         f"val bpb    {_fmt(ev.get('val_bpb'), '.3f')}",
         f"proof loss {_fmt(ev.get('proof_loss'), '.4f')}{mark['proof_loss']}",
         f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
-        f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_val_loss'), '.4f')}",
+        f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_score'), '.4f')}",
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
         f"elapsed    {format_duration(step.get('elapsed_s'))}",
         "* picks best_model.pt",
