@@ -4,7 +4,8 @@ A checkpoint is a `torch.save`d dict, always read back with
 `torch.load(weights_only=True)`. Two formats load:
 
 * ours (`"format": "tactics-tui/1"`): `model`, `model_config`, `global_step`,
-  `epoch`, `best_val_loss`, `val_loss`, `tokenizer_path`, `tokenizer_sha256`,
+  `epoch`, `best_val_loss` (`BEST_SCORE_KEY`: the best `select_by` figure),
+  `select_by`, `val_loss`, `tokenizer_path`, `tokenizer_sha256`,
   `tokenizer_vocab_size`, `tokenizer_kind`, `config` (the full preset),
   and, for resumable checkpoints, `optimizer` and `train_state` (RNG states,
   data position, patience counter: owned by the trainer).
@@ -37,6 +38,11 @@ from .workspace import BEST_MODEL_FILE
 
 FORMAT = "tactics-tui/1"
 META_SUFFIX = ".meta.json"
+# The payload key of the best `select_by` figure so far (the best score; which figure it is,
+# `select_by`, is stored beside it). The name is the original scripts' key, whose value was
+# their best validation loss: their loaders read our best_model.pt (and we read theirs), so
+# checkpoints keep it. Sidecars, events and code say `best_score`.
+BEST_SCORE_KEY = "best_val_loss"
 STEP_RE = re.compile(r"checkpoint_step_(\d+)\.pt$")
 # Temp files left by a writer killed mid-save: `.NAME.pt.XXXX.tmp` (see atomic.py).
 TEMP_RE = re.compile(r"^\..+\.(pt|meta\.json)\..+\.tmp$")
@@ -90,7 +96,7 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
     elif is_best:
         # The original scripts record only the best loss so far: for best_model.pt
         # that is its own loss; for a periodic one it is not, so it stays unknown.
-        val_loss = payload.get("best_val_loss")
+        val_loss = payload.get(BEST_SCORE_KEY)
     else:
         val_loss = None
     meta = {
@@ -98,7 +104,7 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         "step": int(payload.get("global_step") or 0),
         "epoch": payload.get("epoch"),
         "val_loss": finite_or_none(val_loss),
-        "best_val_loss": finite_or_none(payload.get("best_val_loss")),
+        "best_score": finite_or_none(payload.get(BEST_SCORE_KEY)),
         "val_bpb": finite_or_none(payload.get("val_bpb")),
         "val_proof_loss": finite_or_none(payload.get("val_proof_loss")),
         "val_proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
@@ -263,6 +269,8 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
         if isinstance(meta, dict) and all(meta.get(k) == v for k, v in identity.items()):
+            if "best_score" not in meta:  # a sidecar written before the key was named for what it holds
+                meta["best_score"] = meta.pop("best_val_loss", None)
             return meta
     except (OSError, ValueError):
         pass
@@ -288,9 +296,10 @@ class CheckpointInfo:
     created: float
     resumable: bool
     error: str | None = None
-    best_val_loss: float | None = None
+    best_score: float | None = None  # the best `select_by` figure of the run when it was saved
     epoch: Any = None
     format: str = ""
+    select_by: str = "val_loss"  # which figure `best_score` is
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,9 +330,10 @@ def list_checkpoints(checkpoint_dir: str | os.PathLike) -> list[CheckpointInfo]:
                     size=int(meta.get("size") or pt.stat().st_size),
                     created=float(meta.get("created") or pt.stat().st_mtime),
                     resumable=bool(meta.get("resumable")),
-                    best_val_loss=finite_or_none(meta.get("best_val_loss")),
+                    best_score=finite_or_none(meta.get("best_score")),
                     epoch=meta.get("epoch"),
                     format=str(meta.get("format") or ""),
+                    select_by=str(meta.get("select_by") or "val_loss"),
                 )
             )
         except TacticsError as exc:

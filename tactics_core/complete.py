@@ -43,7 +43,7 @@ import numpy as np
 from . import prover, protocol
 from .checkpoints import load_model, training_layout
 from .corpus import normalize_line
-from .decoding import CONTEXT_LIMIT, Decoded, decode, stop_ids
+from .decoding import CONTEXT_LIMIT, Backend, Decoded, decode, stop_ids
 from .decoding import sample_tokens  # noqa: F401  (tests import it from here)
 from .device import resolve_device
 from .errors import TacticsError
@@ -253,7 +253,7 @@ class OnnxBackend:
 
 
 def decode_lines(
-    backend: Any,
+    backend: Backend,
     prompt_ids: Sequence[int],
     n: int,
     stop_ids: Collection[int],
@@ -344,7 +344,7 @@ def read_export_config(folder: Path) -> dict[str, Any]:
 class Completer:
     """A loaded model + tokenizer that proposes next proof lines."""
 
-    def __init__(self, backend: Any, tokenizer: Any, source: Path, info: dict[str, Any] | None = None,
+    def __init__(self, backend: Backend, tokenizer: Any, source: Path, info: dict[str, Any] | None = None,
                  layout: Layout = FILE) -> None:
         self.backend = backend
         self.tokenizer = tokenizer

@@ -46,7 +46,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 from .errors import TacticsError
 from .layouts import DEFAULT_LAYOUT, layout_named
@@ -434,6 +434,30 @@ def _make_batch(cache: TokenCache, rows: Any, score: Any, roles: Any, row_ids: S
     )
 
 
+class Split(Protocol):
+    """What the trainer and its evaluation read of a split: `ProverSplit` (prover layout) or
+    `PackedSplit` (file layout), so neither needs to know which layout it trains. Row ids are
+    numpy int64 arrays (a slice of an epoch's order)."""
+
+    n_rows: int
+    padding_fraction: float  # of the targets of a batch, in the split's own batching
+    n_windowed_files: int  # files longer than a row, cut into windows (file layout)
+
+    def n_batches(self, batch_size: int) -> int: ...
+
+    def epoch_order(self, epoch: int, batch_size: int) -> Any:
+        """The row ids of one epoch, in order: a pure function of (seed, epoch[, batch_size])."""
+        ...
+
+    def batch(self, row_ids: Sequence[int]) -> Batch: ...
+
+    def iter_epoch(self, epoch: int, batch_size: int, start: int = 0) -> Iterator[Batch]: ...
+
+    def iter_fixed(self, batch_size: int, max_batches: int = 0) -> Iterator[Batch]: ...
+
+    def fixed_rows(self, batch_size: int, max_batches: int = 0) -> Iterator[Any]: ...
+
+
 class _Split:
     """What both layouts' splits share: batches of an epoch (resumable), and a fixed order for
     evaluation. Subclasses give `n_rows`, `epoch_order(epoch, batch_size)`, `_fixed_order(batch_size)`
@@ -686,8 +710,8 @@ class Dataset:
     """A tokenized corpus split by theorem or module and packed for one context length."""
 
     cache: TokenCache
-    train: Any  # PackedSplit (file layout) or ProverSplit (prover layout)
-    val: Any
+    train: Split  # ProverSplit (prover layout) or PackedSplit (file layout)
+    val: Split
     train_files: list[str]
     val_files: list[str]
     sample_prompt: str | None  # a fixed validation goal for the live sample (the text its layout asks the model with)

@@ -19,11 +19,48 @@ the prompt; the prover feeds a newline), the stop set, and what it reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection
+from typing import Any, Collection, Protocol, Sequence, TypeAlias
 
 import numpy as np
 
 from .progress import CancelToken, check
+
+# A key/value cache as a backend keeps it (torch tensors, or numpy arrays for ONNX Runtime):
+# opaque to everyone else, who only hands it back to the backend that made it.
+Cache: TypeAlias = Any
+
+
+class Backend(Protocol):
+    """A model the decoding loop runs, step by step over its own KV cache: `complete.TorchBackend`
+    (a checkpoint in PyTorch) or `complete.OnnxBackend` (an export in ONNX Runtime, the prover's
+    contract). Declared here, the lowest module that drives one, so the decoder, the prover's
+    session, completion and scoring all name the same seam. Logits come back as numpy arrays."""
+
+    name: str  # "torch" | "onnx"
+    context_length: int
+
+    def empty_cache(self, batch: int = 1) -> Cache: ...
+
+    def prefill(self, ids: Sequence[int]) -> tuple[np.ndarray, Cache]:
+        """Run a prompt (batch 1) from nothing: the logits after its last token, its cache."""
+        ...
+
+    def all_logits(self, ids: Sequence[int]) -> np.ndarray:
+        """The model's own logits at every position of one sequence (what scoring reads)."""
+        ...
+
+    def extend(self, ids: Sequence[int], cache: Cache) -> tuple[np.ndarray, Cache]:
+        """Feed several tokens (batch 1) after `cache`: the logits after the last one."""
+        ...
+
+    def expand(self, cache: Cache, n: int) -> Cache: ...
+
+    def select(self, cache: Cache, rows: list[int]) -> Cache: ...
+
+    def step(self, tokens: Sequence[int], cache: Cache) -> tuple[np.ndarray, Cache]:
+        """Feed one token per row: the logits [rows, vocab] after it."""
+        ...
+
 
 LINE = "line"  # a stop token ended the row
 MAX_TOKENS = "max_tokens"  # the token cap ended it
@@ -96,8 +133,8 @@ def stop_ids(tokenizer: Any, eos: bool = False) -> frozenset[int]:
 
 
 def decode(
-    backend: Any,
-    cache: Any,
+    backend: Backend,
+    cache: Cache,
     logits: np.ndarray,
     length: int,
     n: int,
@@ -112,7 +149,7 @@ def decode(
     score: bool = False,
     keep_cache: bool = False,
     cancel: CancelToken | None = None,
-) -> tuple[list[Decoded], Any]:
+) -> tuple[list[Decoded], Cache]:
     """Decode `n` rows from one state: `cache` (batch 1, `length` tokens) and the `logits` after it.
 
     `spread_first` at temperature 0: row i starts with the i-th likeliest token

@@ -10,9 +10,13 @@ Why these pieces, and no launcher of our own:
   becomes one `PeerLost` exception instead of a traceback or a hang: the trainer then ends
   with a final checkpoint from rank 0 (model and optimizer are identical on every rank after
   each step, so rank 0's copy is the run's).
-* `agree(ok, message)`: before the first step any rank may find a problem (a missing file, a
+* `agree(error)`: before the first step any rank may find a problem (a missing file, a
   different tokenizer); every rank learns it and raises the same one-line TacticsError, so
   no rank is left waiting at a barrier.
+* `on_main(fn, ...)` / `main_first(fn, ...)`: a rank-0 side effect (a file written, the run
+  folder claimed, the token cache built) comes with its agreement step in one call, so neither
+  can be written without the other and every rank makes the same collectives.
+* `DistHandle`: the Protocol the trainer and the launcher take; `Dist` (and `SINGLE`) is it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, ParamSpec, Protocol, TypeVar
 
 from .errors import TacticsError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TIMEOUT_S = float(os.environ.get("TACTICS_DIST_TIMEOUT_S", "600"))
 
@@ -31,8 +38,45 @@ class PeerLost(RuntimeError):
     """A collective failed: another rank of the run ended or the connection broke."""
 
 
+class DistHandle(Protocol):
+    """What the trainer and the launcher ask of the process group (`Dist`, or `SINGLE` for one
+    process); a test or a bench may pass its own. Every collective is made by every rank, in
+    the same order."""
+
+    rank: int
+    world: int
+    local_rank: int
+    local_world: int
+    backend: str  # "gloo" | "nccl", "" for one process
+    broken: bool  # a collective failed: no more collectives (rank 0 saves alone)
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def all_reduce_sum(self, values: list[float], device: str = "cpu") -> list[float]: ...
+
+    def any(self, flag: bool, device: str = "cpu") -> bool: ...
+
+    def gather_objects(self, obj: Any) -> list[Any]: ...
+
+    def broadcast_object(self, obj: Any) -> Any: ...
+
+    def barrier(self) -> None: ...
+
+    def agree(self, error: BaseException | None) -> None: ...
+
+    def on_main(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R | None: ...
+
+    def main_first(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+
 @dataclass
 class Dist:
+    """This process's place in the run's process group (`SINGLE` outside torchrun)."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -115,6 +159,42 @@ class Dist:
                 if error is not None and rank == self.rank:
                     raise error
                 raise TacticsError(message if rank == 0 else f"rank {rank}: {message}")
+
+    def on_main(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        """`fn(*args, **kwargs)` on rank 0 only, then `agree` on every rank: the other ranks wait
+        for rank 0's side effect and fail with it alike. fn's result on rank 0, None elsewhere.
+
+        In a broken group (a peer was lost) there is no one to agree with: rank 0 runs fn alone
+        and its error is raised as it is; the other ranks do nothing.
+        """
+        if self.broken:
+            return fn(*args, **kwargs) if self.is_main else None
+        result, error = None, None
+        if self.is_main:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                error = exc
+        self.agree(error)
+        return result
+
+    def main_first(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """`fn` on rank 0, then, once it worked, on every other rank, each turn agreed on by all:
+        what rank 0 made (the token cache) the others then read instead of making it again.
+        fn's result on every rank; raises on every rank when it failed on any."""
+        if self.broken:  # no turns can be taken any more
+            return fn(*args, **kwargs)
+        if not self.is_main:
+            self.agree(None)  # rank 0's turn: wait for it, fail with it
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            self.agree(exc)  # raises, on every rank
+            raise
+        self.agree(None)
+        if self.is_main:
+            self.agree(None)  # the other ranks' turn
+        return result
 
 
 _COLLECTIVE_ERROR = ("gloo", "nccl", "connection reset", "connection closed", "connection refused",
@@ -237,14 +317,14 @@ def torchrun_command(nproc: int) -> list[str]:
             "-m", "tactics_core"]
 
 
-def rank_device(device: str, d: Dist) -> str:
+def rank_device(device: str, d: DistHandle) -> str:
     """`cuda` on a multi-rank run means this rank's GPU, `cuda:LOCAL_RANK`."""
     if d.enabled and device == "cuda":
         return f"cuda:{d.local_rank}"
     return device
 
 
-def default_threads(d: Dist) -> int:
+def default_threads(d: DistHandle) -> int:
     """Threads per rank when the preset says 0: the cores shared among this node's ranks."""
     return max(1, (os.cpu_count() or 1) // max(1, d.local_world))
 

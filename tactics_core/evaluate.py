@@ -49,13 +49,16 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
 from .layouts import FILE
 from .progress import CancelToken, ProgressFn, check, report
 from .workspace import DATA_DIR
+
+if TYPE_CHECKING:
+    from .decoding import Backend
 
 EXTRA_TOKENS = 8  # a candidate this much longer than the target line can not equal it
 TIMED_GOALS = 3  # goals whose prover attempts are timed for attempts_per_5s
@@ -129,7 +132,7 @@ def _training_config(completer: Any) -> dict:
     return (payload.get("config") or {}).get("training") or {}
 
 
-def file_nll(backend: Any, ids: list[int], sep: int, learn_sep: bool) -> tuple[float, int]:
+def file_nll(backend: Backend, ids: list[int], sep: int, learn_sep: bool) -> tuple[float, int]:
     """Natural-log loss of one file's tokens (and its end token), in context-length windows."""
     import numpy as np
 

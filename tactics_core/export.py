@@ -34,7 +34,7 @@ from typing import Any
 
 from .atomic import atomic_dir, remove_stale_partials
 from .complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
-from .checkpoints import finite_or_none
+from .checkpoints import BEST_SCORE_KEY, finite_or_none
 from .data import DEFAULT_VAL_FRACTION
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
@@ -230,7 +230,7 @@ def export_config(loaded, tokenizer) -> dict[str, Any]:
 
     cfg = loaded.config
     payload = loaded.payload
-    val_loss = payload.get("val_loss", payload.get("best_val_loss"))
+    val_loss = payload.get("val_loss", payload.get(BEST_SCORE_KEY))  # an original checkpoint holds only its best
     training = (payload.get("config") or {}).get("training") or {}
     return {
         "model_type": MODEL_TYPE,
@@ -276,7 +276,7 @@ def export_source(loaded) -> dict[str, Any]:
     The checkpoint path is resolved (`checkpoints/best_model.pt` is a link into a run folder),
     so the Checkpoints and Runs screens can tell which exports came from which checkpoint.
     """
-    from .runstore import run_name
+    from .workspace_runs import run_name
 
     payload = loaded.payload
     path = Path(loaded.path)
@@ -290,7 +290,7 @@ def export_source(loaded) -> dict[str, Any]:
         "checkpoint": real.name,
         "checkpoint_path": str(real),
         "step": int(payload.get("global_step") or 0),
-        "val_loss": finite_or_none(payload.get("val_loss", payload.get("best_val_loss"))),
+        "val_loss": finite_or_none(payload.get("val_loss", payload.get(BEST_SCORE_KEY))),
         "val_bpb": finite_or_none(payload.get("val_bpb")),
         "proof_loss": finite_or_none(payload.get("val_proof_loss")),
         "proof_bpb": finite_or_none(payload.get("val_proof_bpb")),
@@ -453,7 +453,7 @@ def export_model(
 
     start = time.perf_counter()
     if not checkpoint:
-        from .runstore import best_model
+        from .workspace_runs import best_model
 
         checkpoint = best_model(CHECKPOINT_DIR)
     checkpoint = Path(checkpoint)

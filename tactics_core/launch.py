@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import runs, runstore
+from . import run_folder, workspace_runs
 from .checkpoints import latest_checkpoint, load_checkpoint
-from .distributed import Dist, env_world, shares, torchrun_command
+from .distributed import DistHandle, env_world, shares, torchrun_command
 from .errors import TacticsError
 from .presets import Preset, apply_overrides, load_preset
 from .run_events import DEFAULT_METRICS_INTERVAL, metrics_path
@@ -147,7 +147,7 @@ def plan(request: LaunchRequest) -> LaunchPlan:
     if request.resume:
         checkpoint, folder, new_folder = _resume_source(request)
         if not new_folder:  # check_new_run checked a new folder's workspace
-            runstore.refuse_if_live(folder)
+            workspace_runs.refuse_if_live(folder)
             if not (folder / TOKENIZER_FILE).is_file() and not (workspace_root(folder) / TOKENIZER_FILE).is_file():
                 raise TacticsError(
                     f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
@@ -164,7 +164,7 @@ def plan(request: LaunchRequest) -> LaunchPlan:
     if request.nproc > 1:
         shares(int(preset.training.batch_size), max(1, int(preset.training.grad_accum_steps)), request.nproc)
     if not request.resume:
-        folder = runstore.check_new_run(request.checkpoint_dir, request.preset, request.run_name)
+        folder = workspace_runs.check_new_run(request.checkpoint_dir, request.preset, request.run_name)
     return LaunchPlan(request, folder, checkpoint, data_dir, preset, new_folder)
 
 
@@ -172,7 +172,7 @@ def prepare(launch: LaunchPlan) -> Path:
     """Make a new run's folder (with the workspace's tokenizer) and make it the current run,
     checking its name and the workspace again; a run that continues in its folder needs nothing."""
     if launch.new_folder:
-        runstore.new_run(launch.folder, launch.request.preset)
+        workspace_runs.new_run(launch.folder, launch.request.preset)
     return launch.folder
 
 
@@ -183,19 +183,16 @@ def group_device(request: LaunchRequest) -> str:
     return "auto" if request.resume else _new_preset(request).training.device
 
 
-def settle(request: LaunchRequest, dist: Dist) -> LaunchPlan:
+def settle(request: LaunchRequest, dist: DistHandle) -> LaunchPlan:
     """The prepared plan of the run this process trains: rank 0 plans and prepares it (a new
     run's folder is made once), and every torchrun rank gets rank 0's plan or its error."""
-    found: LaunchPlan | None = None
-    error: BaseException | None = None
-    if dist.is_main:
-        try:
-            found = plan(request)
-            prepare(found)
-        except Exception as exc:
-            error = exc
-    dist.agree(error)
-    return dist.broadcast_object(found)
+    return dist.broadcast_object(dist.on_main(_plan_and_prepare, request))
+
+
+def _plan_and_prepare(request: LaunchRequest) -> LaunchPlan:
+    found = plan(request)
+    prepare(found)
+    return found
 
 
 def exec_ranks(launch: LaunchPlan) -> NoReturn:
@@ -208,10 +205,10 @@ def exec_ranks(launch: LaunchPlan) -> NoReturn:
 
 
 def start_detached(request: LaunchRequest) -> Started:
-    """Plan, prepare and start the run in its own session (`runs.spawn_detached`); returns at once."""
+    """Plan, prepare and start the run in its own session (`run_folder.spawn_detached`); returns at once."""
     launch = plan(request)
     prepare(launch)
-    return Started(runs.spawn_detached(launch.command(), launch.folder), launch.folder)
+    return Started(run_folder.spawn_detached(launch.command(), launch.folder), launch.folder)
 
 
 def _new_preset(request: LaunchRequest) -> Preset:
@@ -227,15 +224,15 @@ def _resume_source(request: LaunchRequest) -> tuple[Path, Path, bool]:
             raise TacticsError(f"checkpoint not found: {path} (list them with `tactics checkpoints`)")
         home = path.parent
         if is_run_folder(home) or metrics_path(home).exists():
-            if request.run_name and request.run_name != runstore.run_name(home):
+            if request.run_name and request.run_name != workspace_runs.run_name(home):
                 raise TacticsError(
-                    f"{path} belongs to run {runstore.run_name(home)}, not {request.run_name}; "
+                    f"{path} belongs to run {workspace_runs.run_name(home)}, not {request.run_name}; "
                     "a resumed run continues in its own folder (drop --run-name)"
                 )
             return path, home, False
-        return path, runstore.check_new_run(request.checkpoint_dir, path.stem, request.run_name), True
+        return path, workspace_runs.check_new_run(request.checkpoint_dir, path.stem, request.run_name), True
     if request.run_name:
-        folder = Path(runstore.find_run(request.checkpoint_dir, request.run_name).path)
+        folder = Path(workspace_runs.find_run(request.checkpoint_dir, request.run_name).path)
     else:
         folder = current_run_dir(request.checkpoint_dir)
     latest = latest_checkpoint(folder)

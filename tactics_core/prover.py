@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .corpus import SECTION_MARKERS, as_proof_file, normalize_line
-from .decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, Decoded, decode, stop_ids
+from .decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, Backend, Cache, Decoded, decode, stop_ids
 from .errors import TacticsError
 from .progress import CancelToken
 from .protocol import MAX_LINE_TOKENS, PROMPT_RESERVE, ROLLOUT_ATTEMPTS, SEARCH_SECONDS, TEMPERATURE
@@ -241,7 +241,7 @@ class Attempt:
     tokens: list[int]  # kept tokens (the stop token is not among them)
     status: str  # "line" | "empty" | "max_tokens" | "context_limit"
     seconds: float = 0.0
-    cache: Any = None  # the cache with nl + the line's tokens: becomes current if accepted
+    cache: Cache = None  # the cache with nl + the line's tokens: becomes current if accepted
     length: int = 0  # tokens in that cache
 
     @property
@@ -259,7 +259,7 @@ class ProverSession:
 
     def __init__(
         self,
-        backend: Any,
+        backend: Backend,
         tokenizer: Any,
         context: Any,
         *,
@@ -296,7 +296,7 @@ class ProverSession:
         """Positions left in the context (the next attempt's nl takes one)."""
         return self.context_length - self.length
 
-    def _feed(self, cache: Any, ids: Sequence[int]):
+    def _feed(self, cache: Cache, ids: Sequence[int]):
         """Feed tokens into `cache` (batch 1); returns (cache, logits after the last token)."""
         logits = None
         if self.strict:
@@ -327,7 +327,7 @@ class ProverSession:
         self.accepted.append(line)
 
     # -- sampling
-    def _decode(self, k: int, keep_cache: bool, cancel: CancelToken | None) -> tuple[list[Decoded], Any]:
+    def _decode(self, k: int, keep_cache: bool, cancel: CancelToken | None) -> tuple[list[Decoded], Cache]:
         """Feed the newline the prover feeds first, then decode k lines from the current cache."""
         logits, cache = self.backend.step([self.nl], self.cache)
         return decode(

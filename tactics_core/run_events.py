@@ -14,7 +14,8 @@ definition:
 
 On disk a line is `{"event": KIND, <fields in declaration order>, "time": unix seconds}`,
 as it always was. Reading is lenient so that older files still read: a missing key takes
-its default, an unknown key is kept in `extra` (and written back), an unknown kind is
+its default, a renamed key (`RENAMED`: `best_val_loss` is now `best_score`) reads into its
+new field, an unknown key is kept in `extra` (and written back), an unknown kind is
 skipped. Pure Python: no torch, no textual.
 """
 
@@ -54,6 +55,8 @@ class RunEvent(Mapping):
     reads the typed events unchanged."""
 
     EVENT: ClassVar[str] = ""
+    # Keys that older files wrote under another name -> the field that reads them now.
+    RENAMED: ClassVar[dict[str, str]] = {}
     time: float | None = field(default=None, kw_only=True)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False)
 
@@ -73,6 +76,9 @@ class RunEvent(Mapping):
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "RunEvent":
+        if cls.RENAMED:
+            renamed = {new: record[old] for old, new in cls.RENAMED.items() if old in record and new not in record}
+            record = {k: v for k, v in record.items() if k not in cls.RENAMED} | renamed
         names = set(cls.field_names()) | {"time"}
         known = {k: v for k, v in record.items() if k in names}
         extra = {k: v for k, v in record.items() if k not in names and k != "event"}
@@ -134,16 +140,18 @@ class StepEvent(RunEvent):
 
 @dataclass
 class EvalEvent(RunEvent):
-    """A validation pass; `best_val_loss` is the best of the `select_by` metric so far."""
+    """A validation pass; `best_score` is the best of the `select_by` figure so far (written as
+    `best_val_loss` before it was named for what it holds, read either way)."""
 
     EVENT: ClassVar[str] = "eval"
+    RENAMED: ClassVar[dict[str, str]] = {"best_val_loss": "best_score"}
     step: int = 0
     val_loss: float | None = None
     val_bpb: float | None = None
     proof_loss: float | None = None
     proof_bpb: float | None = None
     select_by: str = "val_loss"  # runs from before the proof-line figures selected by val_loss
-    best_val_loss: float | None = None
+    best_score: float | None = None
     bad_evals: int = 0
     patience: int = 0
     improved: bool = False
@@ -177,14 +185,17 @@ class CheckpointEvent(RunEvent):
 
 @dataclass
 class EndEvent(RunEvent):
-    """The process ended; `reason` is one of END_REASONS, `checkpoint` the last one written."""
+    """The process ended; `reason` is one of END_REASONS, `checkpoint` the last one written,
+    `best_score` the best `select_by` figure of the run (`best_val_loss` in older files)."""
 
     EVENT: ClassVar[str] = "end"
+    RENAMED: ClassVar[dict[str, str]] = {"best_val_loss": "best_score"}
     reason: str = ""
     message: str = ""
     step: int = 0
     total_steps: int | None = None
-    best_val_loss: float | None = None
+    best_score: float | None = None
+    select_by: str | None = None  # absent in runs from before it was recorded here
     checkpoint: str | None = None
     elapsed_s: float | None = None
 

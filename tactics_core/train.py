@@ -35,17 +35,32 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from .checkpoints import FORMAT, checkpoint_step_path
+from . import distributed
+from .checkpoints import BEST_SCORE_KEY, FORMAT, checkpoint_step_path
 from .device import resolve_device, resolve_precision
+from .distributed import DistHandle
 from .errors import TacticsError
 from .layouts import FILE, layout_named
 from .progress import CancelToken, ProgressFn, report
 from .run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent,
 )
-from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE
+from .run_folder import RankRecorder, Recorder, RunRecorder, install_stop_signals
+from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE, workspace_root
+from .workspace_runs import check_fresh, mark_current, prepare_run_folder, publish_best, run_name
+
+if TYPE_CHECKING:  # types only: torch and the model load inside the functions that run them
+    import numpy as np
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from .data import Batch, Dataset, Split
+    from .model import GPT
+    from .model_config import GPTConfig
+    from .presets import Preset, TrainingSection
+    from .tokenizer import TacticsTokenizer
 
 CACHE_SUBDIR = "cache"
 
@@ -58,15 +73,16 @@ class TrainResult:
     message: str
     step: int
     total_steps: int
-    best_val_loss: float | None
+    best_score: float | None  # the best `select_by` figure of the run (None before an evaluation)
     last_checkpoint: str | None
+    select_by: str = "val_loss"  # which figure that is (`training.select_by`)
 
 
 def configure_threads(num_threads: int = 0) -> int:
     """Set torch's CPU thread count (0 = every core) and return it.
 
     OMP_WAIT_POLICY must be set before torch is first imported to matter; the
-    CLI and runs.spawn_detached set it to PASSIVE.
+    CLI and run_folder.spawn_detached set it to PASSIVE.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -86,20 +102,23 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: flo
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (lr - min_lr)
 
 
-def disable_attention_dropout(model: Any) -> None:
+def disable_attention_dropout(model: torch.nn.Module) -> None:
     """Keep `model.dropout` on embeddings and residual branches, not on attention weights.
 
     Dropout on attention probabilities makes PyTorch's CPU attention fall back
     from the fused kernel to the unfused math path (bmm + softmax + a Bernoulli
     mask of batch x heads x ctx x ctx): about 1.2-1.4x slower steps at the
     default preset for a regularizer that residual dropout already provides.
+    The attention is found by its class, not by the name of one of its layers.
     """
+    from .model import CausalSelfAttention
+
     for module in model.modules():
-        if hasattr(module, "qkv") and hasattr(module, "dropout") and isinstance(module.dropout, float):
+        if isinstance(module, CausalSelfAttention):
             module.dropout = 0.0
 
 
-def make_optimizer(model: Any, training: Any, device: str):
+def make_optimizer(model: torch.nn.Module, training: TrainingSection, device: str) -> torch.optim.Optimizer:
     """AdamW (or Muon for the block matrices, `training.optimizer = "muon"`); decay on
     tensors with 2+ dims (matrices, embeddings), none on norm gains."""
     import torch
@@ -177,8 +196,8 @@ def seed_everything(seed: int) -> None:
 
 
 def evaluate_split(
-    model: Any, split: Any, batch_size: int, max_batches: int, device: str,
-    stop: Callable[[], bool] | None = None, dist: Any = None, precision: str = "fp32",
+    model: torch.nn.Module, split: Split, batch_size: int, max_batches: int, device: str,
+    stop: Callable[[], bool] | None = None, dist: DistHandle | None = None, precision: str = "fp32",
 ) -> dict[str, float]:
     """Validation loss (nats/token) and bits per byte over a split: over every scored token
     (`val_loss`, `val_bpb`) and over the proof tokens alone (`proof_loss`, `proof_bpb`:
@@ -222,10 +241,8 @@ def evaluate_split(
     finally:
         model.train(was_training)
     if dist is not None and dist.enabled:
-        nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes = dist.all_reduce_sum(
-            [nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes]
-        )
-        tokens, nbytes, proof_tokens, proof_bytes = (int(round(v)) for v in (tokens, nbytes, proof_tokens, proof_bytes))
+        nll, proof_nll, *counts = dist.all_reduce_sum([nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes])
+        tokens, nbytes, proof_tokens, proof_bytes = (int(round(v)) for v in counts)
     nan = float("nan")
     return {
         "complete": complete,
@@ -240,7 +257,7 @@ def evaluate_split(
     }
 
 
-def _eval_batches(split: Any, batch_size: int, max_batches: int, dist: Any):
+def _eval_batches(split: Split, batch_size: int, max_batches: int, dist: DistHandle | None) -> Iterator[Batch | None]:
     """The validation batches of this rank (all of them for one process; None = an empty share)."""
     if dist is None or not dist.enabled:
         yield from split.iter_fixed(batch_size, max_batches)
@@ -262,8 +279,8 @@ def autocast(device: str, precision: str = "fp32"):
     return contextlib.nullcontext()
 
 
-def batch_loss_sum(net: Any, batch: Any, context_weight: float, device: str, precision: str = "fp32",
-                   sample_seed: Sequence[int] | None = None):
+def batch_loss_sum(net: torch.nn.Module, batch: Batch, context_weight: float, device: str, precision: str = "fp32",
+                   sample_seed: Sequence[int] | None = None) -> torch.Tensor:
     """The weighted NLL sum (nats, a tensor to backpropagate) of one training micro-batch, with
     the output layer run only on the targets the loss reads (`Batch.loss_targets`). The one loss
     of the trainer, which the bench's step timing calls too."""
@@ -283,7 +300,7 @@ def batch_loss_sum(net: Any, batch: Any, context_weight: float, device: str, pre
 # Loading what a run needs
 
 
-def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLike = "presets"):
+def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLike = "presets") -> Preset:
     """The preset a checkpoint was trained with (ours), or the default preset shaped like its model (original)."""
     from .presets import apply_overrides, load_preset, preset_from_dict
 
@@ -313,7 +330,7 @@ def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLik
     )
 
 
-def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> bool:
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> bool:
     try:
         optimizer.load_state_dict(state)
         return True
@@ -321,7 +338,7 @@ def _load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> bool:
         return False
 
 
-def _oom_message(preset: Any, device: str) -> str:
+def _oom_message(preset: Preset, device: str) -> str:
     return (
         f"out of memory on {device} at batch_size {preset.training.batch_size}, context_length "
         f"{preset.model.context_length}: lower training.batch_size or model.context_length "
@@ -355,7 +372,7 @@ class LoopState:
     total_steps: int = 0  # the schedule's length
     data_epoch: int = 0  # the data position after the last completed step
     data_batch: int = 0
-    best_val: float = math.inf  # the best `select_by` figure so far
+    best_score: float = math.inf  # the best `select_by` figure so far (lower is better)
     select_by: str = "val_loss"
     bad_evals: int = 0  # evaluations without improvement (early stopping)
     tokens_seen: int = 0
@@ -364,7 +381,7 @@ class LoopState:
     data_seed: int = 0
     world_size: int = 1
     rng: dict[str, Any] | None = None  # capture_rng() of the process (rank 0 under DDP)
-    rng_ranks: list[Any] | None = None  # every rank's, when a full process group saved
+    rng_ranks: list[dict[str, Any]] | None = None  # every rank's, when a full process group saved
     session_start: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     def elapsed(self, now: float | None = None) -> float:
@@ -373,7 +390,8 @@ class LoopState:
 
     @property
     def best(self) -> float | None:
-        return None if math.isinf(self.best_val) else self.best_val
+        """The best score, None before the first evaluation."""
+        return None if math.isinf(self.best_score) else self.best_score
 
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint's `train_state`: the keys the trainer always wrote, plus `step`."""
@@ -386,7 +404,7 @@ class LoopState:
             "data_seed": self.data_seed,
             "train_rows": self.train_rows,
             "total_steps": self.total_steps,
-            "best_val_loss": self.best_val,
+            "best_score": self.best_score,
             "select_by": self.select_by,
             "bad_evals": self.bad_evals,
             "tokens_seen": self.tokens_seen,
@@ -397,14 +415,15 @@ class LoopState:
     @classmethod
     def from_dict(cls, data: dict[str, Any], step: int = 0) -> "LoopState":
         """Read a `train_state`. Checkpoints from before LoopState hold no `step` (pass their
-        `global_step`); a missing counter reads as a fresh one."""
+        `global_step`); a missing counter reads as a fresh one. The best score was saved as
+        `best_val_loss` before it was named for what it holds."""
         train_rows = data.get("train_rows")
         return cls(
             step=int(data.get("step", step) or 0),
             total_steps=int(data.get("total_steps") or 0),
             data_epoch=int(data["data_epoch"]),
             data_batch=int(data["data_batch"]),
-            best_val=float(data.get("best_val_loss", math.inf)),
+            best_score=float(data.get("best_score", data.get("best_val_loss", math.inf))),
             select_by=str(data.get("select_by", "val_loss")),
             bad_evals=int(data.get("bad_evals", 0)),
             tokens_seen=int(data.get("tokens_seen", 0)),
@@ -418,42 +437,52 @@ class LoopState:
 
 
 @dataclass
-class _Run:
-    """What the steps of one training session share: set up before the first step, then
-    read; the last fields record this session's latest checkpoint and evaluation."""
+class _Session:
+    """What this session has done that a checkpoint does not carry: where it started, its
+    latest checkpoint and evaluation, and whether the weights can still be trusted."""
 
-    recorder: Any
-    preset: Any
-    config: dict[str, Any]
+    start_step: int = 0
+    last_good: str | None = None  # the last checkpoint written (or resumed from)
+    saved_at: int = -1  # the step of the last periodic checkpoint of this session
+    last_eval: dict[str, float] = field(default_factory=dict)  # val_loss, val_bpb, proof_loss, proof_bpb
+    suspect: bool = False  # NaN/inf, or an optimizer step that broke: no final checkpoint
+
+
+@dataclass
+class _Run:
+    """One training session as one object, which every step takes: what it was set up with
+    (read only once the loop starts), the model and optimizer it trains, and `session`, what it
+    has done so far. The loop's own state, what a checkpoint carries, is the `LoopState`."""
+
+    recorder: Recorder
+    preset: Preset
+    config: dict[str, Any]  # the preset as a dict: what checkpoints and the start event record
     data_dir: Path
     checkpoint_dir: Path
-    dist: Any
+    dist: DistHandle
     device: str
     threads: int
-    tokenizer: Any
-    dataset: Any
+    tokenizer: TacticsTokenizer
+    dataset: Dataset
     cancel: CancelToken | None
     progress: ProgressFn | None
     micro_per_epoch: int
     accum: int
-    share_mode: str
+    share_mode: str  # how a step's micro-batches are dealt to ranks (distributed.shares)
     precision: str = "fp32"  # "bf16" or "fp32": device.resolve_precision of training.precision
-    model: Any = None
-    model_config: Any = None
-    optimizer: Any = None
-    ddp: Any = None
-    start_step: int = 0
-    last_good: str | None = None  # the last checkpoint written (or resumed from)
-    saved_at: int = -1  # the step of the last periodic checkpoint of this session
-    last_eval: dict[str, Any] = field(default_factory=dict)
-    suspect: bool = False  # NaN/inf, or an optimizer step that broke: no final checkpoint
+    # Made by the set-up steps, before the first step reads them:
+    model: GPT = field(init=False)  # _build_model
+    model_config: GPTConfig = field(init=False)  # _build_model
+    optimizer: torch.optim.Optimizer = field(init=False)  # _build_optimizer
+    ddp: DistributedDataParallel | None = None  # _wrap_ddp, with several ranks only
+    session: _Session = field(default_factory=_Session)
 
     @property
-    def tr(self) -> Any:
+    def tr(self) -> TrainingSection:
         return self.preset.training
 
     @property
-    def net(self) -> Any:
+    def net(self) -> torch.nn.Module:
         """What the forward pass runs through: the DDP wrapper, else the model."""
         return self.ddp if self.ddp is not None else self.model
 
@@ -468,7 +497,7 @@ class _Run:
 
 
 def train(
-    preset: Any,
+    preset: Preset | None,
     data_dir: str | os.PathLike,
     checkpoint_dir: str | os.PathLike,
     *,
@@ -493,20 +522,13 @@ def train(
     first step (tokenizer missing or different, bad data, device); problems
     during training end the run with reason "failed" instead.
     """
-    from . import distributed, runs, runstore
-
     checkpoint_dir = Path(checkpoint_dir)
     # Under torchrun (WORLD_SIZE > 1) every rank runs this; only rank 0 touches the run folder.
     dist = distributed.init(device or (preset.training.device if preset is not None else "auto"))
     if not dist.is_main:
         progress = None  # one console: rank 0's
-    error: BaseException | None = None
-    try:
-        if dist.is_main:
-            runstore.prepare_run_folder(checkpoint_dir)  # a run folder gets the workspace's tokenizer
-    except Exception as exc:
-        error = exc
-    dist.agree(error)  # the other ranks read the tokenizer rank 0 may just have copied
+    # A run folder gets the workspace's tokenizer, which the other ranks then read.
+    dist.on_main(prepare_run_folder, checkpoint_dir)
     if not (checkpoint_dir / TOKENIZER_FILE).is_file():
         from .tokenizer import load_tokenizer
 
@@ -524,28 +546,20 @@ def train(
     from .presets import preset_to_dict
 
     config = preset_to_dict(preset)
-    if dist.is_main:
-        recorder: Any = runs.RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
-    else:
-        recorder = runs.RankRecorder()
-    try:
-        if dist.is_main:
-            if resume_path is None:
-                runstore.check_fresh(checkpoint_dir)  # never write a new run over another run's files
-            runstore.mark_current(checkpoint_dir)
-            recorder.update(preset=preset.name, world_size=dist.world)
-            recorder.open()
-    except Exception as exc:
-        error = exc
-    dist.agree(error)
+    recorder: Recorder = (
+        RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
+        if dist.is_main else RankRecorder()
+    )
+    dist.on_main(_claim_folder, recorder, checkpoint_dir, preset.name, dist.world, fresh=resume_path is None)
     with recorder:
-        restore_signals = runs.install_stop_signals(recorder) if handle_signals else (lambda: None)
+        restore_signals = install_stop_signals(recorder) if handle_signals else (lambda: None)
         try:
             return _run(
                 recorder, preset, config, Path(data_dir), checkpoint_dir, payload, resume_path,
                 max_steps, device, progress, cancel, metrics_interval, dist,
             )
         except Exception as exc:  # before the first step: nothing to checkpoint yet
+            error: TacticsError | None
             if isinstance(exc, TacticsError):
                 error = exc
             elif _is_oom(exc):
@@ -562,9 +576,19 @@ def train(
             restore_signals()
 
 
+def _claim_folder(recorder: Recorder, checkpoint_dir: Path, preset_name: str, world: int, fresh: bool) -> None:
+    """Rank 0 takes the run folder: a fresh run never writes over another run's files; the
+    folder becomes the workspace's current run; its lock is taken and run.json written."""
+    if fresh:
+        check_fresh(checkpoint_dir)
+    mark_current(checkpoint_dir)
+    recorder.update(preset=preset_name, world_size=world)
+    recorder.open()
+
+
 def _run(
-    recorder: Any,
-    preset: Any,
+    recorder: Recorder,
+    preset: Preset,
     config: dict[str, Any],
     data_dir: Path,
     checkpoint_dir: Path,
@@ -575,11 +599,9 @@ def _run(
     progress: ProgressFn | None,
     cancel: CancelToken | None,
     metrics_interval: float,
-    dist: Any = None,
+    dist: DistHandle | None = None,
 ) -> TrainResult:
     """One training session: set up, resume if asked, loop, then the final checkpoint and end event."""
-    from . import distributed
-
     dist = dist if dist is not None else distributed.SINGLE
     session_start = time.monotonic()
     device, threads = _pick_device(preset, device_name, dist)
@@ -607,10 +629,10 @@ def _run(
     note = _join(note, _build_optimizer(run, payload))
     note = _join(note, _restore_rng_state(saved, dist, int(tr.seed), state.step))
     _wrap_ddp(run)
-    run.start_step = state.step
+    run.session.start_step = state.step
     resumed_from = str(resume_path) if payload is not None else None
     if resumed_from is not None:
-        run.last_good, run.saved_at = resumed_from, state.step
+        run.session.last_good, run.session.saved_at = resumed_from, state.step
     _announce(run, state, note, resumed_from)
     try:
         reason, message = _loop(run, state, metrics_interval)
@@ -624,10 +646,8 @@ def _run(
     return _finish(run, state, reason, message)
 
 
-def _pick_device(preset: Any, device_name: str | None, dist: Any) -> tuple[str, int]:
+def _pick_device(preset: Preset, device_name: str | None, dist: DistHandle) -> tuple[str, int]:
     """The device of this process and its CPU thread count (cores / local ranks under DDP)."""
-    from . import distributed
-
     num_threads = int(preset.training.num_threads or 0)
     if num_threads <= 0 and dist.enabled:
         num_threads = distributed.default_threads(dist)  # cores / local ranks (torchrun would say 1)
@@ -640,27 +660,18 @@ def _pick_device(preset: Any, device_name: str | None, dist: Any) -> tuple[str, 
     return device, threads
 
 
-def _read_dataset(preset: Any, data_dir: Path, checkpoint_dir: Path, tokenizer: Any,
-                  progress: ProgressFn | None, cancel: CancelToken | None, dist: Any) -> Any:
+def _read_dataset(preset: Preset, data_dir: Path, checkpoint_dir: Path, tokenizer: TacticsTokenizer,
+                  progress: ProgressFn | None, cancel: CancelToken | None, dist: DistHandle) -> Dataset:
     """Rank 0 builds the token cache; the others wait, then read it (no double tokenizing)."""
     from .data import load_dataset
-    from .runstore import workspace_root
 
     tr = preset.training
-    dataset, error = None, None
-    for turn in ("main", "others"):
-        if (turn == "main") == dist.is_main:
-            try:
-                dataset = load_dataset(
-                    data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
-                    val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
-                    layout=tr.layout, batch_size=tr.batch_size, rename_variants=int(tr.rename_variants),
-                    split=tr.split,
-                )
-            except Exception as exc:
-                error = exc
-        dist.agree(error)
-    return dataset
+    return dist.main_first(
+        load_dataset, data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
+        val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
+        layout=tr.layout, batch_size=tr.batch_size, rename_variants=int(tr.rename_variants),
+        split=tr.split,
+    )
 
 
 def _build_model(run: _Run) -> None:
@@ -679,7 +690,7 @@ def _build_model(run: _Run) -> None:
         torch.manual_seed(seed + 7919 * run.dist.rank)
 
 
-def _total_steps(max_steps: int | None, tr: Any, micro_per_epoch: int, accum: int) -> int:
+def _total_steps(max_steps: int | None, tr: TrainingSection, micro_per_epoch: int, accum: int) -> int:
     """--max-steps, else the preset's max_steps, else its epochs in optimizer steps."""
     if max_steps:
         return int(max_steps)
@@ -713,8 +724,8 @@ def _start_state(
             state.total_steps = int(saved.total_steps or state.total_steps)
         state.data_epoch, state.data_batch = saved.data_epoch, saved.data_batch
         # A run that changed what it selects by starts its best figure over.
-        state.best_val = saved.best_val if saved.select_by == state.select_by else math.inf
-        state.bad_evals = 0 if state.best_val == math.inf else saved.bad_evals
+        state.best_score = saved.best_score if saved.select_by == state.select_by else math.inf
+        state.bad_evals = 0 if state.best_score == math.inf else saved.bad_evals
         state.tokens_seen, state.elapsed_s = saved.tokens_seen, saved.elapsed_s
         if saved.train_rows is not None and saved.train_rows != state.train_rows:
             note = "the corpus changed since this checkpoint: data order restarts at a new epoch (approximate resume)"
@@ -726,8 +737,8 @@ def _start_state(
             "resuming approximately (fresh data order from its epoch, optimizer state if compatible)"
         )
         state.data_epoch = int(payload.get("epoch") or 0)
-        best = payload.get("best_val_loss")
-        state.best_val = float(best) if best is not None else math.inf
+        best = payload.get(BEST_SCORE_KEY)
+        state.best_score = float(best) if best is not None else math.inf
         torch.manual_seed(int(tr.seed) + state.step)
     if state.step >= state.total_steps:
         raise TacticsError(
@@ -747,7 +758,7 @@ def _build_optimizer(run: _Run, payload: dict[str, Any] | None) -> str:
     return ""
 
 
-def _restore_rng_state(saved: LoopState | None, dist: Any, seed: int, step: int) -> str:
+def _restore_rng_state(saved: LoopState | None, dist: DistHandle, seed: int, step: int) -> str:
     """Every rank's random state as saved (exact at the same world size); else rank 0's and
     fresh streams for the others, with a note saying the resume is close, not bitwise."""
     if saved is None:
@@ -834,16 +845,16 @@ def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, st
         loss = _forward_backward(run, batches, weight_total, state.step) / max(weight_total, 1e-9)
         grad_norm = _clip_gradients(run, loss)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            run.suspect = True
+            run.session.suspect = True
             return "failed", _diverged_message(run, state.step, lr, loss, grad_norm)
-        run.suspect = True  # until the step completes
+        run.session.suspect = True  # until the step completes
         run.optimizer.step()
-        run.suspect = False
+        run.session.suspect = False
         state.step += 1
         state.data_epoch, state.data_batch = cursor.epoch, cursor.batch
         state.tokens_seen += n_tokens
         now = time.monotonic()
-        if meter.add(n_tokens, now, force=state.step in (state.total_steps, run.start_step + 1)):
+        if meter.add(n_tokens, now, force=state.step in (state.total_steps, run.session.start_step + 1)):
             recorder.emit(StepEvent(
                 step=state.step,
                 epoch=round(cursor.epoch + cursor.batch / max(1, run.micro_per_epoch), 4),
@@ -860,10 +871,10 @@ def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, st
         report(run.progress, state.step, state.total_steps, f"loss {loss:.4f}")
         if _after_step(run, state):
             what = "proof-line validation loss" if state.select_by == "proof_loss" else "validation loss"
-            return "early_stop", f"no better {what} in {tr.patience} evaluations (best {state.best_val:.4f})"
+            return "early_stop", f"no better {what} in {tr.patience} evaluations (best {state.best_score:.4f})"
         meter.pause(now)  # eval/checkpoint time does not count in tokens/s
     eval_interval = max(0, int(tr.eval_interval))
-    if eval_interval and state.step % eval_interval and state.step > run.start_step:
+    if eval_interval and state.step % eval_interval and state.step > run.session.start_step:
         _evaluate(run, state)  # the final weights compete for best_model.pt too
     return "finished", f"reached step {state.step} of {state.total_steps}"
 
@@ -883,7 +894,7 @@ def _after_step(run: _Run, state: LoopState) -> bool:
         _sample(run, state)
     if save_interval and step % save_interval == 0:
         _save_resumable(run, state)
-        run.saved_at = step
+        run.session.saved_at = step
     return early
 
 
@@ -891,12 +902,12 @@ class _DataCursor:
     """Where the loop reads training rows: (epoch, micro-batch) in the one-process order,
     which is a pure function of (seed, epoch), so a resume continues it exactly."""
 
-    def __init__(self, split: Any, batch_size: int, micro_per_epoch: int, epoch: int, batch: int) -> None:
+    def __init__(self, split: Split, batch_size: int, micro_per_epoch: int, epoch: int, batch: int) -> None:
         self.split, self.batch_size, self.micro_per_epoch = split, batch_size, micro_per_epoch
         self.epoch, self.batch = epoch, batch
         self.order = split.epoch_order(epoch, batch_size)
 
-    def next_rows(self) -> Any:
+    def next_rows(self) -> np.ndarray:
         """Row ids of the next global micro-batch: the one-process order at every world size."""
         if self.batch >= self.micro_per_epoch:
             self.epoch += 1
@@ -929,7 +940,7 @@ class _Throughput:
         self.start += time.monotonic() - since
 
 
-def _step_batches(run: _Run, cursor: _DataCursor) -> list[Any]:
+def _step_batches(run: _Run, cursor: _DataCursor) -> list[Batch | None]:
     """This rank's micro-batches of the next step (None = an empty share)."""
     rows = [cursor.next_rows() for _ in range(run.accum)]
     dist = run.dist
@@ -941,7 +952,7 @@ def _step_batches(run: _Run, cursor: _DataCursor) -> list[Any]:
     return [run.dataset.train.batch(ids) if len(ids) else None for ids in rows]
 
 
-def _step_totals(run: _Run, batches: list[Any]) -> tuple[float, int, bool]:
+def _step_totals(run: _Run, batches: list[Batch | None]) -> tuple[float, int, bool]:
     """(loss weight, scored tokens, stop) of the global step. The step's loss is the weighted
     mean over every scored target of its micro-batches (context targets weigh
     training.context_weight, proof targets 1). Under DDP one small all-reduce gives the global
@@ -952,13 +963,13 @@ def _step_totals(run: _Run, batches: list[Any]) -> tuple[float, int, bool]:
     weight_total = sum(b.weight_sum(float(run.tr.context_weight)) for b in live)
     if not run.dist.enabled:
         return weight_total, n_tokens, False
-    weight_total, n_tokens, stops = run.dist.all_reduce_sum(
+    total, scored, stops = run.dist.all_reduce_sum(
         [weight_total, n_tokens, 1.0 if run.stop_requested() else 0.0], run.device
     )
-    return weight_total, int(round(n_tokens)), stops > 0
+    return total, int(round(scored)), stops > 0
 
 
-def _forward_backward(run: _Run, batches: list[Any], weight_total: float, step: int) -> float:
+def _forward_backward(run: _Run, batches: list[Batch | None], weight_total: float, step: int) -> float:
     """Fresh gradients of the step's loss, accumulated over this rank's micro-batches; returns
     the summed weighted NLL of the whole step (all ranks). The output layer runs only on the
     targets the loss reads (`Batch.loss_targets`; with training.context_sampling a random
@@ -1011,7 +1022,7 @@ def _empty_backward(run: _Run) -> None:
 
 def _diverged_message(run: _Run, step: int, lr: float, loss: float, grad_norm: float) -> str:
     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {grad_norm}"
-    where = f"; the last good checkpoint is {run.last_good}" if run.last_good else "; no checkpoint was written yet"
+    where = f"; the last good checkpoint is {run.session.last_good}" if run.session.last_good else "; no checkpoint was written yet"
     return (
         f"{what} at step {step + 1} (learning rate {lr:.3g}): training diverged, so no final "
         f"checkpoint was written{where}; lower training.learning_rate"
@@ -1024,8 +1035,6 @@ def _failure_message(run: _Run, exc: Exception) -> str:
     """One line for an error during training. Under DDP the other ranks may be anywhere in
     their step: no more collectives; rank 0 writes the final checkpoint alone (its weights are
     those of the last step)."""
-    from . import distributed
-
     dist = run.dist
     if dist.enabled:
         dist.broken = True
@@ -1055,10 +1064,10 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
     metric = result[state.select_by]
     if not math.isfinite(metric):  # no proof tokens in this split: select by the whole stream
         metric = val_loss
-    run.last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
-    improved = metric < state.best_val
+    run.session.last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
+    improved = metric < state.best_score
     if improved:
-        state.best_val = metric
+        state.best_score = metric
         state.bad_evals = 0
     else:
         state.bad_evals += 1
@@ -1069,14 +1078,14 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
         proof_loss=result["proof_loss"],
         proof_bpb=result["proof_bpb"],
         select_by=state.select_by,
-        best_val_loss=state.best_val,
+        best_score=state.best_score,
         bad_evals=state.bad_evals,
         patience=int(tr.patience),
         improved=improved,
-        val_tokens=result["tokens"],
-        val_bytes=result["bytes"],
-        proof_tokens=result["proof_tokens"],
-        proof_bytes=result["proof_bytes"],
+        val_tokens=int(result["tokens"]),
+        val_bytes=int(result["bytes"]),
+        proof_tokens=int(result["proof_tokens"]),
+        proof_bytes=int(result["proof_bytes"]),
     ))
     if improved and math.isfinite(metric):
         _save_best(run, state)
@@ -1106,15 +1115,13 @@ def _sample(run: _Run, state: LoopState) -> None:
 
 def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
     """What every checkpoint of the run holds: weights, shape, figures, tokenizer, lineage."""
-    from .runstore import run_name
-
-    tok, last = run.tokenizer, run.last_eval
+    tok, last = run.tokenizer, run.session.last_eval
     return {
         "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
         "model_config": run.model_config.to_dict(),
         "global_step": state.step,
         "epoch": state.data_epoch + state.data_batch / max(1, run.micro_per_epoch),
-        "best_val_loss": state.best,
+        BEST_SCORE_KEY: state.best,  # the best `select_by` figure (checkpoints.BEST_SCORE_KEY says why that key)
         "val_loss": last.get("val_loss"),
         "val_bpb": last.get("val_bpb"),
         "val_proof_loss": last.get("proof_loss"),
@@ -1133,66 +1140,58 @@ def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
 
 
 def _save_resumable(run: _Run, state: LoopState) -> str:
-    """Every rank calls this at the same step; rank 0 writes, the others wait at a barrier.
+    """Every rank calls this at the same step; rank 0 writes, the others wait for it and fail
+    with it if it failed (`on_main`).
 
     Each rank's RNG state is gathered (`rng_ranks`), so a resume at the same world size
     is exact. With a lost peer (broken group) rank 0 saves alone, with its own state.
     """
-    from .checkpoints import prune_checkpoints, save_checkpoint
-
     dist = run.dist
     path = checkpoint_step_path(run.checkpoint_dir, state.step)
     rng_ranks = dist.gather_objects(capture_rng()) if dist.enabled and not dist.broken else None
-    if not dist.is_main:
-        if not dist.broken:
-            dist.agree(None)  # waits for rank 0's save; raises its error if it failed
-        run.last_good = str(path)
-        return str(path)
+    dist.on_main(_write_resumable, run, state, path, rng_ranks)
+    run.session.last_good = str(path)
+    run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=False, val_loss=run.session.last_eval.get("val_loss")))
+    return str(path)
+
+
+def _write_resumable(run: _Run, state: LoopState, path: Path, rng_ranks: list[dict[str, Any]] | None) -> None:
+    """Rank 0's part of `_save_resumable`: the checkpoint with optimizer and loop state, then
+    the retention of older ones."""
+    from .checkpoints import prune_checkpoints, save_checkpoint
+
     data = _payload(run, state)
     data["optimizer"] = run.optimizer.state_dict()
     state.rng, state.rng_ranks = capture_rng(), rng_ranks
     data["train_state"] = state.to_dict()
-    error: BaseException | None = None
-    try:
-        save_checkpoint(path, data)
-        prune_checkpoints(run.checkpoint_dir, int(run.tr.keep_checkpoints))
-    except Exception as exc:
-        error = exc
-    if not dist.broken:
-        dist.agree(error)  # the barrier after a save; every rank fails alike if it failed
-    elif error is not None:
-        raise error
-    run.last_good = str(path)
-    run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=False, val_loss=run.last_eval.get("val_loss")))
-    return str(path)
+    save_checkpoint(path, data)
+    prune_checkpoints(run.checkpoint_dir, int(run.tr.keep_checkpoints))
 
 
 def _save_best(run: _Run, state: LoopState) -> None:
-    """best_model.pt (model and figures, no optimizer), written by rank 0; <root>/best_model.pt
-    follows the latest run's best model."""
-    from .checkpoints import save_checkpoint
-    from .runstore import publish_best
+    """best_model.pt (model and figures, no optimizer), written by rank 0 while the others wait;
+    <root>/best_model.pt follows the latest run's best model."""
+    run.dist.on_main(_write_best, run, state)
 
-    error: BaseException | None = None
-    if run.dist.is_main:
-        try:
-            data = _payload(run, state)
-            data["is_best"] = True
-            path = run.checkpoint_dir / BEST_MODEL_FILE
-            save_checkpoint(path, data)
-            publish_best(run.checkpoint_dir)
-            run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=True, val_loss=run.last_eval.get("val_loss")))
-        except Exception as exc:
-            error = exc
-    run.dist.agree(error)  # the barrier after a save
+
+def _write_best(run: _Run, state: LoopState) -> None:
+    from .checkpoints import save_checkpoint
+
+    data = _payload(run, state)
+    data["is_best"] = True
+    path = run.checkpoint_dir / BEST_MODEL_FILE
+    save_checkpoint(path, data)
+    publish_best(run.checkpoint_dir)
+    run.recorder.emit(CheckpointEvent(step=state.step, path=str(path), best=True, val_loss=run.session.last_eval.get("val_loss")))
 
 
 def _finish(run: _Run, state: LoopState, reason: str, message: str) -> TrainResult:
     """The final checkpoint (unless the weights are suspect or just saved), the end event and
     the final run state."""
-    dist, recorder = run.dist, run.recorder
-    final_path: str | None = run.last_good
-    if not run.suspect and state.step > run.start_step and state.step != run.saved_at and (dist.is_main or not dist.broken):
+    dist, recorder, session = run.dist, run.recorder, run.session
+    final_path: str | None = session.last_good
+    fresh_steps = state.step > session.start_step and state.step != session.saved_at
+    if not session.suspect and fresh_steps and (dist.is_main or not dist.broken):
         recorder.set_state("stopping", "writing the final checkpoint")
         try:
             final_path = _save_resumable(run, state)
@@ -1209,9 +1208,10 @@ def _finish(run: _Run, state: LoopState, reason: str, message: str) -> TrainResu
         message=message,
         step=state.step,
         total_steps=state.total_steps,
-        best_val_loss=state.best,
+        best_score=state.best,
+        select_by=state.select_by,
         checkpoint=final_path,
         elapsed_s=round(state.elapsed(), 3),
     ))
     recorder.set_state(reason, message)
-    return TrainResult(reason, message, state.step, state.total_steps, state.best, final_path)
+    return TrainResult(reason, message, state.step, state.total_steps, state.best, final_path, state.select_by)

@@ -2,7 +2,7 @@
 
     data/proofs/            the corpus (proof_NNNNN.txt)
     checkpoints/            tokenizer.json, cache/, runs/NAME/ (one folder per run: checkpoints,
-                            metrics.jsonl, run.json), current, best_model.pt (runstore.py)
+                            metrics.jsonl, run.json), current, best_model.pt (workspace_runs.py)
     export/tactics-YYYY-MM-DD-HH-MM-SS/
     presets/                the user's presets (shadow the built-in ones)
 
@@ -62,7 +62,7 @@ class Workspace:
 
 
 # ----------------------------------------------------------------------------
-# Which run a checkpoint-folder argument means (runstore.py and runs.py both ask)
+# Which run a checkpoint-folder argument means (workspace_runs.py and run_folder.py both ask)
 
 
 def workspace_root(checkpoint_dir: str | os.PathLike) -> Path:

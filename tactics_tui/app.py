@@ -21,7 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tactics_core import export, runs
+from tactics_core import export, run_folder
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.workspace import Workspace, current_run_dir
 
@@ -85,7 +85,7 @@ class TacticsApp(App):
 
     def _live_run_state(self):
         try:
-            state = runs.read_run_state(self.ws.checkpoint_dir)
+            state = run_folder.read_run_state(self.ws.checkpoint_dir)
         except Exception:  # no run folder yet, or a damaged one: the Training screen says so
             return None
         return state if state is not None and state.alive else None

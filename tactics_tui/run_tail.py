@@ -3,7 +3,7 @@
 `RunTail.run` loops in a thread worker of the Training screen. It follows the folder that
 `folder_of()` names (the run opened on the Runs screen, else the current run), reads what
 `metrics.jsonl` gained (`run_events.MetricsReader`: the whole file on the first poll, which is
-how attaching works) and the run state (`runs.read_run_state`), and when anything changed it keeps the batch and posts
+how attaching works) and the run state (`run_folder.read_run_state`), and when anything changed it keeps the batch and posts
 `EventsArrived`. As in Toolong, the messages coalesce: a queued `EventsArrived` gives way to
 the next one, and the handler `take()`s all that was gathered meanwhile, so a fast run cannot
 flood the terminal with redraws. The thread never touches widgets.
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from textual.message import Message
 
-from tactics_core import runs
+from tactics_core import run_folder
 from tactics_core.run_events import RESET, MetricsReader, RunEvent, metrics_path
 
 from .jobs import one_line
@@ -39,7 +39,7 @@ class TailBatch:
     """What the tail gathered since the last `take()`: events in order, the latest state."""
 
     events: list[RunEvent | dict[str, Any]] = field(default_factory=list)  # {"event": RESET}: another history follows
-    state: runs.RunState | None = None
+    state: run_folder.RunState | None = None
     error: str | None = None  # the tail's one-line error, None once it reads again
     folder: Path | None = None  # the folder read
 
@@ -80,7 +80,7 @@ class RunTail:
                 events += reader.poll()
                 if reader.restarted:
                     events = [{"event": RESET}] + events
-                state = runs.read_run_state(folder, resolve=False)
+                state = run_folder.read_run_state(folder, resolve=False)
             except Exception as exc:
                 error = one_line(exc)
             news = (_state_key(state), error)
@@ -97,7 +97,7 @@ class RunTail:
                 time.sleep(0.05)
 
 
-def _state_key(state: runs.RunState | None) -> tuple | None:
+def _state_key(state: run_folder.RunState | None) -> tuple | None:
     """What of a run state is news to the screen."""
     if state is None:
         return None

@@ -172,8 +172,13 @@ def test_original_format_checkpoint_loads_with_identical_logits(tmp_path):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     # Listing reads it too (sidecar built once), with the original's facts.
     [info] = C.list_checkpoints(path.parent)
-    assert (info.step, info.format, info.val_loss, info.best_val_loss) == (1234, "original", None, 1.75)
+    assert (info.step, info.format, info.val_loss, info.best_score, info.select_by) == (1234, "original", None, 1.75, "val_loss")
     assert C.meta_path(path).exists()
+    # A sidecar written before `best_score` was named for what it holds still reads.
+    meta = json.loads(C.meta_path(path).read_text())
+    meta["best_val_loss"] = meta.pop("best_score")
+    C.meta_path(path).write_text(json.dumps(meta))
+    assert C.read_meta(path)["best_score"] == 1.75 and C.list_checkpoints(path.parent)[0].best_score == 1.75
 
 
 def test_checkpoint_with_a_missing_config_key_reads_the_shape_off_the_weights(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, runs
+from tactics_core import launch, run_events, run_folder
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.distributed import shares
 from tactics_core.errors import TacticsError
@@ -221,7 +221,7 @@ def _final_checkpoint_is_whole(folder: Path) -> dict:
 
 def test_tactics_stop_ends_every_rank_with_a_final_checkpoint(base):
     proc, folder = _start_long(base, "stopped")
-    assert runs.request_stop(folder)
+    assert run_folder.request_stop(folder)
     rc = proc.wait(timeout=90)
     assert rc == 0, proc.stderr.read()[-2000:]
     end = _final_checkpoint_is_whole(folder)
@@ -238,11 +238,11 @@ def test_killing_one_rank_ends_all_ranks_and_rank_0_saves(base):
     os.kill(others[0], signal.SIGKILL)
     rc = proc.wait(timeout=90)
     assert rc != 0  # torchrun reports the lost rank
-    assert not runs._pid_alive(rank0)
+    assert not run_folder._pid_alive(rank0)
     end = _final_checkpoint_is_whole(folder)
     assert end["reason"] == "failed" and "another rank of the run ended" in end["message"]
     assert "\n" not in end["message"] and ".cc:" not in end["message"]
-    state = runs.read_run_state(folder, resolve=False)
+    state = run_folder.read_run_state(folder, resolve=False)
     assert not state.alive and state.state == "failed"
 
 
@@ -268,7 +268,7 @@ def test_detached_two_rank_run_is_watched_like_any_run(base, monkeypatch):
     folder = ck / "runs" / "detached"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        state = runs.read_run_state(folder, resolve=False)
+        state = run_folder.read_run_state(folder, resolve=False)
         if state is not None and state.state in run_events.END_REASONS:
             break
         time.sleep(0.3)

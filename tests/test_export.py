@@ -322,7 +322,7 @@ def test_an_export_killed_mid_write_leaves_a_partial_that_the_next_export_or_lis
 
     from conftest import REPO
     from tactics_core.atomic import atomic_dir
-    from tactics_core.runstore import list_exports
+    from tactics_core.workspace_runs import list_exports
 
     root = tmp_path / "export"
     writer = (

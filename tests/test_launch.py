@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, runs, runstore
+from tactics_core import launch, run_events, run_folder, workspace_runs
 from tactics_core.checkpoints import save_checkpoint
 from tactics_core.cli import build_parser, main
 from tactics_core.cli.train_cmd import launch_request
@@ -45,7 +45,7 @@ def ws(tmp_path, corpus):
     ck = tmp_path / "ws" / "checkpoints"
     ck.mkdir(parents=True)
     shutil.copyfile(tok, ck / "tokenizer.json")
-    folder = runstore.new_run(ck, "tiny", "A")
+    folder = workspace_runs.new_run(ck, "tiny", "A")
     checkpoint = save_checkpoint(folder / "checkpoint_step_3.pt", fake_payload(data_dir))
     return data_dir, ck, checkpoint
 
@@ -80,7 +80,7 @@ def processes(monkeypatch):
         seen["train"].append(dict(kwargs, preset=preset, data_dir=Path(data_dir), folder=Path(checkpoint_dir)))
         return TrainResult("finished", "", 1, 1, None, None)
 
-    monkeypatch.setattr(runs, "spawn_detached", spawn)
+    monkeypatch.setattr(run_folder, "spawn_detached", spawn)
     monkeypatch.setattr(launch.os, "execv", execv)
     monkeypatch.setattr(launch, "train", fake_train)
     return seen
@@ -132,7 +132,7 @@ def test_every_option_of_a_new_run_reaches_the_training_process(ws, processes, h
     assert preset_to_dict(got["preset"]) == preset_to_dict(want) and got["preset"].model.d_model == 48
     assert got["folder"] == ck / "runs" / "B" and got["data_dir"] == data_dir and got["resume"] is None
     assert (got["max_steps"], got["device"], got["metrics_interval"]) == (7, "cpu", 0.5)
-    assert runstore.current_run_dir(ck) == ck / "runs" / "B"
+    assert workspace_runs.current_run_dir(ck) == ck / "runs" / "B"
 
 
 @pytest.mark.parametrize("how", HOWS)
@@ -189,7 +189,7 @@ def test_a_detached_run_records_at_its_metrics_interval(ws):
     deadline = time.monotonic() + 120
     state = None
     while time.monotonic() < deadline:
-        state = runs.read_run_state(folder, resolve=False)
+        state = run_folder.read_run_state(folder, resolve=False)
         if state is not None and state.state in run_events.END_REASONS:
             break
         time.sleep(0.3)
@@ -248,7 +248,7 @@ def test_a_failed_launch_leaves_the_workspace_as_it_was(ws, tmp_path, capsys):
     refused(["resume", str(checkpoint), "--run-name", "other", *ckd], "belongs to run A")
 
     # A live run (heartbeat written once: the tree stays still) refuses every launch.
-    with runs.RunRecorder(ck / "runs" / "A", heartbeat_interval=3600):
+    with run_folder.RunRecorder(ck / "runs" / "A", heartbeat_interval=3600):
         before = snapshot(tmp_path)
         refused(new, "already active")
         refused(["resume", *ckd], "already active")

@@ -133,3 +133,22 @@ def test_bad_shape_config_is_a_clear_error():
 
     with pytest.raises(TacticsError, match=r"d_model \(30\) must be divisible by n_heads \(4\)"):
         GPT(small_config(d_model=30))
+
+
+def test_attention_dropout_is_found_by_its_class():
+    from tactics_core.train import disable_attention_dropout
+
+    class Lookalike(torch.nn.Module):  # has a `qkv` and a float dropout, but is no attention of ours
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = torch.nn.Linear(4, 12)
+            self.dropout = 0.1
+
+    model = torch.nn.ModuleDict({
+        "gpt": GPT(GPTConfig(vocab_size=50, context_length=16, d_model=32, n_layers=2, n_heads=4, dropout=0.1)),
+        "other": Lookalike(),
+    })
+    disable_attention_dropout(model)
+    assert [b.attn.dropout for b in model["gpt"].blocks] == [0.0, 0.0]
+    assert all(b.drop.p == 0.1 for b in model["gpt"].blocks) and model["gpt"].drop.p == 0.1  # residual dropout stays
+    assert model["other"].dropout == 0.1

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tactics_core import data as D
-from tactics_core import run_events, runs
+from tactics_core import run_events, run_folder
 from tactics_core.checkpoints import load_checkpoint
 from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
@@ -172,7 +172,7 @@ def test_a_checkpoint_from_before_loop_state_still_resumes_exactly(base, tmp_pat
 
 
 def test_loop_state_round_trips_through_its_dict():
-    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_val=2.5, select_by="proof_loss",
+    state = LoopState(step=7, total_steps=20, data_epoch=1, data_batch=3, best_score=2.5, select_by="proof_loss",
                       bad_evals=2, tokens_seen=900, elapsed_s=12.0, train_rows=40, data_seed=5, world_size=2,
                       rng={"torch": 1}, rng_ranks=[{"torch": 1}, {"torch": 2}])
     back = LoopState.from_dict(state.to_dict())
@@ -180,7 +180,10 @@ def test_loop_state_round_trips_through_its_dict():
     back.elapsed_s = 12.0
     assert back == state
     fresh = LoopState.from_dict({"data_epoch": 0, "data_batch": 2}, step=3)  # the fewest keys a resume reads
-    assert (fresh.step, fresh.best_val, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
+    assert (fresh.step, fresh.best_score, fresh.bad_evals, fresh.train_rows, fresh.world_size) == (3, math.inf, 0, None, 1)
+    # A train_state saved before the best score was named for what it holds.
+    old = {k: v for k, v in state.to_dict().items() if k != "best_score"} | {"best_val_loss": 2.5}
+    assert LoopState.from_dict(old).best_score == 2.5
 
 
 def test_metrics_schema_and_checkpoints(base, tmp_path):
@@ -200,18 +203,23 @@ def test_metrics_schema_and_checkpoints(base, tmp_path):
     evals = events(folder, "eval")
     assert [e["step"] for e in evals] == [3, 6, 9]
     for e in evals:
-        assert {"step", "val_loss", "val_bpb", "best_val_loss", "bad_evals", "patience"} <= e.keys()
+        assert {"step", "val_loss", "val_bpb", "select_by", "best_score", "bad_evals", "patience"} <= e.keys()
         # bits/byte = nats/token / ln 2 * tokens/byte
         assert e["val_bpb"] == pytest.approx(e["val_loss"] / math.log(2) * e["val_tokens"] / e["val_bytes"])
     cps = events(folder, "checkpoint")
     assert any(c["best"] for c in cps) and any(not c["best"] for c in cps)
     assert evs[-1]["reason"] == "finished"
+    # The best score and the figure it is, in the end event and the result alike.
+    assert evs[-1]["best_score"] == result.best_score == evals[-1]["best_score"]
+    assert evs[-1]["select_by"] == result.select_by == evals[-1]["select_by"]
     # Retention: the last 2 periodic checkpoints + best_model.pt.
     names = sorted(p.name for p in folder.glob("*.pt"))
     assert names == ["best_model.pt", "checkpoint_step_8.pt", "checkpoint_step_9.pt"]
     payload = load_checkpoint(folder / "checkpoint_step_9.pt")
     assert payload["global_step"] == 9 and "optimizer" in payload and "rng" in payload["train_state"]
-    state = runs.read_run_state(folder)
+    # Checkpoints keep the original scripts' key for it (checkpoints.BEST_SCORE_KEY).
+    assert payload["best_val_loss"] == payload["train_state"]["best_score"] == result.best_score
+    state = run_folder.read_run_state(folder)
     assert state.state == "finished" and not state.alive and state.step == 9
     from tactics_core.checkpoints import load_model
 
@@ -256,7 +264,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_pat
     assert not (folder / "checkpoint_step_5.pt").exists()
     end = events(folder, "end")[-1]
     assert end["reason"] == "failed" and "diverged" in end["message"]
-    assert runs.read_run_state(folder).state == "failed"
+    assert run_folder.read_run_state(folder).state == "failed"
 
 
 def test_resume_refuses_another_tokenizer(base, tmp_path):
@@ -282,11 +290,11 @@ def test_missing_tokenizer_says_what_to_run(base, tmp_path):
 def test_second_run_into_a_live_folder_is_refused(base, tmp_path):
     data_dir, tok = base
     folder = run_dir(tmp_path, tok)
-    with runs.RunRecorder(folder):  # another run holds the folder
-        assert runs.read_run_state(folder).alive
+    with run_folder.RunRecorder(folder):  # another run holds the folder
+        assert run_folder.read_run_state(folder).alive
         with pytest.raises(TacticsError, match="already active"):
             train(preset("training.max_steps=2"), data_dir, folder, handle_signals=False)
-    assert not runs.read_run_state(folder).alive
+    assert not run_folder.read_run_state(folder).alive
 
 
 def test_original_format_checkpoint_resumes_approximately(base, tmp_path):
@@ -407,7 +415,7 @@ def test_select_by_decides_what_best_model_and_early_stop_follow(base, tmp_path)
     train(preset("training.max_steps=6", "training.select_by=val_loss"), data_dir, folder, metrics_interval=0, handle_signals=False)
     evs = events(folder, "eval")
     assert [e["select_by"] for e in evs] == ["val_loss"] * len(evs)
-    assert evs[-1]["best_val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))
+    assert evs[-1]["best_score"] == pytest.approx(min(e["val_loss"] for e in evs))
     best = load_checkpoint(folder / "best_model.pt")
     assert best["select_by"] == "val_loss" and best["layout"] == "prover"
     assert best["val_loss"] == pytest.approx(min(e["val_loss"] for e in evs))

@@ -28,11 +28,11 @@ def status(app) -> str:
 
 
 def _wait_dead(folder: Path, timeout: float = 60.0) -> None:
-    from tactics_core import runs
+    from tactics_core import run_folder
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = runs.read_run_state(folder)
+        state = run_folder.read_run_state(folder)
         if state is not None and not state.alive:
             return
         time.sleep(0.2)
@@ -137,7 +137,7 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
 
 
 async def test_a_run_started_in_the_app_outlives_it(tmp_path):
-    from tactics_core import runs
+    from tactics_core import run_folder
 
     ws = make_workspace(tmp_path)
     folder = ws / "checkpoints"
@@ -151,12 +151,12 @@ async def test_a_run_started_in_the_app_outlives_it(tmp_path):
         screen.query_one("#train-set", Input).value = " ".join([*TINY_OVERRIDES, "training.patience=100000"])
         await pilot.press("s")
         await wait_for(pilot, lambda: status(app).startswith("●"), timeout=30, what="running status")
-        pid = runs.read_run_state(folder).pid
+        pid = run_folder.read_run_state(folder).pid
         await wait_for(pilot, lambda: (screen.view.step or 0) >= 1, timeout=60, what="first steps")
     try:
         # The app is gone; the run is not.
         time.sleep(1.0)
-        state = runs.read_run_state(folder)
+        state = run_folder.read_run_state(folder)
         assert state.alive and state.pid == pid
         # A new app attaches to it and can stop it.
         app = TacticsApp(ws, offer_demo=False)
@@ -169,6 +169,6 @@ async def test_a_run_started_in_the_app_outlives_it(tmp_path):
             await wait_for(pilot, lambda: "stopped" in status(app), what="stopped status")
         _wait_dead(folder)
     finally:  # never leave a 100000-step run behind a failed test
-        state = runs.read_run_state(folder)
+        state = run_folder.read_run_state(folder)
         if state is not None and state.alive:
             os.kill(state.pid, signal.SIGKILL)

@@ -76,3 +76,14 @@ def test_a_data_parallel_run_shows_its_world_size():
     single = RunView()
     single.feed([{"event": "start", "step": 0, "total_steps": 100, "world_size": 1}] + steps(1, 4))
     assert "processes" not in status_line(single, State(True))
+
+
+def test_the_best_score_is_written_by_its_name_and_old_files_still_read():
+    from tactics_core.run_events import EndEvent, EvalEvent, encode, parse_event
+
+    line = encode(EvalEvent(step=3, val_loss=4.5, select_by="proof_loss", best_score=1.25))
+    assert '"best_score": 1.25' in line and "best_val_loss" not in line
+    old = parse_event({"event": "eval", "step": 3, "select_by": "proof_loss", "best_val_loss": 1.25})
+    assert old.best_score == 1.25 and old["best_score"] == 1.25 and not old.extra  # not kept twice
+    end = parse_event({"event": "end", "reason": "finished", "best_val_loss": 2.0})
+    assert isinstance(end, EndEvent) and end.best_score == 2.0 and end.select_by is None

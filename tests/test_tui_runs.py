@@ -162,7 +162,7 @@ async def test_system_pane_reads_the_process_and_says_when_it_is_gone(tmp_path):
 
 @pytest.mark.slow
 async def test_run_b_from_the_app_leaves_run_a_alone(tmp_path, capsys):
-    from tactics_core import runs
+    from tactics_core import run_folder
     from tactics_core.cli import main
 
     ws = make_workspace(tmp_path)
@@ -175,14 +175,14 @@ async def test_run_b_from_the_app_leaves_run_a_alone(tmp_path, capsys):
         screen.query_one("#train-steps", Input).value = "6"
         screen.query_one("#train-set", Input).value = " ".join(TINY_OVERRIDES)
         await pilot.press("s")
-        await wait_for(pilot, lambda: screen.view.end is not None and not runs.read_run_state(ck).alive, timeout=90, what="run A")
+        await wait_for(pilot, lambda: screen.view.end is not None and not run_folder.read_run_state(ck).alive, timeout=90, what="run A")
         run_a = app.run_folder()
         best_a = hashlib.sha256((run_a / "best_model.pt").read_bytes()).hexdigest()
         await pilot.pause(1.1)  # a new second: a new name
         screen.query_one("#train-set", Input).value = " ".join([*TINY_OVERRIDES, "training.learning_rate=0.003"])
         await pilot.press("s")
         await wait_for(pilot, lambda: app.run_folder() != run_a, timeout=30, what="run B's folder")
-        await wait_for(pilot, lambda: screen.view.end is not None and screen.view.step == 6 and not runs.read_run_state(ck).alive,
+        await wait_for(pilot, lambda: screen.view.end is not None and screen.view.step == 6 and not run_folder.read_run_state(ck).alive,
                        timeout=90, what="run B")
         run_b = app.run_folder()
         assert hashlib.sha256((run_a / "best_model.pt").read_bytes()).hexdigest() == best_a

@@ -316,9 +316,9 @@ def _kill_run(folder: Path) -> None:
     import signal
     import time
 
-    from tactics_core import runs
+    from tactics_core import run_folder
 
-    state = runs.read_run_state(folder)
+    state = run_folder.read_run_state(folder)
     if state is not None and state.alive:
         os.kill(state.pid, signal.SIGKILL)
         time.sleep(0.2)

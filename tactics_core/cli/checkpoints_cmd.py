@@ -32,11 +32,11 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     from ..checkpoints import list_checkpoints
     from ..errors import TacticsError
 
-    from .. import runstore
+    from .. import workspace_runs
 
     folder = Path(args.checkpoint_dir)
     if args.run_name:
-        folder = Path(runstore.find_run(folder, args.run_name).path)
+        folder = Path(workspace_runs.find_run(folder, args.run_name).path)
     folder = current_run_dir(folder)
     if not folder.is_dir():
         raise TacticsError(

@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from ..runstore import best_model
+            from ..workspace_runs import best_model
 
             checkpoint = best_model(CHECKPOINT_DIR)
         result = export_model(checkpoint, args.output_dir, progress=progress, crash_guard=not args.no_crash_guard)

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from ..runstore import list_runs
+    from ..workspace_runs import list_runs
 
     infos = list_runs(args.checkpoint_dir)
     if args.json:
@@ -85,7 +85,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from ..runstore import diff_runs, find_run
+    from ..workspace_runs import diff_runs, find_run
 
     a, b = find_run(args.checkpoint_dir, args.a), find_run(args.checkpoint_dir, args.b)
     diff = diff_runs(a, b)
@@ -106,7 +106,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from ..runstore import find_run, remove_run
+    from ..workspace_runs import find_run, remove_run
 
     info = find_run(args.checkpoint_dir, args.name)
     if info.live:

@@ -24,6 +24,7 @@ from ..run_events import (
 from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 
 if TYPE_CHECKING:
+    from ..distributed import DistHandle
     from ..launch import LaunchRequest
 
 
@@ -122,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`tactics train` and `tactics resume`: detached, as torchrun ranks in place of this
     process, or here (one process, or a torchrun rank)."""
     _prepare_env()
-    from .. import launch, runstore
+    from .. import launch, workspace_runs
 
     request = launch_request(args)
     if request.detach:
@@ -136,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"resuming from {plan.checkpoint} (run folder {plan.folder}) on {request.nproc} processes",
                   file=sys.stderr)
         else:
-            print(f"run {runstore.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
+            print(f"run {workspace_runs.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
         launch.exec_ranks(plan)
     from .. import distributed
 
@@ -146,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if request.resume:
             print(f"resuming from {plan.checkpoint} (run folder {plan.folder})", file=sys.stderr)
         else:
-            print(f"run {runstore.run_name(plan.folder)}: {plan.folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
+            print(f"run {workspace_runs.run_name(plan.folder)}: {plan.folder}" + (f" ({dist.world} processes)" if dist.enabled else ""),
                   file=sys.stderr)
     try:
         return _run_attached(lambda progress, on_event: plan.train_here(progress=progress, on_event=on_event), dist)
@@ -156,16 +157,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_folder(args: argparse.Namespace) -> Path:
     """The run a command means: --run-name NAME, else the current run of --checkpoint-dir."""
-    from .. import runstore
+    from .. import workspace_runs
 
     name = getattr(args, "run_name", None)
     if name:
-        return Path(runstore.find_run(args.checkpoint_dir, name).path)
+        return Path(workspace_runs.find_run(args.checkpoint_dir, name).path)
     return current_run_dir(args.checkpoint_dir)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ..runs import read_run_state, request_stop
+    from ..run_folder import read_run_state, request_stop
 
     folder = _run_folder(args)
     state = read_run_state(folder, resolve=False)
@@ -272,7 +273,7 @@ class _Printer:
             select = "proof-line loss" if ev.select_by == "proof_loss" else "val loss"
             self._line(
                 f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, {ev.val_bpb:.3f} bits/byte{proof_text} "
-                f"(best {select} {ev.best_val_loss:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
+                f"(best {select} {ev.best_score:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
             )
         elif isinstance(ev, SampleEvent):
             self._line(f"sample at step {ev.step}: {ev.text!r} (expected {ev.expected!r})")
@@ -282,7 +283,7 @@ class _Printer:
             self._line(f"run ended: {ev.reason} at step {ev.step}" + (f": {ev.message}" if ev.message else ""))
 
 
-def _run_attached(run, dist: Any = None) -> int:
+def _run_attached(run, dist: DistHandle | None = None) -> int:
     printer = _Printer()
     main = dist is None or dist.is_main
     result = run(printer.progress, printer)

@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tactics_core import acorn, checkpoints, evaluate, runstore, workspace
+from tactics_core import acorn, checkpoints, evaluate, workspace, workspace_runs
 from tactics_core.errors import TacticsError
 from tactics_core.formatting import human_size
 
@@ -54,7 +54,7 @@ class CheckpointsScreen(WorkScreen):
         self.metas: dict[str, dict[str, Any]] = {}  # path -> sidecar facts the table shows
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
-        self.exports: list[Any] = []  # runstore.ExportInfo of every export folder (lineage)
+        self.exports: list[Any] = []  # workspace_runs.ExportInfo of every export folder (lineage)
         self.folder: Path | None = None
         self.prove_modules = ""  # what the last "prove in Acorn" asked for, offered again
 
@@ -88,7 +88,7 @@ class CheckpointsScreen(WorkScreen):
                         metas[info.path] = checkpoints.read_meta(info.path)
                     except (TacticsError, OSError):
                         pass
-            return CheckpointsListed(folder, infos, metas, runstore.list_exports(export_dir))
+            return CheckpointsListed(folder, infos, metas, workspace_runs.list_exports(export_dir))
 
         if not self.busy("list"):
             self.start_job("list", job, f"Reading {folder}")
@@ -148,7 +148,7 @@ class CheckpointsScreen(WorkScreen):
                     table.move_cursor(row=row)
 
     def exports_from(self, path: str) -> list[Any]:
-        return runstore.exports_of(self.exports, path)
+        return workspace_runs.exports_of(self.exports, path)
 
     def selected(self) -> Any | None:
         table = self.query_one("#ckpt-table", DataTable)
@@ -274,7 +274,7 @@ class CheckpointsListed(JobDone):
     folder: Path
     infos: list[checkpoints.CheckpointInfo]
     metas: dict[str, dict[str, Any]]
-    exports: list[runstore.ExportInfo]
+    exports: list[workspace_runs.ExportInfo]
 
 
 @dataclass
@@ -343,7 +343,7 @@ def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
     lines = [
         f"{path}",
         f"step {meta.get('step')} · epoch {_num(meta.get('epoch'), '.2f')} · val loss {_num(meta.get('val_loss'), '.4f')} · "
-        f"best {_num(meta.get('best_val_loss'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
+        f"best {_num(meta.get('best_score'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
         f"format {meta.get('format', '?')}",
         f"layout {meta.get('layout', '?')} · selects by {meta.get('select_by', 'val_loss')} · val bpb {_num(meta.get('val_bpb'), '.3f')} · "
         f"proof loss {_num(meta.get('val_proof_loss'), '.4f')} · proof bpb {_num(meta.get('val_proof_bpb'), '.3f')}",

@@ -1,6 +1,6 @@
 """Runs screen: every training run of the workspace, their curves overlaid, what differs.
 
-The table comes from `runstore.list_runs` (metrics.jsonl, run.json and checkpoint sidecars of
+The table comes from `workspace_runs.list_runs` (metrics.jsonl, run.json and checkpoint sidecars of
 each run folder, read in a worker). Space selects runs whose loss curves the chart overlays,
 each in its own colour (stable: chosen from the run's name); b pins the highlighted run as the
 baseline, drawn in white whatever else is selected. d shows the settings that differ between
@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from tactics_core import runstore
+from tactics_core import workspace_runs
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.formatting import format_duration, human_size
 from tactics_core.run_events import EvalEvent, StepEvent, metrics_path, read_metrics, reason_words
@@ -91,7 +91,7 @@ class RunsScreen(WorkScreen):
         ck, export_dir = self.ws.checkpoint_dir, self.ws.export_dir
 
         def job(progress, cancel):
-            return RunsListed(runstore.list_runs(ck), runstore.list_exports(export_dir))
+            return RunsListed(workspace_runs.list_runs(ck), workspace_runs.list_exports(export_dir))
 
         if not self.busy("list"):
             self.start_job("list", job, "Reading runs")
@@ -249,7 +249,7 @@ class RunsScreen(WorkScreen):
         if pair is None:
             self.notify("select two runs (space), or pin a baseline (b) and highlight another", severity="warning")
             return
-        self.diff_text = diff_text(runstore.diff_runs(*pair))
+        self.diff_text = diff_text(workspace_runs.diff_runs(*pair))
         self._show_side()
 
     def diff_pair(self) -> tuple[Any, Any] | None:
@@ -293,7 +293,7 @@ class RunsScreen(WorkScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                if self.guard(lambda: runstore.remove_run(ck, info.name)) is not None:
+                if self.guard(lambda: workspace_runs.remove_run(ck, info.name)) is not None:
                     self.notify(f"removed run {info.name}")
                     if self.app.selected_run is not None and Path(self.app.selected_run) == Path(info.path):
                         self.app.selected_run = None
@@ -310,8 +310,8 @@ class RunsScreen(WorkScreen):
 class RunsListed(JobDone):
     """The workspace's runs and every export folder (for lineage)."""
 
-    infos: list[runstore.RunInfo]
-    exports: list[runstore.ExportInfo]
+    infos: list[workspace_runs.RunInfo]
+    exports: list[workspace_runs.ExportInfo]
 
 
 @dataclass

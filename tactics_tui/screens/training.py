@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
-from tactics_core import launch, presets, runs
+from tactics_core import launch, presets, run_folder
 from tactics_core.checkpoints import latest_checkpoint
 from tactics_core.formatting import format_duration
 from tactics_core.run_events import EndEvent, RunEvent, RunView
@@ -46,7 +46,7 @@ class TrainingScreen(WorkScreen):
     def __init__(self) -> None:
         super().__init__()
         self.view = RunView()
-        self.run_state: runs.RunState | None = None
+        self.run_state: run_folder.RunState | None = None
         self.tail_error: str | None = None
         self.run_folder: Path | None = None  # the folder the tail reads
         self.tail = RunTail(self, lambda: self.app.run_folder())  # the run chosen on the Runs screen, else the current run
@@ -104,7 +104,7 @@ class TrainingScreen(WorkScreen):
         self.run_folder = batch.folder
         self._apply(batch.events, batch.state, batch.error)
 
-    def _apply(self, events: list[RunEvent | dict], state: runs.RunState | None, error: str | None) -> None:
+    def _apply(self, events: list[RunEvent | dict], state: run_folder.RunState | None, error: str | None) -> None:
         if error and error != self.tail_error:
             self.app.show_error(error)
         self.tail_error = error
@@ -183,7 +183,7 @@ class TrainingScreen(WorkScreen):
             self.notify("no run is going", severity="warning")
             return
         folder = self.app.run_folder()
-        self.guard(lambda: runs.request_stop(folder))
+        self.guard(lambda: run_folder.request_stop(folder))
         self.notify("stop requested: the run writes a checkpoint, then ends")
 
     def on_run_started(self, message: RunStarted) -> None:
@@ -204,7 +204,7 @@ def run_label(folder: Any) -> str:
     return f"run {folder.name}" if is_run_folder(folder) else ""
 
 
-def status_line(view: RunView, state: runs.RunState | None) -> str:
+def status_line(view: RunView, state: run_folder.RunState | None) -> str:
     """One line: is a run going, where it is, and how it ended."""
     if state is None and view.events == 0:
         return "No run in this workspace yet: choose a preset and press s."
@@ -246,7 +246,7 @@ def figures_text(view: RunView) -> str:
         f"val bpb    {_fmt(ev.get('val_bpb'), '.3f')}",
         f"proof loss {_fmt(ev.get('proof_loss'), '.4f')}{mark['proof_loss']}",
         f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
-        f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_val_loss'), '.4f')}",
+        f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_score'), '.4f')}",
         f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
         f"elapsed    {format_duration(step.get('elapsed_s'))}",
         "* picks best_model.pt",

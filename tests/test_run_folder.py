@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, runs, runstore
+from tactics_core import launch, run_events, run_folder, workspace_runs
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
 from tactics_core.launch import LaunchRequest
@@ -65,12 +65,12 @@ def wait_for(cond, timeout: float = 90.0, what: str = "condition"):
 
 
 def steps_after(ck: Path, n_events: int) -> int:
-    evs = run_events.read_metrics(runstore.current_run_dir(ck) / "metrics.jsonl")[n_events:]
+    evs = run_events.read_metrics(workspace_runs.current_run_dir(ck) / "metrics.jsonl")[n_events:]
     return sum(1 for e in evs if e["event"] == "step")
 
 
 def ended(ck: Path) -> bool:
-    state = runs.read_run_state(ck)
+    state = run_folder.read_run_state(ck)
     return state is not None and not state.alive and state.state in run_events.END_REASONS
 
 
@@ -78,13 +78,13 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     data_dir, ck, preset = workspace
     new_run = LaunchRequest(ck, preset=str(preset), data_dir=data_dir, presets_dir=ck.parent, detach=True)
     pid = launch.start_detached(new_run).pid
-    assert runs.read_run_state(ck).alive  # visible at once, before the child took the lock
-    run = runstore.current_run_dir(ck)  # the run's own folder, ck/runs/<time>-endless
+    assert run_folder.read_run_state(ck).alive  # visible at once, before the child took the lock
+    run = workspace_runs.current_run_dir(ck)  # the run's own folder, ck/runs/<time>-endless
     assert run.parent == ck / "runs" and run.name.endswith("-endless")
     # The child runs in its own session: closing our terminal cannot reach it.
     assert os.getsid(pid) == pid != os.getsid(0)
     wait_for(lambda: steps_after(ck, 0) >= 2, what="two step events")
-    state = runs.read_run_state(ck)
+    state = run_folder.read_run_state(ck)
     assert state.alive and state.pid == pid and state.state == "running"
     assert state.config["model"]["d_model"] == 32
     # A second run into the same folder is refused, detached or not.
@@ -97,8 +97,8 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
     end = run_events.read_metrics(run / "metrics.jsonl")[-1]
     assert end["event"] == "end" and end["reason"] == "stopped" and "tactics stop" in end["message"]
     assert (run / f"checkpoint_step_{end['step']}.pt").is_file()  # final checkpoint first
-    assert runs.read_run_state(ck).state == "stopped"
-    assert not runs.request_stop(ck)  # nothing left to stop
+    assert run_folder.read_run_state(ck).state == "stopped"
+    assert not run_folder.request_stop(ck)  # nothing left to stop
 
     # Resume detached (latest checkpoint), then end it with SIGTERM, then with SIGHUP.
     last_step = end["step"]
@@ -108,7 +108,7 @@ def test_detached_run_stops_gracefully_and_resumes_through_signals(workspace):
         wait_for(lambda: steps_after(ck, seen) >= 1, what=f"steps before {sig.name}")
         os.kill(pid, sig)
         wait_for(lambda: ended(ck), what=f"the run to end after {sig.name}")
-        assert runstore.current_run_dir(ck) == run  # a resume continues in the run's own folder
+        assert workspace_runs.current_run_dir(ck) == run  # a resume continues in the run's own folder
         new = run_events.read_metrics(run / "metrics.jsonl")[seen:]
         start, end = new[0], new[-1]
         assert start["event"] == "start" and start["step"] == last_step and start["note"] == ""
@@ -127,14 +127,14 @@ def test_stale_run_state_is_not_alive(tmp_path):
     state = {"pid": dead.pid, "host": socket.gethostname(), "state": "running", "heartbeat": time.time(),
              "step": 7, "total_steps": 10, "config": {}, "message": "", "started": time.time()}
     (ck / "run.json").write_text(json.dumps(state))
-    got = runs.read_run_state(ck)
+    got = run_folder.read_run_state(ck)
     assert got.state == "running" and got.step == 7 and not got.alive
     # Even our own live pid is not a run without the lock.
     state["pid"] = os.getpid()
     (ck / "run.json").write_text(json.dumps(state))
-    assert not runs.read_run_state(ck).alive
-    assert not runs.request_stop(ck) and not (ck / runs.STOP_FILE).exists()
-    assert runs.read_run_state(tmp_path / "nothing") is None
+    assert not run_folder.read_run_state(ck).alive
+    assert not run_folder.request_stop(ck) and not (ck / run_folder.STOP_FILE).exists()
+    assert run_folder.read_run_state(tmp_path / "nothing") is None
 
 
 def test_metrics_reader_tails_partial_lines_and_restarts_on_replacement(tmp_path):

@@ -1,4 +1,6 @@
-"""The workspace's runs: one folder per training run, the current run, listing, diff, removal.
+"""All runs of a workspace: one folder per training run, the current run, listing, diff, removal.
+
+What happens inside one run's folder (lock, run.json, recorder, stop) is `run_folder.py`'s.
 
 Layout (under the workspace's checkpoint folder, `checkpoints/` by default):
 
@@ -39,7 +41,7 @@ from .atomic import atomic_path, remove_stale_partials
 from .checkpoints import finite_or_none, list_checkpoints
 from .errors import TacticsError
 from .run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
-from .runs import read_run_state
+from .run_folder import read_run_state
 from .workspace import (
     BEST_MODEL_FILE,
     CURRENT_LINK,
@@ -255,7 +257,7 @@ class RunInfo:
     preset: str | None = None
     steps: int = 0
     total_steps: int | None = None
-    best_val_loss: float | None = None
+    best_val_loss: float | None = None  # the lowest val_loss of any evaluation (whatever select_by is)
     best_val_bpb: float | None = None
     best_proof_loss: float | None = None
     best_proof_bpb: float | None = None
@@ -351,7 +353,8 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     info.checkpoints = len(cks)
     info.size_bytes = sum(c.size for c in cks)
     if not evals and cks:  # the original scripts' runs: only what the checkpoints say
-        losses = [v for v in (c.best_val_loss if c.best_val_loss is not None else c.val_loss for c in cks) if v is not None]
+        # Their best score is their best validation loss (they selected by nothing else).
+        losses = [v for v in (c.best_score if c.best_score is not None else c.val_loss for c in cks) if v is not None]
         info.best_val_loss = min(losses) if losses else None
         info.steps = info.steps or max(c.step for c in cks)
     if info.started is None:

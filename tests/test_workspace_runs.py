@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import runs, runstore
+from tactics_core import run_folder, workspace_runs
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
 
@@ -65,7 +65,7 @@ def test_run_b_never_touches_run_a_and_both_are_listed(ws, capsys):
     assert b.name.endswith("-tiny")
     assert sha(a / "best_model.pt") == best_a and sha(a / "metrics.jsonl") == metrics_a
     assert sorted(p.name for p in a.iterdir()) == files_a
-    assert runstore.current_run_dir(ck) == b and (ck / "best_model.pt").resolve() == (b / "best_model.pt").resolve()
+    assert workspace_runs.current_run_dir(ck) == b and (ck / "best_model.pt").resolve() == (b / "best_model.pt").resolve()
     capsys.readouterr()
     assert main(["runs", "--json", "--checkpoint-dir", str(ck)]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -97,14 +97,14 @@ def test_run_b_never_touches_run_a_and_both_are_listed(ws, capsys):
     assert "in use" in capsys.readouterr().err
     assert sha(a / "best_model.pt") == best_a
     assert main(["resume", "--run-name", "A", "--checkpoint-dir", str(ck), "--data-dir", str(data_dir), "--max-steps", "9"]) == 0
-    assert runstore.current_run_dir(ck) == a and (a / "checkpoint_step_9.pt").is_file()
-    assert runstore.find_run(ck, "A").steps == 9
+    assert workspace_runs.current_run_dir(ck) == a and (a / "checkpoint_step_9.pt").is_file()
+    assert workspace_runs.find_run(ck, "A").steps == 9
 
     # rm: asks (no terminal: refuses without --yes), then removes; the links move on.
     assert main(["runs", "rm", "A", "--checkpoint-dir", str(ck)]) == 2
     assert a.is_dir()
     assert main(["runs", "rm", "A", "--yes", "--checkpoint-dir", str(ck)]) == 0
-    assert not a.exists() and runstore.current_run_dir(ck) == b
+    assert not a.exists() and workspace_runs.current_run_dir(ck) == b
     assert (ck / "best_model.pt").resolve() == (b / "best_model.pt").resolve()
     assert main(["runs", "rm", "nope", "--yes", "--checkpoint-dir", str(ck)]) == 2
 
@@ -114,7 +114,7 @@ def test_core_train_refuses_a_fresh_run_over_another_runs_files(ws):
     from tactics_core.train import train
 
     data_dir, ck = ws
-    folder = runstore.new_run(ck, "tiny", "one")
+    folder = workspace_runs.new_run(ck, "tiny", "one")
     preset = apply_overrides(load_preset("tiny"), TINY + ["training.max_steps=3"])
     assert train(preset, data_dir, folder, handle_signals=False, metrics_interval=0).reason == "finished"
     before = sha(folder / "best_model.pt")
@@ -122,15 +122,15 @@ def test_core_train_refuses_a_fresh_run_over_another_runs_files(ws):
         train(preset, data_dir, folder, handle_signals=False)
     assert sha(folder / "best_model.pt") == before
     with pytest.raises(TacticsError, match="in use"):
-        runstore.new_run(ck, "tiny", "one")
+        workspace_runs.new_run(ck, "tiny", "one")
     with pytest.raises(TacticsError, match="reserved"):
-        runstore.new_run(ck, "tiny", "legacy")
+        workspace_runs.new_run(ck, "tiny", "legacy")
     with pytest.raises(TacticsError, match="not usable"):
-        runstore.new_run(ck, "tiny", "../x")
+        workspace_runs.new_run(ck, "tiny", "../x")
     # A live run anywhere in the workspace refuses a second fresh one.
-    with runs.RunRecorder(folder):
+    with run_folder.RunRecorder(folder):
         with pytest.raises(TacticsError, match="already active"):
-            runstore.new_run(ck, "tiny", "two")
+            workspace_runs.new_run(ck, "tiny", "two")
 
 
 def test_old_workspace_run_shows_up_as_legacy_and_is_never_replaced(ws, capsys):
@@ -141,15 +141,15 @@ def test_old_workspace_run_shows_up_as_legacy_and_is_never_replaced(ws, capsys):
     preset = apply_overrides(load_preset("tiny"), TINY + ["training.max_steps=3"])
     train(preset, data_dir, ck, handle_signals=False, metrics_interval=0)  # the layout before runs/
     old = sha(ck / "best_model.pt")
-    assert [i.name for i in runstore.list_runs(ck)] == ["legacy"]
-    assert runstore.current_run_dir(ck) == ck
+    assert [i.name for i in workspace_runs.list_runs(ck)] == ["legacy"]
+    assert workspace_runs.current_run_dir(ck) == ck
     assert train_cli(data_dir, ck, "--run-name", "new", *sets(), steps=3) == 0
     assert sha(ck / "best_model.pt") == old and not (ck / "best_model.pt").is_symlink()
-    infos = runstore.list_runs(ck)
+    infos = workspace_runs.list_runs(ck)
     assert [(i.name, i.status, i.legacy) for i in infos] == [("legacy", "finished", True), ("new", "finished", False)]
-    assert runstore.best_model(ck) == ck / "runs" / "new" / "best_model.pt"  # what `tactics export` takes
+    assert workspace_runs.best_model(ck) == ck / "runs" / "new" / "best_model.pt"  # what `tactics export` takes
     with pytest.raises(TacticsError, match="by hand"):
-        runstore.remove_run(ck, "legacy")
+        workspace_runs.remove_run(ck, "legacy")
     # `tactics resume --run-name legacy` continues the old run where it is.
     assert main(["resume", "--run-name", "legacy", "--checkpoint-dir", str(ck), "--data-dir", str(data_dir), "--max-steps", "5"]) == 0
     assert (ck / "checkpoint_step_5.pt").is_file()
@@ -166,9 +166,9 @@ def test_export_config_names_its_run_checkpoint_and_figures(ws):
     best = ck / "runs" / "A" / "best_model.pt"
     assert src["run"] == "A" and src["checkpoint"] == "best_model.pt" and src["checkpoint_path"] == str(best.resolve())
     assert src["step"] == cfg["training_step"] == 6 and src["proof_loss"] > 0 and src["val_loss"] > 0
-    exports = runstore.list_exports(ck.parent / "export")
-    assert [e.run for e in runstore.exports_of(exports, best)] == ["A"]
-    assert runstore.exports_of(exports, ck / "runs" / "A" / "checkpoint_step_6.pt") == []
+    exports = workspace_runs.list_exports(ck.parent / "export")
+    assert [e.run for e in workspace_runs.exports_of(exports, best)] == ["A"]
+    assert workspace_runs.exports_of(exports, ck / "runs" / "A" / "checkpoint_step_6.pt") == []
 
 
 def test_disk_full_while_saving_is_one_clear_line_and_nothing_torn(ws, monkeypatch):
@@ -179,7 +179,7 @@ def test_disk_full_while_saving_is_one_clear_line_and_nothing_torn(ws, monkeypat
     from tactics_core.train import train
 
     data_dir, ck = ws
-    folder = runstore.new_run(ck, "tiny", "full")
+    folder = workspace_runs.new_run(ck, "tiny", "full")
     real_save = torch.save
     calls = {"n": 0}
 
@@ -204,4 +204,4 @@ def test_disk_full_while_saving_is_one_clear_line_and_nothing_torn(ws, monkeypat
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temp file left
     for info in C.list_checkpoints(folder):
         assert info.error is None  # whatever is there loads
-    assert runs.read_run_state(folder).state == "failed"
+    assert run_folder.read_run_state(folder).state == "failed"

@@ -1,4 +1,7 @@
-"""The run folder (= the checkpoint dir) as the one channel between a run and its watchers.
+"""One run's folder (= the checkpoint dir) as the one channel between a run and its watchers.
+
+All runs of a workspace (their folders under checkpoints/runs/, `current`, listing) are
+`workspace_runs.py`'s; this module knows one folder only.
 
 A training run writes, and anyone (the TUI, `tactics stop`, a second
 terminal after an SSH drop) reads:
@@ -30,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from .atomic import atomic_write_text
 from .errors import TacticsError
@@ -169,6 +172,33 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
 
 # ----------------------------------------------------------------------------
 # The writer side (used by the trainer)
+
+
+class Recorder(Protocol):
+    """What the trainer records a run through, on every rank alike: `RunRecorder` on rank 0
+    (it owns the folder) and `RankRecorder` on the others (the same calls, nothing written),
+    so the loop never asks which rank it is to record."""
+
+    stop_event: threading.Event  # set when a stop is asked for (file, signal, cancel)
+    stop_reason: str
+
+    def open(self) -> Recorder: ...
+
+    def __enter__(self) -> Recorder: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+    def close(self, state: str | None = None, message: str | None = None) -> None: ...
+
+    def update(self, **fields: Any) -> None: ...
+
+    def write_state(self) -> None: ...
+
+    def set_state(self, state: str, message: str | None = None) -> None: ...
+
+    def emit(self, event: RunEvent) -> RunEvent: ...
+
+    def request_stop(self, reason: str) -> None: ...
 
 
 class RunRecorder:
@@ -430,7 +460,7 @@ def spawn_detached(command: Sequence[str], folder: str | os.PathLike) -> int:
 # Signals
 
 
-def install_stop_signals(recorder: RunRecorder) -> Callable[[], None]:
+def install_stop_signals(recorder: Recorder) -> Callable[[], None]:
     """SIGINT / SIGTERM / SIGHUP end the run gracefully; a second SIGINT interrupts at once.
 
     Returns a function that restores the previous handlers. Does nothing off
