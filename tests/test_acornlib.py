@@ -386,9 +386,19 @@ def test_summary_groups_problems_by_kind_and_json_keeps_every_entry(tmp_path, ca
     assert "  empty certificate files: 7" in out and "    ... and 4 more (see --json)" in out
     assert out.count("build/e") == 3 and "lost" not in out  # a goal placed by position is a count, not a problem
     assert "order 1" in out
+    assert "--preset library" not in out  # a small import: the default presets fit it
     assert main(["import", "acornlib", str(root), "--data-dir", str(data), "--force", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert len(d["problems"]) == 7 and [f["cert"] for f in d["fallbacks"]] == ["build/lost.jsonl"]
+
+
+def test_a_whole_library_import_points_at_the_library_preset(tmp_path, capsys, monkeypatch):
+    from tactics_core.cli import import_cmd
+
+    root = _tree(tmp_path / "lib")
+    monkeypatch.setattr(import_cmd, "LIBRARY_FILES", 1)
+    assert main(["import", "acornlib", str(root), "--data-dir", str(tmp_path / "data" / "proofs")]) == 0
+    assert "then: tactics train --preset library --data-dir" in capsys.readouterr().out
 
 
 def test_file_names_widen_only_past_99999():

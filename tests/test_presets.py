@@ -12,7 +12,7 @@ from tactics_core import presets as P
 from tactics_core.cli import main
 from tactics_core.errors import TacticsError
 
-BUILTINS = ("cpu", "default", "gpu", "tiny")
+BUILTINS = ("cpu", "default", "gpu", "library", "tiny")
 
 
 def write(path: Path, text: str) -> Path:

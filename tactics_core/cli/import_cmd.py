@@ -8,6 +8,10 @@ from ..acornlib import group_problems
 from ..workspace import DATA_DIR
 
 
+# An import this large is a whole library: the `library` preset (split by module) fits it.
+LIBRARY_FILES = 50_000
+
+
 def register(subparsers) -> None:
     imp = subparsers.add_parser("import", help="make a corpus from real data (an acornlib checkout)")
     sub = imp.add_subparsers(dest="import_command", metavar="SOURCE")
@@ -93,4 +97,7 @@ def cmd_acornlib(args) -> int:
         return 0
     print(format_summary(d))
     print(f"next: tactics corpus stats --data-dir {made.data_dir}   then: tactics tokenizer train --data-dir {made.data_dir}")
+    if made.files >= LIBRARY_FILES:
+        print(f"then: tactics train --preset library --data-dir {made.data_dir}   "
+              "(validated on whole held-out modules; docs/presets.md)")
     return 0
