@@ -72,13 +72,20 @@ def crashes_acorn(text: str) -> bool:
     which panics ("expected statement, got EOF") when the line holds no
     statement: when it is only a `//` comment (its tokenizer turns the comment
     into a newline) or starts with `}` (in a block, a closing brace ends the
-    block). Its tokenizer skips only spaces and tabs before them. The whole
-    prover process dies, not just the attempt. Found with the real binary
-    (docs/prover.md); no proof line needs either.
+    block). Its tokenizer skips only spaces and tabs before them. And its
+    kernel panics on the claim `false` itself ("PDT key mismatch", `pdt.rs:656`:
+    the literal's key is empty), which acornlib's 2026 certificates write as a
+    proof's last line (5,516 files of a whole import of `bd1e6027`), so a model
+    trained on them writes it. The whole prover process dies, not just the
+    attempt. Found with the real binary (docs/prover.md); no proof line needs any
+    of them (the prover stops by itself when its checker finds the contradiction).
     """
     stripped = text.lstrip(" \t")
-    return (stripped.startswith("//") and not stripped.startswith("///")) or stripped.startswith("}")
+    return ((stripped.startswith("//") and not stripped.startswith("///")) or stripped.startswith("}")
+            or stripped.rstrip() == FALSE_LINE)
 
+
+FALSE_LINE = "false"  # the claim acorn f47631b0's kernel panics on
 
 GUARD_PENALTY = 100.0  # subtracted from a guarded token's logit: at temperature 0.8, e^-125 of its odds
 
@@ -104,7 +111,7 @@ class CrashGuard:
     ends_slash: np.ndarray  # [vocab] bool: the token's text ends with `/`
     starts_slash: np.ndarray  # [vocab] bool: the token's text starts with `/`
     line_start: np.ndarray  # [vocab] bool: after this token a new line starts (newline, then spaces/tabs)
-    bad_first: np.ndarray  # [vocab] bool: no line may start with this token (blank, or `}` first)
+    bad_first: np.ndarray  # [vocab] bool: no line may start with this token (blank, `}` first, or the line `false`)
 
     @classmethod
     def of(cls, tokenizer: Any) -> "CrashGuard":
@@ -118,10 +125,14 @@ class CrashGuard:
             return b"\n" in t and not t.rsplit(b"\n", 1)[1].strip(b" \t")
 
         def bad_first(t: bytes) -> bool:
-            if not t or b"\n" in t:  # a special token, or one that ends the line (the prover stops there)
+            if not t:  # a special token
                 return False
-            rest = t.lstrip(b" \t")
-            return not rest or rest.startswith(b"}")
+            line = t.split(b"\n", 1)[0].lstrip(b" \t")
+            if line.rstrip(b" \t") == FALSE_LINE.encode():
+                return True
+            if b"\n" in t:  # a token that ends the line (the prover stops there)
+                return False
+            return not line or line.startswith(b"}")
 
         return cls(
             banned=np.array([b"//" in t for t in texts], dtype=bool),

@@ -116,6 +116,29 @@ def test_crashing_lines_are_comment_only_lines():
     assert crashes_acorn("}") and crashes_acorn("\t} else {")  # in a block, a closing brace ends it: no statement
     assert not crashes_acorn("/// a doc comment") and not crashes_acorn("a / b = c // trailing")
     assert not crashes_acorn("x = y") and not crashes_acorn("forall(x: Nat) { x = x }")
+    # The claim `false` panics acorn's kernel (pdt.rs:656, "PDT key mismatch"): found with a debug
+    # build that printed each line (docs/prover.md); acornlib's 2026 certificates end proofs with it.
+    assert crashes_acorn("false") and crashes_acorn("  false ")
+    assert not crashes_acorn("false = x.is_empty") and not crashes_acorn("not falsehood(x)")
+
+
+def test_the_guard_keeps_a_line_from_being_false_or_starting_with_a_brace():
+    from tactics_core.prover import CrashGuard
+
+    class Vocab:
+        pieces = [b"\n", b"false", b" false", b"false\n", b"fals", b"}", b"x", b"", b"false x", b"\n  "]
+        vocab_size = len(pieces)
+
+        def token_bytes(self, i):
+            return self.pieces[i] or None
+
+        def decode(self, ids):
+            return ""
+
+    rule = CrashGuard.of(Vocab())
+    assert rule.bad_first.tolist() == [False, True, True, True, False, True, False, False, False, False]
+    assert rule.line_start[[0, 3, 7, 9]].all() and not rule.line_start[[1, 6]].any()  # a special token may hide a newline
+    assert rule.mask(0)[[1, 2, 3, 5]].all() and not rule.mask(6)[1]  # `false` is fine inside a line
 
 
 # ------------------------------------------------------------------ a stand-in acorn
