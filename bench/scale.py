@@ -205,7 +205,8 @@ def main() -> None:
         ratio("peak RSS of training", big["name"], big["stages"]["train"]["peak_mb"], small["name"],
               small["stages"]["train"]["peak_mb"], "MB", 0),
     ]
-    print_ratios(ratios)
+    reused = [r["name"] for r in results if r.get("reused")]
+    print_ratios(ratios, where="in this run" if not reused else f"(sizes {', '.join(reused)} from {args.reuse})")
     print()
     print(chart(results))
     if args.json:
