@@ -192,7 +192,7 @@ class TokenCache:
     learn_sep: bool  # True when sep is <EOS> (the model learns where a file ends)
     pad_id: int
     bytes_exact: bool  # token byte lengths add up to every file's byte count
-    path: Path | None  # the store folder (None: could not be written, tokens held in memory)
+    path: Path | None  # the store folder (None: its index could not be written; the next load tokenizes again)
     encoded: int  # files tokenized by this load (0: everything came from the store)
     skipped: list[str] = field(default_factory=list)
 
