@@ -41,6 +41,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
+from . import acorn_syntax, acorn_types
 from .atomic import atomic_path, swap_dir
 from .errors import TacticsError
 from .progress import CancelToken, ProgressFn, check, report
@@ -970,8 +971,47 @@ def block_prefix(prefix: list[str]) -> list[str]:
 STYLES = ("published", "acorn")
 
 
+def _theorem_header(g_lines: list[str]) -> str:
+    """`theorem name[T](args)`: a theorem's text before its statement's `{`."""
+    text = " ".join(line.split("//", 1)[0].strip() for line in g_lines)
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "{" and depth == 0:
+            return text[:i]
+        depth += (ch in "([") - (ch in ")]")
+    return text
+
+
+def _theorem_counterfactual(slot: Slot, fallback: str, context: Optional["ModuleContext"]) -> str:
+    """A theorem's `@C` printed as acorn's code generator prints it (acorn_syntax, with the
+    library's signatures from acorn_types), from the conclusion after the last top-level
+    `implies`; the syntactic negation where the text is beyond the parser."""
+    statement = slot.text
+    hits = _top_level_words(statement, "implies")
+    conclusion = statement[hits[-1] + len(" implies "):] if hits else statement
+    try:
+        scope = numerals = None
+        if context is not None:
+            numerals = context.library.modules.get(context.module, acorn_types.ModuleInfo()).numerals
+            try:
+                scope = acorn_types.TypeScope.for_theorem(context.library, context.module, _theorem_header(slot.g_lines))
+            except acorn_syntax.SyntaxError:
+                scope = None
+        return acorn_syntax.counterfactual(conclusion, scope, numerals)
+    except acorn_syntax.SyntaxError:
+        return fallback
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """What printing a theorem's `@C` in acorn's style needs beyond the module's text."""
+
+    library: "acorn_types.Library"
+    module: str
+
+
 def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot],
-           style: str = "published") -> str:
+           style: str = "published", context: Optional[ModuleContext] = None) -> str:
     """The proof file text for one certificate, in one of STYLES.
 
     "published": as the published corpora (their README): `@T` from the enclosing theorem, a
@@ -1010,6 +1050,7 @@ def render(cert: Certificate, placement: Placement, lines: list[str], enclosing:
         hyp, cf = hypothesis_and_counterfactual(slot.text if slot.kind == "theorem" else cert.goal)
         if acorn and slot.kind == "theorem":
             hyp = None
+            cf = _theorem_counterfactual(slot, cf, context)
     if hyp is not None:
         out.append("@H")
         out.append(hyp)
@@ -1213,11 +1254,13 @@ def _selected(path: str, include: list, exclude: list) -> bool:
 _THEOREM_NAME = re.compile(r"^\s*(?:theorem|lemma)\s+([\w.]+)", re.M)
 
 
-def scan_checkout(root: Path, sources, cancel: CancelToken | None = None) -> tuple[dict, frozenset]:
+def scan_checkout(root: Path, sources, cancel: CancelToken | None = None,
+                  library: Optional[acorn_types.Library] = None) -> tuple[dict, frozenset]:
     """What goal finding needs from the whole checkout, one source at a time.
 
     Returns {typeclass: number of conditions} (an instance takes one certificate
-    per condition) and the set of theorem names (a claim `thm(args)` is a citation).
+    per condition) and the set of theorem names (a claim `thm(args)` is a citation);
+    fills `library` with the sources' signatures when given (style "acorn").
     """
     typeclasses: dict = {}
     theorems: set = set()
@@ -1227,6 +1270,8 @@ def scan_checkout(root: Path, sources, cancel: CancelToken | None = None) -> tup
         if text is None:
             continue
         theorems.update(_THEOREM_NAME.findall(text))
+        if library is not None:
+            library.add_module(rel, text)
         if "typeclass" in text:
             for name, count in typeclass_conditions(text.split("\n")).items():
                 typeclasses.setdefault(name, count)
@@ -1248,7 +1293,7 @@ def _not_a_checkout(root: Path, tree: _Tree) -> str:
 
 def module_files(
     text: str, certs: list[Certificate], typeclasses: dict, theorem_names: frozenset = frozenset(),
-    style: str = "published",
+    style: str = "published", context: Optional[ModuleContext] = None,
 ) -> Iterator[tuple[Certificate, Placement, str]]:
     """Each certificate of one module with its placement and proof file text."""
     lines = text.split("\n")
@@ -1261,7 +1306,7 @@ def module_files(
         enclosing = None
         if placement.slot is None:
             enclosing = _enclosing_for_unlocated(cert, certs, placements, theorems)
-        yield cert, placement, render(cert, placement, lines, enclosing, style)
+        yield cert, placement, render(cert, placement, lines, enclosing, style, context)
 
 
 def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot]:
@@ -1321,7 +1366,8 @@ def import_acornlib(
             f"no module of {root} matches --include {include or '*'} / --exclude {exclude or '-'} "
             f"(module paths look like {modules[0].source or modules[0].cert}); loosen the globs"
         )
-    typeclasses, theorem_names = scan_checkout(root, tree.sources, cancel)
+    library = acorn_types.Library() if style == "acorn" else None
+    typeclasses, theorem_names = scan_checkout(root, tree.sources, cancel, library)
     report(progress, 0, len(selected), "counting certificates")
     digits = name_digits(sum(_count_certificates(root / m.cert) for m in selected if m.source is not None))
 
@@ -1329,7 +1375,7 @@ def import_acornlib(
     # before the swap leaves the old folder and the old manifest as they were.
     with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
         with open(manifest_tmp, "w", encoding="utf-8", newline="\n") as manifest:
-            job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, style, digits)
+            job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, style, digits, library)
             for done, module in enumerate(selected):
                 check(cancel)
                 report(progress, done, len(selected), module.source or module.cert)
@@ -1370,6 +1416,7 @@ class _Job:
     cancel: CancelToken | None
     style: str
     digits: int
+    library: Optional[acorn_types.Library] = None
 
 
 def _import_module(job: _Job, module: Module) -> None:
@@ -1414,7 +1461,8 @@ def _import_module(job: _Job, module: Module) -> None:
             result.problems.append(Problem(module.cert, "empty certificate file (no goals to import)", kind="empty"))
         return
     touched = 0
-    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, style=style)):
+    context = None if job.library is None else ModuleContext(job.library, acorn_types.module_name(module.source))
+    for k, (cert, placement, text) in enumerate(module_files(source_text, certs, *scanned, style=style, context=context)):
         if k % 256 == 0:
             check(cancel)
         if source_damage is not None and REPLACED in text[: text.rindex("@P\n")]:

