@@ -422,13 +422,13 @@ class TypeScope:
             return None if sig is None else []
         if call is not None and sig.args is not None:
             given = sig.args[: len(call.args)]
-            if all(any(isinstance(a, syn.Name) and a.text == p for a in given) for p in sig.params):
-                bound = self.bind(sig, head, call.args, local) or {}
-                ret = sig.value_type()
-                # compose-like callees whose result parameter becomes a function change arity
-                if not any(isinstance(bound.get(p), syn.FnType) for p in sig.params if syn.type_text(sig.ret) == p):
-                    return []
             bound = self.bind(sig, head, call.args, local)
+            inferable = all(any(isinstance(a, syn.Name) and a.text == p for a in given) for p in sig.params)
+            # type_param_could_change_arity: a result parameter that becomes a function type
+            # (`compose`'s V) would change the callee's arity, so the parameters are written
+            grows = isinstance(sig.ret, syn.Name) and isinstance((bound or {}).get(sig.ret.text), syn.FnType)
+            if inferable and not grows:
+                return []
         else:
             bound = dict(zip(sig.params, head.types)) if isinstance(head, syn.TypeArgs) else None
         if bound is None or any(p not in bound for p in sig.params):

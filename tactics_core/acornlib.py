@@ -366,6 +366,9 @@ class Slot:
     # header that acorn puts in @T (its @G is C's lines alone).
     closing_line: Optional[str] = None
     header_lines: int = 0
+    conditions: tuple = ()  # an instance's typeclass conditions (goal keys), one slot copy each
+    condition: str = ""  # the condition key of one copy
+    first: bool = True  # the first copy: a 2025 certificate (all conditions) goes there
     _key: Optional[str] = None
 
     @property
@@ -579,10 +582,15 @@ class _Source:
                 end = self._block(by[0], by[1], line)
         type_name = m.group(1) if m else ""
         tc = m.group(2) if m else ""
-        conditions = typeclasses.get(tc.split(".")[-1], 1)
+        param, conditions = typeclasses.get(tc.split(".")[-1], ("", [""]))
+        if not conditions:  # `typeclass M: AddCommMonoid extends ... { }`: nothing to prove
+            return end
+        if param and type_name:
+            conditions = [re.sub(rf"\b{re.escape(param)}\b", type_name, c) for c in conditions]
         slot = Slot(
             "instance", line, end, line, self.lines[line : end + 1], self.code[line].strip(),
-            capacity=max(1, conditions), typeclass=tc, type_name=type_name,
+            capacity=len(conditions), typeclass=tc, type_name=type_name,
+            conditions=tuple(goal_key(c) if c else "" for c in conditions),
         )
         self.slots.append(slot)
         return end
@@ -728,26 +736,36 @@ class _Source:
 
 
 def typeclass_conditions(lines: list[str]) -> dict:
-    """{typeclass name: number of conditions} declared in one source."""
+    """{typeclass name: (its type parameter, [each condition as a claim])} declared in one source:
+    `distrib_left(a: S, b: S) { a * b = b * a }` is `forall(a: S, b: S) { a * b = b * a }`, a
+    condition without arguments (`reflexive { is_reflexive(P.lte) }`) its body."""
     out: dict = {}
     code = [_strip_comment(l) for l in lines]
     i = 0
     while i < len(code):
-        m = re.match(r"\s*typeclass\s+(?:[\w]+\s*:\s*)?([\w]+)", code[i])
+        m = re.match(r"\s*typeclass\s+(?:([\w]+)\s*:\s*)?([\w]+)", code[i])
         if m and "{" in code[i]:
-            name = m.group(1)
+            param, name = m.group(1) or "", m.group(2)
             depth = 0
-            count = 0
+            conditions: list[str] = []
+            current: Optional[list] = None  # [args, body lines] of the condition being read
             j = i
             while j < len(code):
                 line = code[j]
-                if depth == 1 and re.match(r"\s*[a-z_][\w]*\s*(\[[^\]]*\])?\(.*\)\s*\{", line):
-                    count += 1
+                head = re.match(r"\s*[a-z_][\w]*\s*(?:\[[^\]]*\])?(?:\((.*)\))?\s*\{\s*$", line) if depth == 1 else None
+                if head:
+                    current = [head.group(1), []]
+                elif depth == 2 and current is not None and line.strip() != "}":
+                    current[1].append(line.strip())
                 depth += line.count("{") - line.count("}")
+                if depth == 1 and current is not None and not head:
+                    body = " ".join(current[1])
+                    conditions.append(f"forall({current[0]}) {{ {body} }}" if current[0] else body)
+                    current = None
                 if depth <= 0 and j > i:
                     break
                 j += 1
-            out[name] = count
+            out[name] = (param, conditions)
             i = j + 1
         else:
             i += 1
@@ -775,7 +793,8 @@ def _fuzzy(a: str, slot: Slot) -> float:
 
 def _score(cert_key: str, cert_tokens: str, slot: Slot, fuzzy: bool = True) -> tuple[int, str]:
     if slot.kind == "instance":
-        return _FUZZY, "instance"
+        exact = 100 if slot.condition and cert_key == slot.condition else 0
+        return _FUZZY + exact + slot.first, "instance"
     if cert_key == slot.key or cert_key == slot.body_key:
         return _EXACT, "exact"
     if slot.citation:
@@ -897,10 +916,17 @@ def _align_table(certs: list[Certificate], slots: list[Slot]) -> list[Placement]
 
 
 def _expand(slots: list[Slot]) -> list[Slot]:
-    """Instances take one certificate per typeclass condition: repeat their slot."""
+    """Instances take one certificate per typeclass condition: a copy of their slot for each,
+    carrying that condition's key (acorn's 2026 certificates state one condition each, in its
+    words; a 2025 certificate states them all at once and matches none exactly, so it goes to
+    the first copy, and the next instance's certificate to the next instance)."""
     out = []
     for s in slots:
-        out.extend([s] * s.capacity if s.kind == "instance" else [s])
+        if s.kind == "instance":
+            keys = s.conditions or ("",) * s.capacity
+            out.extend(replace(s, condition=c, first=k == 0) for k, c in enumerate(keys))
+        else:
+            out.append(s)
     return out
 
 
@@ -939,33 +965,68 @@ def locate(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
 # ------------------------------------------------------------------ rendering
 
 
+class _BlockScan:
+    """The blocks open after each line of a theorem's text, read once from the theorem's first
+    line however many goals ask (`block_prefix` for each goal alone was quadratic: 12 of 34 s on
+    a 210-module import)."""
+
+    def __init__(self, lines: list[str], top: int = 0) -> None:
+        self.lines, self.top = lines, top
+        self.stack: list[int] = []  # the line (relative to top) where each open block's statement began
+        self.start = 0  # the line where the statement being read began (an `if` may run over lines)
+        self.depth = 0  # open ( and [
+        self.fed = 0  # lines read
+        self.prev = ""
+
+    def copy(self) -> "_BlockScan":
+        other = _BlockScan(self.lines, self.top)
+        other.stack, other.start, other.depth, other.fed, other.prev = list(self.stack), self.start, self.depth, self.fed, self.prev
+        return other
+
+    def feed(self, line: str) -> None:
+        i = self.fed
+        code = line.split("//", 1)[0]
+        if self.depth == 0 and (i == 0 or not _ENDS_WITH_OP.search(self.prev.split("//", 1)[0].rstrip())):
+            self.start = i
+        popped: Optional[int] = None
+        between = ""
+        for ch in code:
+            if ch == "{":
+                self.stack.append(popped if popped is not None and between.strip() in ("by", "constraint") else self.start)
+                popped = None
+            elif ch == "}" and self.stack:
+                popped, between = self.stack.pop(), ""
+            else:
+                between += ch
+                self.depth += (ch in "([") - (ch in ")]")
+        if code.strip():
+            self.depth = max(self.depth, 0)
+        self.fed += 1
+        self.prev = line
+
+    def prefix(self, end: int, extra: list[str] = ()) -> list[str]:
+        """block_prefix(lines[top:end] + extra), reading only the lines not read yet."""
+        n = end - self.top
+        if n < self.fed:
+            self.__init__(self.lines, self.top)
+        while self.fed < n:
+            self.feed(self.lines[self.top + self.fed])
+        scan = self
+        if extra:
+            scan = self.copy()
+            for line in extra:
+                scan.feed(line)
+        text = self.lines[self.top : end] + list(extra)
+        return text[scan.stack[-1] :] if scan.stack else text
+
+
 def block_prefix(prefix: list[str]) -> list[str]:
     """The part of a theorem's text before a goal that acorn f47631b0 writes as `@T`: from the
     innermost block still open at the goal (`if`, `else`, `forall`, a match case, ...), whose
     environment acorn's `GoalContext` uses (`env_for_line`); a theorem's own `} by {` block
     starts at the theorem, a structure's `} constraint {` at the structure. Braces after `//`
     do not count."""
-    stack: list[int] = []
-    start = 0  # the line where the statement being read began (an `if` may run over lines)
-    depth = 0  # open ( and [
-    for i, line in enumerate(prefix):
-        code = line.split("//", 1)[0]
-        if depth == 0 and (i == 0 or not _ENDS_WITH_OP.search(prefix[i - 1].split("//", 1)[0].rstrip())):
-            start = i
-        popped: Optional[int] = None
-        between = ""
-        for ch in code:
-            if ch == "{":
-                stack.append(popped if popped is not None and between.strip() in ("by", "constraint") else start)
-                popped = None
-            elif ch == "}" and stack:
-                popped, between = stack.pop(), ""
-            else:
-                between += ch
-                depth += (ch in "([") - (ch in ")]")
-        if code.strip():
-            depth = max(depth, 0)
-    return prefix[stack[-1]:] if stack else prefix
+    return _BlockScan(prefix).prefix(len(prefix))
 
 
 STYLES = ("published", "acorn")
@@ -1011,7 +1072,8 @@ class ModuleContext:
 
 
 def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot],
-           style: str = "published", context: Optional[ModuleContext] = None) -> str:
+           style: str = "published", context: Optional[ModuleContext] = None,
+           scans: Optional[dict] = None) -> str:
     """The proof file text for one certificate, in one of STYLES.
 
     "published": as the published corpora (their README): `@T` from the enclosing theorem, a
@@ -1035,8 +1097,13 @@ def render(cert: Certificate, placement: Placement, lines: list[str], enclosing:
         prefix = lines[slot.top : slot.start] if slot.kind == "claim" else []
         if acorn and slot.body_key is not None:
             prefix = []  # acorn proves a `forall(x) { ... }` claim in the forall's own context
+        elif acorn and slot.kind == "claim":
+            scans = {} if scans is None else scans
+            if slot.top not in scans:
+                scans[slot.top] = _BlockScan(lines, slot.top)
+            prefix = scans[slot.top].prefix(slot.start, slot.g_lines[: slot.header_lines])
         elif acorn:
-            prefix = block_prefix(prefix + slot.g_lines[: slot.header_lines]) if slot.header_lines else block_prefix(prefix)
+            prefix = block_prefix(slot.g_lines[: slot.header_lines])
         if prefix:
             out.append("@T")
             out.extend(prefix)
@@ -1273,8 +1340,8 @@ def scan_checkout(root: Path, sources, cancel: CancelToken | None = None,
         if library is not None:
             library.add_module(rel, text)
         if "typeclass" in text:
-            for name, count in typeclass_conditions(text.split("\n")).items():
-                typeclasses.setdefault(name, count)
+            for name, conditions in typeclass_conditions(text.split("\n")).items():
+                typeclasses.setdefault(name, conditions)
     return typeclasses, frozenset(theorems)
 
 
@@ -1302,11 +1369,12 @@ def module_files(
     slots = _Source(lines, theorem_names).parse(typeclasses)
     placements = locate(certs, slots)
     theorems = [s for s in slots if s.kind == "theorem"]
+    scans: dict = {}  # one _BlockScan per theorem (style "acorn")
     for cert, placement in zip(certs, placements):
         enclosing = None
         if placement.slot is None:
             enclosing = _enclosing_for_unlocated(cert, certs, placements, theorems)
-        yield cert, placement, render(cert, placement, lines, enclosing, style, context)
+        yield cert, placement, render(cert, placement, lines, enclosing, style, context, scans)
 
 
 def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot]:

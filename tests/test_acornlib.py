@@ -508,3 +508,73 @@ def test_transitional_layout_certs_folders_with_proof_lines(tmp_path):
     made = import_acornlib(root, tmp_path / "d" / "proofs")
     assert made.layout == "2026" and made.files == 4 and made.methods["exact"] == 2 and not made.problems
     assert (tmp_path / "d" / "proofs" / "proof_00000.txt").read_text().endswith("@P\n1 * a = a\n")
+
+
+TYPECLASSES_AC = """typeclass P: PartialOrder {
+    lte: (P, P) -> Bool
+
+    reflexive {
+        is_reflexive(P.lte)
+    }
+
+    transitive {
+        is_transitive(P.lte)
+    }
+}
+
+typeclass M: Nothing extends PartialOrder {
+    // All the properties are provided by the base typeclasses.
+}
+
+typeclass S: Semi {
+    distrib_left(a: S, b: S, c: S) {
+        a * (b + c) = (a * b) + (a * c)
+    }
+}
+"""
+
+INSTANCES_AC = """instance Foo: PartialOrder {
+    let lte = Foo.lte
+}
+
+instance Foo: Nothing
+
+instance Foo: Semi
+"""
+
+
+@pytest.mark.parametrize("goals, expected", [
+    # acorn's 2026 certificates: one per condition, in its words, whatever the order
+    (["is_transitive[Foo](Foo.lte)", "is_reflexive[Foo](Foo.lte)",
+      "forall(x0: Foo, x1: Foo, x2: Foo) { x0 * (x1 + x2) = x0 * x1 + x0 * x2 }"],
+     ["instance Foo: PartialOrder {", "instance Foo: PartialOrder {", "instance Foo: Semi"]),
+    # 2025: all of an instance's conditions in one certificate; the next belongs to the next instance
+    (["is_reflexive[Foo](Foo.lte) and is_transitive[Foo](Foo.lte)", "forall(x0: Foo) { x0 = x0 }"],
+     ["instance Foo: PartialOrder {", "instance Foo: Semi"]),
+])
+def test_instance_certificates_go_to_their_conditions(goals, expected):
+    """A typeclass condition needs no arguments (`reflexive { ... }`); one with no conditions of its
+    own (`Nothing`) takes no certificate (acorn c30e377's `instance Complex: AddCommMonoid`)."""
+    from tactics_core.acornlib import Certificate, module_files, typeclass_conditions
+
+    typeclasses = typeclass_conditions(TYPECLASSES_AC.split("\n"))
+    assert typeclasses["PartialOrder"] == ("P", ["is_reflexive(P.lte)", "is_transitive(P.lte)"])
+    assert typeclasses["Nothing"] == ("M", [])
+    assert typeclasses["Semi"][1] == ["forall(a: S, b: S, c: S) { a * (b + c) = (a * b) + (a * c) }"]
+    certs = [Certificate(k + 1, g, ()) for k, g in enumerate(goals)]
+    placed = [p.slot.g_lines[0] for _c, p, _t in module_files(INSTANCES_AC, certs, typeclasses, style="acorn")]
+    assert placed == expected
+
+
+def test_a_goal_an_if_condition_also_states_is_placed_as_acorn_places_it(tmp_path):
+    """acorn's own `training` (committed output, fixtures README) puts `f(x) = g(x)` on the claim
+    inside the block, not on the header `if forall(x: Nat) { f(x) = g(x) } {`: the importer writes
+    its three files byte for byte, in both the `@G` and the `@T` that follow from that."""
+    case = REAL_TRAINING / "if_condition"
+    out = tmp_path / "proofs"
+    import_acornlib(case / "acornlib", out, style="acorn")
+    expected = sorted((case / "expected").glob("proof_*.txt"))
+    assert len(expected) == 3
+    for e in expected:
+        assert (out / e.name).read_text() == e.read_text(), e.name
+    assert "@G\n            f(x) = g(x)\n" in expected[0].read_text()
