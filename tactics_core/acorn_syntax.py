@@ -435,8 +435,9 @@ class Printer:
         if isinstance(node, Call):
             fn = node.fn
             args = [self._expr(a).text for a in node.args]  # the generator does args first
-            if isinstance(fn, Dot) and self._alias(fn) is not None:
-                return _Out(f"{self._alias(fn)}({self._expr(fn.left).text})({', '.join(args)})", APPLY)
+            alias = self._alias(fn) if isinstance(fn, Dot) else None
+            if alias is not None:
+                return _Out(f"{alias}({self._expr(fn.left).text})({', '.join(args)})", APPLY)
             if isinstance(fn, Dot) and isinstance(fn.left, TypeArgs) and isinstance(fn.left.fn, Name):
                 # `Set[Nat].singleton(n)`: the type's arguments as a generic constant's
                 owner, types = fn.left.fn.text, ", ".join(type_text(t) for t in fn.left.types)

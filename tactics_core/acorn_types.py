@@ -191,6 +191,11 @@ class Library:
                 args = tuple(_type(a) for a in _split_top(m.group(2))) if m.group(2) else None
                 table.setdefault(m.group(1), Sig(params, args, self_type))
 
+    def numerals(self, module: str) -> Optional[str]:
+        """The type a module's bare numerals have (its last `numerals` line)."""
+        info = self.modules.get(module)
+        return info.numerals if info is not None else None
+
     def constant(self, module: str, name: str) -> Optional[Sig]:
         """The signature `name` means in `module`: its own, an imported one, or the only one."""
         found = self.constants.get(name)
@@ -325,7 +330,7 @@ class TypeScope:
             if node.text in self.variables:
                 return self.variables[node.text]
             if node.text.isdigit():
-                numerals = self.library.modules.get(self.module, ModuleInfo()).numerals
+                numerals = self.library.numerals(self.module)
                 return syn.Name(numerals) if numerals else None
             if node.text in ("true", "false"):
                 return BOOL

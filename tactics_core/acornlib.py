@@ -250,14 +250,21 @@ def negate(text: str) -> str:
     return f"not ({text})"
 
 
-def hypothesis_and_counterfactual(text: str) -> tuple[Optional[str], str]:
-    """(@H, @C) for a goal text: `A implies B` splits at the last top-level `implies`."""
+def split_implies(text: str) -> tuple[Optional[str], str]:
+    """(premise, conclusion) of a goal text, split at the last top-level `implies`; no premise
+    without one."""
     text = text.strip()
     hits = _top_level_words(text, "implies")
     if hits:
         i = hits[-1]
-        return _unwrap(text[:i]), negate(text[i + len(" implies ") :])
-    return None, negate(text)
+        return _unwrap(text[:i]), text[i + len(" implies ") :]
+    return None, text
+
+
+def hypothesis_and_counterfactual(text: str) -> tuple[Optional[str], str]:
+    """(@H, @C) for a goal text: `A implies B` splits at the last top-level `implies`."""
+    premise, conclusion = split_implies(text)
+    return premise, negate(conclusion)
 
 
 _TYPE_ARGS = re.compile(r"\[[^\[\]]*\]")
@@ -358,7 +365,6 @@ class Slot:
     name: str = ""
     block_end: int = 0  # last line of the whole statement (theorems)
     citation: bool = False
-    capacity: int = 1
     typeclass: str = ""
     type_name: str = ""
     # What acorn writes differently (style "acorn"): a theorem's closing line whole (`} by {`);
@@ -366,7 +372,7 @@ class Slot:
     # header that acorn puts in @T (its @G is C's lines alone).
     closing_line: Optional[str] = None
     header_lines: int = 0
-    conditions: tuple = ()  # an instance's typeclass conditions (goal keys), one slot copy each
+    conditions: tuple = ()  # an instance's typeclass conditions (goal keys; "" where unknown), one slot copy each
     condition: str = ""  # the condition key of one copy
     first: bool = True  # the first copy: a 2025 certificate (all conditions) goes there
     _key: Optional[str] = None
@@ -589,7 +595,7 @@ class _Source:
             conditions = [re.sub(rf"\b{re.escape(param)}\b", type_name, c) for c in conditions]
         slot = Slot(
             "instance", line, end, line, self.lines[line : end + 1], self.code[line].strip(),
-            capacity=len(conditions), typeclass=tc, type_name=type_name,
+            typeclass=tc, type_name=type_name,
             conditions=tuple(goal_key(c) if c else "" for c in conditions),
         )
         self.slots.append(slot)
@@ -923,8 +929,7 @@ def _expand(slots: list[Slot]) -> list[Slot]:
     out = []
     for s in slots:
         if s.kind == "instance":
-            keys = s.conditions or ("",) * s.capacity
-            out.extend(replace(s, condition=c, first=k == 0) for k, c in enumerate(keys))
+            out.extend(replace(s, condition=c, first=k == 0) for k, c in enumerate(s.conditions))
         else:
             out.append(s)
     return out
@@ -1047,13 +1052,11 @@ def _theorem_counterfactual(slot: Slot, fallback: str, context: Optional["Module
     """A theorem's `@C` printed as acorn's code generator prints it (acorn_syntax, with the
     library's signatures from acorn_types), from the conclusion after the last top-level
     `implies`; the syntactic negation where the text is beyond the parser."""
-    statement = slot.text
-    hits = _top_level_words(statement, "implies")
-    conclusion = statement[hits[-1] + len(" implies "):] if hits else statement
+    _premise, conclusion = split_implies(slot.text)
     try:
         scope = numerals = None
         if context is not None:
-            numerals = context.library.modules.get(context.module, acorn_types.ModuleInfo()).numerals
+            numerals = context.library.numerals(context.module)
             try:
                 scope = acorn_types.TypeScope.for_theorem(context.library, context.module, _theorem_header(slot.g_lines))
             except acorn_syntax.SyntaxError:
@@ -1325,8 +1328,8 @@ def scan_checkout(root: Path, sources, cancel: CancelToken | None = None,
                   library: Optional[acorn_types.Library] = None) -> tuple[dict, frozenset]:
     """What goal finding needs from the whole checkout, one source at a time.
 
-    Returns {typeclass: number of conditions} (an instance takes one certificate
-    per condition) and the set of theorem names (a claim `thm(args)` is a citation);
+    Returns {typeclass: (parameter, conditions)} (`typeclass_conditions`: an instance takes
+    one certificate per condition) and the set of theorem names (a claim `thm(args)` is a citation);
     fills `library` with the sources' signatures when given (style "acorn").
     """
     typeclasses: dict = {}
