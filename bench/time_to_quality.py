@@ -63,7 +63,8 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     from tactics_core.model import GPT
     from tactics_core.tokenizer import load_tokenizer
     from tactics_core.device import resolve_precision
-    from tactics_core.train import batch_loss_sum, configure_threads, disable_attention_dropout, make_optimizer, seed_everything
+    from tactics_core.gpt_kind import batch_loss_sum, disable_attention_dropout
+    from tactics_core.train import configure_threads, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
@@ -101,7 +102,7 @@ def whole_file_bpb(model, corpus: Path, work: Path, context_length: int, val_fra
     """Bits/byte of whole validation files (text + end token, the `file` layout), the same rows for any model."""
     from tactics_core.data import load_dataset
     from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.train import evaluate_split
+    from tactics_core.gpt_kind import evaluate_split
 
     tok = load_tokenizer(work / "tokenizer.json")
     ds = load_dataset(corpus, tok, work / "cache", context_length, val_fraction=val_fraction, seed=seed, layout="file")
@@ -135,7 +136,8 @@ def run_ours(corpus: Path, work: Path, preset, minutes: float, eval_limit: int |
     from tactics_core.data import load_dataset
     from tactics_core.progress import CancelToken
     from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.train import evaluate_split, train
+    from tactics_core.gpt_kind import evaluate_split
+    from tactics_core.train import train
 
     cancel = CancelToken()
     budget = minutes * 60

@@ -68,3 +68,15 @@ def resolve_precision(precision: str | None, device: str) -> str:
     if device == "cpu" or cuda_bf16(device):
         return "bf16"
     raise TacticsError(f"precision 'bf16' asked for, but device {device!r} has no bf16 autocast; use precision = \"auto\" or \"fp32\"")
+
+
+def autocast(device: str, precision: str = "fp32"):
+    """bf16 autocast when `precision` (device.resolve_precision) says bf16; plain fp32 otherwise.
+    Weights, gradients and optimizer state stay fp32 either way."""
+    import contextlib
+
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

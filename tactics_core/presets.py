@@ -1,4 +1,4 @@
-"""Training presets: a `[model]` and a `[training]` section in a TOML file.
+"""Training presets: a `[model]` and a `[training]` section in a TOML file (and, for a scorer, `[data]`).
 
 A preset is the whole recipe of a run, so it is validated completely when it
 is loaded (syntax with line and column, unknown keys with the closest valid
@@ -8,8 +8,12 @@ of training. Built-in presets ship inside the package
 checkout); a workspace's own `presets/NAME.toml` shadows the built-in of the
 same name. Key names are the original scripts' where they had one.
 
-The one-line `description` is a top-level key of the file. `vocab_size` is
-not part of a preset: it comes from the tokenizer.
+The one-line `description` and the model `kind` are top-level keys of the file:
+`kind = "gpt"` (the default: the generative tactics GPT, sections `[model]` and
+`[training]`) or `kind = "scorer"` (acorn's proof-step scorer: `[model]` its MLP,
+`[data]` its trace rows, `[training]` the keys it reads, with its own defaults). A
+kind's sections are `kind_sections(kind)`. `vocab_size` is not part of a preset: it
+comes from the tokenizer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from .data import DEFAULT_VAL_FRACTION, SPLITS  # data imports numpy only inside
 from .errors import TacticsError
 from .layouts import DEFAULT_LAYOUT, LAYOUTS, layout_named
 from .model_config import GPTConfig
+from .scorer.settings import (
+    SELECT_BY as SCORER_SELECT_BY, LOSSES as SCORER_LOSSES, TRAINING_DEFAULTS as SCORER_TRAINING_DEFAULTS,
+    TRAINING_DOCS as SCORER_TRAINING_DOCS, TRAINING_KEYS as SCORER_TRAINING_KEYS, ScorerDataSection, ScorerModelSection,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -138,17 +146,34 @@ class TrainingSection:
     select_by: str = _key("proof_loss", "proof_loss | val_loss: what picks best_model.pt and drives early stopping")
 
 
-def key_doc(section: str, key: str) -> str:
-    """The one-line documentation of `section.key` (written next to its definition above)."""
-    return next(f.metadata["doc"] for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+def key_doc(section: str, key: str, kind: str = "gpt") -> str:
+    """The one-line documentation of `section.key` (written next to its definition)."""
+    if kind == "scorer" and section == "training" and key in SCORER_TRAINING_DOCS:
+        return SCORER_TRAINING_DOCS[key]
+    return next(f.metadata["doc"] for f in dataclasses.fields(kind_sections(kind)[section]) if f.name == key)
 
 
 OPTIMIZERS = ("adamw", "muon")
 PRECISIONS = ("auto", "fp32", "bf16")
 SELECT_BY = ("proof_loss", "val_loss")
 
-SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}
-TOP_LEVEL_KEYS = ("description",)
+SECTIONS: dict[str, type] = {"model": ModelSection, "training": TrainingSection}  # the GPT's
+KINDS = ("gpt", "scorer")
+_SCORER_SECTIONS: dict[str, type] = {"model": ScorerModelSection, "data": ScorerDataSection, "training": TrainingSection}
+TOP_LEVEL_KEYS = ("description", "kind")
+
+
+def kind_sections(kind: str) -> dict[str, type]:
+    """The sections of a preset of this model kind, in the order files write them."""
+    return _SCORER_SECTIONS if kind == "scorer" else SECTIONS
+
+
+def _section_keys(kind: str, section: str) -> list[str]:
+    """The keys a preset of `kind` has in `section` (a scorer's [training] leaves out the GPT's keys)."""
+    keys = [f.name for f in dataclasses.fields(kind_sections(kind)[section])]
+    if kind == "scorer" and section == "training":
+        keys = [k for k in keys if k in SCORER_TRAINING_KEYS]
+    return keys
 
 
 @dataclass
@@ -156,13 +181,15 @@ class Preset:
     """A named, validated training recipe and where it came from."""
 
     name: str
-    model: ModelSection = field(default_factory=ModelSection)
+    model: ModelSection | ScorerModelSection = field(default_factory=ModelSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     source: Path | None = None
     builtin: bool = False
     description: str = ""
     # Leading comment lines of the file it was loaded from, kept by dumps_preset.
     header: str = ""
+    kind: str = "gpt"  # which model it trains: "gpt" or "scorer" (KINDS)
+    data: ScorerDataSection | None = None  # the scorer's [data]; None for a GPT
 
     def to_dict(self) -> dict[str, Any]:
         return preset_to_dict(self)
@@ -334,9 +361,9 @@ def _leading_comments(text: str) -> str:
 # Validation
 
 
-def _all_keys() -> dict[str, str]:
+def _all_keys(kind: str = "gpt") -> dict[str, str]:
     """key -> section, for suggestions across sections."""
-    return {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+    return {key: section for section in kind_sections(kind) for key in _section_keys(kind, section)}
 
 
 def _suggest(word: str, options: Iterable[str]) -> str:
@@ -344,10 +371,13 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return close[0] if close else ""
 
 
-def _unknown_key(label: str, section: str | None, key: str) -> PresetError:
+def _unknown_key(label: str, section: str | None, key: str, kind: str = "gpt") -> PresetError:
     """'unknown key training.batchsize (did you mean training.batch_size?)'."""
-    all_keys = _all_keys()
+    all_keys = _all_keys(kind)
+    sections = kind_sections(kind)
     where = f"{section}.{key}" if section else key
+    if kind == "scorer" and section == "training" and key in _section_keys("gpt", "training"):
+        return PresetError(where, f"{where} is a key of the GPT's presets; a scorer preset does not take it (remove it)", label)
     if key in all_keys and all_keys[key] != section:
         return PresetError(
             where,
@@ -355,14 +385,14 @@ def _unknown_key(label: str, section: str | None, key: str) -> PresetError:
             label,
         )
     if section is None:
-        options = list(SECTIONS) + list(TOP_LEVEL_KEYS)
+        options = list(sections) + list(TOP_LEVEL_KEYS)
         best = _suggest(key, options)
         if not best:
             best_key = _suggest(key, all_keys)
             best = f"{all_keys[best_key]}.{best_key}" if best_key else ""
-        valid = "sections [model], [training] and the key description"
+        valid = f"sections {', '.join(f'[{name}]' for name in sections)} and the keys description, kind"
     else:
-        keys = [f.name for f in dataclasses.fields(SECTIONS[section])]
+        keys = _section_keys(kind, section)
         best_key = _suggest(key, keys)
         if not best_key:  # maybe it is another section's key, misspelt
             other = _suggest(key, all_keys)
@@ -415,6 +445,10 @@ def _coerce(label: str, section: str, key: str, value: Any, default: Any) -> Any
         if not isinstance(value, str):
             raise wrong(f'must be a string (in quotes, e.g. "{default}"), got {_type_name(value)} ({value!r})')
         return value
+    if isinstance(default, list) and (not default or isinstance(default[0], str)):  # a list of names
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise wrong(f'must be a list of names like ["is_assumption", "atom_count"], got {value!r}')
+        return list(value)
     if isinstance(default, list):
         if (
             not isinstance(value, list)
@@ -432,30 +466,40 @@ def preset_from_dict(
     name: str = "preset",
     builtin: bool = False,
 ) -> Preset:
-    """Build a validated `Preset` from parsed TOML; missing keys take defaults."""
+    """Build a validated `Preset` from parsed TOML; missing keys take defaults (a scorer's
+    [training] takes `scorer.settings.TRAINING_DEFAULTS` first)."""
     label = str(source) if source else f"preset {name!r}"
     if not isinstance(data, dict):
         raise PresetError(None, "a preset must be a TOML table", label)
+    kind = data.get("kind", "gpt")
+    if kind not in KINDS:
+        raise PresetError("kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}", label)
+    section_types = kind_sections(kind)
     sections: dict[str, Any] = {}
     description = ""
     for key, value in data.items():
-        if key in SECTIONS:
+        if key in section_types:
             if not isinstance(value, dict):
                 raise PresetError(key, f"{key} must be a section [{key}], got {_type_name(value)}", label)
+            continue
+        if key == "kind":
             continue
         if key == "description":
             if not isinstance(value, str):
                 raise PresetError(key, f"description must be a string, got {_type_name(value)}", label)
             description = value
             continue
-        raise _unknown_key(label, None, key)
-    for section, cls in SECTIONS.items():
+        raise _unknown_key(label, None, key, kind)
+    for section, cls in section_types.items():
         raw = data.get(section, {})
         defaults = cls()
+        allowed = set(_section_keys(kind, section))
         values: dict[str, Any] = {}
+        if kind == "scorer" and section == "training":
+            values.update(SCORER_TRAINING_DEFAULTS)
         for key, value in raw.items():
-            if not hasattr(defaults, key):
-                raise _unknown_key(label, section, key)
+            if not hasattr(defaults, key) or key not in allowed:
+                raise _unknown_key(label, section, key, kind)
             if isinstance(value, dict):
                 raise PresetError(f"{section}.{key}", f"{section}.{key} must be a value, not a table", label)
             values[key] = _coerce(label, section, key, value, getattr(defaults, key))
@@ -467,6 +511,8 @@ def preset_from_dict(
         source=Path(source) if source else None,
         builtin=builtin,
         description=description,
+        kind=kind,
+        data=sections.get("data"),
     )
     validate(preset)
     return preset
@@ -475,8 +521,10 @@ def preset_from_dict(
 def validate(preset: Preset) -> None:
     """Check types and ranges; raise a PresetError naming the file and the key."""
     label = preset.label
+    if preset.kind not in KINDS:
+        raise PresetError("kind", f"kind must be one of {', '.join(KINDS)}, got {preset.kind!r}", label)
     # Types first (a Preset built in code may hold anything).
-    for section, cls in SECTIONS.items():
+    for section, cls in kind_sections(preset.kind).items():
         obj = getattr(preset, section)
         defaults = cls()
         for f in dataclasses.fields(cls):
@@ -485,6 +533,10 @@ def validate(preset: Preset) -> None:
     def fail(key: str, rule: str, value: Any) -> None:
         raise PresetError(key, f"{key} {rule}, got {value!r}", label)
 
+    if preset.kind == "scorer":
+        _validate_training(preset, fail)
+        _validate_scorer(preset, fail)
+        return
     m, t = preset.model, preset.training
     for key in ("d_model", "n_layers", "n_heads", "context_length"):
         if getattr(m, key) < 1:
@@ -498,7 +550,20 @@ def validate(preset: Preset) -> None:
         )
     if not 0.0 <= m.dropout < 1.0:
         fail("model.dropout", "must be in [0, 1)", m.dropout)
+    _validate_training(preset, fail)
+    if not 0.0 < t.val_fraction < 1.0:
+        fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
+    if t.split not in SPLITS:
+        fail("training.split", f"must be one of {', '.join(SPLITS)}", t.split)
+    if t.layout not in LAYOUTS:
+        fail("training.layout", f"must be one of {', '.join(LAYOUTS)}", t.layout)
+    if not 0.0 <= t.context_weight <= 1.0:
+        fail("training.context_weight", "must be in [0, 1]", t.context_weight)
 
+
+def _validate_training(preset: Preset, fail) -> None:
+    """The [training] checks every kind shares."""
+    t, label = preset.training, preset.label
     for key in ("batch_size", "grad_accum_steps", "epochs", "eval_interval", "save_interval", "patience"):
         if getattr(t, key) < 1:
             fail(f"training.{key}", "must be >= 1", getattr(t, key))
@@ -521,10 +586,6 @@ def validate(preset: Preset) -> None:
     for i, beta in enumerate(t.betas):
         if not 0.0 <= beta < 1.0:
             raise PresetError("training.betas", f"training.betas[{i}] must be in [0, 1), got {beta!r}", label)
-    if not 0.0 < t.val_fraction < 1.0:
-        fail("training.val_fraction", "must be between 0 and 1 (exclusive)", t.val_fraction)
-    if t.split not in SPLITS:
-        fail("training.split", f"must be one of {', '.join(SPLITS)}", t.split)
     if not DEVICE_RE.match(t.device):
         fail("training.device", "must be auto, cpu, cuda, cuda:N or mps", t.device)
     if t.precision not in PRECISIONS:
@@ -533,12 +594,41 @@ def validate(preset: Preset) -> None:
         fail("training.optimizer", f"must be one of {', '.join(OPTIMIZERS)}", t.optimizer)
     if not t.muon_lr > 0:
         fail("training.muon_lr", "must be > 0", t.muon_lr)
-    if t.layout not in LAYOUTS:
-        fail("training.layout", f"must be one of {', '.join(LAYOUTS)}", t.layout)
-    if not 0.0 <= t.context_weight <= 1.0:
-        fail("training.context_weight", "must be in [0, 1]", t.context_weight)
-    if t.select_by not in SELECT_BY:
-        fail("training.select_by", f"must be one of {', '.join(SELECT_BY)}", t.select_by)
+    select_by = SCORER_SELECT_BY if preset.kind == "scorer" else SELECT_BY
+    if t.select_by not in select_by:
+        fail("training.select_by", f"must be one of {', '.join(select_by)}", t.select_by)
+
+
+def _validate_scorer(preset: Preset, fail) -> None:
+    """The scorer's [model] and [data] checks."""
+    from .scorer.buckets import parse_buckets
+
+    m, d = preset.model, preset.data
+    for key in ("hidden_size", "hidden_layers"):
+        if getattr(m, key) < 1:
+            fail(f"model.{key}", "must be >= 1", getattr(m, key))
+    if not 0.0 <= m.dropout < 1.0:
+        fail("model.dropout", "must be in [0, 1)", m.dropout)
+    if len(set(m.features)) != len(m.features):
+        fail("model.features", "must not name a feature twice", m.features)
+    buckets = {}
+    for key in ("val_buckets", "train_buckets"):
+        try:
+            buckets[key] = set(parse_buckets(getattr(d, key)))
+        except ValueError as exc:
+            fail(f"data.{key}", f"must be goal buckets 0-99 like \"90-99\" or \"0-9,20\" ({exc})", getattr(d, key))
+    if buckets["val_buckets"] & buckets["train_buckets"]:
+        both = sorted(buckets["val_buckets"] & buckets["train_buckets"])
+        fail("data.train_buckets", f"must not overlap data.val_buckets (both hold {both[:5]})", d.train_buckets)
+    if d.negatives_per_positive < 0:
+        fail("data.negatives_per_positive", "must be >= 0 (0 = keep all)", d.negatives_per_positive)
+    if d.loss not in SCORER_LOSSES:
+        fail("data.loss", f"must be one of {', '.join(SCORER_LOSSES)}", d.loss)
+    for key in ("rank_weight", "pos_weight"):
+        if getattr(d, key) < 0:
+            fail(f"data.{key}", "must be >= 0", getattr(d, key))
+    if d.max_val_rows < 0:
+        fail("data.max_val_rows", "must be >= 0 (0 = all)", d.max_val_rows)
 
 
 def _divisor_hint(d_model: int, n_heads: int) -> int:
@@ -561,13 +651,13 @@ def _parse_value(text: str) -> Any:
         raise
 
 
-def _read_value(label: str, section: str, key: str, raw: str) -> Any:
+def _read_value(label: str, section: str, key: str, raw: str, kind: str = "gpt") -> Any:
     """One key's value from its TOML text, type-checked; errors name `label` and the key."""
     try:
         value = _parse_value(raw)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{section}.{key}", f"cannot read the value {raw!r} ({_toml_error(exc)})", label) from exc
-    return _coerce(label, section, key, value, getattr(SECTIONS[section](), key))
+    return _coerce(label, section, key, value, getattr(kind_sections(kind)[section](), key))
 
 
 def _rebuilt(preset: Preset, data: dict[str, Any], note: str = "") -> Preset:
@@ -600,19 +690,20 @@ def apply_overrides(preset: Preset, overrides: Iterable[str]) -> Preset:
         if dotted == "description":
             data["description"] = raw.strip().strip('"')
             continue
+        sections = kind_sections(preset.kind)
         if "." in dotted:
             section, key = dotted.split(".", 1)
         else:
-            section, key = _all_keys().get(dotted), dotted
+            section, key = _all_keys(preset.kind).get(dotted), dotted
             if section is None:
-                raise _unknown_key(where, None, dotted)
-        if section not in SECTIONS:
-            best = _suggest(section, SECTIONS)
-            hint = f"did you mean {best}.{key}?" if best else "sections are model and training"
+                raise _unknown_key(where, None, dotted, preset.kind)
+        if section not in sections:
+            best = _suggest(section, sections)
+            hint = f"did you mean {best}.{key}?" if best else f"sections are {', '.join(sections)}"
             raise PresetError(dotted, f"unknown section {section!r} ({hint})", where)
         if key not in data[section]:
-            raise _unknown_key(where, section, key)
-        data[section][key] = _read_value(where, section, key, raw)
+            raise _unknown_key(where, section, key, preset.kind)
+        data[section][key] = _read_value(where, section, key, raw, preset.kind)
     # Name what the user typed too: the bad value may come from --set, not the file.
     return _rebuilt(preset, data, note=f"after --set {' '.join(overrides)}")
 
@@ -624,11 +715,12 @@ def edit_preset(preset: Preset, texts: dict[str, dict[str, str]]) -> Preset:
     the field to mark and its `reason` the text to show there.
     """
     data = preset_to_dict(preset)
+    sections = kind_sections(preset.kind)
     for section, values in texts.items():
         for key, raw in values.items():
-            if section not in SECTIONS or key not in data[section]:
-                raise _unknown_key(preset.label, section if section in SECTIONS else None, key)
-            data[section][key] = _read_value(preset.label, section, key, raw)
+            if section not in sections or key not in data[section]:
+                raise _unknown_key(preset.label, section if section in sections else None, key, preset.kind)
+            data[section][key] = _read_value(preset.label, section, key, raw, preset.kind)
     return _rebuilt(preset, data)
 
 
@@ -637,12 +729,16 @@ def edit_preset(preset: Preset, texts: dict[str, dict[str, str]]) -> Preset:
 
 
 def preset_to_dict(preset: Preset) -> dict[str, Any]:
-    """Plain data: {"description", "model": {...}, "training": {...}}."""
+    """Plain data: {"description", "model": {...}, "training": {...}}; a scorer's also has
+    "kind": "scorer" and "data": {...}, and only the [training] keys it reads."""
     data: dict[str, Any] = {}
     if preset.description:
         data["description"] = preset.description
-    data["model"] = dataclasses.asdict(preset.model)
-    data["training"] = dataclasses.asdict(preset.training)
+    if preset.kind != "gpt":
+        data["kind"] = preset.kind
+    for section in kind_sections(preset.kind):
+        values = dataclasses.asdict(getattr(preset, section))
+        data[section] = {key: values[key] for key in _section_keys(preset.kind, section)}
     data["training"]["betas"] = list(data["training"]["betas"])
     return data
 
@@ -667,14 +763,17 @@ def dumps_preset(preset: Preset) -> str:
         lines += [preset.header, ""]
     if preset.description:
         lines.append(f"description = {_format_value(preset.description)}")
+    if preset.kind != "gpt":
+        lines.append(f"kind = {_format_value(preset.kind)}")
+    if preset.description or preset.kind != "gpt":
         lines.append("")
-    for section in SECTIONS:
+    for section in kind_sections(preset.kind):
         lines.append(f"[{section}]")
         width = max(len(k) for k in data[section])
         body = [f"{key.ljust(width)} = {_format_value(value)}" for key, value in data[section].items()]
         column = max(len(b) for b in body) + 2
         for text, key in zip(body, data[section]):
-            lines.append(f"{text.ljust(column)}# {key_doc(section, key)}")
+            lines.append(f"{text.ljust(column)}# {key_doc(section, key, preset.kind)}")
         lines.append("")
     return "\n".join(lines)
 

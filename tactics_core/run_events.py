@@ -57,6 +57,9 @@ class RunEvent(Mapping):
     EVENT: ClassVar[str] = ""
     # Keys that older files wrote under another name -> the field that reads them now.
     RENAMED: ClassVar[dict[str, str]] = {}
+    # Fields one model kind writes and another does not: left out of the line while None, so a
+    # GPT run's lines are what they always were.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
     time: float | None = field(default=None, kw_only=True)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False)
 
@@ -69,7 +72,10 @@ class RunEvent(Mapping):
         """The JSON object of the line: kind first, time last, as the trainer always wrote."""
         record: dict[str, Any] = {"event": self.EVENT}
         for name in self.field_names():
-            record[name] = getattr(self, name)
+            value = getattr(self, name)
+            if value is None and name in self.OPTIONAL:
+                continue
+            record[name] = value
         record.update(self.extra)
         record["time"] = self.time
         return record
@@ -120,6 +126,10 @@ class StartEvent(RunEvent):
     tokenizer: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     pid: int | None = None
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("kind", "unit", "features")
+    kind: str | None = None  # the model kind (None: the GPT, as every run before the scorer)
+    unit: str | None = None  # what `tokens` counts for this kind ("rows" for the scorer)
+    features: list[str] | None = None  # the scorer's input features, in order
 
 
 @dataclass
@@ -159,6 +169,14 @@ class EvalEvent(RunEvent):
     val_bytes: int = 0
     proof_tokens: int = 0
     proof_bytes: int = 0
+    # The scorer's figures (scorer.metrics): ROC AUC, where the steps used in the final proof
+    # rank within their search (share, lower is better), the share of them in their search's top 10%.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("auc", "used_rank", "top10_hit", "val_rows", "val_searches")
+    auc: float | None = None
+    used_rank: float | None = None
+    top10_hit: float | None = None
+    val_rows: int | None = None
+    val_searches: int | None = None
 
 
 @dataclass

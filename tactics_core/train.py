@@ -35,34 +35,31 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import distributed
 from .checkpoints import BEST_SCORE_KEY, FORMAT, checkpoint_step_path
 from .device import resolve_device, resolve_precision
 from .distributed import DistHandle
 from .errors import TacticsError
-from .layouts import FILE, layout_named
+from .layouts import FILE
+from .kinds import training_kind
+from .model_kind import KindData, TrainingKind
 from .progress import CancelToken, ProgressFn, report
 from .run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent,
 )
 from .run_folder import RankRecorder, Recorder, RunRecorder, install_stop_signals
-from .workspace import BEST_MODEL_FILE, TOKENIZER_FILE, workspace_root
-from .workspace_runs import check_fresh, mark_current, prepare_run_folder, publish_best, run_name
+from .workspace import BEST_MODEL_FILE
+from .workspace_runs import check_fresh, mark_current, publish_best, run_name
 
 if TYPE_CHECKING:  # types only: torch and the model load inside the functions that run them
     import numpy as np
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
-    from .data import Batch, Dataset, Split
-    from .model import GPT
-    from .model_config import GPTConfig
+    from .data import Split
     from .presets import Preset, TrainingSection
-    from .tokenizer import TacticsTokenizer
-
-CACHE_SUBDIR = "cache"
 
 
 @dataclass
@@ -100,22 +97,6 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, lr: float, min_lr: flo
     span = max(1, total_steps - warmup_steps)
     frac = min(1.0, max(0.0, (step - warmup_steps) / span))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * frac)) * (lr - min_lr)
-
-
-def disable_attention_dropout(model: torch.nn.Module) -> None:
-    """Keep `model.dropout` on embeddings and residual branches, not on attention weights.
-
-    Dropout on attention probabilities makes PyTorch's CPU attention fall back
-    from the fused kernel to the unfused math path (bmm + softmax + a Bernoulli
-    mask of batch x heads x ctx x ctx): about 1.2-1.4x slower steps at the
-    default preset for a regularizer that residual dropout already provides.
-    The attention is found by its class, not by the name of one of its layers.
-    """
-    from .model import CausalSelfAttention
-
-    for module in model.modules():
-        if isinstance(module, CausalSelfAttention):
-            module.dropout = 0.0
 
 
 def make_optimizer(model: torch.nn.Module, training: TrainingSection, device: str) -> torch.optim.Optimizer:
@@ -192,111 +173,6 @@ def seed_everything(seed: int) -> None:
 
 
 # ----------------------------------------------------------------------------
-# Evaluation
-
-
-def evaluate_split(
-    model: torch.nn.Module, split: Split, batch_size: int, max_batches: int, device: str,
-    stop: Callable[[], bool] | None = None, dist: DistHandle | None = None, precision: str = "fp32",
-) -> dict[str, float]:
-    """Validation loss (nats/token) and bits per byte over a split: over every scored token
-    (`val_loss`, `val_bpb`) and over the proof tokens alone (`proof_loss`, `proof_bpb`:
-    in the prover layout exactly the proof lines, each ended by its newline token, as
-    the prover asks for them).
-
-    bpb = sum of token NLL / ln 2 / UTF-8 bytes of exactly the tokens scored.
-
-    `dist` (a distributed.Dist of several ranks): each rank scores every world-th row of
-    each batch, the stop check is shared, and the sums are all-reduced, so every row counts
-    once and every rank returns the same figures. `precision` "bf16" runs the forward pass
-    under bf16 autocast (the trainer passes its own, so evaluations match its steps).
-    """
-    import torch
-
-    from .data import masked_nll_split
-
-    was_training = model.training
-    model.eval()
-    nll = proof_nll = 0.0
-    tokens = nbytes = proof_tokens = proof_bytes = 0
-    complete = True
-    try:
-        with torch.no_grad():
-            for batch in _eval_batches(split, batch_size, max_batches, dist):
-                if stop is not None and (dist.any(stop()) if dist is not None and dist.enabled else stop()):
-                    complete = False
-                    break
-                if batch is None:  # this rank's share of a short last batch is empty
-                    continue
-                x, y = batch.to_torch(device)
-                with autocast(device, precision):
-                    logits, _ = model(x)
-                total, proof = masked_nll_split(logits, y, torch.from_numpy(batch.proof).to(device))
-                nll += float(total)
-                proof_nll += float(proof)
-                tokens += batch.n_tokens
-                nbytes += batch.n_bytes
-                proof_tokens += batch.n_proof_tokens
-                proof_bytes += batch.n_proof_bytes
-    finally:
-        model.train(was_training)
-    if dist is not None and dist.enabled:
-        nll, proof_nll, *counts = dist.all_reduce_sum([nll, proof_nll, tokens, nbytes, proof_tokens, proof_bytes])
-        tokens, nbytes, proof_tokens, proof_bytes = (int(round(v)) for v in counts)
-    nan = float("nan")
-    return {
-        "complete": complete,
-        "val_loss": nll / tokens if tokens else nan,
-        "val_bpb": nll / math.log(2) / nbytes if nbytes else nan,
-        "proof_loss": proof_nll / proof_tokens if proof_tokens else nan,
-        "proof_bpb": proof_nll / math.log(2) / proof_bytes if proof_bytes else nan,
-        "tokens": tokens,
-        "bytes": nbytes,
-        "proof_tokens": proof_tokens,
-        "proof_bytes": proof_bytes,
-    }
-
-
-def _eval_batches(split: Split, batch_size: int, max_batches: int, dist: DistHandle | None) -> Iterator[Batch | None]:
-    """The validation batches of this rank (all of them for one process; None = an empty share)."""
-    if dist is None or not dist.enabled:
-        yield from split.iter_fixed(batch_size, max_batches)
-        return
-    for ids in split.fixed_rows(batch_size, max_batches):
-        mine = ids[dist.rank :: dist.world]
-        yield split.batch(mine) if len(mine) else None
-
-
-def autocast(device: str, precision: str = "fp32"):
-    """bf16 autocast when `precision` (device.resolve_precision) says bf16; plain fp32 otherwise.
-    Weights, gradients and optimizer state stay fp32 either way."""
-    import contextlib
-
-    import torch
-
-    if precision == "bf16":
-        return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def batch_loss_sum(net: torch.nn.Module, batch: Batch, context_weight: float, device: str, precision: str = "fp32",
-                   sample_seed: Sequence[int] | None = None) -> torch.Tensor:
-    """The weighted NLL sum (nats, a tensor to backpropagate) of one training micro-batch, with
-    the output layer run only on the targets the loss reads (`Batch.loss_targets`). The one loss
-    of the trainer, which the bench's step timing calls too."""
-    import torch
-
-    from .data import masked_nll_sum
-
-    flat, targets, weights = batch.loss_targets(context_weight, sample_seed)
-    x = torch.from_numpy(batch.inputs).to(device, non_blocking=True)
-    with autocast(device, precision):
-        logits, _ = net(x, select=torch.from_numpy(flat).to(device))
-    return masked_nll_sum(logits, torch.from_numpy(targets).to(device),
-                          None if weights is None else torch.from_numpy(weights).to(device))
-
-
-# ----------------------------------------------------------------------------
 # Loading what a run needs
 
 
@@ -307,6 +183,8 @@ def preset_for_checkpoint(payload: dict[str, Any], presets_dir: str | os.PathLik
     from .checkpoints import training_layout
 
     config = payload.get("config")
+    if isinstance(config, dict) and config.get("kind", "gpt") != "gpt":  # another kind records its whole preset
+        return preset_from_dict(config, name=str(payload.get("preset") or "checkpoint"))
     if isinstance(config, dict) and "model" in config:
         # Runs from before the prover layout trained on whole files and selected by val_loss.
         training = {"select_by": "val_loss", **(config.get("training") or {}), "layout": training_layout(payload)}
@@ -338,12 +216,8 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any
         return False
 
 
-def _oom_message(preset: Preset, device: str) -> str:
-    return (
-        f"out of memory on {device} at batch_size {preset.training.batch_size}, context_length "
-        f"{preset.model.context_length}: lower training.batch_size or model.context_length "
-        "(or raise training.grad_accum_steps to keep the effective batch)"
-    )
+def _oom_message(kind: TrainingKind, preset: Preset, device: str) -> str:
+    return f"out of memory on {device} {kind.oom_hint(preset)}"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -462,8 +336,8 @@ class _Run:
     dist: DistHandle
     device: str
     threads: int
-    tokenizer: TacticsTokenizer
-    dataset: Dataset
+    kind: TrainingKind  # what differs per model kind: data, model, loss, figures, sample, checkpoint fields
+    dataset: KindData
     cancel: CancelToken | None
     progress: ProgressFn | None
     micro_per_epoch: int
@@ -471,8 +345,8 @@ class _Run:
     share_mode: str  # how a step's micro-batches are dealt to ranks (distributed.shares)
     precision: str = "fp32"  # "bf16" or "fp32": device.resolve_precision of training.precision
     # Made by the set-up steps, before the first step reads them:
-    model: GPT = field(init=False)  # _build_model
-    model_config: GPTConfig = field(init=False)  # _build_model
+    model: torch.nn.Module = field(init=False)  # _build_model
+    model_config: Any = field(init=False)  # _build_model (its to_dict() goes into checkpoints)
     optimizer: torch.optim.Optimizer = field(init=False)  # _build_optimizer
     ddp: DistributedDataParallel | None = None  # _wrap_ddp, with several ranks only
     session: _Session = field(default_factory=_Session)
@@ -527,12 +401,6 @@ def train(
     dist = distributed.init(device or (preset.training.device if preset is not None else "auto"))
     if not dist.is_main:
         progress = None  # one console: rank 0's
-    # A run folder gets the workspace's tokenizer, which the other ranks then read.
-    dist.on_main(prepare_run_folder, checkpoint_dir)
-    if not (checkpoint_dir / TOKENIZER_FILE).is_file():
-        from .tokenizer import load_tokenizer
-
-        load_tokenizer(checkpoint_dir / TOKENIZER_FILE)  # raises: "... run `tactics tokenizer train` first"
     payload = None
     resume_path = Path(resume) if resume else None
     if resume_path is not None:
@@ -543,6 +411,10 @@ def train(
             preset = preset_for_checkpoint(payload)
     if preset is None:
         raise TacticsError("no preset given and no checkpoint to take one from")
+    kind = training_kind(preset.kind)
+    # A run folder gets what its kind needs (the GPT: the workspace's tokenizer), which the other ranks then read.
+    dist.on_main(kind.prepare_folder, checkpoint_dir)
+    kind.check_folder(checkpoint_dir)
     from .presets import preset_to_dict
 
     config = preset_to_dict(preset)
@@ -555,7 +427,7 @@ def train(
         restore_signals = install_stop_signals(recorder) if handle_signals else (lambda: None)
         try:
             return _run(
-                recorder, preset, config, Path(data_dir), checkpoint_dir, payload, resume_path,
+                recorder, preset, kind, config, Path(data_dir), checkpoint_dir, payload, resume_path,
                 max_steps, device, progress, cancel, metrics_interval, dist,
             )
         except Exception as exc:  # before the first step: nothing to checkpoint yet
@@ -563,7 +435,7 @@ def train(
             if isinstance(exc, TacticsError):
                 error = exc
             elif _is_oom(exc):
-                error = TacticsError(_oom_message(preset, device or preset.training.device))
+                error = TacticsError(_oom_message(kind, preset, device or preset.training.device))
             else:
                 error = None
             message = str(error) if error is not None else f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -589,6 +461,7 @@ def _claim_folder(recorder: Recorder, checkpoint_dir: Path, preset_name: str, wo
 def _run(
     recorder: Recorder,
     preset: Preset,
+    kind: TrainingKind,
     config: dict[str, Any],
     data_dir: Path,
     checkpoint_dir: Path,
@@ -605,21 +478,16 @@ def _run(
     dist = dist if dist is not None else distributed.SINGLE
     session_start = time.monotonic()
     device, threads = _pick_device(preset, device_name, dist)
-    from .checkpoints import check_tokenizer_matches
-    from .tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer(checkpoint_dir / TOKENIZER_FILE)
-    if payload is not None:
-        check_tokenizer_matches(payload, tokenizer, resume_path)
-    recorder.update(state="starting", message="reading and tokenizing the corpus")
-    dataset = _read_dataset(preset, data_dir, checkpoint_dir, tokenizer, progress, cancel, dist)
+    kind.open(checkpoint_dir, payload, resume_path)
+    recorder.update(state="starting", message=kind.reading_message)
+    dataset = kind.read_data(preset, data_dir, checkpoint_dir, progress, cancel, dist)
     tr = preset.training
     accum = max(1, int(tr.grad_accum_steps))
     # The preset's batch is the global one: a step is `accum` micro-batches of `batch_size`
     # rows in the one-process order, dealt to the ranks (distributed.shares).
     share_mode, _ = distributed.shares(int(tr.batch_size), accum, dist.world)
     run = _Run(
-        recorder, preset, config, data_dir, checkpoint_dir, dist, device, threads, tokenizer, dataset, cancel,
+        recorder, preset, config, data_dir, checkpoint_dir, dist, device, threads, kind, dataset, cancel,
         progress, micro_per_epoch=dataset.train.n_batches(tr.batch_size), accum=accum, share_mode=share_mode,
         precision=resolve_precision(tr.precision, device),
     )
@@ -660,32 +528,14 @@ def _pick_device(preset: Preset, device_name: str | None, dist: DistHandle) -> t
     return device, threads
 
 
-def _read_dataset(preset: Preset, data_dir: Path, checkpoint_dir: Path, tokenizer: TacticsTokenizer,
-                  progress: ProgressFn | None, cancel: CancelToken | None, dist: DistHandle) -> Dataset:
-    """Rank 0 builds the token cache; the others wait, then read it (no double tokenizing)."""
-    from .data import load_dataset
-
-    tr = preset.training
-    return dist.main_first(
-        load_dataset, data_dir, tokenizer, workspace_root(checkpoint_dir) / CACHE_SUBDIR, preset.model.context_length,
-        val_fraction=tr.val_fraction, seed=tr.seed, progress=progress, cancel=cancel,
-        layout=tr.layout, batch_size=tr.batch_size, rename_variants=int(tr.rename_variants),
-        split=tr.split,
-    )
-
-
 def _build_model(run: _Run) -> None:
     """The model from the preset, seeded: the same initial weights on every rank, each rank
     its own dropout masks."""
     import torch
 
-    from .model import GPT
-
     seed = int(run.tr.seed)
     seed_everything(seed)
-    run.model_config = run.preset.model.gpt_config(run.tokenizer.vocab_size)
-    run.model = GPT(run.model_config)
-    disable_attention_dropout(run.model)
+    run.model, run.model_config = run.kind.build_model(run.preset, run.dataset)
     if run.dist.rank > 0:
         torch.manual_seed(seed + 7919 * run.dist.rank)
 
@@ -713,9 +563,7 @@ def _start_state(
         return state, None, ""
     import torch
 
-    from .model import load_compatible_state_dict
-
-    load_compatible_state_dict(run.model, payload["model"], source=str(resume_path))
+    run.kind.load_weights(run.model, payload["model"], str(resume_path))
     state.step = int(payload.get("global_step") or 0)
     saved, note = None, ""
     if payload.get("train_state") is not None:
@@ -787,13 +635,13 @@ def _wrap_ddp(run: _Run) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [torch.device(run.device).index] if run.device.startswith("cuda") else None
-    run.ddp = DistributedDataParallel(run.model, device_ids=ids)  # broadcasts rank 0's weights once (the GPT has no buffers)
+    run.ddp = DistributedDataParallel(run.model, device_ids=ids)  # broadcasts rank 0's weights (and buffers) once
     run.recorder.update(rank_pids=[int(p) for p in run.dist.gather_objects(os.getpid())])
 
 
 def _announce(run: _Run, state: LoopState, note: str, resumed_from: str | None) -> None:
     """run.json says running; the start event says what runs, where and on what."""
-    tr, tok = run.tr, run.tokenizer
+    tr = run.tr
     run.recorder.update(state="running", step=state.step, total_steps=state.total_steps, message=note)
     run.recorder.write_state()
     run.recorder.emit(StartEvent(
@@ -811,9 +659,9 @@ def _announce(run: _Run, state: LoopState, note: str, resumed_from: str | None) 
         backend=run.dist.backend or None,
         steps_per_epoch=max(1, math.ceil(run.micro_per_epoch / run.accum)),
         data=run.dataset.summary(),
-        tokenizer={"path": str(tok.path), "sha256": tok.sha256, "vocab_size": tok.vocab_size, "kind": tok.kind},
         note=note,
         pid=os.getpid(),
+        **run.kind.start_fields(),
     ))
 
 
@@ -940,7 +788,7 @@ class _Throughput:
         self.start += time.monotonic() - since
 
 
-def _step_batches(run: _Run, cursor: _DataCursor) -> list[Batch | None]:
+def _step_batches(run: _Run, cursor: _DataCursor) -> list[Any]:
     """This rank's micro-batches of the next step (None = an empty share)."""
     rows = [cursor.next_rows() for _ in range(run.accum)]
     dist = run.dist
@@ -952,15 +800,15 @@ def _step_batches(run: _Run, cursor: _DataCursor) -> list[Batch | None]:
     return [run.dataset.train.batch(ids) if len(ids) else None for ids in rows]
 
 
-def _step_totals(run: _Run, batches: list[Batch | None]) -> tuple[float, int, bool]:
+def _step_totals(run: _Run, batches: list[Any]) -> tuple[float, int, bool]:
     """(loss weight, scored tokens, stop) of the global step. The step's loss is the weighted
     mean over every scored target of its micro-batches (context targets weigh
     training.context_weight, proof targets 1). Under DDP one small all-reduce gives the global
     figures and any rank's stop request (signals, `tactics stop` seen by rank 0), so all stop
     together."""
     live = [b for b in batches if b is not None]
-    n_tokens = sum(b.n_tokens for b in live)
-    weight_total = sum(b.weight_sum(float(run.tr.context_weight)) for b in live)
+    n_tokens = sum(run.kind.batch_size_of(b) for b in live)
+    weight_total = sum(run.kind.batch_weight(b, run.tr) for b in live)
     if not run.dist.enabled:
         return weight_total, n_tokens, False
     total, scored, stops = run.dist.all_reduce_sum(
@@ -969,14 +817,11 @@ def _step_totals(run: _Run, batches: list[Batch | None]) -> tuple[float, int, bo
     return total, int(round(scored)), stops > 0
 
 
-def _forward_backward(run: _Run, batches: list[Batch | None], weight_total: float, step: int) -> float:
-    """Fresh gradients of the step's loss, accumulated over this rank's micro-batches; returns
-    the summed weighted NLL of the whole step (all ranks). The output layer runs only on the
-    targets the loss reads (`Batch.loss_targets`; with training.context_sampling a random
-    share context_weight of the prompt's, drawn by (seed, step, row))."""
+def _forward_backward(run: _Run, batches: list[Any], weight_total: float, step: int) -> float:
+    """Fresh gradients of the step's loss (the kind's `loss_sum`: the GPT's weighted token NLL,
+    the scorer's BCE and ranking terms), accumulated over this rank's micro-batches; returns
+    the summed loss of the whole step (all ranks)."""
     dist, ddp, device = run.dist, run.ddp, run.device
-    context_weight = float(run.tr.context_weight)
-    sample_seed = (int(run.tr.seed), int(step)) if run.tr.context_sampling else None
     run.optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
     for i, batch in enumerate(batches):
@@ -984,11 +829,11 @@ def _forward_backward(run: _Run, batches: list[Batch | None], weight_total: floa
         # micro-batch only; every rank has the same number of them.
         sync = ddp.no_sync() if ddp is not None and i < len(batches) - 1 else contextlib.nullcontext()
         with sync:
-            if batch is None or batch.n_tokens == 0:
+            if batch is None or run.kind.batch_size_of(batch) == 0:
                 if ddp is not None:
-                    _empty_backward(run)
+                    run.kind.empty_backward(run.net, run.dataset, device, run.precision)
                 continue
-            nll = batch_loss_sum(run.net, batch, context_weight, device, run.precision, sample_seed)
+            nll = run.kind.loss_sum(run.net, batch, run.tr, device, run.precision, step)
             scaled = nll / max(weight_total, 1e-9)
             if dist.enabled:
                 scaled = scaled * dist.world  # DDP averages over ranks; the step's loss is their sum
@@ -1008,16 +853,6 @@ def _clip_gradients(run: _Run, loss: float) -> float:
         return loss
     clip = float(run.tr.grad_clip) if run.tr.grad_clip and run.tr.grad_clip > 0 else float("inf")
     return float(torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip))
-
-
-def _empty_backward(run: _Run) -> None:
-    """A rank with nothing to score still joins the gradient all-reduce (zero gradient)."""
-    import torch
-
-    x = torch.full((1, 1), int(run.dataset.cache.pad_id), dtype=torch.long, device=run.device)
-    with autocast(run.device, run.precision):
-        logits, _ = run.net(x)
-    (logits.float().sum() * 0.0).backward()
 
 
 def _diverged_message(run: _Run, step: int, lr: float, loss: float, grad_norm: float) -> str:
@@ -1044,7 +879,7 @@ def _failure_message(run: _Run, exc: Exception) -> str:
     if isinstance(exc, TacticsError):
         return str(exc)
     if _is_oom(exc):
-        return _oom_message(run.preset, run.device)
+        return _oom_message(run.kind, run.preset, run.device)
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
@@ -1053,18 +888,15 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
     True when patience is exhausted."""
     tr = run.tr
     run.recorder.update(message=f"evaluating at step {state.step}")
-    result = evaluate_split(
-        run.model, run.dataset.val, tr.batch_size, int(tr.eval_batches), run.device, stop=run.stop_requested, dist=run.dist,
-        precision=run.precision,
-    )
+    result = run.kind.evaluate(run.model, run.dataset, tr, run.device, run.precision, run.stop_requested, run.dist)
     run.recorder.update(message="")
-    if result["tokens"] == 0 or not result["complete"]:
-        return False  # cut short by a stop request: a partial loss would mislead
-    val_loss = result["val_loss"]
-    metric = result[state.select_by]
-    if not math.isfinite(metric):  # no proof tokens in this split: select by the whole stream
+    if result.empty or not result.complete:
+        return False  # cut short by a stop request: a partial figure would mislead
+    val_loss = result.figures["val_loss"]
+    metric = result.figures.get(state.select_by, math.nan)
+    if not math.isfinite(metric):  # e.g. no proof tokens in this split: select by the whole stream
         metric = val_loss
-    run.session.last_eval = {k: result[k] for k in ("val_loss", "val_bpb", "proof_loss", "proof_bpb")}
+    run.session.last_eval = dict(result.figures)
     improved = metric < state.best_score
     if improved:
         state.best_score = metric
@@ -1073,19 +905,12 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
         state.bad_evals += 1
     run.recorder.emit(EvalEvent(
         step=state.step,
-        val_loss=val_loss,
-        val_bpb=result["val_bpb"],
-        proof_loss=result["proof_loss"],
-        proof_bpb=result["proof_bpb"],
         select_by=state.select_by,
         best_score=state.best_score,
         bad_evals=state.bad_evals,
         patience=int(tr.patience),
         improved=improved,
-        val_tokens=int(result["tokens"]),
-        val_bytes=int(result["bytes"]),
-        proof_tokens=int(result["proof_tokens"]),
-        proof_bytes=int(result["proof_bytes"]),
+        **result.event,
     ))
     if improved and math.isfinite(metric):
         _save_best(run, state)
@@ -1093,20 +918,17 @@ def _evaluate(run: _Run, state: LoopState) -> bool:
 
 
 def _sample(run: _Run, state: LoopState) -> None:
-    """The greedy next proof line for the fixed validation goal (rank 0; never ends a run)."""
-    dataset = run.dataset
-    if not dataset.sample_prompt or not run.dist.is_main:
+    """The kind's live sample (the GPT: the greedy next proof line for a fixed validation goal;
+    rank 0; never ends a run)."""
+    if not run.dist.is_main:
         return
-    from .complete import greedy_next_line
-
     try:
-        text = greedy_next_line(
-            run.model, run.tokenizer, dataset.sample_file, max_tokens=64, layout=layout_named(dataset.layout),
-        )
+        fields = run.kind.sample(run.model, run.dataset)
     except Exception as exc:  # a sample must never end a run
         run.recorder.update(message=f"sample failed: {type(exc).__name__}: {exc}"[:200])
         return
-    run.recorder.emit(SampleEvent(step=state.step, prompt=dataset.sample_prompt, text=text, expected=dataset.sample_expected))
+    if fields is not None:
+        run.recorder.emit(SampleEvent(step=state.step, **fields))
 
 
 # ----------------------------------------------------------------------------
@@ -1115,8 +937,8 @@ def _sample(run: _Run, state: LoopState) -> None:
 
 def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
     """What every checkpoint of the run holds: weights, shape, figures, tokenizer, lineage."""
-    tok, last = run.tokenizer, run.session.last_eval
-    return {
+    last = run.session.last_eval
+    payload = {
         "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
         "model_config": run.model_config.to_dict(),
         "global_step": state.step,
@@ -1127,16 +949,13 @@ def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
         "val_proof_loss": last.get("proof_loss"),
         "val_proof_bpb": last.get("proof_bpb"),
         "select_by": state.select_by,
-        "layout": run.dataset.layout,
-        "tokenizer_path": str(tok.path),
-        "tokenizer_sha256": tok.sha256,
-        "tokenizer_vocab_size": tok.vocab_size,
-        "tokenizer_kind": tok.kind,
+        **run.kind.payload_fields(run.dataset),
         "config": run.config,
         "preset": run.preset.name,
         "data_dir": str(run.data_dir),
         "run": run_name(run.checkpoint_dir),  # lineage: the run folder this checkpoint belongs to
     }
+    return payload
 
 
 def _save_resumable(run: _Run, state: LoopState) -> str:

@@ -136,7 +136,7 @@ def test_bad_shape_config_is_a_clear_error():
 
 
 def test_attention_dropout_is_found_by_its_class():
-    from tactics_core.train import disable_attention_dropout
+    from tactics_core.gpt_kind import disable_attention_dropout
 
     class Lookalike(torch.nn.Module):  # has a `qkv` and a float dropout, but is no attention of ours
         def __init__(self) -> None:

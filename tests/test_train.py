@@ -18,7 +18,8 @@ from tactics_core.errors import TacticsError
 from tactics_core.presets import apply_overrides, load_preset
 from tactics_core.progress import CancelToken
 from tactics_core.tokenizer import train_tokenizer
-from tactics_core.train import LoopState, batch_loss_sum, lr_at, train
+from tactics_core.gpt_kind import batch_loss_sum
+from tactics_core.train import LoopState, lr_at, train
 
 from conftest import copy_slice, shared_corpus
 
