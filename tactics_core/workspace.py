@@ -5,6 +5,8 @@
                             metrics.jsonl, run.json), current, best_model.pt (workspace_runs.py)
     export/tactics-YYYY-MM-DD-HH-MM-SS/
     presets/                the user's presets (shadow the built-in ones)
+    traces/                 acorn's activated-step traces (*.jsonl.zst + *.meta.json) for the
+                            proof-step scorer; traces/.store/ their column store (scorer/trace_store.py)
 
 Every command takes these paths as options; defaults are relative to the
 current directory.
@@ -20,6 +22,8 @@ DATA_DIR = Path("data/proofs")
 CHECKPOINT_DIR = Path("checkpoints")
 EXPORT_DIR = Path("export")
 PRESETS_DIR = Path("presets")
+TRACES_DIR = Path("traces")
+TRACE_STORE_DIR = TRACES_DIR / ".store"
 TOKENIZER_FILE = "tokenizer.json"
 BEST_MODEL_FILE = "best_model.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -51,6 +55,14 @@ class Workspace:
     @property
     def presets_dir(self) -> Path:
         return self.root / PRESETS_DIR
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.root / TRACES_DIR
+
+    @property
+    def trace_store_dir(self) -> Path:
+        return self.root / TRACE_STORE_DIR
 
     @property
     def tokenizer_path(self) -> Path:

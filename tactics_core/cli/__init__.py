@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "import_cmd",
     "demo_cmd",
     "corpus_cmd",
+    "traces_cmd",
     "tokenizer_cmd",
     "presets_cmd",
     "train_cmd",
