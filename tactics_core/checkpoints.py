@@ -118,6 +118,9 @@ def _meta_from_payload(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
         "model_config": {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))},
         "created": finite_or_none(payload.get("created")) or (path.stat().st_mtime if path.exists() else time.time()),
     }
+    if payload.get("kind", "gpt") != "gpt":  # a scorer's: its kind and the figures of its last evaluation
+        meta["kind"] = payload["kind"]
+        meta["figures"] = {k: finite_or_none(v) for k, v in (payload.get("figures") or {}).items()}
     if path.exists():
         meta.update(_file_identity(path))
     return meta
@@ -300,6 +303,7 @@ class CheckpointInfo:
     epoch: Any = None
     format: str = ""
     select_by: str = "val_loss"  # which figure `best_score` is
+    kind: str = "gpt"  # the model kind (a scorer's checkpoint says "scorer")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -334,6 +338,7 @@ def list_checkpoints(checkpoint_dir: str | os.PathLike) -> list[CheckpointInfo]:
                     epoch=meta.get("epoch"),
                     format=str(meta.get("format") or ""),
                     select_by=str(meta.get("select_by") or "val_loss"),
+                    kind=str(meta.get("kind") or "gpt"),
                 )
             )
         except TacticsError as exc:
@@ -553,3 +558,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> LoadedModel:
     model.to(device).eval()
     tokenizer_path = find_tokenizer(path, payload)
     return LoadedModel(model, config, payload, path, tokenizer_path, payload.get("format") != FORMAT)
+
+
+def checkpoint_kind(path: str | os.PathLike) -> str:
+    """The model kind of a checkpoint ("gpt" or "scorer"), from its sidecar when there is one."""
+    return str(read_meta(path).get("kind") or "gpt")  # read_meta rebuilds a missing sidecar

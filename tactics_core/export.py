@@ -186,10 +186,10 @@ def _onnx_export(model, path: Path, guard=None) -> int:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-    return _fit_runtime_limits(path)
+    return fit_runtime_limits(path)
 
 
-def _fit_runtime_limits(path: Path) -> int:
+def fit_runtime_limits(path: Path) -> int:
     """Keep model.onnx readable by ONNX Runtime 1.20 (IR <= 10, opset <= 21); return its opset.
 
     An IR version above 10 is lowered when the graph uses nothing newer (the

@@ -1,12 +1,16 @@
-"""The model kinds the console trains, by name: the one place a preset's `kind` becomes the
-implementation of `model_kind.TrainingKind` that the training loop drives."""
+"""The model kinds the console trains, by name: the one place a kind's name becomes its
+implementation — the `model_kind.TrainingKind` the training loop drives, and the export of a
+checkpoint of that kind."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .export import ExportReport
     from .model_kind import TrainingKind
+    from .progress import CancelToken, ProgressFn
 
 KIND_NAMES = ("gpt", "scorer")
 
@@ -24,3 +28,24 @@ def training_kind(name: str) -> TrainingKind:
     from .errors import TacticsError
 
     raise TacticsError(f"unknown model kind {name!r}: one of {', '.join(KIND_NAMES)}")
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    crash_guard: bool = True,
+) -> ExportReport:
+    """Export a checkpoint the way its kind is exported: the GPT's export folder for acorn
+    f47631b0 (`export.export_model`), a scorer's NAME.onnx + NAME.features.json for acorn 0.2.6
+    (`scorer.export.export_scorer`). `crash_guard` is the GPT's."""
+    from .checkpoints import checkpoint_kind
+
+    if checkpoint_kind(checkpoint) == "scorer":
+        from .scorer.export import export_scorer
+
+        return export_scorer(checkpoint, output_dir, progress=progress, cancel=cancel)
+    from .export import export_model
+
+    return export_model(checkpoint, output_dir, progress=progress, cancel=cancel, crash_guard=crash_guard)

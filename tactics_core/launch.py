@@ -28,7 +28,7 @@ from .errors import TacticsError
 from .presets import Preset, apply_overrides, load_preset
 from .run_events import DEFAULT_METRICS_INTERVAL, metrics_path
 from .train import TrainResult, preset_for_checkpoint, train
-from .workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, TOKENIZER_FILE, current_run_dir, is_run_folder, workspace_root
+from .workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, TOKENIZER_FILE, TRACES_DIR, current_run_dir, is_run_folder, workspace_root
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class LaunchRequest:
     preset: str = "default"  # a new run's preset: a name or a .toml file
     overrides: tuple[str, ...] = ()  # a new run's `--set SECTION.KEY=VALUE`
     presets_dir: Path = PRESETS_DIR
-    data_dir: Path | None = None  # None: data/proofs; for a resume, the folder its checkpoint was trained on
+    data_dir: Path | None = None  # None: data/proofs (a scorer: traces/); for a resume, the folder its checkpoint was trained on
     device: str | None = None  # None: the preset's
     max_steps: int | None = None  # total optimizer steps to reach; None: the preset's
     metrics_interval: float = DEFAULT_METRICS_INTERVAL
@@ -146,25 +146,30 @@ def plan(request: LaunchRequest) -> LaunchPlan:
     """
     if request.resume:
         checkpoint, folder, new_folder = _resume_source(request)
+        payload = load_checkpoint(checkpoint)
+        preset = preset_for_checkpoint(payload)
         if not new_folder:  # check_new_run checked a new folder's workspace
             workspace_runs.refuse_if_live(folder)
-            if not (folder / TOKENIZER_FILE).is_file() and not (workspace_root(folder) / TOKENIZER_FILE).is_file():
+            if (preset.kind == "gpt" and not (folder / TOKENIZER_FILE).is_file()
+                    and not (workspace_root(folder) / TOKENIZER_FILE).is_file()):
                 raise TacticsError(
                     f"tokenizer file not found: {folder / TOKENIZER_FILE}; run `tactics tokenizer train` first"
                 )
-        payload = load_checkpoint(checkpoint)
-        preset = preset_for_checkpoint(payload)
         data_dir = request.data_dir or _trained_on(payload)
     else:
         preset = _new_preset(request)
-        data_dir = request.data_dir or DATA_DIR
+        data_dir = request.data_dir or default_data_dir(preset)
         checkpoint, new_folder = None, True
-    if not data_dir.is_dir():
+    if not data_dir.exists():
+        if preset.kind == "scorer":
+            raise TacticsError(f"traces folder {data_dir} not found; record traces with `tactics traces collect` "
+                               "or pass --data-dir with a folder of acorn eval traces")
         raise TacticsError(f"data folder {data_dir} not found; run `tactics demo` or pass --data-dir DIR")
     if request.nproc > 1:
         shares(int(preset.training.batch_size), max(1, int(preset.training.grad_accum_steps)), request.nproc)
     if not request.resume:
-        folder = workspace_runs.check_new_run(request.checkpoint_dir, request.preset, request.run_name)
+        folder = workspace_runs.check_new_run(request.checkpoint_dir, request.preset, request.run_name,
+                                              needs_tokenizer=preset.kind == "gpt")
     return LaunchPlan(request, folder, checkpoint, data_dir, preset, new_folder)
 
 
@@ -172,7 +177,7 @@ def prepare(launch: LaunchPlan) -> Path:
     """Make a new run's folder (with the workspace's tokenizer) and make it the current run,
     checking its name and the workspace again; a run that continues in its folder needs nothing."""
     if launch.new_folder:
-        workspace_runs.new_run(launch.folder, launch.request.preset)
+        workspace_runs.new_run(launch.folder, launch.request.preset, needs_tokenizer=launch.preset.kind == "gpt")
     return launch.folder
 
 
@@ -241,9 +246,14 @@ def _resume_source(request: LaunchRequest) -> tuple[Path, Path, bool]:
     return latest, folder, False
 
 
+def default_data_dir(preset: Preset) -> Path:
+    """What a run reads when --data-dir is not given: the corpus (data/proofs), or a scorer's traces/."""
+    return TRACES_DIR if preset.kind == "scorer" else DATA_DIR
+
+
 def _trained_on(payload: dict[str, Any]) -> Path:
-    """The data folder a checkpoint was trained on, when it is still there; else data/proofs."""
+    """The data folder a checkpoint was trained on, when it is still there; else the default."""
     recorded = payload.get("data_dir")
-    if recorded and Path(recorded).is_dir():
+    if recorded and Path(recorded).exists():
         return Path(recorded)
-    return DATA_DIR
+    return TRACES_DIR if payload.get("kind") == "scorer" else DATA_DIR

@@ -190,15 +190,17 @@ def refuse_if_live(checkpoint_dir: str | os.PathLike) -> None:
         )
 
 
-def check_new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None) -> Path:
+def check_new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None,
+                  needs_tokenizer: bool = True) -> Path:
     """The folder `new_run` would make, after every check it makes (tokenizer, live run, name);
     writes nothing, so a launch can check everything before it changes the workspace.
-    A run folder given as `checkpoint_dir` (and no `name`) keeps its own name."""
+    A run folder given as `checkpoint_dir` (and no `name`) keeps its own name. A scorer's run
+    (`needs_tokenizer=False`) has no tokenizer."""
     root = workspace_root(checkpoint_dir)
     if is_run_folder(checkpoint_dir) and name is None:
         name = Path(checkpoint_dir).name
     tokenizer = root / TOKENIZER_FILE
-    if not tokenizer.is_file():
+    if needs_tokenizer and not tokenizer.is_file():
         raise TacticsError(f"tokenizer file not found: {tokenizer}; run `tactics tokenizer train` first")
     refuse_if_live(root)
     name = check_name(name) if name else auto_name(preset, root)
@@ -211,13 +213,14 @@ def check_new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | No
     return folder
 
 
-def new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None) -> Path:
+def new_run(checkpoint_dir: str | os.PathLike, preset: str, name: str | None = None, needs_tokenizer: bool = True) -> Path:
     """Make the folder of a new run (`<root>/runs/<name>`), copy the tokenizer into it and make it
     the current run. Refuses what `check_new_run` refuses (checked again at the moment it is made)."""
-    folder = check_new_run(checkpoint_dir, preset, name)
+    folder = check_new_run(checkpoint_dir, preset, name, needs_tokenizer)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / TOKENIZER_FILE) as tmp:
-        shutil.copyfile(workspace_root(folder) / TOKENIZER_FILE, tmp)
+    if needs_tokenizer:
+        with atomic_path(folder / TOKENIZER_FILE) as tmp:
+            shutil.copyfile(workspace_root(folder) / TOKENIZER_FILE, tmp)
     set_current(workspace_root(folder), folder.name)
     return folder
 

@@ -276,12 +276,12 @@ def test_a_newer_ir_version_is_lowered_and_a_newer_opset_refused(tmp_path):
     path = tmp_path / "model.onnx"
     _tiny_graph(path, ir_version=11, opset=20)
     assert not export_mod.runtime_limits_check(path).ok
-    assert export_mod._fit_runtime_limits(path) == 20
+    assert export_mod.fit_runtime_limits(path) == 20
     assert onnx.load(str(path)).ir_version == 10 and export_mod.runtime_limits_check(path).ok
     onnx.checker.check_model(str(path), full_check=True)
     _tiny_graph(path, ir_version=10, opset=22)
     with pytest.raises(TacticsError, match="opset 22, above the 21"):
-        export_mod._fit_runtime_limits(path)
+        export_mod.fit_runtime_limits(path)
 
 
 def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
 
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export_model
+    from ..kinds import export_checkpoint
     from ..progress import ConsoleProgress
 
     progress = ConsoleProgress("export", stream=sys.stderr)
@@ -46,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             from ..workspace_runs import best_model
 
             checkpoint = best_model(CHECKPOINT_DIR)
-        result = export_model(checkpoint, args.output_dir, progress=progress, crash_guard=not args.no_crash_guard)
+        result = export_checkpoint(checkpoint, args.output_dir, progress=progress, crash_guard=not args.no_crash_guard)
     finally:
         progress.close()
     if args.json:
@@ -54,6 +55,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 0
     cfg = result.config
     print(f"exported {result.checkpoint} -> {result.path} in {result.seconds:.1f}s")
+    if cfg.get("model_type") == "acorn-proof-step-scorer":
+        name = Path(result.path).name
+        print(f"  {name}.onnx {result.size_bytes / 1e3:.0f} KB, opset {result.opset}; {len(cfg['features'])} features, "
+              f"{cfg['hidden_layers']} x {cfg['hidden_size']} MLP; {name}.features.json beside it")
+        print("  checks:")
+        for c in result.checks:
+            print(f"    {c.line()}")
+        print(f"  judge it: tactics prove {result.path} --buckets 91-92 --baseline")
+        print(f"  embed it in acorn: copy both files to files/models/ and point {cfg['embed']} in src/prover/scoring_model.rs")
+        for note in result.notes:
+            print(f"  note: {note}")
+        return 0
     print(
         f"  model.onnx {result.size_bytes / 1e6:.1f} MB, opset {result.opset}; vocab {cfg['vocab_size']}, "
         f"context {cfg['context_length']}, {cfg['n_layers']} layers x {cfg['n_heads']} heads x {cfg['head_dim']}"

@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--preset", default="default", metavar="NAME|FILE",
                        help="preset name or .toml file (default: default; see `tactics presets ls`)")
-    train.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"proof files (default: {DATA_DIR})")
+    train.add_argument("--data-dir", type=Path, default=None,
+                       help=f"proof files (default: {DATA_DIR}); a scorer preset's acorn eval traces (default: traces)")
     train.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
                        help=f"the workspace's checkpoint folder: tokenizer, runs/ (default: {CHECKPOINT_DIR})")
     train.add_argument("--run-name", default=None, metavar="NAME",
@@ -211,6 +212,7 @@ class _Printer:
         self.status_shown = False
         self.last_plain = 0.0
         self.view = RunView()  # the run so far: total steps, this session's pace (the ETA)
+        self.unit = "tok"  # what the step line's rate counts ("rows" for a scorer run)
 
     def _line(self, text: str) -> None:
         if self.status_shown:
@@ -243,19 +245,30 @@ class _Printer:
                 f"step {ev.step} -> {ev.total_steps} "
                 f"({ev.steps_per_epoch} steps per epoch)"
             )
-            self._line(
-                f"data: {data.get('train_files')} train / {data.get('val_files')} validation files"
-                f" (by {data.get('split', 'theorem')}), "
-                f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
-                f"token cache {'reused' if data.get('cache_reused') else 'built'}"
-            )
+            if ev.kind == "scorer":
+                self.unit = "rows"
+                self._line(
+                    f"data: {data.get('traces')} traces, {data.get('train_searches'):,} train / "
+                    f"{data.get('val_searches'):,} validation searches (goal buckets {data.get('train_buckets')} / "
+                    f"{data.get('val_buckets')}), {data.get('train_rows'):,} train rows per epoch "
+                    f"({data.get('train_positives'):,} used in a final proof), {data.get('val_rows'):,} validation rows, "
+                    f"{data.get('features')} features"
+                    + (f", {data.get('problems')} trace problems skipped" if data.get("problems") else "")
+                )
+            else:
+                self._line(
+                    f"data: {data.get('train_files')} train / {data.get('val_files')} validation files"
+                    f" (by {data.get('split', 'theorem')}), "
+                    f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
+                    f"token cache {'reused' if data.get('cache_reused') else 'built'}"
+                )
             if ev.note:
                 self._line(f"note: {ev.note}")
         elif isinstance(ev, StepEvent):
             total = self.view.total_steps
             text = (
                 f"step {ev.step}/{total}  loss {ev.loss:.4f}  lr {ev.lr:.2e}  "
-                f"{ev.tokens_per_s:,.0f} tok/s  epoch {ev.epoch:.2f}  eta {format_duration(self.view.eta_seconds())}"
+                f"{ev.tokens_per_s:,.0f} {self.unit}/s  epoch {ev.epoch:.2f}  eta {format_duration(self.view.eta_seconds())}"
             )
             if self.tty:
                 self.stream.write("\r" + text.ljust(110)[:110])
@@ -264,6 +277,12 @@ class _Printer:
             elif time.monotonic() - self.last_plain >= 10 or ev.step == total:
                 self.last_plain = time.monotonic()
                 self._line(text)
+        elif isinstance(ev, EvalEvent) and ev.used_rank is not None:
+            self._line(
+                f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, AUC {ev.auc:.4f}, used steps rank "
+                f"{ev.used_rank:.4f} of their search, {ev.top10_hit:.1%} in its top 10% "
+                f"(best {ev.select_by} {ev.best_score:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
+            )
         elif isinstance(ev, EvalEvent):
             proof = ev.proof_loss
             proof_text = (
