@@ -49,6 +49,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 from .acorn import ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
 from .atomic import remove_stale_partials
+from .scorer.buckets import format_buckets, parse_buckets as _parse_buckets
 from .errors import Cancelled, TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
@@ -248,38 +249,15 @@ def _first_line(text: str) -> str:
 
 
 def parse_buckets(text: str) -> list[int]:
-    """`"0-9,90,92-93"` -> [0, ..., 9, 90, 92, 93]: acorn's goal buckets 0..99, sorted, unique."""
-    chosen: set[int] = set()
-    parts = [p.strip() for p in str(text).split(",")]
-    for part in parts:
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if not m:
-            raise TacticsError(
-                f"buckets {text!r}: {part!r} is not a bucket or a range; give numbers 0-{BUCKETS - 1} "
-                f"and ranges such as 0-9,90,92-93"
-            )
-        lo = int(m[1])
-        hi = int(m[2]) if m[2] is not None else lo
-        if hi < lo or hi >= BUCKETS:
-            raise TacticsError(
-                f"buckets {text!r}: {part!r} is not within 0-{BUCKETS - 1} (acorn's validation buckets are 90-99)"
-            )
-        chosen.update(range(lo, hi + 1))
-    return sorted(chosen)
-
-
-def format_buckets(buckets: Iterable[int]) -> str:
-    """[0, ..., 9, 90, 92, 93] -> `"0-9,90,92-93"` (acorn's --eval-sample syntax)."""
-    values = sorted(set(int(b) for b in buckets))
-    runs: list[str] = []
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
-            j += 1
-        runs.append(str(values[i]) if i == j else f"{values[i]}-{values[j]}")
-        i = j + 1
-    return ",".join(runs)
+    """`"0-9,90,92-93"` -> [0, ..., 9, 90, 92, 93]: acorn's goal buckets 0..99, sorted, unique
+    (`scorer.buckets`), or one line saying what is wrong."""
+    try:
+        return _parse_buckets(text)
+    except ValueError as exc:
+        raise TacticsError(
+            f"buckets {text!r}: {exc}; give numbers 0-{BUCKETS - 1} and ranges such as 0-9,90,92-93 "
+            "(acorn's validation buckets are 90-99)"
+        ) from None
 
 
 # ------------------------------------------------------------------ scorer exports

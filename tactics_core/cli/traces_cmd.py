@@ -12,7 +12,7 @@ BUCKET_GROUP = 10
 
 
 def register(subparsers) -> None:
-    traces = subparsers.add_parser("traces", help="inspect acorn's proof-step traces (acorn eval --trace-out)")
+    traces = subparsers.add_parser("traces", help="collect and inspect acorn's proof-step traces (acorn eval --trace-out)")
     sub = traces.add_subparsers(dest="traces_command", metavar="COMMAND")
     traces.set_defaults(func=lambda args: (traces.print_help(), 1)[1])
 
@@ -40,6 +40,21 @@ def register(subparsers) -> None:
     stats.add_argument("--no-store", action="store_true", help="stream the traces, write no store")
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     stats.set_defaults(func=cmd_stats)
+
+    from .collect_cmd import add_collect_arguments, cmd_collect
+
+    collect = sub.add_parser(
+        "collect",
+        help="run today's acorn (`acorn eval --trace-out`) on goal buckets: one trace per bucket, resumable",
+        description=(
+            "Run acorn 0.2.6 (91f29ff1) `acorn eval --trace-out` on each chosen goal bucket, one acorn process per "
+            "bucket, into traces/LABEL-bNN.jsonl.zst (+ .meta.json, the run's log and summary). A bucket's files "
+            "appear only when acorn finished it; run the same command again after a kill or Ctrl-C and only the "
+            "missing buckets run."
+        ),
+    )
+    add_collect_arguments(collect)
+    collect.set_defaults(func=cmd_collect)
 
 
 def _pct(x: float) -> str:

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from ..acorn_eval import FEATURE_CONTRACT_SCHEMA, features_path
 from ..atomic import atomic_dir, remove_stale_partials
 from ..errors import TacticsError
 from ..export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check
 from ..progress import CancelToken, ProgressFn, check, report
 from ..workspace import EXPORT_DIR
 
-FEATURE_CONTRACT_SCHEMA = "acorn-scorer-feature-contract-v1"
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 TOLERANCE = 1e-5  # max |ONNX Runtime - PyTorch| of the probabilities
 VERIFY_ROWS = 4096
@@ -41,32 +41,6 @@ CONFIG_FILE = "config.json"
 
 def default_output_dir(export_root: str | os.PathLike = EXPORT_DIR) -> Path:
     return Path(export_root) / time.strftime("scorer-%Y-%m-%d-%H-%M-%S")
-
-
-def contract_path(onnx_path: Path) -> Path:
-    """X.onnx -> X.features.json (what acorn reads beside the model)."""
-    return onnx_path.with_name(onnx_path.name[: -len(".onnx")] + ".features.json")
-
-
-def find_model_file(export: str | os.PathLike) -> Path:
-    """The .onnx of a scorer export: the file itself, or the one .onnx of its folder."""
-    path = Path(export)
-    if path.is_file() and path.name.endswith(".onnx"):
-        return path
-    if path.is_dir():
-        found = sorted(path.glob("*.onnx"))
-        if len(found) == 1 and contract_path(found[0]).is_file():
-            return found[0]
-    raise TacticsError(f"{path} is no scorer export (a folder with one NAME.onnx and its NAME.features.json); "
-                       "make one with `tactics export CHECKPOINT`")
-
-
-def is_scorer_export(path: str | os.PathLike) -> bool:
-    try:
-        find_model_file(path)
-        return True
-    except TacticsError:
-        return False
 
 
 def _load(checkpoint: Path):
@@ -113,8 +87,6 @@ def _onnx_export(net, path: Path) -> int:
 
 def _verify_rows(payload: dict[str, Any], net) -> tuple[np.ndarray, str]:
     """Real rows of the run's traces (its validation buckets first), else synthetic ones."""
-    from .traces import find_traces
-
     names = list(net.config.features)
     for entry in payload.get("traces") or []:
         trace = Path(entry.get("file", ""))
@@ -133,7 +105,6 @@ def _verify_rows(payload: dict[str, Any], net) -> tuple[np.ndarray, str]:
         take = min(VERIFY_ROWS, cols.rows)
         rows = np.asarray(cols.features[:take])[:, [index[n] for n in names]].astype(np.float32)
         return rows, f"{take} real rows of {trace.name}"
-    del find_traces
     rng = np.random.default_rng(0)
     mean = net.feature_mean.numpy()
     scale = net.feature_scale.numpy()
@@ -159,7 +130,7 @@ def verify_scorer_export(onnx_path: Path, net, rows: np.ndarray, rows_note: str)
     extra = [p.name for p in onnx_path.parent.iterdir() if p.name.endswith(".data") or p.name.endswith(".onnx.data")]
     checks.append(Check("one self-contained file", not external and not extra,
                         detail="weights inside the .onnx (acorn embeds it with include_bytes!)"))
-    contract = json.loads(contract_path(onnx_path).read_text(encoding="utf-8"))
+    contract = json.loads(features_path(onnx_path).read_text(encoding="utf-8"))
     names = contract.get("input_features")
     width = len(net.config.features)
     ok_contract = contract.get("schema") == FEATURE_CONTRACT_SCHEMA and names == list(net.config.features)
@@ -221,7 +192,7 @@ def export_scorer(
         report(progress, 1, total, "exporting to ONNX")
         model_file = tmp / f"{name}.onnx"
         opset = _onnx_export(net, model_file)
-        contract_path(model_file).write_text(
+        features_path(model_file).write_text(
             json.dumps({"schema": FEATURE_CONTRACT_SCHEMA, "input_features": names}, indent=2) + "\n", encoding="utf-8")
         config["opset"] = opset
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
