@@ -1049,7 +1049,7 @@ class JudgeReport:
 def judge(
     setup: AcornSetup,
     buckets: Sequence[int],
-    model: str | os.PathLike | None,
+    model: str | os.PathLike | Sequence[str | os.PathLike] | None,
     baselines: Sequence[str] = BASELINES,
     timeout: float = DEFAULT_TIMEOUT,
     jobs: Optional[int] = None,
@@ -1070,9 +1070,9 @@ def judge(
     if not chosen:
         raise TacticsError("no bucket to judge on; give buckets such as 90-99 (acorn's validation buckets)")
     runs: list[tuple[str, Optional[Path]]] = []
-    model_path: Optional[Path] = None
-    if model is not None:
-        model_path = scorer_onnx(model)
+    models = [] if model is None else [model] if isinstance(model, (str, os.PathLike)) else list(model)
+    for one in models:  # several exports judged side by side (e.g. two trainers' scorers)
+        model_path = scorer_onnx(one)
         check_scorer_export(model_path, feature_catalog(setup))
         runs.append(("model", model_path))
     for policy in baselines:
@@ -1082,9 +1082,11 @@ def judge(
     if not runs:
         raise TacticsError("nothing to judge: give a scorer export or at least one baseline policy")
     figures = [PolicyFigures(policy_label(p, m), p, str(m) if m else None) for p, m in runs]
-    labels = [f.label for f in figures]
-    if len(set(labels)) != len(labels):  # a scorer named like a baseline
-        figures[0].label = f"{figures[0].label}-export"
+    seen_labels: set[str] = set()
+    for i, fig in enumerate(figures):  # a scorer named like a baseline or another scorer
+        if fig.label in seen_labels or (fig.model and fig.label in [p for p, _ in runs if p != "model"]):
+            fig.label = f"{fig.label}-{i}"
+        seen_labels.add(fig.label)
     groups: list[Optional[list[int]]] = [[b] for b in chosen] if per_bucket else [chosen]
     total = len(groups) * len(runs)
     done = 0

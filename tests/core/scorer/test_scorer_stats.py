@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from trace_helpers import real_trace  # noqa: F401  (a fixture)
 from trace_helpers import decompressed_rows, search_rows, standard_rows, write_trace
 
 from tactics_core.cli import main

@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import zstandard
+from trace_helpers import real_trace  # noqa: F401  (a fixture)
 from trace_helpers import (
     NAMES,
     decompressed_rows,

@@ -3,6 +3,8 @@ the small real trace committed in tests/fixtures/acorn_eval_91f29ff1."""
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import json
 from pathlib import Path
@@ -110,3 +112,9 @@ def decompressed_rows(trace: Path) -> list[dict]:
     """Every row of a trace, read the plain way (the whole file at once) to check the reader."""
     text = zstandard.ZstdDecompressor().stream_reader(trace.read_bytes()).read().decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def real_trace() -> Path:
+    """The small real trace of tests/fixtures/acorn_eval_91f29ff1 (import it into a test module to use it)."""
+    return fixture_trace()
