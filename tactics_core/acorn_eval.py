@@ -50,6 +50,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from .acorn import ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
 from .atomic import remove_stale_partials
 from .scorer.buckets import format_buckets, parse_buckets as _parse_buckets
+from .scorer.contract import FEATURE_CONTRACT_SCHEMA, features_path
 from .errors import Cancelled, TacticsError
 from .progress import CancelToken, ProgressFn, check, report
 
@@ -70,9 +71,7 @@ VALIDATION_BUCKETS = tuple(range(90, 100))
 BUCKETS = 100
 DEFAULT_TIMEOUT = 1.0  # acorn eval's own default search budget, seconds
 
-FEATURE_CONTRACT_SCHEMA = "acorn-scorer-feature-contract-v1"
 TRACE_SCHEMA = "acorn-activated-step-trace-v2"
-FEATURES_SUFFIX = ".features.json"
 TRACE_SUFFIX = ".jsonl.zst"
 META_SUFFIX = ".meta.json"
 LOG_SUFFIX = ".log"
@@ -261,11 +260,6 @@ def parse_buckets(text: str) -> list[int]:
 
 
 # ------------------------------------------------------------------ scorer exports
-
-
-def features_path(onnx: Path) -> Path:
-    """`X.onnx` -> `X.features.json`, as acorn finds it (`Path::with_extension("features.json")`)."""
-    return onnx.with_name(onnx.stem + FEATURES_SUFFIX) if onnx.suffix else onnx.with_name(onnx.name + FEATURES_SUFFIX)
 
 
 def find_scorer_onnx(model: str | os.PathLike) -> Optional[Path]:

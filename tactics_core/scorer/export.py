@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ..acorn_eval import FEATURE_CONTRACT_SCHEMA, features_path
 from ..atomic import atomic_dir, remove_stale_partials
 from ..errors import TacticsError
 from ..export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check
 from ..progress import CancelToken, ProgressFn, check, report
 from ..workspace import EXPORT_DIR
+from .contract import FEATURE_CONTRACT_SCHEMA, INPUT_NAME, OUTPUT_NAME, features_path
 
-INPUT_NAME, OUTPUT_NAME = "input", "output"
 TOLERANCE = 1e-5  # max |ONNX Runtime - PyTorch| of the probabilities
 VERIFY_ROWS = 4096
 CONFIG_FILE = "config.json"
