@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken, ProgressFn
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken, ProgressFn
 
 from .messages import JobDone, JobEnded, JobFailed, JobProgress
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import acorn
-from tactics_core.acorn import (
+from tactics_core.acorn import generative_judge as acorn
+from tactics_core.acorn.generative_judge import (
     AcornSetup,
     Goal,
     parse_goal_listing,
@@ -31,7 +31,7 @@ from tactics_core.acorn import (
     select_modules,
 )
 from tactics_core.cli import main as cli_main
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "acorn_f47631b0"
 
@@ -110,7 +110,7 @@ def test_a_search_cut_short_without_a_word_is_a_crash():
 
 
 def test_crashing_lines_are_comment_only_lines():
-    from tactics_core.prover import crashes_acorn
+    from tactics_core.gpt.prover_replica import crashes_acorn
 
     assert crashes_acorn("// a comment") and crashes_acorn("   // indented")
     assert crashes_acorn("}") and crashes_acorn("\t} else {")  # in a block, a closing brace ends it: no statement
@@ -123,7 +123,7 @@ def test_crashing_lines_are_comment_only_lines():
 
 
 def test_the_guard_keeps_a_line_from_being_false_or_starting_with_a_brace():
-    from tactics_core.prover import CrashGuard
+    from tactics_core.gpt.prover_replica import CrashGuard
 
     class Vocab:
         pieces = [b"\n", b"false", b" false", b"false\n", b"fals", b"}", b"x", b"", b"false x", b"\n  "]
@@ -248,7 +248,7 @@ def test_prove_judges_every_goal_and_leaves_the_checkout_alone(tmp_path, monkeyp
 
 
 def test_cli_prove_prints_the_table_and_json(tmp_path, monkeypatch, capsys):
-    from tactics_core import progress
+    from tactics_core.common import progress
 
     monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)  # a progress line at every step, for the check below
     lib = make_library(tmp_path)

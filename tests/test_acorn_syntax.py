@@ -1,4 +1,4 @@
-"""acorn's code-generator printing of a theorem's `@C` (tactics_core/acorn_syntax.py, acorn_types.py).
+"""acorn's code-generator printing of a theorem's `@C` (tactics_core/acorn/syntax.py, acorn_types.py).
 
 Every expected string below is what acorn f47631b0's `acorn training` wrote for acornlib c30e377
 (the file named beside it, in the run docs/corpus.md describes); the library texts are the
@@ -6,8 +6,8 @@ lines of acornlib those theorems rely on."""
 
 import pytest
 
-from tactics_core import acorn_syntax as syn
-from tactics_core.acorn_types import Library, TypeScope
+from tactics_core.acorn import syntax as syn
+from tactics_core.acorn.types import Library, TypeScope
 
 
 @pytest.mark.parametrize("claim, expected", [

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import data as D
-from tactics_core.augment import bound_names, rename_variables, variants
-from tactics_core.corpus import iter_corpus, parse_proof_text
-from tactics_core.prover import encode_stream
-from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+from tactics_core.gpt import data as D
+from tactics_core.gpt.augment import bound_names, rename_variables, variants
+from tactics_core.gpt.corpus import iter_corpus, parse_proof_text
+from tactics_core.gpt.prover_replica import encode_stream
+from tactics_core.gpt.tokenizer import load_tokenizer, train_tokenizer
 
 from conftest import copy_slice, shared_corpus
 

@@ -17,10 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tactics_core import checkpoints as C
 from tactics_core.cli import main
-from tactics_core.errors import TacticsError
-from tactics_core.model import GPT, GPTConfig
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt.model import GPT, GPTConfig
+from tactics_core.runs import checkpoints as C
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def test_original_format_checkpoint_loads_with_identical_logits(tmp_path):
     torch.manual_seed(1)
     work = tmp_path / "old_run"
     tok_path = make_tokenizer(work / "checkpoints" / "tokenizer.json", 300, TEXTS)
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     vocab = load_tokenizer(tok_path).vocab_size
     orig = OrigGPT(vocab, 16, 32, 2, 4)
@@ -182,7 +182,7 @@ def test_original_format_checkpoint_loads_with_identical_logits(tmp_path):
 
 
 def test_checkpoint_with_a_missing_config_key_reads_the_shape_off_the_weights(tmp_path):
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     tok = load_tokenizer(make_tokenizer(tmp_path / "tokenizer.json", 300, TEXTS))
     model = small_model(vocab=tok.vocab_size)
@@ -195,7 +195,7 @@ def test_checkpoint_with_a_missing_config_key_reads_the_shape_off_the_weights(tm
 
 
 def test_tokenizer_mismatch_is_refused_with_both_sizes_and_hashes(tmp_path):
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     tok_a = load_tokenizer(make_tokenizer(tmp_path / "a" / "tokenizer.json", 300, TEXTS))
     tok_b = load_tokenizer(make_tokenizer(tmp_path / "b" / "tokenizer.json", 280, TEXTS))
@@ -220,7 +220,7 @@ def test_tokenizer_mismatch_is_refused_with_both_sizes_and_hashes(tmp_path):
 
 
 def test_find_tokenizer_refuses_a_retrained_one(tmp_path):
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     tok = load_tokenizer(make_tokenizer(tmp_path / "tokenizer.json", 300, TEXTS))
     path = C.save_checkpoint(
@@ -275,7 +275,7 @@ def test_harmless_legacy_types_load(tmp_path):
 WRITER = r"""
 import os, random, signal, sys, time
 import torch
-from tactics_core.checkpoints import save_checkpoint
+from tactics_core.runs.checkpoints import save_checkpoint
 path = sys.argv[1]
 for line in sys.stdin:
     start, delay = line.split()

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from helpers_models import tiny_export, tiny_workspace
-from tactics_core.complete import Completer, build_prompt, decode_lines, greedy_next_line, normalize_line
-from tactics_core.corpus import iter_corpus, parse_proof_text, read_proof_file
-from tactics_core.data import split_corpus
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt.complete import Completer, build_prompt, decode_lines, greedy_next_line, normalize_line
+from tactics_core.gpt.corpus import iter_corpus, parse_proof_text, read_proof_file
+from tactics_core.gpt.data import split_corpus
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_generation_stops_at_the_context_limit(torch_completer):
 def test_prover_prompt_is_the_prover_stream(onnx_completer, held_out):
     """prover_prompt=True asks even a file-layout model the prover's way: no @P, the accepted
     lines after the counterfactual, then the newline token the prover feeds."""
-    from tactics_core.prover import cache_ids
+    from tactics_core.gpt.prover_replica import cache_ids
 
     pf = held_out[0]
     tok = onnx_completer.tokenizer
@@ -195,7 +195,7 @@ def test_cli_complete_json(ws, capsys):
 
 
 def test_sampling_follows_temperature_top_p_and_top_k():
-    from tactics_core.complete import sample_tokens
+    from tactics_core.gpt.complete import sample_tokens
 
     rng = np.random.default_rng(0)
     logits = np.log(np.tile([0.5, 0.3, 0.15, 0.05], (20000, 1)))

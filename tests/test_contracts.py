@@ -89,11 +89,11 @@ def test_the_contract_catches_a_core_module_importing_textual(tmp_path):
     for package in ("tactics_core", "tactics_tui"):
         shutil.copytree(REPO / package, tmp_path / package, ignore=ignore)
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    errors = tmp_path / "tactics_core" / "errors.py"
+    errors = tmp_path / "tactics_core" / "common" / "errors.py"
     errors.write_text(errors.read_text() + "\nimport textual  # the mistake the contract is for\n")
     out = _lint(tmp_path)
     assert out.returncode != 0
-    assert "BROKEN" in out.stdout and "tactics_core.errors -> textual" in out.stdout
+    assert "BROKEN" in out.stdout and "tactics_core.common.errors -> textual" in out.stdout
 
 
 def test_importing_the_tui_loads_no_torch_or_onnx():
@@ -110,7 +110,7 @@ def test_the_core_has_no_import_cycle():
 
 def test_the_cycle_check_catches_one_hidden_in_a_function(tmp_path):
     shutil.copytree(REPO / "tactics_core", tmp_path / "tactics_core", ignore=shutil.ignore_patterns("__pycache__"))
-    errors = tmp_path / "tactics_core" / "errors.py"  # corpus imports errors at the top
-    errors.write_text(errors.read_text() + "\n\ndef _late():\n    from .corpus import parse_proof_text  # the mistake\n")
+    errors = tmp_path / "tactics_core" / "common" / "errors.py"  # corpus imports errors at the top
+    errors.write_text(errors.read_text() + "\n\ndef _late():\n    from tactics_core.gpt.corpus import parse_proof_text  # the mistake\n")
     cycles = _cycles(tmp_path)["cycles"]
-    assert len(cycles) == 1 and any(edge.startswith("tactics_core.errors -> tactics_core.corpus") for edge in cycles[0])
+    assert len(cycles) == 1 and any(edge.startswith("tactics_core.common.errors -> tactics_core.gpt.corpus") for edge in cycles[0])

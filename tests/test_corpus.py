@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import corpus as corpus_mod
 from tactics_core.cli import main
-from tactics_core.corpus import (
+from tactics_core.gpt import corpus as corpus_mod
+from tactics_core.gpt.corpus import (
     CorpusProblem,
     Problem,
     ProofFile,
@@ -24,8 +24,8 @@ from tactics_core.corpus import (
     parse_proof_text,
     read_proof_file,
 )
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
 
 from conftest import REPO, copy_slice
 

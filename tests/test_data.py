@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from tactics_core import data as D
-from tactics_core.corpus import iter_corpus
-from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+from tactics_core.gpt import data as D
+from tactics_core.gpt.corpus import iter_corpus
+from tactics_core.gpt.tokenizer import load_tokenizer, train_tokenizer
 
 from conftest import copy_slice, shared_corpus
 
@@ -176,7 +176,7 @@ def test_renumbered_reimport_tokenizes_only_new_text(small, monkeypatch):
 def test_token_store_survives_a_writer_killed_before_its_index(small):
     """Tokens appended without a published index are cut off by the next writer; the store
     stays what the last commit said, and what it returns equals a fresh build."""
-    from tactics_core import token_store as TS
+    from tactics_core.gpt import token_store as TS
 
     data_dir, tok, root = small
     work = root / "cache-killed"
@@ -203,7 +203,7 @@ def test_token_store_survives_a_writer_killed_before_its_index(small):
 
 
 def test_token_store_compacts_when_most_of_it_is_unused(small, monkeypatch):
-    from tactics_core import token_store as TS
+    from tactics_core.gpt import token_store as TS
 
     data_dir, tok, root = small
     work = root / "cache-compact"
@@ -295,7 +295,7 @@ def test_token_store_keys_survive_the_index(tmp_path):
     """Digests are raw bytes; ones that end in NUL bytes must come back from the index whole."""
     import numpy as np
 
-    from tactics_core import token_store as TS
+    from tactics_core.gpt import token_store as TS
 
     meta = {"version": 1, "tokenizer_sha256": "ab" * 32, "layout": "prover", "dtype": "uint16",
             "sep_id": 2, "learn_sep": True, "pad_id": 1}

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, run_folder
-from tactics_core.checkpoints import load_checkpoint
-from tactics_core.distributed import shares
-from tactics_core.errors import TacticsError
-from tactics_core.presets import apply_overrides, load_preset
-from tactics_core.tokenizer import train_tokenizer
-from tactics_core.train import train
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt.tokenizer import train_tokenizer
+from tactics_core.runs import launch, run_events, run_folder
+from tactics_core.runs.checkpoints import load_checkpoint
+from tactics_core.training.distributed import shares
+from tactics_core.training.loop import train
+from tactics_core.training.presets import apply_overrides, load_preset
 
 from conftest import REPO, copy_slice, shared_corpus
 
@@ -156,7 +156,7 @@ def test_two_rank_checkpoint_loads_without_module_prefix_and_exports(compared, t
     assert not any(k.startswith("module.") for k in payload["model"])
     state = payload["train_state"]
     assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
-    from tactics_core.export import export_model
+    from tactics_core.gpt.export import export_model
 
     report = export_model(two / "checkpoint_step_24.pt", tmp_path / "export")
     assert (tmp_path / "export" / "config.json").is_file() and report is not None

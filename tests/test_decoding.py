@@ -1,4 +1,4 @@
-"""The one decoding loop (tactics_core.decoding): its rules, and that completion and the
+"""The one decoding loop (tactics_core.gpt.decoding): its rules, and that completion and the
 prover's attempts are the same loop (same state and seed, same rows).
 
 A bigram backend makes the check exact: its logits depend only on the last token fed, so a
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tactics_core import decoding
-from tactics_core.complete import decode_lines
-from tactics_core.decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, decode
-from tactics_core.prover import ProverSession
+from tactics_core.gpt import decoding
+from tactics_core.gpt.complete import decode_lines
+from tactics_core.gpt.decoding import CONTEXT_LIMIT, LINE, MAX_TOKENS, decode
+from tactics_core.gpt.prover_replica import ProverSession
 
 VOCAB = 12
 NL = 3  # the newline token (its text holds "\n")

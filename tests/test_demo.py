@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tactics_core.cli import main
-from tactics_core.corpus import corpus_stats, iter_corpus, parse_proof_text
-from tactics_core.demo import RING, generate, normalise, show, write_demo_corpus, _random_expr
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
+from tactics_core.gpt.corpus import corpus_stats, iter_corpus, parse_proof_text
+from tactics_core.gpt.demo import RING, generate, normalise, show, write_demo_corpus, _random_expr
 
 
 def _value(text: str, env: dict) -> int:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tactics_core.distributed import SINGLE, Dist
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
+from tactics_core.training.distributed import SINGLE, Dist
 
 
 class OneOfTwo(Dist):

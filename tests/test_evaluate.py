@@ -8,10 +8,10 @@ import math
 import pytest
 
 from helpers_models import tiny_export, tiny_workspace, write_family_files
-from tactics_core.corpus import iter_corpus
-from tactics_core.data import split_corpus
-from tactics_core.errors import TacticsError
-from tactics_core.evaluate import evaluate
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt.corpus import iter_corpus
+from tactics_core.gpt.data import split_corpus
+from tactics_core.gpt.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +76,8 @@ def test_no_held_out_goal_is_a_clear_error(tmp_path):
 
 def test_split_uses_the_checkpoints_val_fraction(tmp_path):
     from helpers_models import save_ours
-    from tactics_core.checkpoints import load_model
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.runs.checkpoints import load_model
 
     ws = tiny_workspace()
     loaded = load_model(ws.untrained)
@@ -97,10 +97,10 @@ def test_a_module_split_model_is_scored_on_whole_held_out_modules(tmp_path, caps
 
     from conftest import copy_slice, shared_corpus
     from helpers_models import save_ours
-    from tactics_core.checkpoints import load_model
     from tactics_core.cli import main
-    from tactics_core.data import is_validation_key, module_key
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.data import is_validation_key, module_key
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.runs.checkpoints import load_model
 
     ws = tiny_workspace()
     loaded = load_model(ws.untrained)
@@ -119,8 +119,8 @@ def test_a_module_split_model_is_scored_on_whole_held_out_modules(tmp_path, caps
 
 
 def test_cancel_stops_evaluation():
-    from tactics_core.errors import Cancelled
-    from tactics_core.progress import CancelToken
+    from tactics_core.common.errors import Cancelled
+    from tactics_core.common.progress import CancelToken
 
     ws = tiny_workspace()
     token = CancelToken()
@@ -145,9 +145,9 @@ def prover_reports(tmp_path_factory):
     import torch
 
     from helpers_models import save_ours
-    from tactics_core.checkpoints import load_model
-    from tactics_core.model import GPT
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.model import GPT
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.runs.checkpoints import load_model
 
     torch.set_num_threads(1)
     ws = tiny_workspace("prover")
@@ -204,7 +204,7 @@ def test_all_scores_every_file_and_cli_json_has_the_keys(capsys):
 
 
 def test_crash_goal_rate_is_the_chance_a_search_meets_a_crashing_line():
-    from tactics_core.evaluate import crash_goal_rate
+    from tactics_core.gpt.evaluate import crash_goal_rate
 
     assert crash_goal_rate(0.0, 500) == 0.0
     assert crash_goal_rate(0.01, 100) == pytest.approx(1 - 0.99**100)  # 0.634: one in a hundred lines is enough

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from helpers_models import tiny_export, tiny_workspace
-from tactics_core import export as export_mod
-from tactics_core.errors import TacticsError
-from tactics_core.export import export_model
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt import export as export_mod
+from tactics_core.gpt.export import export_model
 
 CONFIG_INTS = ("vocab_size", "context_length", "d_model", "n_layers", "n_heads", "head_dim", "d_mlp")
 
@@ -70,7 +70,7 @@ def test_onnx_runs_any_batch_seq_and_past_including_empty(batch, seq, past):
     import onnxruntime as ort
     import torch
 
-    from tactics_core.checkpoints import load_model
+    from tactics_core.runs.checkpoints import load_model
 
     report = tiny_export()
     cfg = report.config
@@ -91,8 +91,8 @@ def test_onnx_runs_any_batch_seq_and_past_including_empty(batch, seq, past):
     raw = out[-1]  # raw_logits: the model's own
     assert np.abs(raw - ref.numpy()[:, past:]).max() <= 1e-4
     # logits: the same, less the crash guard's penalty on the tokens that would write `//`
-    from tactics_core.prover import GUARD_PENALTY, CrashGuard
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.prover_replica import GUARD_PENALTY, CrashGuard
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     rule = CrashGuard.of(load_tokenizer(export_mod.Path(report.path) / "tokenizer.json"))
     fed = prefix[:, past:]
@@ -134,9 +134,9 @@ def test_existing_output_folder_is_refused(tmp_path):
 
 def test_retrained_tokenizer_is_refused(tmp_path, monkeypatch, capsys):
     """A tokenizer.json retrained after the checkpoint must not be exported with it."""
-    from tactics_core.checkpoints import load_checkpoint, save_checkpoint
     from tactics_core.cli import main
-    from tactics_core.tokenizer import train_tokenizer
+    from tactics_core.gpt.tokenizer import train_tokenizer
+    from tactics_core.runs.checkpoints import load_checkpoint, save_checkpoint
 
     ws = tiny_workspace()
     run = tmp_path / "checkpoints"
@@ -157,7 +157,7 @@ def _original_tokenizer(data_dir, path):
     """A tokenizer.json as the original scripts made it: GPT-2 regex byte-level BPE, <UNK> and <PAD> only."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from tactics_core.corpus import iter_corpus
+    from tactics_core.gpt.corpus import iter_corpus
 
     tok = Tokenizer(models.BPE(unk_token="<UNK>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -172,8 +172,8 @@ def _original_tokenizer(data_dir, path):
 def test_original_format_checkpoint_exports_unchanged(tmp_path, monkeypatch):
     import torch
 
-    from tactics_core.complete import Completer
-    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.model import GPT, GPTConfig
 
     ws = tiny_workspace()
     vocab = _original_tokenizer(ws.data_dir, tmp_path / "tok" / "tokenizer.json")
@@ -214,7 +214,7 @@ def test_original_format_checkpoint_exports_unchanged(tmp_path, monkeypatch):
 def test_checkpoint_whose_tokenizer_vocab_differs_is_explained(tmp_path, monkeypatch):
     import torch
 
-    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.gpt.model import GPT, GPTConfig
 
     ws = tiny_workspace()
     _original_tokenizer(ws.data_dir, tmp_path / "tokenizer.json")
@@ -227,8 +227,8 @@ def test_checkpoint_whose_tokenizer_vocab_differs_is_explained(tmp_path, monkeyp
 
 
 def test_cancel_stops_the_export_and_leaves_nothing(tmp_path):
-    from tactics_core.errors import Cancelled
-    from tactics_core.progress import CancelToken
+    from tactics_core.common.errors import Cancelled
+    from tactics_core.common.progress import CancelToken
 
     token = CancelToken()
     seen = []
@@ -287,9 +287,9 @@ def test_a_newer_ir_version_is_lowered_and_a_newer_opset_refused(tmp_path):
 def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_path):
     """acorn f47631b0 panics on a `//` line or one starting with `}`: a guarded export never samples one;
     the same model exported without the guard does (the tiny model learned acornlib source text)."""
-    from tactics_core.complete import Completer
-    from tactics_core.corpus import parse_proof_text
-    from tactics_core.prover import CrashGuard, ProverSession, crashes_acorn
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.corpus import parse_proof_text
+    from tactics_core.gpt.prover_replica import CrashGuard, ProverSession, crashes_acorn
 
     report = tiny_export()
     assert next(c for c in report.checks if c.name == "crash guard").ok
@@ -323,13 +323,13 @@ def test_an_export_killed_mid_write_leaves_a_partial_that_the_next_export_or_lis
     import time
 
     from conftest import REPO
-    from tactics_core.atomic import atomic_dir
-    from tactics_core.workspace_runs import list_exports
+    from tactics_core.common.atomic import atomic_dir
+    from tactics_core.runs.workspace_runs import list_exports
 
     root = tmp_path / "export"
     writer = (
         "import sys, time\n"
-        "from tactics_core.atomic import atomic_dir\n"
+        "from tactics_core.common.atomic import atomic_dir\n"
         "with atomic_dir(sys.argv[1]) as tmp:\n"
         "    (tmp / 'model.onnx').write_bytes(b'half a model')\n"
         "    print('writing', flush=True)\n"

@@ -1,9 +1,9 @@
-"""The small shared rules: sizes, durations (tactics_core.formatting) and devices (tactics_core.device)."""
+"""The small shared rules: sizes, durations (tactics_core.common.formatting) and devices (tactics_core.common.device)."""
 
 from __future__ import annotations
 
-from tactics_core.formatting import format_duration, human_size
-from tactics_core.system import human_bytes
+from tactics_core.common.formatting import format_duration, human_size
+from tactics_core.common.system import human_bytes
 
 
 def test_human_size_as_checkpoint_listings_write_it():
@@ -23,8 +23,8 @@ def test_durations_round_and_name_what_is_missing():
 def test_one_device_rule_for_the_trainer_and_the_completer():
     import pytest
 
-    from tactics_core.device import resolve_device
-    from tactics_core.errors import TacticsError
+    from tactics_core.common.device import resolve_device
+    from tactics_core.common.errors import TacticsError
 
     assert resolve_device("auto") in ("cuda", "mps", "cpu") and resolve_device(None) == resolve_device("auto")
     assert resolve_device("cuda:3", check=False) == "cuda:3"  # the completer passes explicit names on

@@ -1,4 +1,4 @@
-"""One launcher (`tactics_core.launch`) for every way a run starts: every option reaches the
+"""One launcher (`tactics_core.runs.launch`) for every way a run starts: every option reaches the
 training process on each path (fresh, resume; attached, detached, torchrun ranks), a detached run
 really records at its --metrics-interval, and a launch that fails leaves the workspace byte for
 byte as it was."""
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, run_folder, workspace_runs
-from tactics_core.checkpoints import save_checkpoint
 from tactics_core.cli import build_parser, main
 from tactics_core.cli.train_cmd import launch_request
-from tactics_core.distributed import torchrun_command
-from tactics_core.errors import TacticsError
-from tactics_core.launch import LaunchRequest
-from tactics_core.presets import apply_overrides, load_preset, preset_to_dict
-from tactics_core.train import TrainResult
+from tactics_core.common.errors import TacticsError
+from tactics_core.runs import launch, run_events, run_folder, workspace_runs
+from tactics_core.runs.checkpoints import save_checkpoint
+from tactics_core.runs.launch import LaunchRequest
+from tactics_core.training.distributed import torchrun_command
+from tactics_core.training.loop import TrainResult
+from tactics_core.training.presets import apply_overrides, load_preset, preset_to_dict
 
 from conftest import copy_slice, slice_with_tokenizer
 

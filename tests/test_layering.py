@@ -40,7 +40,7 @@ def _run(code: str) -> dict:
 def test_core_never_imports_textual():
     result = _run(CHECK_ALL)
     # The walk really covered the core (the test would be empty otherwise).
-    assert {"tactics_core.corpus", "tactics_core.run_folder", "tactics_core.cli"} <= set(result["modules"])
+    assert {"tactics_core.gpt.corpus", "tactics_core.runs.run_folder", "tactics_core.cli"} <= set(result["modules"])
     assert result["ui"] == []
 
 

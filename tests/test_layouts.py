@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import slice_with_tokenizer
-from tactics_core import data as D
-from tactics_core.complete import export_layout, greedy_next_line
-from tactics_core.corpus import iter_corpus
-from tactics_core.errors import TacticsError
-from tactics_core.layouts import DEFAULT_LAYOUT, FILE, LAYOUTS, PROVER, layout_named
-from tactics_core.prover import ROLE_FED, ROLE_PROOF, prompt_budget
-from tactics_core.tokenizer import load_tokenizer
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt import data as D
+from tactics_core.gpt.complete import export_layout, greedy_next_line
+from tactics_core.gpt.corpus import iter_corpus
+from tactics_core.gpt.layouts import DEFAULT_LAYOUT, FILE, LAYOUTS, PROVER, layout_named
+from tactics_core.gpt.prover_replica import ROLE_FED, ROLE_PROOF, prompt_budget
+from tactics_core.gpt.tokenizer import load_tokenizer
 
 CTX = 160
 
@@ -106,7 +106,7 @@ def test_the_prompt_is_what_the_model_learned_to_continue(small, layout):
 def test_load_dataset_takes_the_split_and_the_live_sample_from_the_layout(small):
     import torch
 
-    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.gpt.model import GPT, GPTConfig
 
     data_dir, tok, files, root = small
     ctx = 512  # the sample is a goal whose prompt takes at most half the context

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tactics_core.model import GPT, GPTConfig
-from tactics_core.presets import load_preset
+from tactics_core.gpt.model import GPT, GPTConfig
+from tactics_core.training.presets import load_preset
 
 torch.set_num_threads(1)
 
@@ -129,14 +129,14 @@ def test_causal_future_tokens_do_not_change_the_past():
 
 
 def test_bad_shape_config_is_a_clear_error():
-    from tactics_core.errors import TacticsError
+    from tactics_core.common.errors import TacticsError
 
     with pytest.raises(TacticsError, match=r"d_model \(30\) must be divisible by n_heads \(4\)"):
         GPT(small_config(d_model=30))
 
 
 def test_attention_dropout_is_found_by_its_class():
-    from tactics_core.train import disable_attention_dropout
+    from tactics_core.training.loop import disable_attention_dropout
 
     class Lookalike(torch.nn.Module):  # has a `qkv` and a float dropout, but is no attention of ours
         def __init__(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from tactics_core.model import GPT, GPTConfig
-from tactics_core.muon import MuonAdamW, muon_groups, orthogonalize
-from tactics_core.presets import apply_overrides, load_preset
+from tactics_core.gpt.model import GPT, GPTConfig
+from tactics_core.training.muon import MuonAdamW, muon_groups, orthogonalize
+from tactics_core.training.presets import apply_overrides, load_preset
 
 
 def test_orthogonalize_balances_singular_values():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import presets as P
 from tactics_core.cli import main
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
+from tactics_core.training import presets as P
 
 BUILTINS = ("cpu", "default", "gpu", "library", "tiny")
 
@@ -292,7 +292,7 @@ def test_cli_ls_show_cp(tmp_path, capsys):
 
 
 def test_docs_table_lists_every_key_with_its_default():
-    from tactics_core.presets import _format_value
+    from tactics_core.training.presets import _format_value
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
     for section, cls in P.SECTIONS.items():
@@ -310,8 +310,8 @@ def test_presets_load_without_torch_and_take_the_models_defaults():
 
     code = (
         "import json, sys\n"
-        "import tactics_core.presets as P\n"
-        "from tactics_core.model_config import GPTConfig\n"
+        "import tactics_core.training.presets as P\n"
+        "from tactics_core.gpt.model_config import GPTConfig\n"
         "P.load_preset('default')\n"
         "same = P.ModelSection().gpt_config(4096) == GPTConfig()\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'same': same}))\n"
@@ -319,14 +319,14 @@ def test_presets_load_without_torch_and_take_the_models_defaults():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"torch": False, "same": True}
-    from tactics_core.model import GPTConfig
+    from tactics_core.gpt.model import GPTConfig
 
-    assert GPTConfig is __import__("tactics_core.model_config", fromlist=["GPTConfig"]).GPTConfig  # re-exported
+    assert GPTConfig is __import__("tactics_core.gpt.model_config", fromlist=["GPTConfig"]).GPTConfig  # re-exported
 
 
 def test_every_key_is_documented_next_to_its_definition():
     """The doc at each key's definition is the comment saving writes and the docs table's meaning."""
-    from tactics_core.presets import _format_value
+    from tactics_core.training.presets import _format_value
 
     text = P.dumps_preset(P.load_preset("default", Path("/nonexistent")))
     docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from tactics_core import progress
+from tactics_core.common import progress
 
 
 def test_plain_lines_every_interval_when_not_a_terminal(monkeypatch):
@@ -27,7 +27,7 @@ def test_plain_lines_every_interval_when_not_a_terminal(monkeypatch):
 def test_keep_alive_resends_the_last_report_while_work_is_silent():
     import time as _time
 
-    from tactics_core.progress import KeepAlive
+    from tactics_core.common.progress import KeepAlive
 
     calls = []
     with KeepAlive(lambda d, t, m: calls.append((d, t, m)), interval=0.05) as alive:

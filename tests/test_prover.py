@@ -1,4 +1,4 @@
-"""The prover's token protocol (tactics_core.prover), against PROVER_PROTOCOL.md token by token."""
+"""The prover's token protocol (tactics_core.gpt.prover_replica), against PROVER_PROTOCOL.md token by token."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from helpers_models import tiny_export, tiny_workspace
-from tactics_core import prover as PV
-from tactics_core.corpus import parse_proof_text
-from tactics_core.data import load_token_cache, ProverSplit, split_corpus
-from tactics_core.corpus import iter_corpus
+from tactics_core.gpt import prover_replica as PV
+from tactics_core.gpt.corpus import parse_proof_text
+from tactics_core.gpt.corpus import iter_corpus
+from tactics_core.gpt.data import load_token_cache, ProverSplit, split_corpus
 
 GOAL_TEXT = (
     "@T\n"
@@ -69,7 +69,7 @@ class ScriptedBackend:
 
 @pytest.fixture(scope="module")
 def tok():
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     return load_tokenizer(tiny_workspace("prover").tokenizer)
 
@@ -190,7 +190,7 @@ def test_training_layout_is_the_protocol_stream(tmp_path, tok):
 def test_both_backends_agree_on_the_protocol():
     import torch
 
-    from tactics_core.complete import Completer
+    from tactics_core.gpt.complete import Completer
 
     ws = tiny_workspace("prover")
     torch.set_num_threads(1)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import launch, run_events, run_folder, workspace_runs
 from tactics_core.cli import main
-from tactics_core.errors import TacticsError
-from tactics_core.launch import LaunchRequest
-from tactics_core.tokenizer import train_tokenizer
+from tactics_core.common.errors import TacticsError
+from tactics_core.gpt.tokenizer import train_tokenizer
+from tactics_core.runs import launch, run_events, run_folder, workspace_runs
+from tactics_core.runs.launch import LaunchRequest
 
 from conftest import copy_slice, shared_corpus
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tactics_core import system
+from tactics_core.common import system
 
 
 def test_sampler_reads_a_live_process_and_says_when_it_is_gone():

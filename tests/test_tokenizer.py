@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import tokenizer as T
 from tactics_core.cli import main
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
+from tactics_core.gpt import tokenizer as T
 
 from conftest import copy_slice
 
@@ -141,7 +141,7 @@ def test_round_trip_every_file_of_both_shared_corpora(tmp_path, corpus_2025, cor
 
 
 def test_compression_and_vocab_on_a_real_slice(tmp_path, slice_2025):
-    from tactics_core.corpus import iter_corpus
+    from tactics_core.gpt.corpus import iter_corpus
 
     seed = train(slice_2025, tmp_path / "seed", "seed", vocab=4096)
     lines = train(slice_2025, tmp_path / "lines", "lines", vocab=4096)
@@ -360,8 +360,8 @@ def test_bad_files_are_skipped_and_reported_the_rest_is_used(tmp_path):
 
 def test_validation_theorems_are_held_out_of_bpe_training(tmp_path, slice_2025):
     """The theorems the trainer validates on must not shape the vocabulary (no leak)."""
-    from tactics_core.corpus import iter_corpus
-    from tactics_core.data import is_validation_key
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.data import is_validation_key
 
     files = list(iter_corpus(slice_2025))
     n_val = sum(is_validation_key(f.theorem_key(), 0.1) for f in files)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from tactics_core import data as D
-from tactics_core import run_events, run_folder
-from tactics_core.checkpoints import load_checkpoint
-from tactics_core.errors import TacticsError
-from tactics_core.presets import apply_overrides, load_preset
-from tactics_core.progress import CancelToken
-from tactics_core.tokenizer import train_tokenizer
-from tactics_core.train import LoopState, batch_loss_sum, lr_at, train
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.progress import CancelToken
+from tactics_core.gpt import data as D
+from tactics_core.gpt.tokenizer import train_tokenizer
+from tactics_core.runs import run_events, run_folder
+from tactics_core.runs.checkpoints import load_checkpoint
+from tactics_core.training.loop import LoopState, batch_loss_sum, lr_at, train
+from tactics_core.training.presets import apply_overrides, load_preset
 
 from conftest import copy_slice, shared_corpus
 
@@ -128,7 +128,7 @@ def test_bf16_autocast_runs_the_steps_in_bf16_and_keeps_the_weights_fp32(base, t
 
 
 def test_precision_rule(monkeypatch):
-    from tactics_core import device as dev
+    from tactics_core.common import device as dev
 
     assert dev.resolve_precision("fp32", "cuda") == "fp32"
     assert dev.resolve_precision("bf16", "cpu") == "bf16"  # forced on a CPU: allowed
@@ -221,7 +221,7 @@ def test_metrics_schema_and_checkpoints(base, tmp_path):
     assert payload["best_val_loss"] == payload["train_state"]["best_score"] == result.best_score
     state = run_folder.read_run_state(folder)
     assert state.state == "finished" and not state.alive and state.step == 9
-    from tactics_core.checkpoints import load_model
+    from tactics_core.runs.checkpoints import load_model
 
     best = load_model(folder / "best_model.pt")  # model-only, still loads for export/completion
     assert best.config.d_model == 32
@@ -298,11 +298,11 @@ def test_second_run_into_a_live_folder_is_refused(base, tmp_path):
 
 
 def test_original_format_checkpoint_resumes_approximately(base, tmp_path):
-    from tactics_core.model import GPT
+    from tactics_core.gpt.model import GPT
 
     data_dir, tok = base
     folder = run_dir(tmp_path, tok)
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     vocab = load_tokenizer(folder / "tokenizer.json").vocab_size
     p = preset()
@@ -353,8 +353,8 @@ def test_context_weight_weighs_prompt_targets_and_proof_figures_are_reported(bas
 
 
 def _batch_and_model(base, tmp_path):
-    from tactics_core.model import GPT, GPTConfig
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.model import GPT, GPTConfig
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     data_dir, tok_path = base
     tok = load_tokenizer(tok_path)

@@ -28,7 +28,7 @@ def status(app) -> str:
 
 
 def _wait_dead(folder: Path, timeout: float = 60.0) -> None:
-    from tactics_core import run_folder
+    from tactics_core.runs import run_folder
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -40,7 +40,7 @@ def _wait_dead(folder: Path, timeout: float = 60.0) -> None:
 
 
 async def test_whole_loop_attach_export_and_complete(tmp_path):
-    from tactics_core import launch
+    from tactics_core.runs import launch
 
     ws = make_workspace(tmp_path, tokenizer=False)
     app = TacticsApp(ws)
@@ -98,7 +98,7 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
         # Accepting one appends it to the proof and asks again.
         # (A 6-step model proposes noise, control bytes included, which the
         # corpus parser rightly refuses; accept a readable line in its place.)
-        from tactics_core.complete import Candidate
+        from tactics_core.gpt.complete import Candidate
 
         play.candidates[0] = Candidate("c + b * a = b + b * a", -1.0)
         first = play.candidates[0].text
@@ -137,7 +137,7 @@ async def test_whole_loop_attach_export_and_complete(tmp_path):
 
 
 async def test_a_run_started_in_the_app_outlives_it(tmp_path):
-    from tactics_core import run_folder
+    from tactics_core.runs import run_folder
 
     ws = make_workspace(tmp_path)
     folder = ws / "checkpoints"

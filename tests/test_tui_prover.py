@@ -121,7 +121,7 @@ async def test_prover_mode_rollout_step_by_step(prover_ws):
         assert rollout.session.accepted == [attempt.text] and f"attempt {n}/10" in static(app, "#play-attempt")
 
         # Escape cancels an attempt being sampled; nothing is counted.
-        from tactics_core import prover
+        from tactics_core.gpt import prover_replica as prover
 
         original = prover.ProverSession.attempt
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tactics_core.formatting import format_duration as format_seconds
-from tactics_core.run_events import RunView
+from tactics_core.common.formatting import format_duration as format_seconds
+from tactics_core.runs.run_events import RunView
 from tactics_tui.screens.training import figures_text, status_line
 
 
@@ -79,7 +79,7 @@ def test_a_data_parallel_run_shows_its_world_size():
 
 
 def test_the_best_score_is_written_by_its_name_and_old_files_still_read():
-    from tactics_core.run_events import EndEvent, EvalEvent, encode, parse_event
+    from tactics_core.runs.run_events import EndEvent, EvalEvent, encode, parse_event
 
     line = encode(EvalEvent(step=3, val_loss=4.5, select_by="proof_loss", best_score=1.25))
     assert '"best_score": 1.25' in line and "best_val_loss" not in line

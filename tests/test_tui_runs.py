@@ -48,7 +48,7 @@ def write_run(ck: Path, name: str, lr: float, scale: float, steps: int = 40, sta
 def two_runs(tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     ck = ws / "checkpoints"
-    from tactics_core import demo
+    from tactics_core.gpt import demo
 
     demo.write_demo_corpus(ws / "data" / "proofs", files=20)
     write_run(ck, "20260528-120000-tiny", 0.001, 1.0)
@@ -162,8 +162,8 @@ async def test_system_pane_reads_the_process_and_says_when_it_is_gone(tmp_path):
 
 @pytest.mark.slow
 async def test_run_b_from_the_app_leaves_run_a_alone(tmp_path, capsys):
-    from tactics_core import run_folder
     from tactics_core.cli import main
+    from tactics_core.runs import run_folder
 
     ws = make_workspace(tmp_path)
     ck = ws / "checkpoints"

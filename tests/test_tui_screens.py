@@ -137,7 +137,7 @@ async def test_presets_copy_edit_with_inline_validation_save_and_use(ws):
         assert str(screen.query_one("#e-model-d_model", Label).render()) == ""
         await pilot.press("ctrl+s")
         await pilot.pause(0.1)
-        from tactics_core.presets import load_preset
+        from tactics_core.training.presets import load_preset
 
         saved = load_preset("tiny", ws / "presets")
         assert (saved.model.n_heads, saved.training.batch_size, saved.training.context_sampling) == (8, 7, True)
@@ -165,7 +165,7 @@ async def test_training_screen_tells_of_a_run_ending_while_watched_not_of_old_en
     error when it failed), an end read from the history is not."""
     import time
 
-    from tactics_core.run_events import EndEvent, StepEvent
+    from tactics_core.runs.run_events import EndEvent, StepEvent
 
     app = TacticsApp(ws)
     async with app.run_test(size=SIZE) as pilot:
@@ -210,8 +210,8 @@ def tiny_checkpoint(ws: Path, name: str, step: int, **extra) -> Path:
     """A checkpoint of an untrained 1-layer GPT (vocab 300) in the workspace's checkpoint folder."""
     import torch
 
-    from tactics_core.checkpoints import save_checkpoint
-    from tactics_core.model import GPT, GPTConfig
+    from tactics_core.gpt.model import GPT, GPTConfig
+    from tactics_core.runs.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=300, context_length=32, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
@@ -245,8 +245,8 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
     """`a` on a checkpoint: the dialog (prefilled from the environment), the job, the per-module table."""
     import types
 
-    from tactics_core import acorn as acorn_mod
-    from tactics_core import export as export_mod
+    from tactics_core.acorn import generative_judge as acorn_mod
+    from tactics_core.gpt import export as export_mod
     from tactics_tui.screens.dialogs import ProveDialog, TextDialog
     from test_acorn import PLAN, fake_export, make_fake, make_library
 
@@ -316,7 +316,7 @@ def _kill_run(folder: Path) -> None:
     import signal
     import time
 
-    from tactics_core import run_folder
+    from tactics_core.runs import run_folder
 
     state = run_folder.read_run_state(folder)
     if state is not None and state.alive:
@@ -326,7 +326,7 @@ def _kill_run(folder: Path) -> None:
 
 async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
     """Model output, goals and core messages contain `[`…`]` (Acorn: `[R: CommRing]`)."""
-    from tactics_core.complete import Candidate, CompletionResult
+    from tactics_core.gpt.complete import Candidate, CompletionResult
 
     app = TacticsApp(ws)
     async with app.run_test(size=SIZE) as pilot:
@@ -336,7 +336,7 @@ async def test_text_with_brackets_is_shown_literally_never_as_markup(ws):
         # The prover mode's prompt, cut text and attempt, all model or file text.
         from types import SimpleNamespace
 
-        from tactics_core.prover import Attempt, ProverPrompt
+        from tactics_core.gpt.prover_replica import Attempt, ProverPrompt
         from tactics_tui.screens.playground import CandidatesReady, ProverStep, Rollout
 
         prompt = ProverPrompt("@G\n[i]x\n", [1, 2, 3], 5, 2, "@T [b]cut[/b]")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import run_folder, workspace_runs
 from tactics_core.cli import main
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
+from tactics_core.runs import run_folder, workspace_runs
 
 from conftest import slice_with_tokenizer
 
@@ -110,8 +110,8 @@ def test_run_b_never_touches_run_a_and_both_are_listed(ws, capsys):
 
 
 def test_core_train_refuses_a_fresh_run_over_another_runs_files(ws):
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.train import train
+    from tactics_core.training.loop import train
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     data_dir, ck = ws
     folder = workspace_runs.new_run(ck, "tiny", "one")
@@ -135,8 +135,8 @@ def test_core_train_refuses_a_fresh_run_over_another_runs_files(ws):
 
 def test_old_workspace_run_shows_up_as_legacy_and_is_never_replaced(ws, capsys):
     data_dir, ck = ws
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.train import train
+    from tactics_core.training.loop import train
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     preset = apply_overrides(load_preset("tiny"), TINY + ["training.max_steps=3"])
     train(preset, data_dir, ck, handle_signals=False, metrics_interval=0)  # the layout before runs/
@@ -156,7 +156,7 @@ def test_old_workspace_run_shows_up_as_legacy_and_is_never_replaced(ws, capsys):
 
 
 def test_export_config_names_its_run_checkpoint_and_figures(ws):
-    from tactics_core.export import export_model
+    from tactics_core.gpt.export import export_model
 
     data_dir, ck = ws
     assert train_cli(data_dir, ck, "--run-name", "A", *sets()) == 0
@@ -174,9 +174,9 @@ def test_export_config_names_its_run_checkpoint_and_figures(ws):
 def test_disk_full_while_saving_is_one_clear_line_and_nothing_torn(ws, monkeypatch):
     import torch
 
-    from tactics_core import checkpoints as C
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.train import train
+    from tactics_core.runs import checkpoints as C
+    from tactics_core.training.loop import train
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     data_dir, ck = ws
     folder = workspace_runs.new_run(ck, "tiny", "full")

@@ -21,8 +21,8 @@ TINY_OVERRIDES = [
 
 def make_workspace(root: Path, files: int = 200, tokenizer: bool = True) -> Path:
     """A workspace with a demo corpus (and a tokenizer trained on it), built by the core."""
-    from tactics_core import demo
-    from tactics_core import tokenizer as tok
+    from tactics_core.gpt import demo
+    from tactics_core.gpt import tokenizer as tok
 
     demo.write_demo_corpus(root / "data" / "proofs", files=files)
     if tokenizer:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
+from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export_model
-    from ..progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.gpt.export import export_model
 
     progress = ConsoleProgress("export", stream=sys.stderr)
     try:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from ..workspace_runs import best_model
+            from tactics_core.runs.workspace_runs import best_model
 
             checkpoint = best_model(CHECKPOINT_DIR)
         result = export_model(checkpoint, args.output_dir, progress=progress, crash_guard=not args.no_crash_guard)

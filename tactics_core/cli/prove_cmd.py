@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..acorn import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS, SETTINGS_FILE
+from tactics_core.acorn.generative_judge import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS, SETTINGS_FILE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from ..acorn import library_modules, prove, report_text, resolve_setup
-    from ..errors import TacticsError
-    from ..progress import ConsoleProgress
+    from tactics_core.acorn.generative_judge import library_modules, prove, report_text, resolve_setup
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.common.progress import ConsoleProgress
 
     setup = resolve_setup(args.acorn, args.acornlib, args.ort_lib)
     if args.list_modules:
