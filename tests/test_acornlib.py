@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPORA, SHARED
-from tactics_core.acorn.library import goal_key, hypothesis_and_counterfactual, import_acornlib, negate
+from tactics_core.acorn.library import import_acornlib
+from tactics_core.acorn.library.claims import goal_key, hypothesis_and_counterfactual, negate
 from tactics_core.cli import main
 from tactics_core.common.errors import Cancelled, TacticsError
 from tactics_core.common.progress import CancelToken
@@ -369,7 +370,7 @@ def test_unknown_style_is_refused(tmp_path):
 
 
 def test_block_prefix_starts_at_the_innermost_open_block():
-    from tactics_core.acorn.library import block_prefix
+    from tactics_core.acorn.library.rendering import block_prefix
 
     theorem = ["theorem t(a: Nat) {", "    a = a", "} by {", "    a = a", "    if a = a {", "        // { not a brace", "        a = a"]
     assert block_prefix(theorem) == theorem[4:]  # the `if` block, whose braces are the only open ones
@@ -408,7 +409,7 @@ def test_a_whole_library_import_points_at_the_library_preset(tmp_path, capsys, m
 
 
 def test_file_names_widen_only_past_99999():
-    from tactics_core.acorn.library import name_digits
+    from tactics_core.acorn.library.importer import name_digits
 
     assert [name_digits(n) for n in (0, 1, 5450, 100_000, 100_001, 204_058, 1_000_001)] == [5, 5, 5, 5, 6, 6, 7]
 
@@ -555,7 +556,9 @@ instance Foo: Semi
 def test_instance_certificates_go_to_their_conditions(goals, expected):
     """A typeclass condition needs no arguments (`reflexive { ... }`); one with no conditions of its
     own (`Nothing`) takes no certificate (acorn c30e377's `instance Complex: AddCommMonoid`)."""
-    from tactics_core.acorn.library import Certificate, module_files, typeclass_conditions
+    from tactics_core.acorn.library.importer import module_files
+    from tactics_core.acorn.library.records import Certificate
+    from tactics_core.acorn.library.source_parser import typeclass_conditions
 
     typeclasses = typeclass_conditions(TYPECLASSES_AC.split("\n"))
     assert typeclasses["PartialOrder"] == ("P", ["is_reflexive(P.lte)", "is_transitive(P.lte)"])
