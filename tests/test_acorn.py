@@ -123,7 +123,7 @@ def test_crashing_lines_are_comment_only_lines():
 
 
 def test_the_guard_keeps_a_line_from_being_false_or_starting_with_a_brace():
-    from tactics_core.gpt.prover_replica import CrashGuard
+    from tactics_core.gpt.prover_replica import CrashRule
 
     class Vocab:
         pieces = [b"\n", b"false", b" false", b"false\n", b"fals", b"}", b"x", b"", b"false x", b"\n  "]
@@ -135,7 +135,7 @@ def test_the_guard_keeps_a_line_from_being_false_or_starting_with_a_brace():
         def decode(self, ids):
             return ""
 
-    rule = CrashGuard.of(Vocab())
+    rule = CrashRule.of(Vocab())
     assert rule.bad_first.tolist() == [False, True, True, True, False, True, False, False, False, False]
     assert rule.line_start[[0, 3, 7, 9]].all() and not rule.line_start[[1, 6]].any()  # a special token may hide a newline
     assert rule.mask(0)[[1, 2, 3, 5]].all() and not rule.mask(6)[1]  # `false` is fine inside a line

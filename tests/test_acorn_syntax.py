@@ -40,9 +40,9 @@ def test_parsing_uses_acorns_precedences():
         "forall(x0: Nat) { exists(k0: Nat) { x0 < k0 } } and forall(x1: Nat) { x1 = x1 }"
     assert p("function(f: Nat -> Nat -> Bool, g: (Nat -> Nat) -> Nat) { f }") == \
         "function(x0: (Nat, Nat) -> Bool, x1: (Nat -> Nat) -> Nat) { x0 }"  # types uncurried
-    with pytest.raises(syn.SyntaxError):
+    with pytest.raises(syn.AcornSyntaxError):
         syn.parse("match x { }")
-    with pytest.raises(syn.SyntaxError):
+    with pytest.raises(syn.AcornSyntaxError):
         syn.parse("a = ")
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tactics_core.cli import main
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
 from tactics_core.gpt import corpus as corpus_mod
 from tactics_core.gpt.corpus import (
     CorpusProblem,
@@ -24,8 +26,6 @@ from tactics_core.gpt.corpus import (
     parse_proof_text,
     read_proof_file,
 )
-from tactics_core.common.errors import Cancelled, TacticsError
-from tactics_core.common.progress import CancelToken
 
 from conftest import REPO, copy_slice
 

@@ -91,10 +91,10 @@ def test_onnx_runs_any_batch_seq_and_past_including_empty(batch, seq, past):
     raw = out[-1]  # raw_logits: the model's own
     assert np.abs(raw - ref.numpy()[:, past:]).max() <= 1e-4
     # logits: the same, less the crash guard's penalty on the tokens that would write `//`
-    from tactics_core.gpt.prover_replica import GUARD_PENALTY, CrashGuard
+    from tactics_core.gpt.prover_replica import GUARD_PENALTY, CrashRule
     from tactics_core.gpt.tokenizer import load_tokenizer
 
-    rule = CrashGuard.of(load_tokenizer(export_mod.Path(report.path) / "tokenizer.json"))
+    rule = CrashRule.of(load_tokenizer(export_mod.Path(report.path) / "tokenizer.json"))
     fed = prefix[:, past:]
     want = raw - GUARD_PENALTY * np.stack([[rule.mask(int(t)) for t in row] for row in fed])
     assert np.abs(out[0] - want).max() <= 1e-4
@@ -289,12 +289,12 @@ def test_the_crash_guard_keeps_an_export_from_writing_a_line_acorn_dies_on(tmp_p
     the same model exported without the guard does (the tiny model learned acornlib source text)."""
     from tactics_core.gpt.complete import Completer
     from tactics_core.gpt.corpus import parse_proof_text
-    from tactics_core.gpt.prover_replica import CrashGuard, ProverSession, crashes_acorn
+    from tactics_core.gpt.prover_replica import CrashRule, ProverSession, crashes_acorn
 
     report = tiny_export()
     assert next(c for c in report.checks if c.name == "crash guard").ok
     completer = Completer.load(report.path, threads=1)
-    rule = CrashGuard.of(completer.tokenizer)
+    rule = CrashRule.of(completer.tokenizer)
     assert rule.banned.any()  # the tiny model's vocabulary has `//` tokens (acornlib comments)
     assert rule.bad_first[completer.tokenizer.encode("}")[0]] and rule.line_start[completer.tokenizer.encode("\n")[0]]
     nl = completer.tokenizer.encode("\n")[0]

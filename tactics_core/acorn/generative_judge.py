@@ -46,6 +46,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 from tactics_core.common.errors import Cancelled, TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.common.workspace import SETTINGS_FILE
 
 GENERATIVE_COMMIT = "f47631b0"  # the last acorn commit with `reprove --generative` and `training`
 REMOVAL_COMMIT = "25404530"  # "remove generative prover" (acorn, 2026-01-26)
@@ -54,7 +55,6 @@ GENERATIVE_SECONDS = 5.0  # acorn f47631b0's generative search budget per goal (
 ENV_BINARY = "TACTICS_ACORN"
 ENV_ACORNLIB = "TACTICS_ACORNLIB"
 ENV_ORT_LIB = "TACTICS_ACORN_ORT_LIB"
-SETTINGS_FILE = "tactics.toml"  # workspace settings: [acorn] binary, acornlib, ort_lib
 PROVERS = ("model", "saturation")
 # Seconds an acorn process may run past its search budget (loading the library, the model).
 PROCESS_GRACE = 120.0

@@ -11,7 +11,7 @@ exists); and decide each generic call's type arguments as the generator does, fr
 signature (`Signatures`, read from the library's `define` lines). What needs acorn's full types
 (methods printed as calls, instance attributes) is left as the source wrote it.
 
-Anything this parser does not understand raises `SyntaxError`; callers keep the source's text.
+Anything this parser does not understand raises `AcornSyntaxError`; callers keep the source's text.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _TOKEN = re.compile(
 )
 
 
-class SyntaxError(ValueError):
+class AcornSyntaxError(ValueError):
     """The text is not an expression this parser reads."""
 
 
@@ -48,7 +48,7 @@ def tokenize(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise SyntaxError(f"unexpected {text[pos]!r}")
+            raise AcornSyntaxError(f"unexpected {text[pos]!r}")
         if m.group("tok"):
             out.append(m.group("tok"))
         pos = m.end()
@@ -140,7 +140,7 @@ class _Parser:
     def take(self, expected: Optional[str] = None) -> str:
         tok = self.peek()
         if tok is None or (expected is not None and tok != expected):
-            raise SyntaxError(f"expected {expected or 'a token'}, found {tok!r}")
+            raise AcornSyntaxError(f"expected {expected or 'a token'}, found {tok!r}")
         self.i += 1
         return tok
 
@@ -171,7 +171,7 @@ class _Parser:
                 self.take()
                 name = self.take()
                 if not (name[0].isalnum() or name[0] == "_"):
-                    raise SyntaxError(f"expected a name after '.', found {name!r}")
+                    raise AcornSyntaxError(f"expected a name after '.', found {name!r}")
                 node = Dot(node, name)
             elif tok == "(":
                 self.take()
@@ -193,7 +193,7 @@ class _Parser:
             if tok == close:
                 return out
             if tok != ",":
-                raise SyntaxError(f"expected ',' or {close!r}, found {tok!r}")
+                raise AcornSyntaxError(f"expected ',' or {close!r}, found {tok!r}")
 
     def block(self) -> Node:
         self.take("{")
@@ -214,7 +214,7 @@ class _Parser:
                 if sep == ")":
                     break
                 if sep != ",":
-                    raise SyntaxError(f"expected ',' or ')' in a declaration, found {sep!r}")
+                    raise AcornSyntaxError(f"expected ',' or ')' in a declaration, found {sep!r}")
             return Binder(tok, decls, self.block())
         if tok == "if":
             cond = self.expr()
@@ -228,7 +228,7 @@ class _Parser:
             items = self.items(")")
             return Paren(items[0]) if len(items) == 1 else Tuple(items)
         if tok in KEYWORDS or not (tok[0].isalnum() or tok[0] == "_"):
-            raise SyntaxError(f"unexpected {tok!r}")
+            raise AcornSyntaxError(f"unexpected {tok!r}")
         return Name(tok)
 
 
@@ -238,7 +238,7 @@ def parse(text: str) -> Node:
     p = _Parser(tokenize(text))
     node = p.expr()
     if p.peek() is not None:
-        raise SyntaxError(f"unexpected {p.peek()!r} after the expression")
+        raise AcornSyntaxError(f"unexpected {p.peek()!r} after the expression")
     return node
 
 
@@ -266,7 +266,7 @@ def strip_parens(node: Node) -> Node:
         return IfElse(strip_parens(node.cond), strip_parens(node.then),
                       None if node.other is None else strip_parens(node.other))
     if isinstance(node, Tuple):
-        raise SyntaxError("a tuple outside a type")
+        raise AcornSyntaxError("a tuple outside a type")
     return node
 
 
@@ -294,7 +294,7 @@ def strip_type(node: Node):
         return TypeArgs(strip_type(node.fn), [strip_type(t) for t in node.types])
     if isinstance(node, (Name, Dot)):
         return node
-    raise SyntaxError("not a type")
+    raise AcornSyntaxError("not a type")
 
 
 def _type_name(node: Node) -> bool:
@@ -352,7 +352,7 @@ def type_text(t) -> str:
         return type_text(t.left) + "." + t.attr
     if isinstance(t, Name):
         return t.text
-    raise SyntaxError("not a type")
+    raise AcornSyntaxError("not a type")
 
 
 @dataclass
@@ -483,7 +483,7 @@ class Printer:
             if node.other is not None:
                 text += f" else {{ {self._expr(node.other).text} }}"
             return _Out(text, MAX)
-        raise SyntaxError(f"cannot print {type(node).__name__}")
+        raise AcornSyntaxError(f"cannot print {type(node).__name__}")
 
 
 def counterfactual(claim: str, scope=None, numerals: Optional[str] = None) -> str:

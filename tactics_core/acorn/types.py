@@ -73,12 +73,12 @@ def _args(text: str, self_type=None) -> tuple:
     for part in _split_top(text):
         if part == "self":
             if self_type is None:
-                raise syn.SyntaxError("self outside attributes")
+                raise syn.AcornSyntaxError("self outside attributes")
             out.append(self_type)
             continue
         name, _, t = part.partition(":")
         if not t:
-            raise syn.SyntaxError("an argument without a type")
+            raise syn.AcornSyntaxError("an argument without a type")
         out.append(_type(t))
     return tuple(out)
 
@@ -141,7 +141,7 @@ class Library:
                         owner = (name, syn.Name(t.group(1)), "structure", ())
                 elif depth == 1 and owner is not None:
                     self._member(owner, line)
-            except syn.SyntaxError:
+            except syn.AcornSyntaxError:
                 pass
             depth += line.count("{") - line.count("}")
             depth = max(depth, 0)
@@ -281,7 +281,7 @@ class TypeScope:
         m = re.match(r"\s*(?:theorem|lemma)\s+[\w.]+\s*(\[[^\]]*\])?\s*(?:\((.*)\))?\s*$", header, re.S)
         scope = cls(library, module)
         if not m:
-            raise syn.SyntaxError("not a theorem header")
+            raise syn.AcornSyntaxError("not a theorem header")
         scope.type_names = frozenset(_params(m.group(1)))
         for part in _split_top(m.group(2) or ""):
             name, _, t = part.partition(":")
@@ -320,7 +320,7 @@ class TypeScope:
         local = local or {}
         try:
             return self._type_of(node, local)
-        except (RecursionError, syn.SyntaxError):
+        except (RecursionError, syn.AcornSyntaxError):
             return None
 
     def _type_of(self, node, local: dict):

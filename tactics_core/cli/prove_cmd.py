@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from tactics_core.acorn.generative_judge import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS, SETTINGS_FILE
+from tactics_core.acorn.generative_judge import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS
+from tactics_core.common.workspace import SETTINGS_FILE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tactics_core.common.formatting import format_duration
+from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 from tactics_core.runs.run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent,
     StepEvent,
 )
-from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 
 if TYPE_CHECKING:
     from tactics_core.runs.launch import LaunchRequest

@@ -1,13 +1,16 @@
 """The workspace layout, kept as the original scripts had it.
 
     data/proofs/            the corpus (proof_NNNNN.txt)
+    data/manifest.jsonl     which module each proof file came from (`tactics import acornlib`)
     checkpoints/            tokenizer.json, cache/, runs/NAME/ (one folder per run: checkpoints,
                             metrics.jsonl, run.json), current, best_model.pt (workspace_runs.py)
     export/tactics-YYYY-MM-DD-HH-MM-SS/
     presets/                the user's presets (shadow the built-in ones)
+    tactics.toml            the workspace's settings ([acorn]: binary, acornlib, ort_lib)
+    tactics-tui.log         the TUI's log (tracebacks of what is a bug)
 
 Every command takes these paths as options; defaults are relative to the
-current directory.
+current directory. Every file and folder name of the workspace is defined here, once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ METRICS_FILE = "metrics.jsonl"
 RUN_STATE_FILE = "run.json"
 RUNS_SUBDIR = "runs"
 CURRENT_LINK = "current"
+CACHE_SUBDIR = "cache"  # of the checkpoint folder: the token cache (the training loop's)
+MANIFEST_FILE = "manifest.jsonl"  # beside the data folder, written by `tactics import acornlib`
+SETTINGS_FILE = "tactics.toml"  # workspace settings: [acorn] binary, acornlib, ort_lib
+TUI_LOG_FILE = "tactics-tui.log"  # the TUI's log, in the workspace
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ corpus), `tokenizer` (the BPE tokenizer), `layouts` (how a training file is enco
 asked), `augment` (renamed-variable copies), `token_store` (tokenized files by content),
 `data` (the split by theorem or module, the token cache, the splits and batches the trainer reads).
 
-Model: `model_config` (`GPTConfig`, no torch), `model` (the GPT with its KV cache, `CrashGuard`).
+Model: `model_config` (`GPTConfig`, no torch), `model` (the GPT with its KV cache, `CrashGuard`, the torch form of `CrashRule`).
 
 Inference: `decoding` (the one decoding loop), `complete` (completion over a checkpoint or an
 export), `prover_figures` (the prover's numbers), `prover_replica` (the replica of acorn's

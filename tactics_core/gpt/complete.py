@@ -401,7 +401,7 @@ class Completer:
                 f"{loaded.config.vocab_size}; use the tokenizer it was trained with"
             )
         info = {"payload": {k: v for k, v in loaded.payload.items() if k not in ("model", "optimizer", "train_state")}}
-        # Asked as its export would be: the crash guard on what is sampled (prover_replica.CrashGuard).
+        # Asked as its export would be: the crash guard on what is sampled (prover_replica.CrashRule).
         from tactics_core.gpt.model import CrashGuard
 
         guard = CrashGuard.for_tokenizer(tokenizer)

@@ -540,3 +540,30 @@ def corpus_stats(
     stats.theorems = len(keys)
     stats.seconds = time.perf_counter() - start
     return stats
+
+def check_corpus_target(data_dir: Path, force: bool) -> bool:
+    """Whether `data_dir` holds something to replace; refuse when that is not allowed.
+
+    What `tactics demo` and `tactics import acornlib` check before (and again right before
+    swapping in) the corpus folder they write."""
+    if not data_dir.exists() and not data_dir.is_symlink():
+        return False
+    if not data_dir.is_dir():
+        raise TacticsError(f"{data_dir} exists and is not a folder; pass another --data-dir")
+    entries = sorted(os.listdir(data_dir))
+    if not entries:
+        return False
+    if not force:
+        raise TacticsError(
+            f"data folder {data_dir} is not empty ({len(entries)} entries); "
+            f"pass --force to replace it or choose another --data-dir"
+        )
+    if data_dir.is_symlink() or any((data_dir / e).is_dir() for e in entries):
+        raise TacticsError(
+            f"data folder {data_dir} has subfolders or is a link, so it does not look like a proof folder; "
+            f"refusing to replace it even with --force"
+        )
+    resolved = data_dir.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved == Path.home():
+        raise TacticsError(f"refusing to replace {data_dir}: it is the current, a parent or the home folder")
+    return True

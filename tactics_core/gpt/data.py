@@ -50,6 +50,7 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.common.workspace import MANIFEST_FILE
 from tactics_core.gpt.layouts import DEFAULT_LAYOUT, layout_named
 
 IGNORE_INDEX = -100
@@ -79,13 +80,10 @@ def stable_share(text: str) -> float:
 
 
 SPLITS = ("theorem", "module")
-MANIFEST_NAME = "manifest.jsonl"  # written beside the data folder by `tactics import acornlib`
-
-
 def file_modules(data_dir: str | os.PathLike) -> dict[str, str]:
     """{proof file name: its source module}, from the manifest beside `data_dir`."""
     data_dir = Path(data_dir)
-    manifest = data_dir.parent / MANIFEST_NAME
+    manifest = data_dir.parent / MANIFEST_FILE
     if not manifest.is_file():
         raise TacticsError(
             f'training.split = "module" needs {manifest} (written by `tactics import acornlib` beside the data '
@@ -115,7 +113,7 @@ def split_keys(data_dir: str | os.PathLike, names: list[str], theorem_keys: list
     missing = [n for n in names if n not in modules]
     if missing:
         raise TacticsError(
-            f"{len(missing):,} files of {data_dir} are not in {Path(data_dir).parent / MANIFEST_NAME} "
+            f"{len(missing):,} files of {data_dir} are not in {Path(data_dir).parent / MANIFEST_FILE} "
             f"(first: {missing[0]}); the manifest is of another import: import again, or use split = \"theorem\""
         )
     return [module_key(modules[n]) for n in names]
@@ -139,7 +137,6 @@ def split_corpus(files: Iterable[T], val_fraction: float = DEFAULT_VAL_FRACTION)
 # The token cache
 
 CACHE_VERSION = 4  # 4: the content-keyed store (token_store)
-CACHE_DIR_NAME = "cache"
 _ENCODE_CHUNK = 512
 
 

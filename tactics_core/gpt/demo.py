@@ -28,6 +28,7 @@ from typing import Optional, Union
 from tactics_core.common.atomic import swap_dir
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.gpt.corpus import check_corpus_target
 
 DEFAULT_FILES = 3000
 MAX_FILES = 200_000
@@ -417,30 +418,6 @@ class DemoReport:
         }
 
 
-def _check_target(data_dir: Path, force: bool) -> bool:
-    """Whether `data_dir` holds something to replace; refuse when that is not allowed."""
-    if not data_dir.exists() and not data_dir.is_symlink():
-        return False
-    if not data_dir.is_dir():
-        raise TacticsError(f"{data_dir} exists and is not a folder; pass another --data-dir")
-    entries = sorted(os.listdir(data_dir))
-    if not entries:
-        return False
-    if not force:
-        raise TacticsError(
-            f"data folder {data_dir} is not empty ({len(entries)} entries); "
-            f"pass --force to replace it or choose another --data-dir"
-        )
-    if data_dir.is_symlink() or any((data_dir / e).is_dir() for e in entries):
-        raise TacticsError(
-            f"data folder {data_dir} has subfolders or is a link, so it does not look like a proof folder; "
-            f"refusing to replace it even with --force"
-        )
-    resolved = data_dir.resolve()
-    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved == Path.home():
-        raise TacticsError(f"refusing to replace {data_dir}: it is the current, a parent or the home folder")
-    return True
-
 
 def write_demo_corpus(
     data_dir: Union[str, os.PathLike] = "data/proofs",
@@ -460,12 +437,12 @@ def write_demo_corpus(
         raise TacticsError(f"--files must be between 1 and {MAX_FILES:,} (got {files})")
     start = time.perf_counter()
     data_dir = Path(data_dir)
-    _check_target(data_dir, force)  # fail before generating, not after
+    check_corpus_target(data_dir, force)  # fail before generating, not after
     report(progress, 0, files, "generating demo theorems")
     corpus, theorems = _generate(files, seed)
     total_bytes = 0
     # The target is checked again right before the swap: something may have appeared meanwhile.
-    with swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
+    with swap_dir(data_dir, lambda: check_corpus_target(data_dir, force)) as swap:
         for i, (name, text) in enumerate(corpus):
             if i % 256 == 0:
                 check(cancel)

@@ -404,12 +404,12 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
 
 
 def _guard_check(session, n_layers: int, n_heads: int, head_dim: int, tokenizer, guard) -> Check:
-    """The graph lowers exactly the tokens `prover.CrashGuard` names, after every kind of fed token."""
+    """The graph lowers exactly the tokens `prover_replica.CrashRule` names, after every kind of fed token."""
     import numpy as np
 
-    from tactics_core.gpt.prover_replica import CrashGuard
+    from tactics_core.gpt.prover_replica import CrashRule
 
-    rule = CrashGuard.of(tokenizer)
+    rule = CrashRule.of(tokenizer)
     # The newline the prover feeds (a line starts), a `/`-ending token if the vocabulary has one, and a
     # plain token (neither): each kind of fed token the rule tells apart.
     plain = np.flatnonzero(~rule.ends_slash & ~rule.line_start)
@@ -443,7 +443,7 @@ def export_model(
     """Export a checkpoint to a verified export folder; raise TacticsError if any check fails.
 
     `crash_guard` (default): the graph lowers the logits of tokens that would
-    write `//`, on which acorn f47631b0 panics (`prover.CrashGuard`); the
+    write `//`, on which acorn f47631b0 panics (`prover_replica.CrashRule`); the
     model's own logits stay beside them as `raw_logits`.
     """
     import torch

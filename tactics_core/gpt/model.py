@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tactics_core.common.errors import TacticsError
 from tactics_core.gpt.model_config import GPTConfig  # noqa: F401  (defined apart so that presets need no torch)
 from tactics_core.gpt.prover_replica import GUARD_PENALTY
-from tactics_core.gpt.prover_replica import CrashGuard as GuardRule
+from tactics_core.gpt.prover_replica import CrashRule
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]
 
@@ -190,7 +190,7 @@ class GPT(nn.Module):
 class CrashGuard(nn.Module):
     """Lowers the logits of the tokens that would write a line acorn f47631b0 dies on.
 
-    `prover.CrashGuard` says which; the rule is a function of the token fed at
+    `prover_replica.CrashRule` says which; the rule is a function of the token fed at
     each position, so it travels inside the ONNX export:
     `forward(input_ids, logits)` -> the logits to sample from.
     """
@@ -203,8 +203,8 @@ class CrashGuard(nn.Module):
 
     @classmethod
     def for_tokenizer(cls, tokenizer) -> "CrashGuard":
-        """The guard of one tokenizer's vocabulary (the rule: `prover.CrashGuard.of`)."""
-        return cls(GuardRule.of(tokenizer), GUARD_PENALTY).eval()
+        """The guard of one tokenizer's vocabulary (the rule: `prover_replica.CrashRule.of`)."""
+        return cls(CrashRule.of(tokenizer), GUARD_PENALTY).eval()
 
     def forward(self, input_ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         after_slash = self.ends_slash[input_ids].unsqueeze(-1) & self.starts_slash  # [batch, seq, vocab]

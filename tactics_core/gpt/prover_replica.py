@@ -91,7 +91,7 @@ GUARD_PENALTY = 100.0  # subtracted from a guarded token's logit: at temperature
 
 
 @dataclass(frozen=True)
-class CrashGuard:
+class CrashRule:
     """Which tokens could make a model write a line acorn f47631b0 dies on (`crashes_acorn`).
 
     Such a line holds `//` or starts (after spaces and tabs) with `}`. `//` can
@@ -114,7 +114,7 @@ class CrashGuard:
     bad_first: np.ndarray  # [vocab] bool: no line may start with this token (blank, `}` first, or the line `false`)
 
     @classmethod
-    def of(cls, tokenizer: Any) -> "CrashGuard":
+    def of(cls, tokenizer: Any) -> "CrashRule":
         vocab = int(tokenizer.vocab_size)
         texts = []
         for i in range(vocab):

@@ -33,7 +33,7 @@ from typing import Any
 
 from tactics_core.common.atomic import atomic_path, atomic_write_text
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.workspace import BEST_MODEL_FILE
+from tactics_core.common.workspace import BEST_MODEL_FILE, TOKENIZER_FILE
 from tactics_core.gpt.layouts import FILE
 
 FORMAT = "tactics-tui/1"
@@ -466,11 +466,11 @@ def find_tokenizer(checkpoint_path: str | os.PathLike, payload: dict[str, Any]) 
     from tactics_core.gpt.tokenizer import file_sha256, load_tokenizer
 
     checkpoint_path = Path(checkpoint_path)
-    candidates = [checkpoint_path.parent / "tokenizer.json"]
+    candidates = [checkpoint_path.parent / TOKENIZER_FILE]
     recorded = payload.get("tokenizer_path")
     if recorded:
         rec = Path(str(recorded))
-        rec = rec if rec.suffix == ".json" else rec / "tokenizer.json"
+        rec = rec if rec.suffix == ".json" else rec / TOKENIZER_FILE
         candidates += [rec, checkpoint_path.parent / rec, checkpoint_path.parent.parent / rec]
     want_vocab, want_hash = tokenizer_facts(payload)
     tried: list[str] = []

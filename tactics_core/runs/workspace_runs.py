@@ -39,9 +39,6 @@ from typing import Any
 
 from tactics_core.common.atomic import atomic_path, remove_stale_partials
 from tactics_core.common.errors import TacticsError
-from tactics_core.runs.checkpoints import finite_or_none, list_checkpoints
-from tactics_core.runs.run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
-from tactics_core.runs.run_folder import read_run_state
 from tactics_core.common.workspace import (
     BEST_MODEL_FILE,
     CURRENT_LINK,
@@ -55,6 +52,9 @@ from tactics_core.common.workspace import (
     read_current,
     workspace_root,
 )
+from tactics_core.runs.checkpoints import finite_or_none, list_checkpoints
+from tactics_core.runs.run_events import END_REASONS, EndEvent, EvalEvent, StartEvent, StepEvent, metrics_path, read_metrics
+from tactics_core.runs.run_folder import read_run_state
 
 LEGACY_NAME = "legacy"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")

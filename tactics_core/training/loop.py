@@ -40,16 +40,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from tactics_core.common.device import resolve_device, resolve_precision
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, report
+from tactics_core.common.workspace import BEST_MODEL_FILE, CACHE_SUBDIR, TOKENIZER_FILE, workspace_root
 from tactics_core.gpt.layouts import FILE, layout_named
 from tactics_core.runs.checkpoints import BEST_SCORE_KEY, FORMAT, checkpoint_step_path
-from tactics_core.training import distributed
-from tactics_core.training.distributed import DistHandle
 from tactics_core.runs.run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, SampleEvent, StartEvent, StepEvent,
 )
-from tactics_core.common.workspace import BEST_MODEL_FILE, TOKENIZER_FILE, workspace_root
 from tactics_core.runs.run_folder import RankRecorder, Recorder, RunRecorder, install_stop_signals
 from tactics_core.runs.workspace_runs import check_fresh, mark_current, prepare_run_folder, publish_best, run_name
+from tactics_core.training import distributed
+from tactics_core.training.distributed import DistHandle
 
 if TYPE_CHECKING:  # types only: torch and the model load inside the functions that run them
     import numpy as np
@@ -61,8 +61,6 @@ if TYPE_CHECKING:  # types only: torch and the model load inside the functions t
     from tactics_core.gpt.model_config import GPTConfig
     from tactics_core.gpt.tokenizer import TacticsTokenizer
     from tactics_core.training.presets import Preset, TrainingSection
-
-CACHE_SUBDIR = "cache"
 
 
 @dataclass

@@ -44,9 +44,8 @@ from tactics_core.acorn.library.source_parser import Slot, SourceParser
 from tactics_core.common.atomic import atomic_path, swap_dir
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
-
-
-MANIFEST_NAME = "manifest.jsonl"
+from tactics_core.common.workspace import MANIFEST_FILE
+from tactics_core.gpt.corpus import check_corpus_target
 
 
 def _count_lines(text: Optional[str]) -> int:
@@ -105,8 +104,6 @@ def import_acornlib(
     `style`: the files as the published corpora write them or as acorn f47631b0's
     `training` does (and its prover asks); see `render`.
     """
-    from tactics_core.gpt.demo import _check_target
-
     start = time.perf_counter()
     root = Path(path).expanduser()
     include = list(include or [])
@@ -120,13 +117,13 @@ def import_acornlib(
     if not root.is_dir():
         raise TacticsError(f"{root} is not a folder; pass the folder you cloned acornlib into")
     data_dir = Path(data_dir)
-    manifest_path = data_dir.parent / MANIFEST_NAME
+    manifest_path = data_dir.parent / MANIFEST_FILE
     report(progress, 0, None, f"looking for modules in {root}")
     tree = walk_checkout(root, cancel)
     modules, layout = find_modules(root, tree)
     if not modules:
         raise TacticsError(not_a_checkout(root, tree))
-    _check_target(data_dir, force)
+    check_corpus_target(data_dir, force)
     result = ImportReport(str(root), str(data_dir), str(manifest_path), layout)
     result.problems.extend(tree.problems)
     selected = [m for m in modules if _selected(m.source or m.cert, include, exclude)]
@@ -142,7 +139,7 @@ def import_acornlib(
 
     # The folder is swapped in first, then the manifest replaced (both atomically); a failure
     # before the swap leaves the old folder and the old manifest as they were.
-    with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: _check_target(data_dir, force)) as swap:
+    with atomic_path(manifest_path) as manifest_tmp, swap_dir(data_dir, lambda: check_corpus_target(data_dir, force)) as swap:
         with open(manifest_tmp, "w", encoding="utf-8", newline="\n") as manifest:
             job = _Job(root, (typeclasses, theorem_names), swap.path, manifest, result, max_bytes, cancel, style, digits, library)
             for done, module in enumerate(selected):

@@ -102,10 +102,10 @@ def _theorem_counterfactual(slot: Slot, fallback: str, context: Optional["Module
             numerals = context.library.numerals(context.module)
             try:
                 scope = acorn_types.TypeScope.for_theorem(context.library, context.module, _theorem_header(slot.g_lines))
-            except acorn_syntax.SyntaxError:
+            except acorn_syntax.AcornSyntaxError:
                 scope = None
         return acorn_syntax.counterfactual(conclusion, scope, numerals)
-    except acorn_syntax.SyntaxError:
+    except acorn_syntax.AcornSyntaxError:
         return fallback
 
 
