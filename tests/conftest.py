@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent  # tests/: fixtures/, helpers; tests/core/<part>/ and tests/tui/ hold the tests
+REPO = TESTS.parent
 SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 CORPORA = SHARED / "corpora"
 

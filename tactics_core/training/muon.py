@@ -18,7 +18,7 @@ the stacked q/k/v projection (one tensor, kept for the original checkpoint
 names) as the three matrices it is; it is a second optimizer beside AdamW,
 which would change the checkpoint format; and it iterates in bfloat16, which
 this class's CPUs lack a fast path for. For a plain matrix the update is the
-same (tests/test_muon.py compares the two).
+same (tests/core/training/test_muon.py compares the two).
 
 Each group carries `lr_scale`: the trainer's schedule sets
 `group["lr"] = schedule_lr * group["lr_scale"]`, so the Muon groups follow the

@@ -1,6 +1,6 @@
 """The distributed seam without a process group: `on_main` and `main_first` make the same
 collectives on every rank, in the same order, and fail on every rank alike (the real 2-rank
-runs are tests/test_ddp.py)."""
+runs are tests/core/training/test_ddp.py)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,9 @@ from tactics_core.acorn.generative_judge import (
 from tactics_core.cli import main as cli_main
 from tactics_core.common.errors import TacticsError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "acorn_f47631b0"
+from conftest import TESTS
+
+FIXTURES = TESTS / "fixtures" / "acorn_f47631b0"
 
 
 def transcript(name: str, step: float = 0.1) -> list[tuple[float, str]]:

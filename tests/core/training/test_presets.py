@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from tactics_core.cli import main
 from tactics_core.common.errors import TacticsError
@@ -294,7 +295,7 @@ def test_cli_ls_show_cp(tmp_path, capsys):
 def test_docs_table_lists_every_key_with_its_default():
     from tactics_core.training.presets import _format_value
 
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "presets.md").read_text(encoding="utf-8")
     for section, cls in P.SECTIONS.items():
         defaults = cls()
         for f in dataclasses.fields(cls):
@@ -329,7 +330,7 @@ def test_every_key_is_documented_next_to_its_definition():
     from tactics_core.training.presets import _format_value
 
     text = P.dumps_preset(P.load_preset("default", Path("/nonexistent")))
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "presets.md").read_text(encoding="utf-8")
     for section, cls in P.SECTIONS.items():
         defaults = cls()
         for f in dataclasses.fields(cls):

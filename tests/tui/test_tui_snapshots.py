@@ -3,7 +3,7 @@
 Each runs in a workspace the test builds deterministically (the seeded demo
 corpus, a tokenizer trained on it, a finished run's files written here), the
 app given as "." so no temp path appears. Update after a deliberate change:
-`pytest tests/test_tui_snapshots.py --snapshot-update`, then look at the SVGs.
+`pytest tests/tui/test_tui_snapshots.py --snapshot-update`, then look at the SVGs.
 """
 
 from __future__ import annotations

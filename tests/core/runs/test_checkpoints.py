@@ -22,8 +22,9 @@ from tactics_core.common.errors import TacticsError
 from tactics_core.gpt.model import GPT, GPTConfig
 from tactics_core.runs import checkpoints as C
 
+from conftest import REPO
+
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_tokenizer(path: Path, vocab_size: int, texts: list[str]) -> Path:

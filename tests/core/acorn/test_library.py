@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPORA, SHARED
+from conftest import CORPORA, SHARED, TESTS
 from tactics_core.acorn.library import import_acornlib
 from tactics_core.acorn.library.claims import goal_key, hypothesis_and_counterfactual, negate
 from tactics_core.cli import main
@@ -327,7 +327,7 @@ def test_goal_key_ignores_spelling():
     assert negate("not (a < a)") == "a < a"
 
 
-REAL_TRAINING = Path(__file__).parent / "fixtures" / "acorn_training_f47631b0"
+REAL_TRAINING = TESTS / "fixtures" / "acorn_training_f47631b0"
 
 
 def _sections(text: str) -> dict:
