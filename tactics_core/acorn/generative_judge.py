@@ -1,7 +1,7 @@
 """The real Acorn prover as the judge: `tactics prove` runs acorn's own generative prover.
 
 Every other quality figure of this project comes from our replica of the
-prover's loop (`prover.py`). This module runs the real thing, acorn
+prover's loop (`gpt/prover_replica.py`). This module runs the real thing, acorn
 `f47631b0` (the last commit with `reprove --generative`), on the goals of
 acornlib modules, and reads which goals it proved and how long each took.
 

@@ -3,7 +3,7 @@
     data/proofs/            the corpus (proof_NNNNN.txt)
     data/manifest.jsonl     which module each proof file came from (`tactics import acornlib`)
     checkpoints/            tokenizer.json, cache/, runs/NAME/ (one folder per run: checkpoints,
-                            metrics.jsonl, run.json), current, best_model.pt (workspace_runs.py)
+                            metrics.jsonl, run.json), current, best_model.pt (runs/workspace_runs.py)
     export/tactics-YYYY-MM-DD-HH-MM-SS/
     presets/                the user's presets (shadow the built-in ones)
     tactics.toml            the workspace's settings ([acorn]: binary, acornlib, ort_lib)
@@ -69,7 +69,7 @@ class Workspace:
 
 
 # ----------------------------------------------------------------------------
-# Which run a checkpoint-folder argument means (workspace_runs.py and run_folder.py both ask)
+# Which run a checkpoint-folder argument means (runs/workspace_runs.py and runs/run_folder.py both ask)
 
 
 def workspace_root(checkpoint_dir: str | os.PathLike) -> Path:

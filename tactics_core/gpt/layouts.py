@@ -12,7 +12,7 @@ name back into the object.
 * `file` (the original scripts' format): the whole file (context, `@P`, proof) and one
   separator; the model is asked with the context, `@P` and the proof lines so far.
 
-`prover` (which loads numpy) is imported inside the methods that use it, as `data.py`
+`prover_replica` (which loads numpy) is imported inside the methods that use it, as `data.py`
 does, so reading the names (presets, the CLI's help) stays light.
 """
 

@@ -1,7 +1,7 @@
 """The Acorn prover's figures (../shared/PROVER_PROTOCOL.md), in one place.
 
 Everything that asks a model the prover's way takes them from here: the
-protocol in code (`prover.py`), completion's defaults, the CLI's defaults and
+protocol in code (`prover_replica.py`), completion's defaults, the CLI's defaults and
 help, the Playground. A module of plain numbers, so that building the CLI's
 parser (which shows them) imports nothing heavy.
 """

@@ -16,7 +16,7 @@ the Playground all serve the same token stream:
   is a failed attempt. An accepted line's cache becomes the current cache, so
   after lines L1, L2 the model has seen `prompt, nl, L1, nl, L2` and the next
   attempt feeds `nl` again. The sampling loop is `decoding.decode`, the one
-  completion uses too; the figures (0.8, 100, 10, 5 s) are `protocol.py`'s.
+  completion uses too; the figures (0.8, 100, 10, 5 s) are `prover_figures.py`'s.
 * **Position limit**: nothing checks it in the prover; a token that would sit
   at position `context_length` or beyond cannot be fed, and the attempt fails.
 * **Rollouts**: at most 10 attempts (failed ones count), ended early when the

@@ -44,7 +44,7 @@ META_SUFFIX = ".meta.json"
 # checkpoints keep it. Sidecars, events and code say `best_score`.
 BEST_SCORE_KEY = "best_val_loss"
 STEP_RE = re.compile(r"checkpoint_step_(\d+)\.pt$")
-# Temp files left by a writer killed mid-save: `.NAME.pt.XXXX.tmp` (see atomic.py).
+# Temp files left by a writer killed mid-save: `.NAME.pt.XXXX.tmp` (see common/atomic.py).
 TEMP_RE = re.compile(r"^\..+\.(pt|meta\.json)\..+\.tmp$")
 
 
