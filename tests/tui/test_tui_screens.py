@@ -248,7 +248,7 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
     from tactics_core.acorn import generative_judge as acorn_mod
     from tactics_core.gpt import export as export_mod
     from tactics_tui.screens.dialogs import ProveDialog, TextDialog
-    from test_acorn import PLAN, fake_export, make_fake, make_library
+    from helpers_acorn import PLAN, fake_export, make_fake, make_library
 
     tiny_checkpoint(ws, "checkpoint_step_5.pt", 5)
     monkeypatch.setenv(acorn_mod.ENV_BINARY, str(make_fake(tmp_path, PLAN)))

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
-import sys
 import textwrap
 from pathlib import Path
 
@@ -33,9 +31,7 @@ from tactics_core.acorn.generative_judge import (
 from tactics_core.cli import main as cli_main
 from tactics_core.common.errors import TacticsError
 
-from conftest import TESTS
-
-FIXTURES = TESTS / "fixtures" / "acorn_f47631b0"
+from helpers_acorn import FIXTURES, PLAN, fake_export, make_fake, make_library
 
 
 def transcript(name: str, step: float = 0.1) -> list[tuple[float, str]]:
@@ -143,79 +139,7 @@ def test_the_guard_keeps_a_line_from_being_false_or_starting_with_a_brace():
     assert rule.mask(0)[[1, 2, 3, 5]].all() and not rule.mask(6)[1]  # `false` is fine inside a line
 
 
-# ------------------------------------------------------------------ a stand-in acorn
-
-
-FAKE = """\
-#!{python}
-# Replays transcripts recorded from acorn f47631b0 (tests/fixtures/acorn_f47631b0).
-import os, sys
-from pathlib import Path
-fixtures = Path({fixtures!r})
-plan = {plan!r}
-args = sys.argv[1:]
-log = os.environ.get("FAKE_ACORN_LOG")
-if log:
-    with open(log, "a") as f:
-        f.write(" ".join(args) + "\\n")
-def play(name, code):
-    sys.stdout.write((fixtures / (name + ".txt")).read_text())
-    sys.exit(code)
-if args[:2] == ["reprove", "--help"]:
-    if plan.get("help") == "old":
-        print("Usage: acorn reprove [OPTIONS] [TARGET]\\n  --timeout <SECONDS>")
-        sys.exit(0)
-    if plan.get("help") == "nolib":
-        play("no_onnxruntime", 127)
-    play("reprove_help", 0)
-lib = Path(args[args.index("--lib") + 1])
-assert (lib / "src").is_symlink(), "acorn must run on the scratch library"
-if "reverify" in args:
-    play("reverify_nat_lattice", 0)
-target = args[args.index("reprove") + 1]
-line = target.split(":")[1]
-which = "generative" if "--generative" in args else "saturation"
-name, code = plan[which].get(line, plan[which]["*"])
-play(name, code)
-"""
-
-
-def make_fake(tmp_path: Path, plan: dict) -> Path:
-    path = tmp_path / "bin" / "acorn"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(FAKE.format(python=sys.executable, fixtures=str(FIXTURES), plan=plan), encoding="utf-8")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return path
-
-
-def make_library(tmp_path: Path, layout: str = "2025") -> Path:
-    lib = tmp_path / "acornlib"
-    (lib / "src" / "nat").mkdir(parents=True)
-    (lib / "src" / "nat" / "lattice.ac").write_text("// the module\n")
-    (lib / "acorn.toml").write_text("")
-    if layout == "2025":
-        (lib / "build" / "nat").mkdir(parents=True)
-        (lib / "build" / "nat" / "lattice.jsonl").write_text('{"goal": "g", "proof": []}\n')
-        (lib / "build" / "empty.jsonl").write_text("")
-    else:
-        (lib / "src" / "nat" / "certs").mkdir()
-        (lib / "src" / "nat" / "certs" / "lattice.jsonl").write_text('{"goal": "g", "p": []}\n')
-    return lib
-
-
-PLAN = {
-    # nat.lattice's goals start on lines 12, 16, 20 (two goals), 28 (four goals)
-    "generative": {"12": ("saturation_proved", 0), "16": ("generative_crashed", 101), "*": ("generative_timeout", 1)},
-    "saturation": {"*": ("saturation_proved", 0)},
-}
-
-
-def fake_export(tmp_path: Path) -> Path:
-    folder = tmp_path / "export"
-    folder.mkdir()
-    for name in ("model.onnx", "tokenizer.json", "config.json"):
-        (folder / name).write_text("{}")
-    return folder
+# ------------------------------------------------------------------ a stand-in acorn (helpers_acorn)
 
 
 def test_prove_judges_every_goal_and_leaves_the_checkout_alone(tmp_path, monkeypatch):
