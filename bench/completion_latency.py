@@ -60,7 +60,7 @@ def median_ms(fn, repeats: int) -> float:
 
 def pick_goal(corpus: Path, tokenizer, want: int):
     """A real goal whose training prompt (context + @P) is closest to `want` tokens."""
-    from tactics_core.corpus import iter_corpus
+    from tactics_core.gpt.corpus import iter_corpus
 
     best = None
     for pf in iter_corpus(corpus):
@@ -81,12 +81,12 @@ def measure(corpus: Path = DEFAULT_CORPUS, n: int = 8, max_tokens: int = 20, pro
     from figures import ratio
 
     torch.set_num_threads(threads)
-    from tactics_core.checkpoints import save_checkpoint
-    from tactics_core.complete import Completer
-    from tactics_core.corpus import iter_corpus
-    from tactics_core.export import export_model
-    from tactics_core.model import GPT, GPTConfig
-    from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.export import export_model
+    from tactics_core.gpt.model import GPT, GPTConfig
+    from tactics_core.gpt.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.runs.checkpoints import save_checkpoint
 
     out: dict = {"threads": threads, "n": n, "repeats": repeats}
     root = Path(tempfile.mkdtemp(prefix="tactics-bench-"))

@@ -30,7 +30,7 @@ SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 CHILD = PEAK_RSS_SOURCE + r"""
 import json, os, sys, time
 mode, path = sys.argv[1], sys.argv[2]
-from tactics_core.corpus import corpus_stats
+from tactics_core.gpt.corpus import corpus_stats
 result = {}
 if mode == "stats":
     t = time.perf_counter()
@@ -38,7 +38,7 @@ if mode == "stats":
     result = {"seconds": time.perf_counter() - t, "files": d["files"], "bytes": d["bytes"], "skipped": len(d["skipped"])}
 elif mode == "demo":
     import tempfile
-    from tactics_core.demo import generate, write_demo_corpus
+    from tactics_core.gpt.demo import generate, write_demo_corpus
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         made = write_demo_corpus(os.path.join(tmp, "proofs"), files=int(path))

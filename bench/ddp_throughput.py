@@ -36,7 +36,7 @@ WARMUP = 5
 
 
 def measure(folder: Path) -> tuple[float, int]:
-    from tactics_core.run_events import metrics_path, read_metrics
+    from tactics_core.runs.run_events import metrics_path, read_metrics
 
     steps = [e for e in read_metrics(metrics_path(folder)) if e["event"] == "step"]
     a, b = steps[WARMUP - 1], steps[-1]

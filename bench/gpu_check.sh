@@ -43,7 +43,7 @@ COMMON=(--preset gpu --data-dir "$CORPUS" --checkpoint-dir "$WS/ck" --max-steps 
 figures() {  # run folder -> "tokens/s, last loss, last val loss"
   "$PY" - "$1" <<'EOF'
 import sys
-from tactics_core.run_events import metrics_path, read_metrics
+from tactics_core.runs.run_events import metrics_path, read_metrics
 ev = read_metrics(metrics_path(sys.argv[1]))
 steps = [e for e in ev if e["event"] == "step"]
 evals = [e for e in ev if e["event"] == "eval"]

@@ -42,7 +42,7 @@ FIXTURES = {
 CHILD = PEAK_RSS_SOURCE + r"""
 import json, sys, time
 mode, src, out, style = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-from tactics_core.acornlib import import_acornlib
+from tactics_core.acorn.library import import_acornlib
 start = time.perf_counter()
 made = None
 if mode == "import":
@@ -117,7 +117,7 @@ SECTIONS = ("theorem", "goal", "hypothesis", "counterfactual")
 
 def against_acorn(acorn_out: Path, checkout: Path) -> dict:
     """acorn's own training files against both import styles of the same checkout."""
-    from tactics_core.corpus import parse_proof_text
+    from tactics_core.gpt.corpus import parse_proof_text
 
     theirs = [(p.name, p.read_text()) for p in sorted(acorn_out.glob("proof_*.txt"))]
     out: dict = {"acorn_files": len(theirs), "styles": {}}

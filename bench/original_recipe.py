@@ -31,7 +31,7 @@ ORIGINAL_OVERRIDES = [  # the original defaults, on top of the `default` preset 
 
 def original_preset(overrides: list[str] | None = None):
     """The `default` preset with the original values pinned (plus `overrides`, for tiny test runs)."""
-    from tactics_core.presets import apply_overrides, load_preset
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     return apply_overrides(load_preset("default"), ORIGINAL_OVERRIDES + list(overrides or []))
 
@@ -69,8 +69,8 @@ class OriginalRows:
 
 def load_original(corpus: Path, work: Path, preset: Any):
     """(train rows, val file indices, tokenizer, cache) of the corpus, file layout, seed tokenizer in `work`."""
-    from tactics_core.data import is_validation_key, load_token_cache
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.data import is_validation_key, load_token_cache
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     tok = load_tokenizer(work / "tokenizer.json")
     cache, _ = load_token_cache(corpus, tok, work / "cache", layout="file")
@@ -95,21 +95,21 @@ def train_original(
     The schedule is the original's (warmup then cosine over `total_steps`,
     default max_steps). Writes `work/best_model.pt` (the final weights: in a
     short budget the original never reaches its first evaluation at step 500)
-    in our checkpoint format, so `tactics_core.evaluate` scores it like ours.
+    in our checkpoint format, so `tactics_core.gpt.evaluate` scores it like ours.
     Returns {"steps", "params", "padding_fraction", "checkpoint"}.
     """
     import torch
     import torch.nn.functional as F
 
-    from tactics_core.checkpoints import save_checkpoint
-    from tactics_core.model import GPT
-    from tactics_core.train import lr_at, make_optimizer, seed_everything
+    from tactics_core.gpt.model import GPT
+    from tactics_core.runs.checkpoints import save_checkpoint
+    from tactics_core.training.loop import lr_at, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     seed_everything(t.seed)
     if rows is None:
         rows, *_ = load_original(corpus, work, preset)
-    from tactics_core.tokenizer import load_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer
 
     tok = load_tokenizer(work / "tokenizer.json")
     model = GPT(m.gpt_config(tok.vocab_size))  # attention dropout stays on, as in the original

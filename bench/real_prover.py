@@ -56,7 +56,7 @@ def log(message: str) -> None:
 
 def prepare_data(acornlib: Path, work: Path, proved: list[str], style: str = "published") -> tuple[Path, Path]:
     """The training corpus (the library less list/) and the held-out corpus (the proved modules)."""
-    from tactics_core.acornlib import import_acornlib
+    from tactics_core.acorn.library import import_acornlib
 
     train_dir, held_dir = work / "train" / "proofs", work / "heldout" / "proofs"
     if not train_dir.is_dir():
@@ -72,7 +72,7 @@ def prepare_data(acornlib: Path, work: Path, proved: list[str], style: str = "pu
 
 def proxies(model: Path, held_dir: Path, eval_limit: int | None) -> dict:
     """`tactics eval --all` on the held-out modules: the replica's figures on the goals acorn is given."""
-    from tactics_core.evaluate import evaluate
+    from tactics_core.gpt.evaluate import evaluate
 
     t0 = time.monotonic()
     e = evaluate(model, held_dir, k=8, limit=eval_limit, all_files=True, layout_exact_match=False)
@@ -94,7 +94,7 @@ def finished(work: Path) -> bool:
 def reuse(work: Path, train_dir: Path, eval_limit: int | None) -> dict:
     """The figures of a kept training: its steps, and the prover's figures on its validation theorems."""
     from time_to_quality import prover_figures
-    from tactics_core.checkpoints import read_meta
+    from tactics_core.runs.checkpoints import read_meta
 
     meta = read_meta(work / "best_model.pt")
     steps = meta.get("step")
@@ -108,7 +108,7 @@ def reuse(work: Path, train_dir: Path, eval_limit: int | None) -> dict:
 
 
 def judge(setup, export: Path | None, modules: list[str], jobs: int, label: str) -> dict:
-    from tactics_core.acorn import prove_modules
+    from tactics_core.acorn.generative_judge import prove_modules
 
     t0 = time.monotonic()
     results = prove_modules(setup, modules, export, jobs=jobs)
@@ -141,8 +141,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from machine import describe  # bench/machine.py
-    from tactics_core.acorn import resolve_setup
-    from tactics_core.errors import TacticsError
+    from tactics_core.acorn.generative_judge import resolve_setup
+    from tactics_core.common.errors import TacticsError
 
     if not (args.acorn or os.environ.get("TACTICS_ACORN")) or not (args.acornlib or os.environ.get("TACTICS_ACORNLIB")):
         print("bench/real_prover.py needs the real prover: pass --acorn BIN and --acornlib DIR (or set TACTICS_ACORN "
@@ -156,9 +156,9 @@ def main() -> None:
 
     from original_recipe import original_preset  # noqa: F401  (fails early if the bench folder is broken)
     from time_to_quality import run_baseline, run_ours
-    from tactics_core.export import export_model
-    from tactics_core.presets import load_preset
-    from tactics_core.tokenizer import train_tokenizer
+    from tactics_core.gpt.export import export_model
+    from tactics_core.gpt.tokenizer import train_tokenizer
+    from tactics_core.training.presets import load_preset
 
     proved = QUICK_MODULES if args.quick else PROVED_MODULES
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-real-prover-"))

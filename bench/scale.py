@@ -39,8 +39,8 @@ STAGES = ("stats", "tokenizer", "cache", "cache, 1 file changed", "train", "eval
 
 CACHE_SNIPPET = """
 import sys
-from tactics_core.data import load_token_cache
-from tactics_core.tokenizer import load_tokenizer
+from tactics_core.gpt.data import load_token_cache
+from tactics_core.gpt.tokenizer import load_tokenizer
 cache, _ = load_token_cache(sys.argv[1], load_tokenizer(sys.argv[2]), sys.argv[3], layout="prover")
 print(cache.n_files, cache.n_tokens, cache.encoded)
 """
@@ -87,7 +87,7 @@ def corpus_size(data_dir: Path) -> tuple[int, int]:
 
 def run_size(name: str, data_dir: Path, work: Path, steps: int, overrides: list[str]) -> dict:
     """Every stage on one corpus, in a fresh workspace under `work`."""
-    from tactics_core.run_events import read_metrics
+    from tactics_core.runs.run_events import read_metrics
 
     work.mkdir(parents=True, exist_ok=True)
     # A private copy: the "one file changed" stage edits a file; the manifest (module split) goes along.

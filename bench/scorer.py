@@ -14,7 +14,7 @@ project with this interpreter, never copied into it.
   buckets and the validation buckets (`tactics traces collect`, one acorn process per bucket,
   kept in WORK/traces and reused: `--keep`), or the traces of `--traces DIR`.
 * **Two trainers, same traces, same epochs**: the console's `scorer` preset through
-  `tactics_core.train` (selected by `used_rank` on the validation buckets), and acorn's
+  `tactics_core.training.loop` (selected by `used_rank` on the validation buckets), and acorn's
   `acorn-train-scorer` (hidden 128, 3 layers, as its embedded default; it holds out the same
   buckets 90-99 by itself). Both exported; wall clock of each printed.
 * **Offline figures** of both exports, scored the same way (ONNX Runtime, `scorer.metrics`) on
@@ -74,8 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def collect(setup, buckets: list[int], out: Path) -> None:
-    from tactics_core.acorn_eval import collect_traces
-    from tactics_core.progress import ConsoleProgress
+    from tactics_core.acorn.eval_judge import collect_traces
+    from tactics_core.common.progress import ConsoleProgress
 
     progress = ConsoleProgress("traces", stream=sys.stderr)
     try:
@@ -87,8 +87,8 @@ def collect(setup, buckets: list[int], out: Path) -> None:
 
 
 def train_console(traces: Path, work: Path, args) -> tuple[Path, float, dict]:
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.train import train
+    from tactics_core.training.presets import apply_overrides, load_preset
+    from tactics_core.training.loop import train
 
     preset = apply_overrides(load_preset(args.preset), [
         f'data.train_buckets="{args.train_buckets}"', f'data.val_buckets="{args.val_buckets}"',
@@ -107,7 +107,7 @@ def train_console(traces: Path, work: Path, args) -> tuple[Path, float, dict]:
 
 
 def export_console(best: Path, work: Path, keep: bool) -> Path:
-    from tactics_core.kinds import export_checkpoint
+    from tactics_core.training.kinds import export_checkpoint
 
     out = work / "console" / "export" / "tactics-scorer"
     if keep and out.is_dir():
@@ -185,7 +185,7 @@ def chart(report: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tactics_core.acorn_eval import judge, parse_buckets, report_text, resolve_eval_setup
+    from tactics_core.acorn.eval_judge import judge, parse_buckets, report_text, resolve_eval_setup
 
     print(f"machine: {machine.describe('torch', 'onnxruntime')}")
     setup = resolve_eval_setup(args.acorn, args.acornlib, args.ort_lib)
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
         _write(args, out)
         return 0
     print(f"judged by acorn eval on buckets {args.judge_buckets} (never trained on, never used to select):")
-    from tactics_core.progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
 
     progress = ConsoleProgress("judge", stream=sys.stderr)
     try:

@@ -5,7 +5,7 @@
                                     [--fit-steps | --fit-minutes M] [--eval-limit N]
                                     [--baseline] [--keep DIR]
 
-Trains the preset with the real trainer (`tactics_core.train.train`) on the
+Trains the preset with the real trainer (`tactics_core.training.loop.train`) on the
 corpus for at most `--minutes` of wall clock, counted from the call (corpus
 reading and tokenizing included; the tokenizer itself is trained before the
 clock starts, as a user does once with `tactics tokenizer train`; by
@@ -14,7 +14,7 @@ Prints
 validation bits/byte (whole stream and proof lines) at each evaluation with
 the elapsed time, then, on the WHOLE validation split: the loss and bits/byte
 of the final and the best model, and the best model's figures the prover's
-way (`tactics_core.evaluate`: proof_bpb, prover exact match@8,
+way (`tactics_core.gpt.evaluate`: proof_bpb, prover exact match@8,
 first_line_marker_rate, overflow_rate, attempts per 5 s).
 
 Issue 9 aims with the shipped `cpu` preset: first-line marker rate 0%, proof
@@ -59,12 +59,12 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
     """
     import torch
 
-    from tactics_core.data import load_dataset
-    from tactics_core.model import GPT
-    from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.device import resolve_precision
-    from tactics_core.gpt_kind import batch_loss_sum, disable_attention_dropout
-    from tactics_core.train import configure_threads, make_optimizer, seed_everything
+    from tactics_core.common.device import resolve_precision
+    from tactics_core.gpt.data import load_dataset
+    from tactics_core.gpt.model import GPT
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.gpt.kind import batch_loss_sum, disable_attention_dropout
+    from tactics_core.training.loop import configure_threads, make_optimizer, seed_everything
 
     m, t = preset.model, preset.training
     configure_threads(int(t.num_threads))
@@ -100,9 +100,9 @@ def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: flo
 def whole_file_bpb(model, corpus: Path, work: Path, context_length: int, val_fraction: float, seed: int,
                    max_batches: int = 0) -> dict:
     """Bits/byte of whole validation files (text + end token, the `file` layout), the same rows for any model."""
-    from tactics_core.data import load_dataset
-    from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.gpt_kind import evaluate_split
+    from tactics_core.gpt.data import load_dataset
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.gpt.kind import evaluate_split
 
     tok = load_tokenizer(work / "tokenizer.json")
     ds = load_dataset(corpus, tok, work / "cache", context_length, val_fraction=val_fraction, seed=seed, layout="file")
@@ -111,8 +111,8 @@ def whole_file_bpb(model, corpus: Path, work: Path, context_length: int, val_fra
 
 
 def prover_figures(best: Path, corpus: Path, eval_limit: int | None, log) -> dict:
-    """`tactics_core.evaluate.evaluate` of a checkpoint: the prover-protocol figures."""
-    from tactics_core.evaluate import evaluate
+    """`tactics_core.gpt.evaluate.evaluate` of a checkpoint: the prover-protocol figures."""
+    from tactics_core.gpt.evaluate import evaluate
 
     t0 = time.monotonic()
     e = evaluate(best, corpus, k=8, limit=eval_limit, layout_exact_match=False)
@@ -132,12 +132,12 @@ def prover_figures(best: Path, corpus: Path, eval_limit: int | None, log) -> dic
 def run_ours(corpus: Path, work: Path, preset, minutes: float, eval_limit: int | None, whole_batches: int,
              metrics_interval: float, log) -> dict:
     """Train `preset` with the real trainer for at most `minutes`, then score it (the bench's main side)."""
-    from tactics_core.checkpoints import load_model
-    from tactics_core.data import load_dataset
-    from tactics_core.progress import CancelToken
-    from tactics_core.tokenizer import load_tokenizer
-    from tactics_core.gpt_kind import evaluate_split
-    from tactics_core.train import train
+    from tactics_core.common.progress import CancelToken
+    from tactics_core.gpt.data import load_dataset
+    from tactics_core.gpt.tokenizer import load_tokenizer
+    from tactics_core.runs.checkpoints import load_model
+    from tactics_core.gpt.kind import evaluate_split
+    from tactics_core.training.loop import train
 
     cancel = CancelToken()
     budget = minutes * 60
@@ -206,8 +206,8 @@ def run_baseline(corpus: Path, work: Path, minutes: float, eval_limit: int | Non
     """The original recipe for the same wall clock (its tokenizer already in `work`), scored the same way."""
     sys.path.insert(0, str(REPO / "bench"))
     from original_recipe import load_original, original_preset, train_original
-    from tactics_core.checkpoints import load_model
-    from tactics_core.train import configure_threads
+    from tactics_core.runs.checkpoints import load_model
+    from tactics_core.training.loop import configure_threads
 
     preset = original_preset(overrides)
     threads = configure_threads(int(preset.training.num_threads))
@@ -262,8 +262,8 @@ def measure(corpus: Path = DEFAULT_CORPUS, preset_name: str = "cpu", minutes: fl
             baseline: bool = False, baseline_overrides: list[str] | None = None, keep: Path | None = None,
             whole_batches: int = 0, metrics_interval: float = 5.0, log=print) -> dict:
     """Both runs (ours, then the original with `baseline`) and their ratios, as dicts."""
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.tokenizer import train_tokenizer
+    from tactics_core.gpt.tokenizer import train_tokenizer
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     overrides = list(overrides or [])
     work = keep or Path(tempfile.mkdtemp(prefix="bench-ttq-"))

@@ -1,6 +1,6 @@
 """Compare the tokenizer kinds side by side: seconds, vocabulary reached, chars/token.
 
-Trains every kind in tactics_core.tokenizer.KINDS at the same vocabulary size on
+Trains every kind in tactics_core.gpt.tokenizer.KINDS at the same vocabulary size on
 one corpus (default: ../shared/corpora/acornlib-2025-11) through the real code
 path (`train_tokenizer`, corpus reader included), then measures:
 
@@ -35,7 +35,7 @@ def machine() -> str:
 
 
 def read_texts(folder: Path) -> list:
-    from tactics_core.corpus import iter_corpus
+    from tactics_core.gpt.corpus import iter_corpus
 
     return list(iter_corpus(folder))
 
@@ -44,7 +44,7 @@ def measure(corpus: Path, heldout: Path | None = None, vocab_size: int = 4096, h
             context: int = 256, log=print) -> dict:
     """Every kind trained at `vocab_size` on `corpus`: seconds, vocabulary reached, chars/token, fits, tokens/line."""
     from figures import ratio
-    from tactics_core.tokenizer import KINDS, load_tokenizer, train_tokenizer
+    from tactics_core.gpt.tokenizer import KINDS, load_tokenizer, train_tokenizer
 
     files = read_texts(corpus)
     texts = [f.text() for f in files]
@@ -83,7 +83,7 @@ def measure(corpus: Path, heldout: Path | None = None, vocab_size: int = 4096, h
 
 
 def main() -> int:
-    from tactics_core.data import DEFAULT_VAL_FRACTION
+    from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, default=SHARED / "corpora/acornlib-2025-11/proofs")

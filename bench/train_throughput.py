@@ -4,7 +4,7 @@
                                      [--threads 1,2] [--kinds lines,seed] [--contention]
                                      [--no-baseline]
 
-For each tokenizer kind and thread count this runs `tactics_core.train.train`
+For each tokenizer kind and thread count this runs `tactics_core.training.loop.train`
 (the loop users run: the prover layout, masking, AdamW, clipping) for a few
 steps in a fresh subprocess; for each thread count it also runs the original
 recipe (bench/original_recipe.py: one file per padded row, pad tokens trained
@@ -61,8 +61,8 @@ def matmul_peak(threads: int, n: int = 2048, reps: int = 4) -> float:
 
 
 def _worker_ours(args: argparse.Namespace, threads: int) -> dict:
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.train import train
+    from tactics_core.training.loop import train
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     preset = apply_overrides(
         load_preset(args.preset),
@@ -78,7 +78,7 @@ def _worker_ours(args: argparse.Namespace, threads: int) -> dict:
     result = train(preset, args.corpus, args.workdir, max_steps=args.steps + 2, metrics_interval=0,
                    on_event=on_event, handle_signals=False)
     (t0, tok0), (t1, tok1) = steps[1], steps[-1]
-    from tactics_core.checkpoints import load_checkpoint
+    from tactics_core.runs.checkpoints import load_checkpoint
 
     payload = load_checkpoint(Path(result.last_checkpoint))
     params = sum(v.numel() for v in payload["model"].values())
@@ -128,7 +128,7 @@ def bytes_per_token(corpus: Path, tok, cache_dir: Path, layout: str) -> float:
     """UTF-8 bytes per scored token of `layout` (each side's own data) on the corpus."""
     import numpy as np
 
-    from tactics_core.data import load_token_cache
+    from tactics_core.gpt.data import load_token_cache
 
     cache, _ = load_token_cache(corpus, tok, cache_dir, layout=layout)
     tokens = np.concatenate([cache.file_tokens(i) for i in range(cache.n_files)])
@@ -167,7 +167,7 @@ def measure(corpus: Path = DEFAULT_CORPUS, preset: str = "default", steps: int =
     that measures the MFU peak) saves seconds: for tiny test runs only.
     """
     from figures import ratio
-    from tactics_core.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.gpt.tokenizer import load_tokenizer, train_tokenizer
 
     overrides = list(overrides or [])
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))

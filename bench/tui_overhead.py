@@ -48,8 +48,8 @@ def machine() -> str:
 
 
 def make_workspace(root: Path, files: int) -> None:
-    from tactics_core import demo
-    from tactics_core import tokenizer as tok
+    from tactics_core.gpt import demo
+    from tactics_core.gpt import tokenizer as tok
 
     demo.write_demo_corpus(root / "data" / "proofs", files=files)
     tok.train_tokenizer(root / "data" / "proofs", root / "checkpoints", vocab_size=1024)
@@ -66,7 +66,7 @@ def train_cmd(root: Path, preset: str, steps: int, name: str) -> list[str]:
 
 
 def tokens_per_s(root: Path, name: str, skip: int = 3) -> tuple[float, int]:
-    from tactics_core.run_events import metrics_path, read_metrics
+    from tactics_core.runs.run_events import metrics_path, read_metrics
 
     steps = [e for e in read_metrics(metrics_path(root / "checkpoints" / "runs" / name)) if e.get("event") == "step"]
     rates = [float(e["tokens_per_s"]) for e in steps[skip:]]

@@ -1,8 +1,8 @@
 import os
 import sys
 
-from . import distributed
-from .cli import main
+from tactics_core.cli import main
+from tactics_core.training import distributed
 
 code = main()
 if distributed.left_a_group():

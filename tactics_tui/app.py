@@ -21,9 +21,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tactics_core import export, run_folder
-from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.workspace import Workspace, current_run_dir
+from tactics_core.common.workspace import Workspace, current_run_dir
+from tactics_core.gpt import export
+from tactics_core.runs import run_folder
+from tactics_core.runs.checkpoints import latest_checkpoint
 
 from .jobs import LOG_FILE, error_line, log, one_line
 from .messages import ReportDone

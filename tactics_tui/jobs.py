@@ -18,14 +18,13 @@ import threading
 import time
 from typing import Any, Callable
 
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken, ProgressFn
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken, ProgressFn
+from tactics_core.common.workspace import TUI_LOG_FILE as LOG_FILE  # in the workspace
 
 from .messages import JobDone, JobEnded, JobFailed, JobProgress
 
 log = logging.getLogger("tactics_tui")
-
-LOG_FILE = "tactics-tui.log"  # in the workspace
 
 # How often a job may redraw its progress (seconds): a few times a second at
 # most, which stays smooth over SSH.

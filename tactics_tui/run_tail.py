@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from textual.message import Message
 
-from tactics_core import run_folder
-from tactics_core.run_events import RESET, MetricsReader, RunEvent, metrics_path
+from tactics_core.runs import run_folder
+from tactics_core.runs.run_events import RESET, MetricsReader, RunEvent, metrics_path
 
 from .jobs import one_line
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent  # tests/: fixtures/, helpers; tests/core/<part>/ and tests/tui/ hold the tests
+REPO = TESTS.parent
 SHARED = Path(os.environ.get("TACTICS_SHARED", REPO.parent / "shared"))
 CORPORA = SHARED / "corpora"
 
@@ -51,7 +52,7 @@ def copy_slice(src: Path, dest: Path, n: int, start: int = 0) -> Path:
 def slice_with_tokenizer(root: Path, n: int = 40, start: int = 3000) -> tuple[Path, Path]:
     """n real files of acornlib-2025-11 in `root/proofs` and a small `lines` tokenizer trained
     on them: (data folder, tokenizer.json)."""
-    from tactics_core.tokenizer import train_tokenizer
+    from tactics_core.gpt.tokenizer import train_tokenizer
 
     data_dir = copy_slice(shared_corpus("acornlib-2025-11"), root / "proofs", n, start=start)
     train_tokenizer(data_dir, root / "tok", vocab_size=300, kind="lines")

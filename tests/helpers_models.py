@@ -3,7 +3,7 @@
 `tiny_workspace()` builds, once per test process, a data folder (a real slice
 of acornlib-2025-11 plus generated "family" goals whose proofs are learnable
 from the goal), trains the real tokenizer on it and a tiny GPT for 250 steps
-with the real trainer (`tactics_core.train`), so checkpoints are exactly what
+with the real trainer (`tactics_core.training.loop`), so checkpoints are exactly what
 `tactics train` writes. Later calls return the same paths.
 
 Why generated families: a model this small learns them in seconds, so
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from conftest import CORPORA, copy_slice
 
-from tactics_core.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
 
 # Goal families: (goal, counterfactual, proof lines). {i} makes each theorem distinct.
 FAMILIES = [
@@ -90,7 +90,7 @@ class TinyWorkspace:
 
 def save_ours(path: Path, model, tokenizer, step: int, val_loss: float | None, val_fraction: float = DEFAULT_VAL_FRACTION,
               split: str = "theorem") -> Path:
-    from tactics_core.checkpoints import save_checkpoint
+    from tactics_core.runs.checkpoints import save_checkpoint
 
     return save_checkpoint(
         path,
@@ -120,10 +120,10 @@ def tiny_workspace(layout: str = "file") -> TinyWorkspace:
     """
     import torch
 
-    from tactics_core.model import GPT, GPTConfig
-    from tactics_core.presets import apply_overrides, load_preset
-    from tactics_core.tokenizer import load_tokenizer, train_tokenizer
-    from tactics_core.train import train
+    from tactics_core.gpt.model import GPT, GPTConfig
+    from tactics_core.gpt.tokenizer import load_tokenizer, train_tokenizer
+    from tactics_core.training.loop import train
+    from tactics_core.training.presets import apply_overrides, load_preset
 
     src = CORPORA / "acornlib-2025-11" / "proofs"
     if not src.is_dir():
@@ -156,7 +156,7 @@ def tiny_workspace(layout: str = "file") -> TinyWorkspace:
 @functools.lru_cache(maxsize=None)
 def tiny_export(layout: str = "file"):
     """The tiny trained model exported once (ExportReport; folder at report.path)."""
-    from tactics_core.export import export_model
+    from tactics_core.gpt.export import export_model
 
     ws = tiny_workspace(layout)
     return export_model(ws.checkpoint, ws.root / "export" / "tiny")

@@ -62,6 +62,10 @@ def test_wheel_contains_builtin_presets_and_they_load_when_installed(tmp_path):
             assert member in names, f"{member} missing from {wheel.name}"
             assert zf.read(member) == (REPO / "presets" / toml).read_bytes()
         assert "tactics_core/builtin_presets/__init__.py" in names
+        # Every subpackage is listed in [tool.setuptools] packages, or the installed copy lacks it.
+        for package in ("tactics_core", "tactics_tui"):
+            for init in sorted((REPO / package).rglob("__init__.py")):
+                assert init.relative_to(REPO).as_posix() in names, f"{init.parent.relative_to(REPO)} missing from {wheel.name}"
         zf.extractall(tmp_path / "site")
     assert len(BUILTINS) >= 4
 
@@ -69,7 +73,7 @@ def test_wheel_contains_builtin_presets_and_they_load_when_installed(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     probe = (
-        "import json, tactics_core, tactics_core.presets as P\n"
+        "import json, tactics_core, tactics_core.training.presets as P\n"
         "infos = P.list_presets()\n"
         "print(json.dumps({'pkg': tactics_core.__file__, 'dir': str(P.builtin_presets_dir()),\n"
         "  'names': [i.name for i in infos], 'tiny': P.load_preset('tiny').model.d_model}))\n"

@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import Cancelled, TacticsError
+from tactics_core.common.errors import Cancelled, TacticsError
 
 # Command-group modules, in the order they appear in `tactics --help`.
 COMMAND_MODULES = (
@@ -35,7 +35,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from tactics_core import __version__
 
     parser = argparse.ArgumentParser(
         prog="tactics",

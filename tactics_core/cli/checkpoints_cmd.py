@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..formatting import human_size
-from ..workspace import CHECKPOINT_DIR, current_run_dir
+from tactics_core.common.formatting import human_size
+from tactics_core.common.workspace import CHECKPOINT_DIR, current_run_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from ..checkpoints import list_checkpoints
-    from ..errors import TacticsError
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.runs.checkpoints import list_checkpoints
 
-    from .. import workspace_runs
+    from tactics_core.runs import workspace_runs
 
     folder = Path(args.checkpoint_dir)
     if args.run_name:

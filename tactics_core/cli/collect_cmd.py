@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from ..acorn import ENV_ORT_LIB, SETTINGS_FILE
-from ..acorn_eval import (
+from tactics_core.acorn.generative_judge import ENV_ORT_LIB, SETTINGS_FILE
+from tactics_core.acorn.eval_judge import (
     DEFAULT_POLICY, DEFAULT_TIMEOUT, ENV_EVAL_ACORNLIB, ENV_EVAL_BINARY, EVAL_ACORNLIB_COMMIT, EVAL_COMMIT,
     POLICIES, SETTINGS_TABLE, TRACES_DIR,
 )
@@ -48,9 +48,9 @@ def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from ..acorn_eval import collect_traces, parse_buckets, resolve_eval_setup
-    from ..errors import TacticsError
-    from ..progress import ConsoleProgress
+    from tactics_core.acorn.eval_judge import collect_traces, parse_buckets, resolve_eval_setup
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.common.progress import ConsoleProgress
 
     buckets = parse_buckets(args.buckets)
     if args.jobs is not None and args.jobs < 1:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..protocol import MAX_LINE_TOKENS, TEMPERATURE
+from tactics_core.gpt.prover_figures import MAX_LINE_TOKENS, TEMPERATURE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(path: Path) -> str:
-    from ..errors import TacticsError
+    from tactics_core.common.errors import TacticsError
 
     try:
         return path.read_text(encoding="utf-8")
@@ -63,9 +63,9 @@ def _read(path: Path) -> str:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    from ..complete import Completer
-    from ..corpus import normalize_line, parse_proof_text
-    from ..errors import TacticsError
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.corpus import normalize_line, parse_proof_text
 
     proof_so_far: list[str] = []
     expected = None

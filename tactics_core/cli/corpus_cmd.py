@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..workspace import DATA_DIR
+from tactics_core.common.workspace import DATA_DIR
 
 
 def register(subparsers) -> None:
@@ -56,8 +56,8 @@ def format_stats(d: dict) -> str:
 
 
 def cmd_stats(args) -> int:
-    from ..corpus import corpus_stats
-    from ..progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.gpt.corpus import corpus_stats
 
     progress = ConsoleProgress("corpus")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..workspace import DATA_DIR
+from tactics_core.common.workspace import DATA_DIR
 
 
 def register(subparsers) -> None:
@@ -26,8 +26,8 @@ def register(subparsers) -> None:
 
 
 def cmd_demo(args) -> int:
-    from ..demo import write_demo_corpus
-    from ..progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.gpt.demo import write_demo_corpus
 
     progress = ConsoleProgress("demo")
     try:

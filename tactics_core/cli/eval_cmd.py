@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..evaluate import EVAL_SAMPLE
-from ..protocol import MAX_LINE_TOKENS, SEARCH_SECONDS, TEMPERATURE
-from ..workspace import DATA_DIR
+from tactics_core.common.workspace import DATA_DIR
+from tactics_core.gpt.evaluate import EVAL_SAMPLE
+from tactics_core.gpt.prover_figures import MAX_LINE_TOKENS, SEARCH_SECONDS, TEMPERATURE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate
-    from ..progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.gpt.evaluate import evaluate
 
     progress = ConsoleProgress("eval", stream=sys.stderr)
     try:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
+from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, EXPORT_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,14 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..kinds import export_checkpoint
-    from ..progress import ConsoleProgress
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.training.kinds import export_checkpoint
 
     progress = ConsoleProgress("export", stream=sys.stderr)
     try:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from ..workspace_runs import best_model
+            from tactics_core.runs.workspace_runs import best_model
 
             checkpoint = best_model(CHECKPOINT_DIR)
         result = export_checkpoint(checkpoint, args.output_dir, progress=progress, crash_guard=not args.no_crash_guard)

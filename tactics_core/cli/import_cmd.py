@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..acornlib import group_problems
-from ..workspace import DATA_DIR
+from tactics_core.acorn.library import group_problems
+from tactics_core.common.workspace import DATA_DIR
 
 
 # An import this large is a whole library: the `library` preset (split by module) fits it.
@@ -80,8 +80,8 @@ def format_summary(d: dict, examples: int = 3) -> str:
 
 
 def cmd_acornlib(args) -> int:
-    from ..acornlib import import_acornlib
-    from ..progress import ConsoleProgress
+    from tactics_core.acorn.library import import_acornlib
+    from tactics_core.common.progress import ConsoleProgress
 
     progress = ConsoleProgress("import")
     try:

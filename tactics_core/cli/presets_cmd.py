@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..workspace import PRESETS_DIR
+from tactics_core.common.workspace import PRESETS_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ..presets import list_presets
+    from tactics_core.training.presets import list_presets
 
     infos = list_presets(args.presets_dir)
     if args.json:
@@ -74,7 +74,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..presets import apply_overrides, dumps_preset, load_preset
+    from tactics_core.training.presets import apply_overrides, dumps_preset, load_preset
 
     preset = apply_overrides(load_preset(args.name, args.presets_dir), args.overrides)
     where = "built-in" if preset.builtin else "workspace"
@@ -84,7 +84,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cp(args: argparse.Namespace) -> int:
-    from ..presets import copy_builtin
+    from tactics_core.training.presets import copy_builtin
 
     target = copy_builtin(args.name, args.presets_dir, force=args.force, dest=args.dest)
     in_dir = target.parent.resolve() == Path(args.presets_dir).resolve()

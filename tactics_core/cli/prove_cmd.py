@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from ..acorn import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS, SETTINGS_FILE
-from ..acorn_eval import DEFAULT_TIMEOUT, ENV_EVAL_ACORNLIB, ENV_EVAL_BINARY, EVAL_COMMIT, SETTINGS_TABLE
+from tactics_core.acorn.generative_judge import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS
+from tactics_core.common.workspace import SETTINGS_FILE
+from tactics_core.acorn.eval_judge import DEFAULT_TIMEOUT, ENV_EVAL_ACORNLIB, ENV_EVAL_BINARY, EVAL_COMMIT, SETTINGS_TABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from ..acorn import library_modules, prove, report_text, resolve_setup
-    from ..acorn_eval import is_scorer_export
-    from ..errors import TacticsError
-    from ..progress import ConsoleProgress
+    from tactics_core.acorn.generative_judge import library_modules, prove, report_text, resolve_setup
+    from tactics_core.acorn.eval_judge import is_scorer_export
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.common.progress import ConsoleProgress
 
     if args.model and is_scorer_export(args.model):
         return cmd_judge(args)
@@ -104,9 +105,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     """`tactics prove SCORER --buckets B`: acorn eval judges a scorer export (and, with --baseline, acorn's own)."""
-    from ..acorn_eval import BASELINES, judge, parse_buckets, report_text, resolve_eval_setup, scorer_onnx
-    from ..errors import TacticsError
-    from ..progress import ConsoleProgress
+    from tactics_core.acorn.eval_judge import BASELINES, judge, parse_buckets, report_text, resolve_eval_setup, scorer_onnx
+    from tactics_core.common.errors import TacticsError
+    from tactics_core.common.progress import ConsoleProgress
 
     if args.list_modules:
         raise TacticsError("--list-modules lists the modules of acorn f47631b0's library; a scorer is judged on --buckets")

@@ -1,7 +1,7 @@
 """`tactics quickstart`: the whole loop in one command, on what the workspace has.
 
 corpus → tokenizer → train → export → one goal asked of the export the
-prover's way (`tactics_core.prover`: its prompt, one rollout of attempts).
+prover's way (`tactics_core.gpt.prover_replica`: its prompt, one rollout of attempts).
 Each step is skipped
 when its result is already there (your own `data/proofs`, a trained
 tokenizer, a `best_model.pt`), so running it again only does what is missing.
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import TacticsError
-from ..workspace import Workspace
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.workspace import Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def _step(title: str) -> None:
 
 
 def _run(argv: list[str]) -> None:
-    from . import main
+    from tactics_core.cli import main
 
     print("$ tactics " + " ".join(argv), flush=True)
     code = main(argv)
@@ -77,20 +77,20 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     if not trained:
         print(f"using {ws.best_model_path} (pass --retrain to train again)")
     else:
-        from ..launch import LaunchRequest
+        from tactics_core.runs.launch import LaunchRequest
 
         request = LaunchRequest(
             checkpoint_dir=ws.checkpoint_dir, preset=args.preset, presets_dir=ws.presets_dir, data_dir=ws.data_dir,
             max_steps=args.max_steps or None, device=args.device or None,
         )
         _run(request.argv())  # the command a user would type for it
-    from ..workspace import current_run_dir
+    from tactics_core.common.workspace import current_run_dir
 
     run = current_run_dir(ws.checkpoint_dir)  # the run just trained (its own folder under runs/)
     model = run / ws.best_model_path.name if trained else ws.best_model_path
     if not model.is_file():
         # A run shorter than training.eval_interval never evaluated, so it has no best model yet.
-        from ..checkpoints import latest_checkpoint
+        from tactics_core.runs.checkpoints import latest_checkpoint
 
         model = latest_checkpoint(run)
         if model is None:
@@ -98,7 +98,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         print(f"no {ws.best_model_path.name} yet (the run ended before its first evaluation); using {model}")
 
     _step("4/5 export")
-    from ..export import default_output_dir
+    from tactics_core.gpt.export import default_output_dir
 
     export = default_output_dir(ws.export_dir)
     _run(["export", str(model), str(export)])
@@ -126,10 +126,10 @@ def _prover_rollout(export: Path, goal: Path) -> None:
     file's next proof line (the checker would accept any line that checks)."""
     import time
 
-    from ..complete import Completer
-    from ..corpus import normalize_line, parse_proof_text
-    from ..protocol import ROLLOUT_ATTEMPTS, SEARCH_SECONDS
-    from ..prover import ProverSession
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.corpus import normalize_line, parse_proof_text
+    from tactics_core.gpt.prover_figures import ROLLOUT_ATTEMPTS, SEARCH_SECONDS
+    from tactics_core.gpt.prover_replica import ProverSession
 
     pf = parse_proof_text(goal.read_text(encoding="utf-8"), str(goal))
     gold = list(pf.proof or ())
@@ -164,8 +164,8 @@ def _prover_rollout(export: Path, goal: Path) -> None:
 
 def _validation_goal(ws: Workspace) -> Path | None:
     """A proof file from the validation split (by theorem) that has proof lines."""
-    from ..corpus import iter_corpus
-    from ..data import DEFAULT_VAL_FRACTION, is_validation_key
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, is_validation_key
 
     for proof in iter_corpus(ws.data_dir, on_problem=lambda problem: None):
         if proof.proof and is_validation_key(proof.theorem_key(), DEFAULT_VAL_FRACTION):

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import TacticsError
-from ..formatting import format_duration, human_size
-from ..run_events import reason_words
-from ..workspace import CHECKPOINT_DIR
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.formatting import format_duration, human_size
+from tactics_core.common.workspace import CHECKPOINT_DIR
+from tactics_core.runs.run_events import reason_words
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from ..workspace_runs import list_runs
+    from tactics_core.runs.workspace_runs import list_runs
 
     infos = list_runs(args.checkpoint_dir)
     if args.json:
@@ -85,7 +85,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from ..workspace_runs import diff_runs, find_run
+    from tactics_core.runs.workspace_runs import diff_runs, find_run
 
     a, b = find_run(args.checkpoint_dir, args.a), find_run(args.checkpoint_dir, args.b)
     diff = diff_runs(a, b)
@@ -106,7 +106,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from ..workspace_runs import find_run, remove_run
+    from tactics_core.runs.workspace_runs import find_run, remove_run
 
     info = find_run(args.checkpoint_dir, args.name)
     if info.live:

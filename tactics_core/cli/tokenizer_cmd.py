@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from ..data import DEFAULT_VAL_FRACTION
-from ..tokenizer import DEFAULT_SAMPLE_BYTES
-from ..errors import TacticsError
-from ..workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
+from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.tokenizer import DEFAULT_SAMPLE_BYTES
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;
-# tests check they agree with tactics_core.tokenizer.
+# tests check they agree with tactics_core.gpt.tokenizer.
 _KINDS = ("lines", "seed", "names")
 _DEFAULT_KIND = "lines"
 
@@ -86,7 +86,7 @@ class _PhaseProgress:
         self.line = None
 
     def __call__(self, done: int, total: int | None, message: str = "") -> None:
-        from ..progress import ConsoleProgress
+        from tactics_core.common.progress import ConsoleProgress
 
         if message != self.phase:
             self.close()
@@ -99,7 +99,7 @@ class _PhaseProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..tokenizer import train_tokenizer
+    from tactics_core.gpt.tokenizer import train_tokenizer
 
     progress = None if args.json else _PhaseProgress("tokenizer")
     try:
@@ -137,7 +137,7 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise TacticsError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        from ..corpus import parse_proof_text
+        from tactics_core.gpt.corpus import parse_proof_text
     except ImportError:
         return raw.replace("\r\n", "\n")
     try:
@@ -147,7 +147,7 @@ def _read_text(path: Path) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..tokenizer import KINDS, format_boundaries, load_tokenizer
+    from tactics_core.gpt.tokenizer import KINDS, format_boundaries, load_tokenizer
 
     tok = load_tokenizer(args.tokenizer)
     info = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..workspace import TRACE_STORE_DIR, TRACES_DIR
+from tactics_core.common.workspace import TRACE_STORE_DIR, TRACES_DIR
 
 # buckets shown together in the table (acorn's trainer validates on 90-99)
 BUCKET_GROUP = 10
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     stats.set_defaults(func=cmd_stats)
 
-    from .collect_cmd import add_collect_arguments, cmd_collect
+    from tactics_core.cli.collect_cmd import add_collect_arguments, cmd_collect
 
     collect = sub.add_parser(
         "collect",
@@ -99,7 +99,7 @@ def _bucket_groups(per_bucket: dict) -> list[tuple[str, dict]]:
 
 def format_stats(d: dict) -> str:
     """The human table for `traces stats` (kept separate so the TUI can reuse it)."""
-    from ..formatting import human_size
+    from tactics_core.common.formatting import human_size
 
     names = d["feature_names"]
     shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
@@ -131,10 +131,10 @@ def format_stats(d: dict) -> str:
 
 
 def cmd_stats(args) -> int:
-    from ..progress import ConsoleProgress
-    from ..scorer.stats import trace_stats
+    from tactics_core.common.progress import ConsoleProgress
+    from tactics_core.scorer.stats import trace_stats
 
-    from ..errors import TacticsError
+    from tactics_core.common.errors import TacticsError
 
     if not args.paths and not TRACES_DIR.is_dir():
         raise TacticsError(

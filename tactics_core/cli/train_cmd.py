@@ -16,16 +16,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..formatting import format_duration
-from ..run_events import (
+from tactics_core.common.formatting import format_duration
+from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
+from tactics_core.runs.run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent,
     StepEvent,
 )
-from ..workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 
 if TYPE_CHECKING:
-    from ..distributed import DistHandle
-    from ..launch import LaunchRequest
+    from tactics_core.runs.launch import LaunchRequest
+    from tactics_core.training.distributed import DistHandle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,13 +102,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _prepare_env() -> None:
-    # Must happen before torch is imported (see tactics_core.train, CPU threads).
+    # Must happen before torch is imported (see tactics_core.training.loop, CPU threads).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def launch_request(args: argparse.Namespace) -> LaunchRequest:
     """The run `tactics train` or `tactics resume` asks for (checked: `LaunchRequest`)."""
-    from ..launch import LaunchRequest
+    from tactics_core.runs.launch import LaunchRequest
 
     common: dict[str, Any] = dict(
         checkpoint_dir=args.checkpoint_dir, run_name=args.run_name, data_dir=args.data_dir, device=args.device,
@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`tactics train` and `tactics resume`: detached, as torchrun ranks in place of this
     process, or here (one process, or a torchrun rank)."""
     _prepare_env()
-    from .. import launch, workspace_runs
+    from tactics_core.runs import launch, workspace_runs
 
     request = launch_request(args)
     if request.detach:
@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print(f"run {workspace_runs.run_name(plan.folder)}: {plan.folder} ({request.nproc} processes)", file=sys.stderr)
         launch.exec_ranks(plan)
-    from .. import distributed
+    from tactics_core.training import distributed
 
     dist = distributed.init(launch.group_device(request))
     plan = launch.settle(request, dist)
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_folder(args: argparse.Namespace) -> Path:
     """The run a command means: --run-name NAME, else the current run of --checkpoint-dir."""
-    from .. import workspace_runs
+    from tactics_core.runs import workspace_runs
 
     name = getattr(args, "run_name", None)
     if name:
@@ -167,7 +167,7 @@ def _run_folder(args: argparse.Namespace) -> Path:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from ..run_folder import read_run_state, request_stop
+    from tactics_core.runs.run_folder import read_run_state, request_stop
 
     folder = _run_folder(args)
     state = read_run_state(folder, resolve=False)

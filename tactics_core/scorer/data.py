@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import TacticsError
-from .buckets import format_buckets, parse_buckets
-from .trace_store import TraceColumns
+from tactics_core.common.errors import TacticsError
+from tactics_core.scorer.buckets import format_buckets, parse_buckets
+from tactics_core.scorer.trace_store import TraceColumns
 
 CHUNK_ROWS = 65536  # rows read at a time for statistics and evaluation
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_dir, remove_stale_partials
-from ..errors import TacticsError
-from ..export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check
-from ..progress import CancelToken, ProgressFn, check, report
-from ..workspace import EXPORT_DIR
-from .contract import FEATURE_CONTRACT_SCHEMA, INPUT_NAME, OUTPUT_NAME, features_path
+from tactics_core.common.atomic import atomic_dir, remove_stale_partials
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.onnx_export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check
+from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.common.workspace import EXPORT_DIR
+from tactics_core.scorer.contract import FEATURE_CONTRACT_SCHEMA, INPUT_NAME, OUTPUT_NAME, features_path
 
 TOLERANCE = 1e-5  # max |ONNX Runtime - PyTorch| of the probabilities
 VERIFY_ROWS = 4096
@@ -43,8 +43,8 @@ def default_output_dir(export_root: str | os.PathLike = EXPORT_DIR) -> Path:
 
 
 def _load(checkpoint: Path):
-    from ..checkpoints import load_checkpoint
-    from .model import ScorerConfig, ScorerNet
+    from tactics_core.runs.checkpoints import load_checkpoint
+    from tactics_core.scorer.model import ScorerConfig, ScorerNet
 
     payload = load_checkpoint(checkpoint)
     if payload.get("kind") != "scorer":
@@ -58,7 +58,7 @@ def _load(checkpoint: Path):
 def _onnx_export(net, path: Path) -> int:
     import torch
 
-    from .model import ProbabilityScorer
+    from tactics_core.scorer.model import ProbabilityScorer
 
     width = len(net.config.features)
     sink = io.StringIO()
@@ -91,8 +91,8 @@ def _verify_rows(payload: dict[str, Any], net) -> tuple[np.ndarray, str]:
         trace = Path(entry.get("file", ""))
         if not trace.is_file():
             continue
-        from .data import trace_store_root
-        from .trace_store import load_columns
+        from tactics_core.scorer.data import trace_store_root
+        from tactics_core.scorer.trace_store import load_columns
 
         try:
             cols = load_columns(trace, trace_store_root(trace.parent))

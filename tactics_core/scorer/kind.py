@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..model_kind import Evaluation
-from .data import ScorerBatch, ScorerData, build_data, trace_store_root
-from .metrics import figures as score_figures
+from tactics_core.training.model_kind import Evaluation
+from tactics_core.scorer.data import ScorerBatch, ScorerData, build_data, trace_store_root
+from tactics_core.scorer.metrics import figures as score_figures
 
 if TYPE_CHECKING:
     import torch
 
-    from ..distributed import DistHandle
-    from ..presets import Preset, TrainingSection
-    from ..progress import CancelToken, ProgressFn
+    from tactics_core.training.distributed import DistHandle
+    from tactics_core.training.presets import Preset, TrainingSection
+    from tactics_core.common.progress import CancelToken, ProgressFn
 
 
 class ScorerKind:
@@ -51,8 +51,8 @@ class ScorerKind:
     def read_data(self, preset: Preset, data_dir: Path, checkpoint_dir: Path, progress: ProgressFn | None,
                   cancel: CancelToken | None, dist: DistHandle) -> ScorerData:
         """Rank 0 builds the trace stores first; the others then map them."""
-        from ..errors import TacticsError
-        from .trace_store import load_traces
+        from tactics_core.common.errors import TacticsError
+        from tactics_core.scorer.trace_store import load_traces
 
         self.preset = preset
         data_dir = Path(data_dir)
@@ -71,7 +71,7 @@ class ScorerKind:
     def build_model(self, preset: Preset, data: ScorerData):
         import torch
 
-        from .model import ScorerConfig, ScorerNet
+        from tactics_core.scorer.model import ScorerConfig, ScorerNet
 
         m = preset.model
         config = ScorerConfig(features=data.feature_names, hidden_size=m.hidden_size, hidden_layers=m.hidden_layers,
@@ -81,7 +81,7 @@ class ScorerKind:
         return model, config
 
     def load_weights(self, model, state: dict[str, Any], source: str) -> None:
-        from ..errors import TacticsError
+        from tactics_core.common.errors import TacticsError
 
         try:
             model.load_state_dict(state)

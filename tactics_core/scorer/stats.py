@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ..progress import CancelToken, ProgressFn, check, report
-from . import traces as _traces
-from .trace_store import feature_mismatch, load_columns
-from .traces import Problem, SearchAccumulator, SearchInfo, TraceFileError, is_success, read_meta
+from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.scorer import traces as _traces
+from tactics_core.scorer.trace_store import feature_mismatch, load_columns
+from tactics_core.scorer.traces import Problem, SearchAccumulator, SearchInfo, TraceFileError, is_success, read_meta
 
 
 @dataclass

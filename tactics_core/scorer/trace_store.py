@@ -36,11 +36,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_dir, atomic_write_text, remove_stale_partials
-from ..errors import Cancelled, TacticsError
-from ..progress import CancelToken, ProgressFn, check, report
-from . import traces as _traces
-from .traces import OnProblem, Problem, SearchAccumulator, SearchInfo, TraceFileError, read_meta
+from tactics_core.common.atomic import atomic_dir, atomic_write_text, remove_stale_partials
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken, ProgressFn, check, report
+from tactics_core.scorer import traces as _traces
+from tactics_core.scorer.traces import OnProblem, Problem, SearchAccumulator, SearchInfo, TraceFileError, read_meta
 
 STORE_VERSION = 1
 KEEP_PER_TRACE = 2  # stores of one trace path kept (the newest); older ones go

@@ -27,8 +27,8 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 import zstandard
 
-from ..errors import TacticsError
-from ..progress import CancelToken, ProgressFn, check, report
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 
 TRACE_SCHEMA = "acorn-activated-step-trace-v2"
 TRACE_SUFFIX = ".jsonl.zst"

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, TextArea
 
-from tactics_core.progress import CancelToken
+from tactics_core.common.progress import CancelToken
 
 from ..jobs import run_job
 from ..messages import JobDone, JobEnded, JobFailed, JobProgress

@@ -8,7 +8,7 @@ sidecars; the "exp" column counts the exports made from each checkpoint
 from one, export one, delete one (after a confirmation), open one in the
 Playground, a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
 the prover's figures, and "prove in Acorn" (`a`): the real prover
-(`acorn.prove`) on chosen acornlib modules, with progress and the per-module
+(`generative_judge.prove`) on chosen acornlib modules, with progress and the per-module
 table in the details box.
 """
 
@@ -25,9 +25,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tactics_core import acorn, checkpoints, evaluate, workspace, workspace_runs
-from tactics_core.errors import TacticsError
-from tactics_core.formatting import human_size
+from tactics_core.acorn import generative_judge
+from tactics_core.common import workspace
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.formatting import human_size
+from tactics_core.gpt import evaluate
+from tactics_core.runs import checkpoints, workspace_runs
 
 from ..messages import JobDone
 from .base import WorkScreen
@@ -225,12 +228,12 @@ class CheckpointsScreen(WorkScreen):
             return
         root = self.ws.root
         try:
-            settings = acorn.read_settings(root)
+            settings = generative_judge.read_settings(root)
         except TacticsError as exc:
             self.notify(str(exc), severity="error")
             settings = {}
-        binary = os.environ.get(acorn.ENV_BINARY) or settings.get("binary", "")
-        library = os.environ.get(acorn.ENV_ACORNLIB) or settings.get("acornlib", "")
+        binary = os.environ.get(generative_judge.ENV_BINARY) or settings.get("binary", "")
+        library = os.environ.get(generative_judge.ENV_ACORNLIB) or settings.get("acornlib", "")
 
         def answer(choice: dict | None) -> None:
             if choice:
@@ -243,13 +246,13 @@ class CheckpointsScreen(WorkScreen):
         path, root = info.path, self.ws.root
 
         def job(progress, cancel):
-            setup = acorn.resolve_setup(choice["acorn"], choice["acornlib"], workspace=root)
+            setup = generative_judge.resolve_setup(choice["acorn"], choice["acornlib"], workspace=root)
             if choice["remember"]:
-                acorn.save_settings(root, str(setup.binary), str(setup.acornlib),
+                generative_judge.save_settings(root, str(setup.binary), str(setup.acornlib),
                                     str(setup.ort_lib) if setup.ort_lib else None)
-            report = acorn.prove(path, setup, choice["modules"], baseline=choice["baseline"],
+            report = generative_judge.prove(path, setup, choice["modules"], baseline=choice["baseline"],
                                  progress=progress, cancel=cancel)
-            return CheckpointProved(path, acorn.report_text(report), report.to_dict())
+            return CheckpointProved(path, generative_judge.report_text(report), report.to_dict())
 
         self.start_job("prove", job, f"Proving in Acorn with {info.name}: {' '.join(choice['modules'])}")
 

@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 
-from tactics_core import acornlib, corpus, demo
+from tactics_core.acorn import library
+from tactics_core.gpt import corpus, demo
 
 from ..messages import ReportDone
 from ..widgets.charts import SizeHistogram
@@ -42,7 +43,7 @@ def make_import_job(path: str, data_dir: Path, include: list, exclude: list, for
     """A job that imports an acornlib checkout into `data_dir` (manifest.jsonl beside it)."""
 
     def job(progress, cancel):
-        report = acornlib.import_acornlib(
+        report = library.import_acornlib(
             path, data_dir, include=include, exclude=exclude, force=force, progress=progress, cancel=cancel,
             style=style,
         )
@@ -210,7 +211,7 @@ def format_import_summary(result: dict[str, Any]) -> str:
 def import_problems(result: dict[str, Any]) -> list[str]:
     """The problems by kind: a heading line per kind, then its first examples (`file:line: what`)."""
     out = []
-    for group in acornlib.group_problems(result.get("problems", []), examples=5):
+    for group in library.group_problems(result.get("problems", []), examples=5):
         out.append(f"{group['title']}: {group['count']:,}")
         out.extend(f"  {line}" for line in group["examples"])
         if group["count"] > len(group["examples"]):

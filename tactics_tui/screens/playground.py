@@ -7,11 +7,11 @@ goal context (paste one, or pick a goal of the validation split). Two modes
 
 * **prover** (the default for models of the `prover` layout): the core's
   `ProverSession` runs the goal exactly as the Acorn prover does
-  (`tactics_core.prover`). The prompt is shown as the prover keeps it (and
+  (`tactics_core.gpt.prover_replica`). The prompt is shown as the prover keeps it (and
   what its front truncation cut); ctrl+g samples one attempt (the protocol's
-  temperature, stop rule and token cap, `tactics_core.protocol`), which the
+  temperature, stop rule and token cap, `tactics_core.gpt.prover_figures`), which the
   user accepts (ctrl+y: kept in the cache, as a line the checker accepted) or
-  rejects (ctrl+n). A rollout is `protocol.ROLLOUT_ATTEMPTS` attempts, failed
+  rejects (ctrl+n). A rollout is `prover_figures.ROLLOUT_ATTEMPTS` attempts, failed
   ones included; ctrl+r goes back
   to the goal's base state for a new one. This is what the prover gets from
   the model, step by step.
@@ -32,11 +32,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tactics_core import checkpoints, complete, corpus, data, evaluate, prover, protocol
-from tactics_core.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
-from tactics_core.errors import TacticsError
-from tactics_core.layouts import Layout, layout_named
-from tactics_core.workspace import current_run_dir
+from tactics_core.common.errors import TacticsError
+from tactics_core.common.workspace import current_run_dir
+from tactics_core.gpt import complete, corpus, data, evaluate, prover_figures, prover_replica
+from tactics_core.gpt.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
+from tactics_core.gpt.layouts import Layout, layout_named
+from tactics_core.runs import checkpoints
 
 from ..messages import JobDone
 from .base import WorkScreen
@@ -58,7 +59,7 @@ class Rollout:
     session: Any
     key: tuple[str, str]  # (model, goal context) it was built for
     kept_text: str  # the prompt's kept tokens, decoded: what the model is given
-    limit: int = protocol.ROLLOUT_ATTEMPTS  # attempts per rollout
+    limit: int = prover_figures.ROLLOUT_ATTEMPTS  # attempts per rollout
     number: int = 1  # rollouts started on this goal
     history: list[list[Any]] = field(default_factory=list)  # [attempt, verdict]
 
@@ -81,7 +82,7 @@ class Rollout:
         """A new attempt came back; one still waiting is rejected (the prover drops its copy)."""
         if self.pending is not None:
             self.history[-1][1] = "rejected"
-        crash = not attempt.failed and prover.crashes_acorn(attempt.text)
+        crash = not attempt.failed and prover_replica.crashes_acorn(attempt.text)
         self.history.append([attempt, "failed" if attempt.failed else "crash" if crash else "pending"])
 
     def accept(self) -> Any:
@@ -146,12 +147,12 @@ class PlaygroundScreen(WorkScreen):
             yield Label("N ", classes="field-label")
             yield Input("8", id="play-n", type="integer", compact=True, classes="small-input")
             yield Label(" temp ", classes="field-label")
-            yield Input(f"{protocol.TEMPERATURE:g}", id="play-temp", type="number", compact=True, classes="small-input")
+            yield Input(f"{prover_figures.TEMPERATURE:g}", id="play-temp", type="number", compact=True, classes="small-input")
             yield Label(" top-p ", classes="field-label")
             yield Input("0.95", id="play-top-p", type="number", compact=True, classes="small-input")
         yield Static(
-            f"temperature {protocol.TEMPERATURE:g} · stops at a newline token · ≤ {protocol.MAX_LINE_TOKENS} tokens"
-            f" · rollouts of {protocol.ROLLOUT_ATTEMPTS}",
+            f"temperature {prover_figures.TEMPERATURE:g} · stops at a newline token · ≤ {prover_figures.MAX_LINE_TOKENS} tokens"
+            f" · rollouts of {prover_figures.ROLLOUT_ATTEMPTS}",
             markup=False,
             id="play-prover-settings",
             classes="row",
@@ -332,7 +333,7 @@ class PlaygroundScreen(WorkScreen):
                 completer = complete.Completer.load(model)
             fresh = None
             if rollout is None or rollout.key != key:
-                session = prover.ProverSession(completer.backend, completer.tokenizer, goal, seed=seed)
+                session = prover_replica.ProverSession(completer.backend, completer.tokenizer, goal, seed=seed)
                 kept = completer.tokenizer.decode(session.prompt.ids)
                 fresh = Rollout(session, key, kept)
             session = (fresh or rollout).session
@@ -532,7 +533,7 @@ class ProverStep(JobDone):
     model: str
     completer: complete.Completer
     fresh: Rollout | None
-    attempt: prover.Attempt | None
+    attempt: prover_replica.Attempt | None
 
 
 @dataclass
@@ -589,7 +590,7 @@ def cache_text(r: Rollout) -> Text:
 
 STATUS_WORDS = {
     "line": "a line",
-    "max_tokens": f"no newline within {protocol.MAX_LINE_TOKENS} tokens",
+    "max_tokens": f"no newline within {prover_figures.MAX_LINE_TOKENS} tokens",
     "empty": "empty: a failed attempt",
     "context_limit": "no room left: a failed attempt",
 }

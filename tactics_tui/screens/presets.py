@@ -22,9 +22,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tactics_core import presets
-from tactics_core.errors import TacticsError
-from tactics_core.presets import PresetError
+from tactics_core.common.errors import TacticsError
+from tactics_core.training import presets
+from tactics_core.training.presets import PresetError
 
 from .base import WorkScreen
 

@@ -23,10 +23,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
-from tactics_core import workspace_runs
-from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.formatting import format_duration, human_size
-from tactics_core.run_events import EvalEvent, StepEvent, metrics_path, read_metrics, reason_words
+from tactics_core.common.formatting import format_duration, human_size
+from tactics_core.runs import workspace_runs
+from tactics_core.runs.checkpoints import latest_checkpoint
+from tactics_core.runs.run_events import EvalEvent, StepEvent, metrics_path, read_metrics, reason_words
 
 from ..messages import JobDone
 from ..widgets.charts import BASELINE_COLOUR, OverlayChart, run_colour

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from tactics_core import corpus, tokenizer
+from tactics_core.gpt import corpus, tokenizer
 
 from ..messages import ReportDone
 from .base import WorkScreen

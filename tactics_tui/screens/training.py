@@ -22,11 +22,12 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
-from tactics_core import launch, presets, run_folder
-from tactics_core.checkpoints import latest_checkpoint
-from tactics_core.formatting import format_duration
-from tactics_core.run_events import EndEvent, RunEvent, RunView
-from tactics_core.workspace import is_run_folder
+from tactics_core.common.formatting import format_duration
+from tactics_core.common.workspace import is_run_folder
+from tactics_core.runs import launch, run_folder
+from tactics_core.runs.checkpoints import latest_checkpoint
+from tactics_core.runs.run_events import EndEvent, RunEvent, RunView
+from tactics_core.training import presets
 
 from ..jobs import log
 from ..messages import JobDone

@@ -1,6 +1,6 @@
 """The system pane: what the training process costs (CPU %, RSS, threads; GPU on CUDA).
 
-A thread worker samples the process (`tactics_core.system.ProcessSampler`, psutil) at most
+A thread worker samples the process (`tactics_core.common.system.ProcessSampler`, psutil) at most
 twice a second and hands the UI thread one line, only when it changed. The Training screen
 tells it which process to watch (`watch_process`), from the run state it already polls.
 """
@@ -15,7 +15,7 @@ from textual import work
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from tactics_core.system import ProcessSampler, RanksSampler, stats_line
+from tactics_core.common.system import ProcessSampler, RanksSampler, stats_line
 
 SAMPLE_SECONDS = 0.5  # at most 2 updates per second
 

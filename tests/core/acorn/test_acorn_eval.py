@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 from tactics_core import acorn_eval
-from tactics_core.acorn import AcornSetup
-from tactics_core.acorn_eval import (
+from tactics_core.acorn.generative_judge import AcornSetup
+from tactics_core.acorn.eval_judge import (
     EvalRun, check_eval_binary, check_scorer_export, collect_traces, eval_error, format_buckets, judge,
     parse_buckets, parse_eval_output, report_text, resolve_eval_setup, run_eval,
 )
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
 
 OUTPUTS = Path(__file__).resolve().parents[2] / "fixtures" / "acorn_eval_91f29ff1" / "outputs"
 

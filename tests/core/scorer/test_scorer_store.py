@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from trace_helpers import NAMES, make_row, search_rows, standard_rows, write_meta, write_trace
 
-from tactics_core.errors import TacticsError
+from tactics_core.common.errors import TacticsError
 from tactics_core.scorer import trace_store, traces
 from tactics_core.scorer.trace_store import KEEP_PER_TRACE, SEEN_DIR, load_columns, load_traces
 from tactics_core.scorer.traces import Problem, TraceFileError, iter_rows

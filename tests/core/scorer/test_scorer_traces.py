@@ -20,8 +20,8 @@ from trace_helpers import (
     write_trace,
 )
 
-from tactics_core.errors import Cancelled, TacticsError
-from tactics_core.progress import CancelToken
+from tactics_core.common.errors import Cancelled, TacticsError
+from tactics_core.common.progress import CancelToken
 from tactics_core.scorer.traces import (
     TRACE_SCHEMA,
     Problem,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from trace_helpers import make_row, write_trace
 
-from tactics_core.errors import TacticsError
-from tactics_core.presets import PresetError, apply_overrides, load_preset
-from tactics_core.run_events import EvalEvent, StartEvent, StepEvent, read_metrics
+from tactics_core.common.errors import TacticsError
+from tactics_core.training.presets import PresetError, apply_overrides, load_preset
+from tactics_core.runs.run_events import EvalEvent, StartEvent, StepEvent, read_metrics
 from tactics_core.scorer import metrics
 from tactics_core.scorer.data import build_data, trace_store_root
 from tactics_core.scorer.trace_store import load_traces
@@ -58,7 +58,7 @@ def _preset(*extra):
 
 
 def _train(preset, traces, folder, **kw):
-    from tactics_core.train import train
+    from tactics_core.training.loop import train
 
     return train(preset, traces, folder, metrics_interval=0, handle_signals=False, **kw)
 
@@ -147,7 +147,7 @@ def test_a_scorer_trains_through_the_loop_and_records_its_figures(traces, tmp_pa
     assert "auc" in record and "proof_loss" in record  # a GPT field stays (null); GPT lines never gain scorer keys
     gpt_record = EvalEvent(step=1, val_loss=1.0).to_record()
     assert "auc" not in gpt_record and "used_rank" not in gpt_record
-    from tactics_core.checkpoints import checkpoint_kind, list_checkpoints
+    from tactics_core.runs.checkpoints import checkpoint_kind, list_checkpoints
 
     assert checkpoint_kind(folder / "best_model.pt") == "scorer"
     assert {i.kind for i in list_checkpoints(folder)} == {"scorer"}
@@ -155,7 +155,7 @@ def test_a_scorer_trains_through_the_loop_and_records_its_figures(traces, tmp_pa
 
 
 def test_a_killed_scorer_run_resumes_exactly(traces, tmp_path):
-    from tactics_core.progress import CancelToken
+    from tactics_core.common.progress import CancelToken
 
     preset = _preset("model.dropout=0.1", "data.negatives_per_positive=2.0")  # dropout and sampling: RNG and data order
     straight = tmp_path / "checkpoints" / "runs" / "straight"
@@ -182,7 +182,7 @@ def test_the_export_is_what_acorn_0_2_6_reads(traces, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from tactics_core.kinds import export_checkpoint
+    from tactics_core.training.kinds import export_checkpoint
 
     folder = tmp_path / "checkpoints" / "runs" / "s"
     _train(_preset("model.features=[\"goal_overlap\", \"depth\", \"age\"]"), traces, folder)
