@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tactics_core import acorn_eval
+from tactics_core.acorn import eval_judge as acorn_eval
 from tactics_core.acorn.generative_judge import AcornSetup
 from tactics_core.acorn.eval_judge import (
     EvalRun, check_eval_binary, check_scorer_export, collect_traces, eval_error, format_buckets, judge,
