@@ -21,8 +21,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tactics_core import export, run_folder
-from tactics_core.checkpoints import latest_checkpoint
+from tactics_core import kinds, run_folder
+from tactics_core.checkpoints import checkpoint_kind, latest_checkpoint
 from tactics_core.workspace import Workspace, current_run_dir
 
 from .jobs import LOG_FILE, error_line, log, one_line
@@ -162,7 +162,8 @@ class TacticsApp(App):
         self.export_model(best)
 
     def export_model(self, checkpoint: str | Path) -> None:
-        """Export `checkpoint` to a new folder under export/ and verify it (in a worker)."""
+        """Export `checkpoint` the way its kind is exported, to a new folder under export/
+        (`tactics-DATE` for the GPT, `scorer-DATE` for a scorer), and verify it (in a worker)."""
         checkpoint = Path(checkpoint)
         if not checkpoint.exists():
             self.show_error(f"no model to export: {checkpoint} does not exist (train first, screen 3)")
@@ -170,9 +171,8 @@ class TacticsApp(App):
         export_dir = self.ws.export_dir
 
         def job(progress, cancel):
-            report = export.export_model(
-                checkpoint, output_dir=export.default_output_dir(export_dir), progress=progress, cancel=cancel
-            )
+            output = kinds.default_output_dir(checkpoint_kind(checkpoint), export_dir)
+            report = kinds.export_checkpoint(checkpoint, output_dir=output, progress=progress, cancel=cancel)
             return Exported(report.to_dict())
 
         self.screen.start_job("export", job, f"Exporting {checkpoint.name}")
