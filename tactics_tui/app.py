@@ -70,7 +70,7 @@ class TacticsApp(App):
         if state is not None:
             start = "training"  # a run is going: show it (attach) right away
         self.switch_mode(start)
-        if self.offer_demo and not _has_proofs(self.data_dir):
+        if self.offer_demo and not _has_proofs(self.data_dir) and not _has_traces(self.ws.traces_dir):
             self.push_screen(
                 DemoOfferDialog(
                     f"No proof files in {self.data_dir}.\n\n"
@@ -254,6 +254,14 @@ def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:
 def _has_proofs(data_dir: Path) -> bool:
     try:
         return data_dir.is_dir() and any(p.is_file() for p in data_dir.glob("*.txt"))
+    except OSError:
+        return False
+
+
+def _has_traces(traces_dir: Path) -> bool:
+    """A scorer's workspace: acorn traces in traces/ (no corpus to offer then)."""
+    try:
+        return traces_dir.is_dir() and any(p.is_file() for p in traces_dir.rglob("*.jsonl.zst"))
     except OSError:
         return False
 
