@@ -22,9 +22,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tactics_core.common.workspace import Workspace, current_run_dir
-from tactics_core.gpt import export
 from tactics_core.runs import run_folder
-from tactics_core.runs.checkpoints import latest_checkpoint
+from tactics_core.runs.checkpoints import checkpoint_kind, latest_checkpoint
+from tactics_core.training import kinds
 
 from .jobs import LOG_FILE, error_line, log, one_line
 from .messages import ReportDone
@@ -71,7 +71,7 @@ class TacticsApp(App):
         if state is not None:
             start = "training"  # a run is going: show it (attach) right away
         self.switch_mode(start)
-        if self.offer_demo and not _has_proofs(self.data_dir):
+        if self.offer_demo and not _has_proofs(self.data_dir) and not _has_traces(self.ws.traces_dir):
             self.push_screen(
                 DemoOfferDialog(
                     f"No proof files in {self.data_dir}.\n\n"
@@ -163,7 +163,8 @@ class TacticsApp(App):
         self.export_model(best)
 
     def export_model(self, checkpoint: str | Path) -> None:
-        """Export `checkpoint` to a new folder under export/ and verify it (in a worker)."""
+        """Export `checkpoint` the way its kind is exported, to a new folder under export/
+        (`tactics-DATE` for the GPT, `scorer-DATE` for a scorer), and verify it (in a worker)."""
         checkpoint = Path(checkpoint)
         if not checkpoint.exists():
             self.show_error(f"no model to export: {checkpoint} does not exist (train first, screen 3)")
@@ -171,9 +172,8 @@ class TacticsApp(App):
         export_dir = self.ws.export_dir
 
         def job(progress, cancel):
-            report = export.export_model(
-                checkpoint, output_dir=export.default_output_dir(export_dir), progress=progress, cancel=cancel
-            )
+            output = kinds.default_output_dir(checkpoint_kind(checkpoint), export_dir)
+            report = kinds.export_checkpoint(checkpoint, output_dir=output, progress=progress, cancel=cancel)
             return Exported(report.to_dict())
 
         self.screen.start_job("export", job, f"Exporting {checkpoint.name}")
@@ -255,6 +255,14 @@ def _bind(fn: Callable, *args: Any) -> Callable[[], Any]:
 def _has_proofs(data_dir: Path) -> bool:
     try:
         return data_dir.is_dir() and any(p.is_file() for p in data_dir.glob("*.txt"))
+    except OSError:
+        return False
+
+
+def _has_traces(traces_dir: Path) -> bool:
+    """A scorer's workspace: acorn traces in traces/ (no corpus to offer then)."""
+    try:
+        return traces_dir.is_dir() and any(p.is_file() for p in traces_dir.rglob("*.jsonl.zst"))
     except OSError:
         return False
 

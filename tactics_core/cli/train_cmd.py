@@ -20,7 +20,7 @@ from tactics_core.common.formatting import format_duration
 from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, PRESETS_DIR, current_run_dir
 from tactics_core.runs.run_events import (
     DEFAULT_METRICS_INTERVAL, CheckpointEvent, EndEvent, EvalEvent, RunEvent, RunView, SampleEvent, StartEvent,
-    StepEvent,
+    StepEvent, data_line,
 )
 
 if TYPE_CHECKING:
@@ -233,7 +233,6 @@ class _Printer:
     def __call__(self, ev: RunEvent) -> None:
         self.view.feed([ev])
         if isinstance(ev, StartEvent):
-            data = ev.data
             what = "resuming" if ev.resumed_from else "training"
             optimizer = (ev.config.get("training") or {}).get("optimizer", "adamw")
             world = int(ev.world_size or 1)
@@ -247,21 +246,7 @@ class _Printer:
             )
             if ev.kind == "scorer":
                 self.unit = "rows"
-                self._line(
-                    f"data: {data.get('traces')} traces, {data.get('train_searches'):,} train / "
-                    f"{data.get('val_searches'):,} validation searches (goal buckets {data.get('train_buckets')} / "
-                    f"{data.get('val_buckets')}), {data.get('train_rows'):,} train rows per epoch "
-                    f"({data.get('train_positives'):,} used in a final proof), {data.get('val_rows'):,} validation rows, "
-                    f"{data.get('features')} features"
-                    + (f", {data.get('problems')} trace problems skipped" if data.get("problems") else "")
-                )
-            else:
-                self._line(
-                    f"data: {data.get('train_files')} train / {data.get('val_files')} validation files"
-                    f" (by {data.get('split', 'theorem')}), "
-                    f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
-                    f"token cache {'reused' if data.get('cache_reused') else 'built'}"
-                )
+            self._line(f"data: {data_line(ev)}")
             if ev.note:
                 self._line(f"note: {ev.note}")
         elif isinstance(ev, StepEvent):

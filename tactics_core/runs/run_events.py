@@ -383,6 +383,8 @@ class RunView:
     train: list[tuple[int, float]] = field(default_factory=list)
     val: list[tuple[int, float]] = field(default_factory=list)
     proof_val: list[tuple[int, float]] = field(default_factory=list)  # proof-line validation loss
+    auc: list[tuple[int, float]] = field(default_factory=list)  # a scorer's ROC AUC (higher is better)
+    used_rank: list[tuple[int, float]] = field(default_factory=list)  # a scorer's used-step rank (lower is better)
     last_step: StepEvent | None = None
     last_eval: EvalEvent | None = None
     last_sample: SampleEvent | None = None
@@ -424,6 +426,10 @@ class RunView:
                 proof = _num(item.proof_loss)
                 if proof is not None and math.isfinite(proof):
                     self.proof_val.append((int(item.step), proof))
+                for curve, value in ((self.auc, item.auc), (self.used_rank, item.used_rank)):
+                    number = _num(value)
+                    if number is not None and math.isfinite(number):
+                        curve.append((int(item.step), number))
                 self.last_eval = item
             elif isinstance(item, SampleEvent):
                 self.last_sample = item
@@ -437,6 +443,8 @@ class RunView:
             self.train.clear()
             self.val.clear()
             self.proof_val.clear()
+            self.auc.clear()
+            self.used_rank.clear()
             self.last_eval = self.last_sample = self.last_checkpoint = None
         self.start = event
         self.end = None
@@ -448,6 +456,16 @@ class RunView:
     @property
     def step(self) -> int | None:
         return int(self.last_step.step) if self.last_step else None
+
+    @property
+    def kind(self) -> str:
+        """The model kind the run trains ("gpt" unless its start event says otherwise)."""
+        return str((self.start.kind if self.start else None) or "gpt")
+
+    @property
+    def unit(self) -> str:
+        """What the step events' `tokens_per_s` counts: "tok", or the kind's unit ("rows")."""
+        return str((self.start.unit if self.start else None) or "tok")
 
     def eta_seconds(self) -> float | None:
         """Remaining time from this session's pace (steps since the last start); None once ended."""
@@ -470,6 +488,31 @@ class RunView:
 
     def recent_losses(self, n: int = 120) -> list[float]:
         return [v for _, v in self.train[-n:]]
+
+
+def data_line(start: StartEvent) -> str:
+    """What a run's `start` event says of its data, in one line (the CLI's `data:` line, the
+    TUI's scorer data line): files and tokens for the GPT, traces, searches and rows for a scorer."""
+    data = start.data or {}
+    if start.kind == "scorer":
+        return (
+            f"{data.get('traces')} traces, {_count(data.get('train_searches'))} train / "
+            f"{_count(data.get('val_searches'))} validation searches (goal buckets {data.get('train_buckets')} / "
+            f"{data.get('val_buckets')}), {_count(data.get('train_rows'))} train rows per epoch "
+            f"({_count(data.get('train_positives'))} used in a final proof), {_count(data.get('val_rows'))} validation rows, "
+            f"{data.get('features')} features"
+            + (f", {data.get('problems')} trace problems skipped" if data.get("problems") else "")
+        )
+    return (
+        f"{data.get('train_files')} train / {data.get('val_files')} validation files"
+        f" (by {data.get('split', 'theorem')}), "
+        f"{data.get('tokens', 0):,} tokens, padding {data.get('train_padding', 0):.1%}, "
+        f"token cache {'reused' if data.get('cache_reused') else 'built'}"
+    )
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def _num(value: Any) -> float | None:

@@ -60,6 +60,7 @@ LEGACY_NAME = "legacy"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 STATUSES = ("running", *END_REASONS, "vanished", "unknown")
 FIGURES = ("best_val_loss", "best_val_bpb", "best_proof_loss", "best_proof_bpb")
+SCORER_FIGURES = ("best_auc", "best_used_rank")  # a scorer run's, compared when either run is one
 
 
 # ----------------------------------------------------------------------------
@@ -264,6 +265,9 @@ class RunInfo:
     best_val_bpb: float | None = None
     best_proof_loss: float | None = None
     best_proof_bpb: float | None = None
+    best_auc: float | None = None  # a scorer's: the highest ROC AUC of any evaluation
+    best_used_rank: float | None = None  # a scorer's: the lowest used-step rank of any evaluation
+    kind: str = "gpt"  # the model kind the run trains (its start event's `kind`)
     select_by: str | None = None
     best_step: int | None = None
     tokens_per_s: float | None = None
@@ -306,6 +310,7 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
         info.started = finite_or_none(first.time)
         info.preset = first.preset
         info.config = first.config or {}
+        info.kind = str(first.kind or "gpt")
         info.total_steps = starts[-1].total_steps
         info.pid = starts[-1].pid
     if state is not None:
@@ -337,17 +342,20 @@ def read_run(folder: str | os.PathLike, current: Path | None = None) -> RunInfo:
     elif starts or state is not None:
         info.status = "vanished"  # the process is gone without an end record (killed, machine lost)
     # Best figures over every evaluation.
-    def best(key: str) -> float | None:
+    def best(key: str, pick=min) -> float | None:
         values = [v for v in (finite_or_none(getattr(e, key)) for e in evals) if v is not None]
-        return min(values) if values else None
+        return pick(values) if values else None
 
     info.best_val_loss = best("val_loss")
     info.best_val_bpb = best("val_bpb")
     info.best_proof_loss = best("proof_loss")
     info.best_proof_bpb = best("proof_bpb")
+    info.best_auc = best("auc", max)
+    info.best_used_rank = best("used_rank")
     if evals:
         info.select_by = evals[-1].select_by or "val_loss"
-        key = "proof_loss" if info.select_by == "proof_loss" and info.best_proof_loss is not None else "val_loss"
+        bests = {"proof_loss": info.best_proof_loss, "used_rank": info.best_used_rank}
+        key = info.select_by if bests.get(info.select_by) is not None else "val_loss"
         scored = [(finite_or_none(getattr(e, key)), int(e.step or 0)) for e in evals]
         scored = [s for s in scored if s[0] is not None]
         if scored:
@@ -430,7 +438,8 @@ def diff_runs(a: RunInfo, b: RunInfo) -> RunDiff:
         va, vb = sa.get(key, missing), sb.get(key, missing)
         if json.dumps(va, default=str, sort_keys=True) != json.dumps(vb, default=str, sort_keys=True):
             settings.append((key, None if va is missing else va, None if vb is missing else vb))
-    keys = (*FIGURES, "best_step", "steps", "status", "tokens_per_s", "duration_s")
+    scorer = SCORER_FIGURES if "scorer" in (a.kind, b.kind) else ()
+    keys = (*FIGURES, *scorer, "best_step", "steps", "status", "tokens_per_s", "duration_s")
     figures = [(k, getattr(a, k), getattr(b, k)) for k in keys]
     return RunDiff(a.name, b.name, settings, figures)
 

@@ -5,6 +5,7 @@ checkpoint of that kind."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,6 +29,18 @@ def training_kind(name: str) -> TrainingKind:
     from tactics_core.common.errors import TacticsError
 
     raise TacticsError(f"unknown model kind {name!r}: one of {', '.join(KIND_NAMES)}")
+
+
+def default_output_dir(kind: str, export_root: str | os.PathLike) -> Path:
+    """The new export folder under `export_root` for a checkpoint of `kind`: `tactics-DATE` for the
+    GPT, `scorer-DATE` for a scorer (what `export_checkpoint` picks, under `export/`, without one)."""
+    if kind == "scorer":
+        from tactics_core.scorer.export import default_output_dir as scorer_dir
+
+        return scorer_dir(export_root)
+    from tactics_core.gpt.export import default_output_dir as gpt_dir
+
+    return gpt_dir(export_root)
 
 
 def export_checkpoint(

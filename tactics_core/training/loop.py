@@ -950,6 +950,8 @@ def _payload(run: _Run, state: LoopState) -> dict[str, Any]:
         "val_proof_bpb": last.get("proof_bpb"),
         "select_by": state.select_by,
         **run.kind.payload_fields(run.dataset),
+        # A scorer's figures of its last evaluation (auc, used_rank, ...): its checkpoint sidecar's `figures`.
+        **({"figures": dict(last)} if run.kind.name != "gpt" else {}),
         "config": run.config,
         "preset": run.preset.name,
         "data_dir": str(run.data_dir),

@@ -10,11 +10,19 @@ Playground, a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
 the prover's figures, and "prove in Acorn" (`a`): the real prover
 (`generative_judge.prove`) on chosen acornlib modules, with progress and the per-module
 table in the details box.
+
+A scorer's checkpoints (acorn 0.2.6's proof-step scorer, `CheckpointInfo.kind`)
+show their kind, validation loss and used-step rank; quick eval (the GPT
+prover's figures) is refused for them in one line, and `a` judges one with
+`acorn eval` instead (`acorn_eval.judge` on goal buckets, exported first).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +33,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from tactics_core.acorn import eval_judge as acorn_eval
 from tactics_core.acorn import generative_judge
 from tactics_core.common import workspace
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.formatting import human_size
 from tactics_core.gpt import evaluate
 from tactics_core.runs import checkpoints, workspace_runs
+from tactics_core.training import kinds
 
 from ..messages import JobDone
 from .base import WorkScreen
 from .dialogs import ConfirmDialog, ProveDialog, TextDialog
+
+COLUMNS = ("", "name", "step", "val loss", "proof loss", "time", "size", "exp")
+# A folder holding a scorer's checkpoints: their kind, and the used-step rank where the GPT has proof loss.
+SCORER_COLUMNS = ("", "name", "kind", "step", "val loss", "used rank", "time", "size", "exp")
 
 
 class CheckpointsScreen(WorkScreen):
@@ -44,7 +58,7 @@ class CheckpointsScreen(WorkScreen):
         Binding("d", "delete", "Delete"),
         Binding("p", "play", "Play", tooltip="Open in the Playground"),
         Binding("v", "evaluate", "Eval", tooltip="The prover's figures on 50 validation goals: proof bits/byte, exact match@8, first-line markers, overflow, attempts per 5 s"),
-        Binding("a", "prove", "Prove", tooltip="The real Acorn prover (acorn f47631b0) on acornlib modules: goals proved per module"),
+        Binding("a", "prove", "Prove", tooltip="The real Acorn prover (acorn f47631b0) on acornlib modules: goals proved per module (a scorer: acorn eval 0.2.6 on goal buckets)"),
         # Not in the footer (80 columns hold the others and the screen keys); g still reloads.
         Binding("g", "reload", "Reload", show=False),
     ]
@@ -60,6 +74,8 @@ class CheckpointsScreen(WorkScreen):
         self.exports: list[Any] = []  # workspace_runs.ExportInfo of every export folder (lineage)
         self.folder: Path | None = None
         self.prove_modules = ""  # what the last "prove in Acorn" asked for, offered again
+        self.judge_buckets = ProveDialog.DEFAULT_BUCKETS  # what the last scorer judge asked for
+        self.columns: tuple[str, ...] = COLUMNS
 
     def compose_body(self) -> ComposeResult:
         yield Static("", markup=False, id="ckpt-run")
@@ -68,7 +84,7 @@ class CheckpointsScreen(WorkScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#ckpt-table", DataTable)
-        table.add_columns("", "name", "step", "val loss", "proof loss", "time", "size", "exp")
+        table.add_columns(*COLUMNS)
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -112,6 +128,11 @@ class CheckpointsScreen(WorkScreen):
         self._show_details()
         self.app.push_screen(TextDialog(message.text))
 
+    def on_checkpoint_judged(self, message: CheckpointJudged) -> None:
+        self._evals[message.path] = judge_line(message.report) + "\n"
+        self._show_details()
+        self.app.push_screen(TextDialog(message.text))
+
     def on_checkpoint_described(self, message: CheckpointDescribed) -> None:
         self._details[message.path] = message.text
         self._show_details()
@@ -120,14 +141,26 @@ class CheckpointsScreen(WorkScreen):
         table = self.query_one("#ckpt-table", DataTable)
         selected = self.selected()
         self.infos = list(reversed(infos))  # newest first
+        columns = SCORER_COLUMNS if any(info.kind == "scorer" for info in self.infos) else COLUMNS
+        if columns != self.columns:
+            table.clear(columns=True)
+            table.add_columns(*columns)
+            self.columns = columns
         table.clear()
         for info in self.infos:
+            meta = self.metas.get(info.path, {})
+            if columns == SCORER_COLUMNS:
+                cells = [info.kind, str(info.step) if info.step >= 0 else "?"]
+                figure = _num((meta.get("figures") or {}).get("used_rank"), ".4f")
+            else:
+                cells = [str(info.step) if info.step >= 0 else "?"]
+                figure = _num(meta.get("val_proof_loss"), ".4f")
             table.add_row(
                 "★" if info.best else ("!" if info.error else ""),
                 Text(info.name),
-                str(info.step) if info.step >= 0 else "?",
+                *cells,
                 f"{info.val_loss:.4f}" if isinstance(info.val_loss, (int, float)) else "–",
-                _num(self.metas.get(info.path, {}).get("val_proof_loss"), ".4f"),
+                figure,
                 time.strftime("%m-%d %H:%M", time.localtime(info.created)),
                 human_size(info.size),
                 str(len(self.exports_from(info.path)) or ""),
@@ -181,8 +214,9 @@ class CheckpointsScreen(WorkScreen):
 
         def job(progress, cancel):
             meta = checkpoints.read_meta(path)
-            config = checkpoints.load_checkpoint(path).get("config")  # the full preset it was trained with
-            return CheckpointDescribed(path, describe(meta, path, config))
+            payload = checkpoints.load_checkpoint(path)
+            config = payload.get("config")  # the full preset it was trained with
+            return CheckpointDescribed(path, describe(meta, path, config, payload.get("features")))
 
         self.start_job("details", job, "Reading details")
 
@@ -205,12 +239,20 @@ class CheckpointsScreen(WorkScreen):
 
     async def action_play(self) -> None:
         info = self._need()
-        if info is not None:
-            await self.app.open_in_playground(info.path)
+        if info is None:
+            return
+        if info.kind == "scorer":
+            self.notify(f"{info.name} is a proof-step scorer: the Playground writes proof lines with a GPT", severity="warning")
+            return
+        await self.app.open_in_playground(info.path)
 
     def action_evaluate(self) -> None:
         info = self._need()
         if info is None:
+            return
+        if info.kind == "scorer":
+            self.notify(f"quick eval is a GPT's prover figures; {info.name} is a scorer: its AUC and used rank are in "
+                        "the details, and a judges it with acorn eval", severity="warning")
             return
         path, data_dir = info.path, self.app.data_dir
 
@@ -225,6 +267,9 @@ class CheckpointsScreen(WorkScreen):
     def action_prove(self) -> None:
         info = self._need()
         if info is None:
+            return
+        if info.kind == "scorer":
+            self._ask_judge(info)
             return
         root = self.ws.root
         try:
@@ -255,6 +300,42 @@ class CheckpointsScreen(WorkScreen):
             return CheckpointProved(path, generative_judge.report_text(report), report.to_dict())
 
         self.start_job("prove", job, f"Proving in Acorn with {info.name}: {' '.join(choice['modules'])}")
+
+    def _ask_judge(self, info: Any) -> None:
+        """A scorer is judged by acorn 0.2.6's `acorn eval` on goal buckets, beside acorn's own policies."""
+        try:
+            settings = acorn_eval.read_eval_settings(self.ws.root)
+        except TacticsError as exc:
+            self.notify(str(exc), severity="error")
+            settings = {}
+        binary = os.environ.get(acorn_eval.ENV_EVAL_BINARY) or settings.get("binary", "")
+        library = os.environ.get(acorn_eval.ENV_EVAL_ACORNLIB) or settings.get("acornlib", "")
+
+        def answer(choice: dict | None) -> None:
+            if choice:
+                self.judge_buckets = choice["buckets"]
+                self._start_judge(info, choice)
+
+        self.app.push_screen(ProveDialog(info.name, binary, library, self.judge_buckets, kind="scorer"), answer)
+
+    def _start_judge(self, info: Any, choice: dict) -> None:
+        path, root = info.path, self.ws.root
+        baselines = acorn_eval.BASELINES if choice["baseline"] else ()
+
+        def job(progress, cancel):
+            setup = acorn_eval.resolve_eval_setup(choice["acorn"], choice["acornlib"], workspace=root)
+            buckets = acorn_eval.parse_buckets(choice["buckets"])
+            temp = Path(tempfile.mkdtemp(prefix="tactics-judge-"))
+            try:  # exported into a temporary folder, named for the checkpoint (the report's label)
+                label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem) or "scorer"
+                exported = kinds.export_checkpoint(path, temp / label, progress=progress, cancel=cancel)
+                report = acorn_eval.judge(setup, buckets, model=exported.path, baselines=baselines,
+                                          progress=progress, cancel=cancel)
+            finally:
+                shutil.rmtree(temp, ignore_errors=True)
+            return CheckpointJudged(path, acorn_eval.report_text(report), report.to_dict())
+
+        self.start_job("prove", job, f"Judging {info.name} with acorn eval on buckets {choice['buckets']}")
 
     def action_delete(self) -> None:
         info = self._need()
@@ -298,6 +379,15 @@ class CheckpointProved(JobDone):
 
 
 @dataclass
+class CheckpointJudged(JobDone):
+    """How a scorer checkpoint did in acorn eval: `acorn_eval.report_text` and `JudgeReport.to_dict()`."""
+
+    path: str
+    text: str
+    report: dict[str, Any]
+
+
+@dataclass
 class CheckpointDescribed(JobDone):
     """The details box of checkpoint `path`."""
 
@@ -320,6 +410,13 @@ def eval_line(report: dict[str, Any]) -> str:
     )
 
 
+def judge_line(report: dict[str, Any]) -> str:
+    """One line of a scorer's acorn eval: searches proved per policy (the scorer first)."""
+    parts = [f"{p.get('label')} {p.get('succeeded', 0)}/{p.get('searches', 0)} ({_pct(p.get('success_rate'), 1)})"
+             for p in report.get("policies", [])]
+    return f"acorn eval on buckets {report.get('buckets', '?')}: " + "  ·  ".join(parts)
+
+
 def _pct(value: Any, digits: int = 0) -> str:
     return f"{value:.{digits}%}" if isinstance(value, (int, float)) else "–"
 
@@ -339,24 +436,37 @@ def delete_checkpoint(path: Path) -> None:
     checkpoints.meta_path(path).unlink(missing_ok=True)
 
 
-def describe(meta: dict[str, Any], path: str, config: Any = None) -> str:
-    """A checkpoint's facts and model shape, a few lines."""
+def describe(meta: dict[str, Any], path: str, config: Any = None, features: Any = None) -> str:
+    """A checkpoint's facts and model shape, a few lines (a scorer's: its figures and features)."""
     cfg = meta.get("model_config") or {}
     shape = " ".join(f"{k}={v}" for k, v in cfg.items())
+    scorer = meta.get("kind") == "scorer"
     lines = [
         f"{path}",
         f"step {meta.get('step')} · epoch {_num(meta.get('epoch'), '.2f')} · val loss {_num(meta.get('val_loss'), '.4f')} · "
         f"best {_num(meta.get('best_score'), '.4f')} · {'resumable' if meta.get('resumable') else 'weights only'} · "
         f"format {meta.get('format', '?')}",
-        f"layout {meta.get('layout', '?')} · selects by {meta.get('select_by', 'val_loss')} · val bpb {_num(meta.get('val_bpb'), '.3f')} · "
-        f"proof loss {_num(meta.get('val_proof_loss'), '.4f')} · proof bpb {_num(meta.get('val_proof_bpb'), '.3f')}",
-        f"model  {shape}",
     ]
+    if scorer:
+        figures = meta.get("figures") or {}
+        lines.append(
+            f"kind scorer · selects by {meta.get('select_by', 'val_loss')} · AUC {_num(figures.get('auc'), '.4f')} · "
+            f"used rank {_num(figures.get('used_rank'), '.4f')} · top 10% {_pct(figures.get('top10_hit'), 1)}"
+        )
+        if isinstance(features, list) and features:
+            shown = ", ".join(str(f) for f in features[:4]) + (", …" if len(features) > 4 else "")
+            shape += f" · {len(features)} features ({shown})"
+    else:
+        lines.append(
+            f"layout {meta.get('layout', '?')} · selects by {meta.get('select_by', 'val_loss')} · val bpb {_num(meta.get('val_bpb'), '.3f')} · "
+            f"proof loss {_num(meta.get('val_proof_loss'), '.4f')} · proof bpb {_num(meta.get('val_proof_bpb'), '.3f')}"
+        )
+    lines.append(f"model  {shape}")
     if isinstance(config, dict):
-        for section in ("model", "training"):
+        for section in ("data", "training") if scorer else ("training",):
             values = config.get(section)
-            if isinstance(values, dict) and section == "training":
-                lines.append("training " + " ".join(f"{k}={v}" for k, v in values.items()))
+            if isinstance(values, dict):
+                lines.append(f"{section} " + " ".join(f"{k}={v}" for k, v in values.items()))
     return "\n".join(lines)
 
 

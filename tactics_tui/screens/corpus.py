@@ -5,6 +5,12 @@ cancel; the data folder can be changed here and the other screens use it.
 A corpus comes from the demo generator (d) or from an acornlib checkout
 (i: `tactics import acornlib` in a worker, its summary and problems shown
 when done).
+
+A workspace whose traces/ holds acorn's activated-step traces (what a
+proof-step scorer trains on) also gets their figures, the table `tactics
+traces stats` prints (`scorer.stats.trace_stats` in a worker after the
+corpus's, with progress: a first read builds the traces' column store), below
+the corpus's or, without a corpus, alone.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Static
 
 from tactics_core.acorn import library
+from tactics_core.common.errors import TacticsError
 from tactics_core.gpt import corpus, demo
+from tactics_core.scorer.stats import format_trace_stats, trace_stats
+from tactics_core.scorer.traces import find_traces
 
 from ..messages import ReportDone
 from ..widgets.charts import SizeHistogram
@@ -29,6 +38,10 @@ from .dialogs import ImportDialog, ImportReportDialog
 
 class CorpusStatsRead(ReportDone):
     """`CorpusStats.to_dict()` plus "histogram" (`size_histogram`)."""
+
+
+class TraceStatsRead(ReportDone):
+    """`TraceStats.to_dict()` of the workspace's traces/."""
 
 
 class DemoWritten(ReportDone):
@@ -76,6 +89,7 @@ class CorpusScreen(WorkScreen):
     ]
 
     AUTO_FOCUS = "#corpus-skipped"
+    _traces_pending = False  # the traces' figures are read after the corpus's
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -84,14 +98,26 @@ class CorpusScreen(WorkScreen):
         with Horizontal(id="corpus-top"):
             yield Static("", markup=False, id="corpus-summary")
             yield SizeHistogram(id="corpus-histogram")
-        yield Label("Skipped files", classes="section-title")
+        yield Label("Skipped files", classes="section-title", id="corpus-skipped-title")
         yield DataTable(id="corpus-skipped", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="corpus-traces-box"):
+            yield Static("", markup=False, id="corpus-traces")
 
     def on_mount(self) -> None:
         table = self.query_one("#corpus-skipped", DataTable)
         table.add_columns("file", "problem")
         self.query_one("#corpus-summary", Static).update("No stats yet: press r.")
         self.action_stats()
+
+    def _traces_wanted(self) -> bool:
+        """Whether the workspace's traces/ holds traces; sets the layout for them (and for no corpus)."""
+        try:
+            found = self.ws.traces_dir.is_dir() and bool(find_traces([self.ws.traces_dir]))
+        except (TacticsError, OSError):
+            found = False
+        self.set_class(found, "-traces")
+        self.set_class(found and not _has_corpus(self.app.data_dir), "-no-corpus")
+        return found
 
     def on_screen_resume(self) -> None:
         self.query_one("#data-dir", Input).value = str(self.app.data_dir)
@@ -107,11 +133,13 @@ class CorpusScreen(WorkScreen):
 
     def action_stats(self) -> None:
         data_dir = self.app.data_dir
+        self._traces_pending = self._traces_wanted()
         if not data_dir.is_dir():
             self.query_one("#corpus-summary", Static).update(
                 f"{data_dir} does not exist.\n\nPress i to import it from an acornlib checkout, d to generate the "
                 f"demo corpus there, or f to choose another folder."
             )
+            self._start_traces()
             return
 
         def job(progress, cancel):
@@ -121,6 +149,29 @@ class CorpusScreen(WorkScreen):
             return CorpusStatsRead(result)
 
         self.start_job("stats", job, f"Reading {data_dir}")
+
+    def on_job_ended(self, message) -> None:
+        super().on_job_ended(message)
+        if message.job == "stats":  # the corpus first, then the traces (one progress bar at a time)
+            self._start_traces()
+
+    def _start_traces(self) -> None:
+        if not self._traces_pending or self.busy("traces"):
+            return
+        self._traces_pending = False
+        traces, store = self.ws.traces_dir, self.ws.trace_store_dir
+        self.query_one("#corpus-traces", Static).update(f"Traces in {traces}: reading…")
+
+        def job(progress, cancel):
+            return TraceStatsRead(trace_stats([traces], store_root=store, progress=progress, cancel=cancel).to_dict())
+
+        self.start_job("traces", job, f"Reading the traces in {traces}")
+
+    def on_trace_stats_read(self, message: TraceStatsRead) -> None:
+        head = f"Traces in {self.ws.traces_dir}"
+        if self.has_class("-no-corpus"):
+            head += f" (no proof corpus in {self.app.data_dir}: i imports one, d writes the demo)"
+        self.query_one("#corpus-traces", Static).update(head + "\n" + format_trace_stats(message.report))
 
     def action_demo(self) -> None:
         self.start_job("demo", make_demo_job(self.app.data_dir), "Generating the demo corpus")
@@ -162,6 +213,13 @@ class CorpusScreen(WorkScreen):
         table.clear()
         for item in stats.get("skipped", []):
             table.add_row(Text(str(item.get("file", "?"))), Text(str(item.get("problem", "?"))))
+
+
+def _has_corpus(data_dir: Path) -> bool:
+    try:
+        return data_dir.is_dir() and any(p.is_file() for p in data_dir.glob("*.txt"))
+    except OSError:
+        return False
 
 
 def format_summary(stats: dict[str, Any]) -> str:

@@ -9,6 +9,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tactics_core.acorn import eval_judge as acorn_eval
+from tactics_core.common.errors import TacticsError
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Ask a yes/no question; y / n / escape work without the mouse."""
@@ -201,48 +204,63 @@ class ImportReportDialog(ModalScreen[None]):
 class ProveDialog(ModalScreen[dict | None]):
     """Ask what the real Acorn prover should prove with a checkpoint, and where acorn is.
 
-    The binary and the library come prefilled from TACTICS_ACORN / TACTICS_ACORNLIB
-    or the workspace's tactics.toml; "remember" writes them to tactics.toml.
-    Dismisses with {"acorn", "acornlib", "modules", "baseline", "remember"} or None.
+    A GPT (`kind` "gpt") is judged by acorn f47631b0's generative prover on acornlib
+    modules: the binary and the library come prefilled from TACTICS_ACORN / TACTICS_ACORNLIB
+    or the workspace's tactics.toml; "remember" writes them to tactics.toml. Dismisses with
+    {"acorn", "acornlib", "modules", "baseline", "remember"} or None.
+    A scorer (`kind` "scorer") is judged by acorn 0.2.6's `acorn eval` on goal buckets
+    (`target` is the buckets, "91-92" by default); dismisses with {"acorn", "acornlib",
+    "buckets", "baseline"} or None.
+    The focus starts in the first empty field, so typing goes there at once.
     """
 
     BINDINGS = [Binding("escape", "close", "Cancel")]
+    DEFAULT_BUCKETS = "91-92"
+    FIELDS = ("#prove-acorn", "#prove-lib", "#prove-modules")
 
-    def __init__(self, checkpoint: str, acorn: str = "", acornlib: str = "", modules: str = "") -> None:
+    def __init__(self, checkpoint: str, acorn: str = "", acornlib: str = "", modules: str = "", kind: str = "gpt") -> None:
         super().__init__()
         self.checkpoint = checkpoint
         self.acorn = acorn
         self.acornlib = acornlib
-        self.modules = modules
+        self.kind = kind
+        self.modules = modules if kind != "scorer" else (modules or self.DEFAULT_BUCKETS)
+        # Focused as the dialog is composed (before any key can arrive): the first empty field.
+        values = (self.acorn, self.acornlib, self.modules)
+        self.AUTO_FOCUS = next((w for w, v in zip(self.FIELDS, values) if not v.strip()), self.FIELDS[-1])
 
     def compose(self) -> ComposeResult:
+        scorer = self.kind == "scorer"
         with Vertical(classes="dialog dialog-wide", id="prove-dialog"):
-            yield Label(
-                f"Prove in Acorn with {self.checkpoint}: the real generative prover (acorn f47631b0) on every goal "
-                "of the modules, 5 s each.",
-                markup=False, classes="dialog-question",
-            )
+            if scorer:
+                intro = (f"Judge {self.checkpoint} in acorn eval: acorn {acorn_eval.EVAL_RELEASE} ({acorn_eval.EVAL_COMMIT}) "
+                         f"searches every goal of the buckets with the scorer (exported first), "
+                         f"{acorn_eval.DEFAULT_TIMEOUT:g} s each.")
+            else:
+                intro = (f"Prove in Acorn with {self.checkpoint}: the real generative prover (acorn f47631b0) on every goal "
+                         "of the modules, 5 s each.")
+            yield Label(intro, markup=False, classes="dialog-question")
             with Horizontal(classes="form-row"):
                 yield Label("acorn binary ", classes="form-key")
-                yield Input(self.acorn, placeholder="path to acorn f47631b0", id="prove-acorn", compact=True)
+                placeholder = f"path to acorn {acorn_eval.EVAL_COMMIT}" if scorer else "path to acorn f47631b0"
+                yield Input(self.acorn, placeholder=placeholder, id="prove-acorn", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("acornlib ", classes="form-key")
-                yield Input(self.acornlib, placeholder="acornlib c30e377 checkout", id="prove-lib", compact=True)
+                placeholder = f"acornlib {acorn_eval.EVAL_ACORNLIB_COMMIT} checkout" if scorer else "acornlib c30e377 checkout"
+                yield Input(self.acornlib, placeholder=placeholder, id="prove-lib", compact=True)
             with Horizontal(classes="form-row"):
-                yield Label("modules ", classes="form-key")
-                yield Input(self.modules, placeholder="e.g. list.list_order nat.*", id="prove-modules", compact=True)
-            yield Checkbox("Also run the saturation prover alone (baseline)", False, id="prove-baseline", compact=True)
-            yield Checkbox("Remember acorn and acornlib in tactics.toml", False, id="prove-remember", compact=True)
+                yield Label("buckets " if scorer else "modules ", classes="form-key")
+                placeholder = "goal buckets, e.g. 91-92 or 90-99" if scorer else "e.g. list.list_order nat.*"
+                yield Input(self.modules, placeholder=placeholder, id="prove-modules", compact=True)
+            if scorer:
+                yield Checkbox("Also run acorn's default scorer and depth-first (baseline)", False, id="prove-baseline", compact=True)
+            else:
+                yield Checkbox("Also run the saturation prover alone (baseline)", False, id="prove-baseline", compact=True)
+                yield Checkbox("Remember acorn and acornlib in tactics.toml", False, id="prove-remember", compact=True)
             yield Static("", markup=False, id="prove-error", classes="form-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Prove (enter)", variant="primary", id="prove-go")
+                yield Button("Judge (enter)" if scorer else "Prove (enter)", variant="primary", id="prove-go")
                 yield Button("Cancel (esc)", id="prove-cancel")
-
-    def on_mount(self) -> None:
-        first_empty = next(
-            (w for w in ("#prove-acorn", "#prove-lib", "#prove-modules") if not self.query_one(w, Input).value), "#prove-modules"
-        )
-        self.query_one(first_empty, Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -255,20 +273,33 @@ class ProveDialog(ModalScreen[dict | None]):
             self.dismiss(None)
 
     def submit(self) -> None:
+        scorer = self.kind == "scorer"
+        third = "buckets" if scorer else "modules"
         values = {key: self.query_one(wid, Input).value.strip()
-                  for key, wid in (("acorn", "#prove-acorn"), ("acornlib", "#prove-lib"), ("modules", "#prove-modules"))}
-        for key, wid, what in (("acorn", "#prove-acorn", "the acorn binary"), ("acornlib", "#prove-lib", "the acornlib folder"),
-                               ("modules", "#prove-modules", "at least one module")):
+                  for key, wid in zip(("acorn", "acornlib", third), self.FIELDS)}
+        whats = ("the acorn binary", "the acornlib folder", "the goal buckets" if scorer else "at least one module")
+        for key, wid, what in zip(("acorn", "acornlib", third), self.FIELDS, whats):
             if not values[key]:
                 self.query_one("#prove-error", Static).update(f"Type {what}.")
                 self.query_one(wid, Input).focus()
                 return
+        baseline = self.query_one("#prove-baseline", Checkbox).value
+        if scorer:
+            try:
+                acorn_eval.parse_buckets(values["buckets"])
+            except TacticsError as exc:
+                self.query_one("#prove-error", Static).update(str(exc))
+                self.query_one("#prove-modules", Input).focus()
+                return
+            self.dismiss({"acorn": values["acorn"], "acornlib": values["acornlib"], "buckets": values["buckets"],
+                          "baseline": baseline})
+            return
         self.dismiss(
             {
                 "acorn": values["acorn"],
                 "acornlib": values["acornlib"],
                 "modules": split_globs(values["modules"]),
-                "baseline": self.query_one("#prove-baseline", Checkbox).value,
+                "baseline": baseline,
                 "remember": self.query_one("#prove-remember", Checkbox).value,
             }
         )

@@ -21,6 +21,7 @@ goal context (paste one, or pick a goal of the validation split). Two modes
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -642,5 +643,13 @@ def model_options(ws, run_folder=None) -> list[tuple[str, str]]:
     folder = Path(run_folder) if run_folder is not None else current_run_dir(ws.checkpoint_dir)
     if folder.is_dir():
         pts = sorted(folder.glob("*.pt"), key=lambda p: (p.name != "best_model.pt", -p.stat().st_mtime))
-        options += [(f"checkpoint  {p.name}", str(p)) for p in pts]
+        options += [(f"checkpoint  {p.name}", str(p)) for p in pts if not _scorer_checkpoint(p)]
     return options
+
+
+def _scorer_checkpoint(path: Path) -> bool:
+    """A proof-step scorer's checkpoint (its sidecar says so): nothing the Playground can run."""
+    try:
+        return json.loads(checkpoints.meta_path(path).read_text(encoding="utf-8")).get("kind") == "scorer"
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -9,7 +9,6 @@ saved as a workspace copy of the same name, which then shadows it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -141,9 +140,9 @@ class PresetsScreen(WorkScreen):
         form = self.query_one("#presets-form", Vertical)
         form.remove_children()
         rows = []
-        for section in ("model", "training"):
+        for section, values in self.sections().items():
             rows.append(Label(f"[{section}]", markup=False, classes="section-title"))
-            for key, value in dataclasses.asdict(getattr(self.preset, section)).items():
+            for key, value in values.items():
                 rows.append(
                     Horizontal(
                         Label(f"{key:<17}", classes="form-key"),
@@ -171,11 +170,16 @@ class PresetsScreen(WorkScreen):
         else:
             super().action_cancel_job()
 
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """The preset's sections and keys as its kind has them (a scorer: [model] [data] [training])."""
+        data = presets.preset_to_dict(self.preset)
+        return {section: data[section] for section in presets.kind_sections(self.preset.kind)}
+
     def values(self) -> dict[str, dict[str, str]]:
         """The form's text per key, as `edit_preset` takes it."""
         texts: dict[str, dict[str, str]] = {}
-        for section in ("model", "training"):
-            for key in dataclasses.asdict(getattr(self.preset, section)):
+        for section, values in self.sections().items():
+            for key in values:
                 texts.setdefault(section, {})[key] = self.query_one(f"#f-{section}-{key}", Input).value.strip()
         return texts
 

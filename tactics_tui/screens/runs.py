@@ -7,6 +7,11 @@ baseline, drawn in white whatever else is selected. d shows the settings that di
 two runs (the two selected, or the highlighted one and the baseline) with their best figures.
 Enter opens the highlighted run on the Training screen, c on Checkpoints, p in the Playground;
 e exports its best model; r removes it (after a confirmation; never a live run).
+
+A workspace with scorer runs (acorn's proof-step scorer) gets a kind column, and a
+scorer's row holds its best used-step rank where a GPT's holds its best proof-line
+loss and its rows/s where a GPT's holds tokens/s (the side box and the diff name
+them: AUC, used rank).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from .base import WorkScreen
 from .dialogs import ConfirmDialog
 
 LIVE_REFRESH_S = 3.0
+COLUMNS = ("", "run", "status", "steps", "val", "proof", "tok/s")
+# When some run is a scorer: its kind, and "used" (its best used-step rank) beside the GPT's "proof".
+SCORER_COLUMNS = ("", "run", "kind", "status", "steps", "val", "proof|used", "per s")
 DIFF_LINES = 5  # settings shown in the side box; `tactics runs diff` prints them all
 
 
@@ -63,6 +71,7 @@ class RunsScreen(WorkScreen):
         self.diff_text: str | None = None
         self._curves: dict[str, tuple[tuple, list, list]] = {}  # name -> (file identity, train, val)
         self._timer = None
+        self.columns: tuple[str, ...] = COLUMNS
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
@@ -72,7 +81,7 @@ class RunsScreen(WorkScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        table.add_columns("", "run", "status", "steps", "val", "proof", "tok/s")
+        table.add_columns(*COLUMNS)
         self.action_reload()
         self._timer = self.set_interval(LIVE_REFRESH_S, self._live_refresh)
 
@@ -112,15 +121,22 @@ class RunsScreen(WorkScreen):
 
     def _fill_table(self, keep: str | None = None) -> None:
         table = self.query_one("#runs-table", DataTable)
+        columns = SCORER_COLUMNS if any(i.kind == "scorer" for i in self.infos) else COLUMNS
+        if columns != self.columns:
+            table.clear(columns=True)
+            table.add_columns(*columns)
+            self.columns = columns
         table.clear()
         for info in self.infos:
+            scorer = info.kind == "scorer"
             table.add_row(
                 self._mark(info),
                 Text(info.name),
+                *([info.kind] if columns == SCORER_COLUMNS else []),
                 reason_words(info.status),
                 f"{info.steps}" + (f"/{info.total_steps}" if info.total_steps else ""),
                 _num(info.best_val_loss, ".4f"),
-                _num(info.best_proof_loss, ".4f"),
+                _num(info.best_used_rank if scorer else info.best_proof_loss, ".4f"),
                 _num(info.tokens_per_s, ",.0f"),
                 key=info.name,
             )
@@ -264,8 +280,12 @@ class RunsScreen(WorkScreen):
 
     async def action_open(self, mode: str) -> None:
         info = self._need()
-        if info is not None:
-            await self.app.open_run(info.path, mode)
+        if info is None:
+            return
+        if mode == "playground" and info.kind == "scorer":
+            self.notify(f"run {info.name} trains a proof-step scorer: the Playground writes proof lines with a GPT", severity="warning")
+            return
+        await self.app.open_run(info.path, mode)
 
     def action_export(self) -> None:
         info = self._need()
@@ -329,10 +349,19 @@ def run_details(info: Any, exports: list[Any]) -> str:
         info.name + (" (current)" if info.current else ""),
         f"{status} · {info.preset or '?'} · {started}",
         f"steps {info.steps}" + (f"/{info.total_steps}" if info.total_steps else "") + f" · {format_duration(info.duration_s)}",
-        f"best val   {_num(info.best_val_loss, '.4f')} ({_num(info.best_val_bpb, '.3f')} bpb)",
-        f"best proof {_num(info.best_proof_loss, '.4f')} ({_num(info.best_proof_bpb, '.3f')} bpb)",
-        f"tokens/s   {_num(info.tokens_per_s, ',.0f')}",
     ]
+    if info.kind == "scorer":
+        lines += [
+            f"best val   {_num(info.best_val_loss, '.4f')} (scorer)",
+            f"best AUC   {_num(info.best_auc, '.4f')} · used rank {_num(info.best_used_rank, '.4f')}",
+            f"rows/s     {_num(info.tokens_per_s, ',.0f')}",
+        ]
+    else:
+        lines += [
+            f"best val   {_num(info.best_val_loss, '.4f')} ({_num(info.best_val_bpb, '.3f')} bpb)",
+            f"best proof {_num(info.best_proof_loss, '.4f')} ({_num(info.best_proof_bpb, '.3f')} bpb)",
+            f"tokens/s   {_num(info.tokens_per_s, ',.0f')}",
+        ]
     if info.message and info.status in ("failed", "vanished", "stopped"):
         lines.append(info.message[:160])
     mine = [e for e in exports if e.run == info.name and e.checkpoint and Path(e.checkpoint).parent == Path(info.path).resolve()]
@@ -355,8 +384,11 @@ def diff_text(diff: Any) -> str:
     else:
         lines.append("same settings")
     lines.append("")
+    scorer = any(key == "best_auc" for key, _, _ in diff.figures)  # a scorer in the pair: leave out figures neither has
     for key, va, vb in diff.figures:
-        if key in ("best_val_loss", "best_proof_loss", "best_proof_bpb", "steps", "tokens_per_s"):
+        if scorer and va is None and vb is None:
+            continue
+        if key in ("best_val_loss", "best_proof_loss", "best_proof_bpb", "best_auc", "best_used_rank", "steps", "tokens_per_s"):
             spec = ".3f" if key.endswith("bpb") else (",.0f" if key in ("steps", "tokens_per_s") else ".4f")
             lines.append(f"{key.removeprefix('best_')}: {_num(va, spec)} | {_num(vb, spec)}")
     return "\n".join(lines)

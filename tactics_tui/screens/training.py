@@ -5,6 +5,11 @@ survives this app. A `RunTail` in a worker thread follows the run folder
 (its first read is the whole `metrics.jsonl`: attaching) and posts
 `EventsArrived`; the screen takes the gathered batch and redraws, at most
 twice a second.
+
+A scorer's run (acorn's proof-step scorer, `RunView.kind`) shows its own
+figures where the GPT's differ: rows/s, AUC, used-step rank and top-10% share
+beside the validation loss, their curves in the chart, and its data line (the
+traces, searches and rows it trains on) where the GPT's sample is.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from textual.worker import get_current_worker
 from tactics_core.common.formatting import format_duration
 from tactics_core.common.workspace import is_run_folder
 from tactics_core.runs import launch, run_folder
-from tactics_core.runs.checkpoints import latest_checkpoint
-from tactics_core.runs.run_events import EndEvent, RunEvent, RunView
+from tactics_core.runs.checkpoints import checkpoint_kind, latest_checkpoint
+from tactics_core.runs.run_events import EndEvent, RunEvent, RunView, data_line
 from tactics_core.training import presets
 
 from ..jobs import log
@@ -89,9 +94,18 @@ class TrainingScreen(WorkScreen):
         names = [p.name for p in infos if p.active and not p.error]
         current = None if select.is_blank() else select.value
         select.set_options([(n, n) for n in names])
-        wanted = self.app.preset_name or current or ("tiny" if "tiny" in names else (names[0] if names else None))
+        first = "scorer" if "scorer" in names and self._scorer_workspace() else "tiny"
+        wanted = self.app.preset_name or current or (first if first in names else (names[0] if names else None))
         if wanted in names:
             select.value = wanted
+
+    def _scorer_workspace(self) -> bool:
+        """Traces in traces/ and no proof corpus: the next run is most likely a scorer's."""
+        try:
+            return (self.ws.traces_dir.is_dir() and any(self.ws.traces_dir.glob("*.jsonl.zst"))
+                    and not any(self.app.data_dir.glob("*.txt")))
+        except OSError:
+            return False
 
     # -- tail ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="tail")
@@ -134,8 +148,12 @@ class TrainingScreen(WorkScreen):
         sparkline = self.query_one("#train-sparkline", Sparkline)
         sparkline.data = view.recent_losses()
         sparkline.display = bool(view.train)
-        self.query_one(LossChart).show_losses(view.train, view.val, view.proof_val)
-        self.query_one("#train-sample", Static).update(sample_text(view.last_sample))
+        if view.kind == "scorer":
+            self.query_one(LossChart).show_losses(view.train, view.val, extra=[("AUC", view.auc), ("used rank", view.used_rank)])
+            self.query_one("#train-sample", Static).update(f"data: {data_line(view.start)}" if view.start else "data: –")
+        else:
+            self.query_one(LossChart).show_losses(view.train, view.val, view.proof_val)
+            self.query_one("#train-sample", Static).update(sample_text(view.last_sample))
 
     # -- actions ------------------------------------------------------------------
     def _alive(self) -> bool:
@@ -162,15 +180,20 @@ class TrainingScreen(WorkScreen):
             self.app.selected_run = None  # a new run: follow it (it becomes the current run)
 
         def job(progress, cancel):
+            # A scorer reads the workspace's traces/, not the corpus (a resume: the folder it was trained on).
             if resume:  # the shown run's latest checkpoint unless one was chosen
+                chosen = checkpoint or latest_checkpoint(run_folder)
+                scorer = chosen is not None and checkpoint_kind(chosen) == "scorer"
                 request = launch.LaunchRequest(
-                    checkpoint_dir=run_folder, resume=True, checkpoint=checkpoint or latest_checkpoint(run_folder),
-                    data_dir=data_dir, max_steps=max_steps, detach=True,
+                    checkpoint_dir=run_folder, resume=True, checkpoint=chosen,
+                    data_dir=None if scorer else data_dir, max_steps=max_steps, detach=True,
                 )
             else:
+                scorer = presets.load_preset(str(preset), ws.presets_dir).kind == "scorer"
                 request = launch.LaunchRequest(
                     checkpoint_dir=ws.checkpoint_dir, preset=str(preset), overrides=tuple(overrides),
-                    presets_dir=ws.presets_dir, data_dir=data_dir, max_steps=max_steps, detach=True,
+                    presets_dir=ws.presets_dir, data_dir=ws.traces_dir if scorer else data_dir, max_steps=max_steps,
+                    detach=True,
                 )
             return RunStarted(launch.start_detached(request).pid)
 
@@ -229,7 +252,7 @@ def status_line(view: RunView, state: run_folder.RunState | None) -> str:
     return f"■ {where}" + (f" · {message}" if message else "")
 
 
-SELECT_NAMES = {"val_loss": "val", "proof_loss": "proof"}
+SELECT_NAMES = {"val_loss": "val", "proof_loss": "proof", "used_rank": "used"}
 
 
 def figures_text(view: RunView) -> str:
@@ -239,6 +262,20 @@ def figures_text(view: RunView) -> str:
     loss = step.get("loss")
     by = view.select_by
     mark = {k: (" *" if by == k else "") for k in SELECT_NAMES}
+    if view.kind == "scorer":
+        return "\n".join([
+            f"loss       {_fmt(loss, '.4f')}",
+            f"lr         {_fmt(step.get('lr'), '.2e')}",
+            f"{view.unit + '/s':<11}{_fmt(step.get('tokens_per_s'), ',.0f')}",
+            f"val loss   {_fmt(ev.get('val_loss'), '.4f')}{mark['val_loss']}",
+            f"AUC        {_fmt(ev.get('auc'), '.4f')}",
+            f"used rank  {_fmt(ev.get('used_rank'), '.4f')}{mark['used_rank']}",
+            f"top 10%    {_fmt(ev.get('top10_hit'), '.1%')}",
+            f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_score'), '.4f')}",
+            f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
+            f"elapsed    {format_duration(step.get('elapsed_s'))}",
+            "* picks best_model.pt",
+        ])
     lines = [
         f"loss       {_fmt(loss, '.4f')}",
         f"lr         {_fmt(step.get('lr'), '.2e')}",

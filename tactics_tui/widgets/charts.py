@@ -29,10 +29,15 @@ class SizeHistogram(PlotextPlot):
 
 
 class LossChart(PlotextPlot):
-    """Training loss (every step), validation loss and proof-line validation loss (every evaluation)."""
+    """Training loss (every step), validation loss and proof-line validation loss (every evaluation);
+    a scorer's run adds its AUC and used-step rank (`extra`: (label, points), both in 0..1)."""
 
     def show_losses(
-        self, train: list[tuple[int, float]], val: list[tuple[int, float]], proof: list[tuple[int, float]] = ()
+        self,
+        train: list[tuple[int, float]],
+        val: list[tuple[int, float]],
+        proof: list[tuple[int, float]] = (),
+        extra: list[tuple[str, list[tuple[int, float]]]] = (),
     ) -> None:
         plt = self.plt
         plt.clear_data()
@@ -44,7 +49,10 @@ class LossChart(PlotextPlot):
             plt.plot([s for s, _ in val], [v for _, v in val], label="val", marker="dot")
         if proof:
             plt.plot([s for s, _ in proof], [v for _, v in proof], label="proof val", marker="x")
-        plt.title("loss")
+        for (label, points), marker in zip(extra, ("+", "x", "o")):
+            if points:
+                plt.plot([s for s, _ in points], [v for _, v in points], label=label, marker=marker)
+        plt.title(" · ".join(["loss", *(label for label, points in extra if points)]))
         plt.xlabel("step")
         self.refresh()
 
