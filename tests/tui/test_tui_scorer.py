@@ -235,7 +235,7 @@ async def test_prove_judges_a_scorer_with_acorn_eval_focus_in_the_first_empty_fi
         await pilot.press(*str(library))
         assert dialog.query_one("#prove-lib", Input).value == str(library)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), timeout=120, what="the judge's table")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog) and bool(app.screen.query("#text-dialog-body")), timeout=120, what="the judge's table")
         text = static(app, "#text-dialog-body")
         assert "acorn eval on buckets 91-92" in text and "best_model" in text
         await pilot.press("escape")

@@ -267,7 +267,7 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
         app.screen.query_one("#prove-modules", Input).value = "nat.*"
         app.screen.query_one("#prove-remember", Checkbox).value = True
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), what="the prove table", timeout=60)
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog) and bool(app.screen.query("#text-dialog-body")), what="the prove table", timeout=60)
         text = str(app.screen.query_one("#text-dialog-body", Static).render())
         assert "nat.lattice" in text and "model      proved 1/8" in text
         assert (ws / "tactics.toml").is_file() and "acornlib" in (ws / "tactics.toml").read_text()

@@ -37,6 +37,7 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         await pilot.pause(0.1)
+    await pilot.pause()  # let what the condition saw finish mounting (a pushed screen composes after it is current)
 
 
 def notices(app) -> list[str]:
