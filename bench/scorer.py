@@ -219,22 +219,40 @@ def main(argv=None) -> int:
     print(f"judged by acorn eval on buckets {args.judge_buckets} (never trained on, never used to select):")
     from tactics_core.common.progress import ConsoleProgress
 
-    progress = ConsoleProgress("judge", stream=sys.stderr)
-    try:
-        report = judge(setup, parse_buckets(args.judge_buckets), [ours, theirs],
-                       baselines=(DEFAULT_POLICY, "depth-first"), progress=progress)
-    finally:
-        progress.close()
-    print(report_text(report))
-    d = report.to_dict()
-    out["judge"] = d
-    chart(d)
-    rates = {p["label"]: p for p in d["policies"]}
+    # One judge per bucket, each printed and saved as it ends (a long sitting keeps what it measured).
+    per_bucket: dict[int, dict] = {}
+    for bucket in parse_buckets(args.judge_buckets):
+        progress = ConsoleProgress(f"judge b{bucket}", stream=sys.stderr)
+        try:
+            report = judge(setup, [bucket], [ours, theirs], baselines=(DEFAULT_POLICY, "depth-first"), progress=progress)
+        finally:
+            progress.close()
+        print(report_text(report), flush=True)
+        per_bucket[bucket] = report.to_dict()
+        out["judge_per_bucket"] = per_bucket
+        _write(args, out)
+    totals: dict[str, dict] = {}
+    for bucket, d in per_bucket.items():
+        for p in d["policies"]:
+            t = totals.setdefault(p["label"], {"label": p["label"], "searches": 0, "succeeded": 0, "rates": {}})
+            t["searches"] += p["searches"]
+            t["succeeded"] += p["succeeded"]
+            t["rates"][bucket] = p["success_rate"]
+    print(f"\nover buckets {args.judge_buckets}, same sitting:")
+    labels = list(totals)
+    ref = totals.get(labels[2]) if len(labels) > 2 else None
+    for label, t in totals.items():
+        t["success_rate"] = t["succeeded"] / t["searches"] if t["searches"] else None
+        diffs = [t["rates"][b] - ref["rates"][b] for b in t["rates"] if ref and b in ref["rates"]]
+        spread = f"  vs {labels[2]} per bucket {min(diffs):+.1%} .. {max(diffs):+.1%}" if ref and t is not ref and diffs else ""
+        print(f"  {label:36s} {t['succeeded']:5d}/{t['searches']:<5d} = {t['success_rate']:.2%}"
+              f"  per bucket {', '.join(f'{b}: {r:.1%}' for b, r in t['rates'].items())}{spread}")
+    out["judge"] = {"policies": list(totals.values())}
+    chart(out["judge"])
     ratios = []
-    labels = list(rates)
     for a in labels[:2]:
         for b in labels[2:]:
-            ra, rb = rates[a]["success_rate"], rates[b]["success_rate"]
+            ra, rb = totals[a]["success_rate"], totals[b]["success_rate"]
             if ra and rb:
                 ratios.append(ratio(f"success {a} vs {b}", a, 100 * ra, b, 100 * rb, "%", 2))
     print_ratios(ratios, "in this sitting")

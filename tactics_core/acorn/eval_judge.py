@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from tactics_core.acorn.generative_judge import ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
+from tactics_core.acorn.generative_judge import find_binary, ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
 from tactics_core.common.atomic import remove_stale_partials
 from tactics_core.scorer.buckets import format_buckets, parse_buckets as _parse_buckets
 from tactics_core.scorer.contract import FEATURE_CONTRACT_SCHEMA, features_path
@@ -168,16 +168,7 @@ def resolve_eval_setup(
 
 
 def _find_binary(name: str) -> Path:
-    path = Path(name).expanduser()
-    if path.is_file() and os.access(path, os.X_OK):
-        return path.resolve()
-    found = shutil.which(name) if os.sep not in name else None
-    if found:
-        return Path(found)
-    raise TacticsError(
-        f"acorn binary {name} not found or not executable; build acorn {EVAL_COMMIT} (release {EVAL_RELEASE}: "
-        f"cargo build --release --bin acorn) and pass its path"
-    )
+    return find_binary(name, f"build acorn {EVAL_COMMIT} (release {EVAL_RELEASE}: cargo build --release --bin acorn) and pass its path")
 
 
 def check_eval_acornlib(path: Path) -> None:

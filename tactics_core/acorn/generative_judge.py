@@ -163,17 +163,19 @@ def resolve_setup(
     return setup
 
 
-def _find_binary(name: str) -> Path:
+def find_binary(name: str, build: str) -> Path:
+    """An acorn binary by path or on PATH; else one line ending in `build` (which acorn to build)."""
     path = Path(name).expanduser()
     if path.is_file() and os.access(path, os.X_OK):
         return path.resolve()
     found = shutil.which(name) if os.sep not in name else None
     if found:
         return Path(found)
-    raise TacticsError(
-        f"acorn binary {name} not found or not executable; build acorn {GENERATIVE_COMMIT} "
-        f"(cargo build --release --bin acorn) and pass its path (docs/prover.md)"
-    )
+    raise TacticsError(f"acorn binary {name} not found or not executable; {build}")
+
+
+def _find_binary(name: str) -> Path:
+    return find_binary(name, f"build acorn {GENERATIVE_COMMIT} (cargo build --release --bin acorn) and pass its path (docs/prover.md)")
 
 
 def check_binary(setup: AcornSetup) -> None:

@@ -4,9 +4,13 @@ and the report of the checks an export passed (`Check`, `ExportReport`)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tactics_core.common.errors import TacticsError
 
@@ -84,3 +88,27 @@ def runtime_limits_check(path: Path) -> "Check":
     ok = proto.ir_version <= MAX_IR_VERSION and opset <= MAX_OPSET
     return Check("ONNX Runtime 1.20 limits", ok,
                  detail=f"IR {proto.ir_version} (<= {MAX_IR_VERSION}), opset {opset} (<= {MAX_OPSET})")
+
+
+_EXPORTER_LOGGERS = ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx", "onnxscript")
+
+
+@contextlib.contextmanager
+def quiet_exporter(what_to_do: str) -> Iterator[None]:
+    """Run `torch.onnx.export` without its chatter (loggers, warnings, prints), and turn what it
+    raises (many types) into one line: "ONNX export failed: <its first line>; <what_to_do>"."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    sink = io.StringIO()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    except Exception as exc:  # the exporter raises many types; keep the first line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TacticsError(f"ONNX export failed: {first[:200]}; {what_to_do}") from None
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -20,14 +20,10 @@ The ONNX contract (what the prover feeds):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import os
 import shutil
 import time
-import warnings
 
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,7 @@ from typing import Any
 from tactics_core.common.atomic import atomic_dir, remove_stale_partials
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.onnx_export import (  # noqa: F401  (re-exported: the GPT's export names them)
-    EXPORT_OPSET, MAX_IR_VERSION, MAX_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check,
+    EXPORT_OPSET, MAX_IR_VERSION, MAX_OPSET, Check, ExportReport, fit_runtime_limits, quiet_exporter, runtime_limits_check,
 )
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import CHECKPOINT_DIR, EXPORT_DIR
@@ -121,33 +117,20 @@ def _onnx_export(model, path: Path, guard=None) -> int:
     seq_dim = torch.export.Dim("seq", min=1, max=max(2, ctx))
     past_dim = torch.export.Dim("past_seq", min=0, max=max(2, ctx))
     dynamic_shapes = ({0: batch_dim, 1: seq_dim}, tuple({0: batch_dim, 2: past_dim} for _ in cache))
-    sink = io.StringIO()
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapped,
-                (ids, cache),
-                str(path),
-                input_names=input_names(n_layers),
-                output_names=output_names(n_layers, guard is not None),
-                dynamic_shapes=dynamic_shapes,
-                opset_version=EXPORT_OPSET,
-                dynamo=True,
-                external_data=False,
-                optimize=True,
-                verbose=False,
-            )
-    except Exception as exc:  # the exporter raises many types; keep the first line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TacticsError(f"ONNX export failed: {first[:200]}; see the log above or report it") from None
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    with quiet_exporter("see the log above or report it"):
+        torch.onnx.export(
+            wrapped,
+            (ids, cache),
+            str(path),
+            input_names=input_names(n_layers),
+            output_names=output_names(n_layers, guard is not None),
+            dynamic_shapes=dynamic_shapes,
+            opset_version=EXPORT_OPSET,
+            dynamo=True,
+            external_data=False,
+            optimize=True,
+            verbose=False,
+        )
     return fit_runtime_limits(path)
 
 

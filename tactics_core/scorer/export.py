@@ -14,13 +14,9 @@ training statistics only when no trace of the run is left, said in the report).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +24,7 @@ import numpy as np
 
 from tactics_core.common.atomic import atomic_dir, remove_stale_partials
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.onnx_export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, runtime_limits_check
+from tactics_core.common.onnx_export import EXPORT_OPSET, Check, ExportReport, fit_runtime_limits, quiet_exporter, runtime_limits_check
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import EXPORT_DIR
 from tactics_core.scorer.contract import FEATURE_CONTRACT_SCHEMA, INPUT_NAME, OUTPUT_NAME, features_path
@@ -61,26 +57,13 @@ def _onnx_export(net, path: Path) -> int:
     from tactics_core.scorer.model import ProbabilityScorer
 
     width = len(net.config.features)
-    sink = io.StringIO()
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                ProbabilityScorer(net).eval(), (torch.zeros(3, width),), str(path),
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: torch.export.Dim("batch_size", min=1, max=1 << 20)},),
-                opset_version=EXPORT_OPSET, dynamo=True, external_data=False, optimize=True, verbose=False,
-            )
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TacticsError(f"ONNX export failed: {first[:200]}; report it") from None
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    with quiet_exporter("report it"):
+        torch.onnx.export(
+            ProbabilityScorer(net).eval(), (torch.zeros(3, width),), str(path),
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: torch.export.Dim("batch_size", min=1, max=1 << 20)},),
+            opset_version=EXPORT_OPSET, dynamo=True, external_data=False, optimize=True, verbose=False,
+        )
     return fit_runtime_limits(path)
 
 

@@ -718,7 +718,7 @@ def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, st
         recorder.update(step=state.step)
         report(run.progress, state.step, state.total_steps, f"loss {loss:.4f}")
         if _after_step(run, state):
-            what = "proof-line validation loss" if state.select_by == "proof_loss" else "validation loss"
+            what = {"proof_loss": "proof-line validation loss", "val_loss": "validation loss"}.get(state.select_by, state.select_by)
             return "early_stop", f"no better {what} in {tr.patience} evaluations (best {state.best_score:.4f})"
         meter.pause(now)  # eval/checkpoint time does not count in tokens/s
     eval_interval = max(0, int(tr.eval_interval))
