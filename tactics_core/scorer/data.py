@@ -90,6 +90,17 @@ class RowSource:
         return ScorerBatch(x, y, g)
 
 
+def searches_within(source: RowSource, searches: np.ndarray, max_rows: int, seed: int, salt: int) -> np.ndarray:
+    """A stable sample of whole searches holding at most `max_rows` rows (all when 0 or enough):
+    the row budget that bounds memory however large the traces grow."""
+    if not max_rows or int(source.search_rows[searches].sum()) <= max_rows:
+        return searches
+    order = np.random.default_rng([int(seed), salt]).permutation(len(searches))
+    counts = source.search_rows[searches[order]]
+    take = order[: max(1, int(np.searchsorted(np.cumsum(counts), max_rows, side="right")))]
+    return np.sort(searches[take])
+
+
 class TrainRows:
     """The training split (the loop's `data.Split` for a scorer): whole searches shuffled per
     epoch, every used step kept, negatives subsampled to `negatives_per_positive`."""
@@ -149,11 +160,7 @@ class ValRows:
     n_windowed_files = 0
 
     def __init__(self, source: RowSource, searches: np.ndarray, max_rows: int, seed: int) -> None:
-        if max_rows and int(source.search_rows[searches].sum()) > max_rows:
-            order = np.random.default_rng([int(seed), 90]).permutation(len(searches))
-            counts = source.search_rows[searches[order]]
-            take = order[: max(1, int(np.searchsorted(np.cumsum(counts), max_rows, side="right")))]
-            searches = np.sort(searches[take])
+        searches = searches_within(source, searches, max_rows, seed, 90)
         self.source, self.searches = source, searches
         self.rows = source.rows_of(searches)
         self.n_rows = int(len(self.rows))
@@ -229,7 +236,8 @@ def standardization(source: RowSource, rows: np.ndarray) -> tuple[np.ndarray, np
 
 
 def build_data(traces: Sequence[TraceColumns], features: Sequence[str], train_buckets: str, val_buckets: str,
-               negatives_per_positive: float, max_val_rows: int, seed: int, problems: Sequence[str] = ()) -> ScorerData:
+               negatives_per_positive: float, max_val_rows: int, seed: int, problems: Sequence[str] = (),
+               max_train_rows: int = 0) -> ScorerData:
     """The splits of these traces (all with one feature catalog, `trace_store.load_traces`)."""
     if not traces:
         raise TacticsError("no trace to train on: record some with `tactics traces collect`")
@@ -247,7 +255,7 @@ def build_data(traces: Sequence[TraceColumns], features: Sequence[str], train_bu
         raise TacticsError(f"{where}: no search in the validation buckets {val_buckets} (data.val_buckets); "
                            f"these traces hold buckets {format_buckets(source.search_bucket) or 'none'}: "
                            "collect one (`tactics traces collect --buckets 90`) or set data.val_buckets")
-    train = TrainRows(source, train_searches, seed, negatives_per_positive)
+    train = TrainRows(source, searches_within(source, train_searches, max_train_rows, seed, 0), seed, negatives_per_positive)
     if train.positives == 0:
         raise TacticsError(f"{where}: no training step was used in a final proof (no solved search in buckets {train_buckets})")
     val = ValRows(source, val_searches, max_val_rows, seed)

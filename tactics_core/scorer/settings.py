@@ -41,12 +41,15 @@ class ScorerDataSection:
         0.0, "subsample the steps not used in the final proof to this many per used step, drawn anew each epoch (0 = keep all)",
     )
     loss: str = _key(
-        "bce+rank",
+        "bce",
         "bce (each step: used in the final proof or not) | rank (within a search, the used steps above the others: "
         "softmax over the search's steps) | bce+rank (their sum, rank weighted by rank_weight)",
     )
     rank_weight: float = _key(0.5, "weight of the ranking term in loss = bce+rank")
     pos_weight: float = _key(0.0, "weight of a used step in the BCE term (0 = negatives / positives of the training rows, as acorn's trainer)")
+    max_train_rows: int = _key(
+        0, "train on at most this many trace rows, whole searches, a stable sample (0 = all): the row budget that bounds memory",
+    )
     max_val_rows: int = _key(0, "score at most this many validation rows per evaluation, whole searches, a stable sample (0 = all)")
 
 

@@ -627,8 +627,9 @@ def _validate_scorer(preset: Preset, fail) -> None:
     for key in ("rank_weight", "pos_weight"):
         if getattr(d, key) < 0:
             fail(f"data.{key}", "must be >= 0", getattr(d, key))
-    if d.max_val_rows < 0:
-        fail("data.max_val_rows", "must be >= 0 (0 = all)", d.max_val_rows)
+    for key in ("max_train_rows", "max_val_rows"):
+        if getattr(d, key) < 0:
+            fail(f"data.{key}", "must be >= 0 (0 = all)", getattr(d, key))
 
 
 def _divisor_hint(d_model: int, n_heads: int) -> int:

@@ -82,6 +82,18 @@ def test_the_split_is_by_goal_bucket_and_batches_hold_whole_searches(traces):
     assert not np.array_equal(order, data.train.epoch_order(1, 64))
 
 
+def test_a_row_budget_takes_whole_searches_and_bounds_the_rows(traces):
+    cols = load_traces([traces], trace_store_root(traces))
+    full = build_data(cols, [], "0-3", "90", 0.0, 0, 1)
+    budget = full.train.n_rows // 3
+    small = build_data(cols, [], "0-3", "90", 0.0, 0, 1, max_train_rows=budget)
+    assert 0 < small.train.n_rows <= budget and set(small.train.searches) < set(full.train.searches)
+    src = small.source
+    assert small.train.n_rows == int(src.search_rows[small.train.searches].sum())  # whole searches only
+    again = build_data(cols, [], "0-3", "90", 0.0, 0, 1, max_train_rows=budget)
+    assert np.array_equal(again.train.searches, small.train.searches)  # a stable sample
+
+
 def test_a_preset_feature_subset_is_read_in_its_order_and_an_unknown_one_is_one_line(traces):
     cols = load_traces([traces], trace_store_root(traces))
     data = build_data(cols, ["goal_overlap", "depth"], "0-3", "90", 0.0, 0, 1)
