@@ -141,6 +141,27 @@ def train_acorn(traces: Path, work: Path, args, acorn_python: Path) -> tuple[Pat
     return out, seconds, log
 
 
+def one_file(onnx_path: Path) -> Path:
+    """acorn's trainer under torch >= 2.9 writes its weights to X.onnx.data beside X.onnx, which acorn
+    0.2.6 resolves against its working folder (it refuses the file when run from the acornlib, as the
+    judge runs it) and which `include_bytes!` cannot embed. The same graph and weights, saved as one
+    file, with its features.json copied: what the judge runs."""
+    import shutil
+
+    import onnx
+
+    if not onnx_path.with_name(onnx_path.name + ".data").exists():
+        return onnx_path
+    out = onnx_path.with_name(onnx_path.stem + "-onefile.onnx")
+    if not out.exists():
+        model = onnx.load(str(onnx_path))  # reads X.onnx.data
+        onnx.save(model, str(out), save_as_external_data=False)
+        shutil.copyfile(onnx_path.with_name(onnx_path.stem + ".features.json"), out.with_name(out.stem + ".features.json"))
+    print(f"  acorn's trainer wrote {onnx_path.name} + {onnx_path.name}.data (acorn refuses it outside its folder); "
+          f"judged as one file {out.name}, same weights")
+    return out
+
+
 def offline(onnx: Path, traces: Path, val_buckets: str) -> dict:
     """Both exports scored alike on the validation rows (ONNX Runtime, scorer.metrics)."""
     import json as _json
@@ -213,6 +234,7 @@ def main(argv=None) -> int:
         out["offline"][label] = f
         print(f"  {label:14s} val BCE {f['val_loss']:.4f}  AUC {f['auc']:.4f}  used steps rank {f['used_rank']:.4f}  "
               f"top-10% {f['top10_hit']:.1%}  ({f['rows']:,} rows, {f['searches_ranked']} solved searches)")
+    theirs = one_file(theirs)
     if args.skip_judge:
         _write(args, out)
         return 0

@@ -395,7 +395,30 @@ def check_scorer_export(onnx: str | os.PathLike, catalog: Sequence[str] | str | 
                 f"{contract}: feature {unknown[0]!r}{more} is not one acorn {EVAL_COMMIT} computes{source}; "
                 f"train the scorer on features from acorn's trace meta.json"
             )
+    check_one_file(onnx)
     return list(features)
+
+
+def check_one_file(onnx: Path) -> None:
+    """acorn 0.2.6 reads a model whose weights sit in a file beside it (`X.onnx.data`, what torch's
+    exporter writes by default since 2.9) relative to ITS working folder, so it refuses it when run
+    from the acornlib ("cannot get file size ... X.onnx.data"), and `include_bytes!` cannot embed it."""
+    import onnx as onnx_lib
+
+    try:
+        proto = onnx_lib.load(str(onnx), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx's own words
+        raise TacticsError(f"{onnx}: not an ONNX model ({str(exc).splitlines()[0][:120]}); export the scorer again") from None
+    external = {
+        entry.value for t in proto.graph.initializer if t.data_location == onnx_lib.TensorProto.EXTERNAL
+        for entry in t.external_data if entry.key == "location"
+    }
+    if external:
+        raise TacticsError(
+            f"{onnx} keeps its weights in {', '.join(sorted(external))}, which acorn reads relative to its own working "
+            "folder (it refuses the model when run from the acornlib); save it as one file: "
+            "onnx.save(onnx.load(X), Y, save_as_external_data=False), or export it with `tactics export`"
+        )
 
 
 def check_policy(policy: str, model: Optional[Path]) -> None:

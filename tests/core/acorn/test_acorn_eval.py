@@ -141,10 +141,26 @@ def fake_setup(tmp_path: Path, plan: dict) -> AcornSetup:
     return AcornSetup(binary=make_fake(tmp_path, plan), acornlib=make_library(tmp_path))
 
 
+def tiny_onnx(path: Path, width: int) -> Path:
+    """A real one-file ONNX scorer of `width` inputs (a MatMul): what the judge's checks read."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((width, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["output"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1])], [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10), str(path))
+    return path
+
+
 def scorer_export(root: Path, features=("atom_count", "depth"), schema=acorn_eval.FEATURE_CONTRACT_SCHEMA) -> Path:
     folder = root / "scorer-h64"
     folder.mkdir(exist_ok=True)
-    (folder / "scorer.onnx").write_bytes(b"not really onnx")
+    tiny_onnx(folder / "scorer.onnx", len(features))
     (folder / "scorer.features.json").write_text(json.dumps({"schema": schema, "input_features": list(features)}))
     return folder / "scorer.onnx"
 
@@ -556,3 +572,22 @@ def test_real_acorn_eval_add_monoid(tmp_path):
     assert trace.is_file() and acorn_eval.read_feature_catalog(tmp_path / "t" / "b.meta.json")
     catalog = acorn_eval.feature_catalog(setup)
     assert catalog and "atom_count" in catalog
+
+
+def test_a_scorer_export_with_its_weights_beside_it_is_refused_in_one_line(tmp_path):
+    """What acorn's own trainer writes under torch >= 2.9 (X.onnx + X.onnx.data): acorn 0.2.6
+    resolves the .data file against its working folder and refuses the model from the acornlib."""
+    import onnx
+
+    model = onnx.load(str(tiny_onnx(tmp_path / "one.onnx", 2)))
+    path = tmp_path / "x.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="x.onnx.data",
+              size_threshold=0)
+    (tmp_path / "x.features.json").write_text(json.dumps({"schema": acorn_eval.FEATURE_CONTRACT_SCHEMA, "input_features": ["a", "b"]}))
+    with pytest.raises(TacticsError) as err:
+        acorn_eval.check_scorer_export(path)
+    assert "x.onnx.data" in str(err.value) and "one file" in str(err.value) and "\n" not in str(err.value)
+    one = tmp_path / "y.onnx"
+    onnx.save(onnx.load(str(path)), str(one), save_as_external_data=False)
+    (tmp_path / "y.features.json").write_text((tmp_path / "x.features.json").read_text())
+    assert acorn_eval.check_scorer_export(one) == ["a", "b"]
