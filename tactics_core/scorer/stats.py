@@ -188,12 +188,7 @@ def trace_stats(
     """
     start = time.monotonic()
     files = _traces.find_traces(paths)
-    sizes = []
-    for f in files:
-        try:
-            sizes.append(f.stat().st_size)
-        except OSError:
-            sizes.append(0)
+    sizes = _traces.file_sizes(files)
     total_bytes = sum(sizes)
     stats = TraceStats(store=str(store_root) if store_root is not None else None)
     totals = _Totals(stats)

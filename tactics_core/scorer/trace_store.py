@@ -513,12 +513,7 @@ def load_traces(
     the compressed bytes of all traces.
     """
     files = _traces.find_traces(paths)
-    sizes = []
-    for f in files:
-        try:
-            sizes.append(f.stat().st_size)
-        except OSError:
-            sizes.append(0)
+    sizes = _traces.file_sizes(files)
     total = sum(sizes)
     done = 0
     out: list[TraceColumns] = []

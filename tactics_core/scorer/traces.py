@@ -179,6 +179,17 @@ def _is_temp(path: Path) -> bool:
     return name.startswith(".") or ".partial" in name or name.endswith((".tmp", ".part"))
 
 
+def file_sizes(files: Sequence[Path]) -> list[int]:
+    """Each file's size in bytes (0 for one that vanished): what progress over traces counts."""
+    sizes = []
+    for f in files:
+        try:
+            sizes.append(f.stat().st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes
+
+
 def find_traces(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """The trace files meant by `paths`: files as given, folders expanded to the `*.jsonl.zst` below
     them (sorted; hidden folders such as the column store `.store` and temp files skipped)."""
