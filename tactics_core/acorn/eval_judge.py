@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from tactics_core.acorn.generative_judge import find_binary, ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
+from tactics_core.acorn.generative_judge import chosen_paths, find_binary, read_settings, ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
 from tactics_core.common.atomic import remove_stale_partials
 from tactics_core.scorer.buckets import format_buckets, parse_buckets as _parse_buckets
 from tactics_core.scorer.contract import FEATURE_CONTRACT_SCHEMA, features_path
@@ -118,19 +118,7 @@ _STATUS = {
 
 def read_eval_settings(workspace: str | os.PathLike = ".") -> dict[str, str]:
     """The `[acorn_eval]` table of the workspace's tactics.toml (empty when there is none)."""
-    path = Path(workspace) / SETTINGS_FILE
-    if not path.is_file():
-        return {}
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise TacticsError(f"{path}: not readable TOML ({exc}); fix or remove it") from None
-    table = data.get(SETTINGS_TABLE, {})
-    if not isinstance(table, dict):
-        raise TacticsError(f"{path}: [{SETTINGS_TABLE}] must be a table (binary = \"...\", acornlib = \"...\")")
-    return {k: str(v) for k, v in table.items() if k in ("binary", "acornlib", "ort_lib")}
+    return read_settings(workspace, SETTINGS_TABLE)
 
 
 def resolve_eval_setup(
@@ -142,10 +130,8 @@ def resolve_eval_setup(
 ) -> AcornSetup:
     """Where acorn 91f29ff1 is: flags, else TACTICS_ACORN_EVAL / TACTICS_ACORNLIB_EVAL
     (TACTICS_ACORN_ORT_LIB: ONNX Runtime's folder), else [acorn_eval] of tactics.toml; checked."""
-    settings = read_eval_settings(workspace)
-    acorn = acorn or os.environ.get(ENV_EVAL_BINARY) or settings.get("binary")
-    acornlib = acornlib or os.environ.get(ENV_EVAL_ACORNLIB) or settings.get("acornlib")
-    ort_lib = ort_lib or os.environ.get(ENV_ORT_LIB) or settings.get("ort_lib")
+    acorn, acornlib, ort_lib = chosen_paths(
+        (acorn, acornlib, ort_lib), (ENV_EVAL_BINARY, ENV_EVAL_ACORNLIB), read_eval_settings(workspace))
     if not acorn:
         raise TacticsError(
             f"no acorn {EVAL_RELEASE} binary given: pass --acorn BIN, set {ENV_EVAL_BINARY} or binary in "

@@ -106,15 +106,24 @@ def _read_toml(path: Path) -> dict:
         raise TacticsError(f"{path}: not readable TOML ({exc}); fix or remove it") from None
 
 
-def read_settings(workspace: str | os.PathLike = ".") -> dict[str, str]:
-    """The `[acorn]` table of the workspace's tactics.toml (empty when there is none)."""
+def read_settings(workspace: str | os.PathLike = ".", table_name: str = "acorn") -> dict[str, str]:
+    """A table of the workspace's tactics.toml (empty when there is none): `[acorn]` (acorn
+    f47631b0, the GPT's judge) or `[acorn_eval]` (acorn 0.2.6, the scorer's)."""
     path = Path(workspace) / SETTINGS_FILE
     if not path.is_file():
         return {}
-    table = _read_toml(path).get("acorn", {})
+    table = _read_toml(path).get(table_name, {})
     if not isinstance(table, dict):
-        raise TacticsError(f"{path}: [acorn] must be a table (binary = \"...\", acornlib = \"...\")")
+        raise TacticsError(f"{path}: [{table_name}] must be a table (binary = \"...\", acornlib = \"...\")")
     return {k: str(v) for k, v in table.items() if k in ("binary", "acornlib", "ort_lib")}
+
+
+def chosen_paths(flags: tuple, env_names: tuple[str, str], settings: dict[str, str]) -> tuple:
+    """(binary, acornlib, ort_lib): each from its flag, else its variable, else the settings table
+    — the one precedence both judges follow."""
+    names = (*env_names, ENV_ORT_LIB)
+    keys = ("binary", "acornlib", "ort_lib")
+    return tuple(flag or os.environ.get(env) or settings.get(key) for flag, env, key in zip(flags, names, keys))
 
 
 def save_settings(workspace: str | os.PathLike, binary: str, acornlib: str, ort_lib: str | None = None) -> Path:
@@ -140,10 +149,7 @@ def resolve_setup(
     workspace: str | os.PathLike = ".",
 ) -> AcornSetup:
     """Flags first, then TACTICS_ACORN / TACTICS_ACORNLIB, then the workspace's tactics.toml; checked."""
-    settings = read_settings(workspace)
-    binary = binary or os.environ.get(ENV_BINARY) or settings.get("binary")
-    acornlib = acornlib or os.environ.get(ENV_ACORNLIB) or settings.get("acornlib")
-    ort_lib = ort_lib or os.environ.get(ENV_ORT_LIB) or settings.get("ort_lib")
+    binary, acornlib, ort_lib = chosen_paths((binary, acornlib, ort_lib), (ENV_BINARY, ENV_ACORNLIB), read_settings(workspace))
     if not binary:
         raise TacticsError(
             f"no acorn binary given: pass --acorn BIN or set {ENV_BINARY} "

@@ -249,7 +249,7 @@ class GptKind:
 
     def oom_hint(self, preset: Preset) -> str:
         return (
-            f"out of memory at batch_size {preset.training.batch_size}, context_length "
+            f"at batch_size {preset.training.batch_size}, context_length "
             f"{preset.model.context_length}: lower training.batch_size or model.context_length "
             "(or raise training.grad_accum_steps to keep the effective batch)"
         )

@@ -72,6 +72,15 @@ class RowSource:
         base = np.repeat(starts - np.cumsum(np.r_[0, counts[:-1]]), counts)
         return base + np.arange(total, dtype=np.int64)
 
+    def labels(self, rows: np.ndarray) -> np.ndarray:
+        """`used_in_final_proof` of these global row ids (no feature read)."""
+        out = np.empty(len(rows), np.uint8)
+        which = np.searchsorted(self.row_offsets, rows, side="right") - 1
+        for f in np.unique(which):
+            sel = which == f
+            out[sel] = self.traces[f].used[rows[sel] - self.row_offsets[f]]
+        return out
+
     def gather(self, rows: np.ndarray) -> ScorerBatch:
         """The batch of these global row ids (any order; returned in that order)."""
         x = np.empty((len(rows), len(self.columns)), np.float32)
@@ -112,7 +121,7 @@ class TrainRows:
         self.source, self.searches, self.seed = source, searches, int(seed)
         rows = source.rows_of(searches)
         self._rows = rows
-        used = self._labels(rows)
+        used = source.labels(rows)
         self.positives = int(used.sum())
         self.negatives = int(len(rows) - self.positives)
         if negatives_per_positive > 0:
@@ -121,14 +130,6 @@ class TrainRows:
             self.keep_negatives = self.negatives
         self._pos_mask = used.astype(bool)
         self.n_rows = self.positives + self.keep_negatives
-
-    def _labels(self, rows: np.ndarray) -> np.ndarray:
-        out = np.empty(len(rows), np.uint8)
-        which = np.searchsorted(self.source.row_offsets, rows, side="right") - 1
-        for f in np.unique(which):
-            sel = which == f
-            out[sel] = self.source.traces[f].used[rows[sel] - self.source.row_offsets[f]]
-        return out
 
     def n_batches(self, batch_size: int) -> int:
         return max(1, -(-self.n_rows // int(batch_size)))

@@ -43,22 +43,15 @@ def bce(prob: np.ndarray, used: np.ndarray) -> float:
 
 
 def auc(score: np.ndarray, used: np.ndarray) -> float:
-    """ROC AUC by the rank-sum formula (average ranks for ties)."""
+    """ROC AUC by the rank-sum formula (average ranks for ties), vectorized."""
     y = used.astype(bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    s = score[order]
-    ranks = np.empty(len(s), dtype=np.float64)
-    # average rank of each run of equal scores (1-based)
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    ends = np.r_[starts[1:], len(s)]
-    for a, b in zip(starts, ends):
-        ranks[a:b] = (a + b + 1) / 2.0
-    full = np.empty_like(ranks)
-    full[order] = ranks
-    return float((full[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    starts = np.cumsum(counts) - counts  # 0-based position of each distinct score's first row
+    ranks = (starts + (counts + 1) / 2.0)[inverse]  # a run of ties takes its average 1-based rank
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def search_ranks(score: np.ndarray, used: np.ndarray, search: np.ndarray) -> tuple[float, float, int]:
@@ -67,6 +60,7 @@ def search_ranks(score: np.ndarray, used: np.ndarray, search: np.ndarray) -> tup
         return float("nan"), float("nan"), 0
     order = np.lexsort((-score, search))  # by search, best score first
     s_sorted, u_sorted = search[order], used[order].astype(bool)
+    neg_sorted = -score[order]  # ascending within each search
     starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
     ends = np.r_[starts[1:], len(s_sorted)]
     ranks: list[np.ndarray] = []
@@ -78,7 +72,7 @@ def search_ranks(score: np.ndarray, used: np.ndarray, search: np.ndarray) -> tup
         if not u.any():
             continue
         n = b - a
-        sc = -score[order][a:b]  # ascending
+        sc = neg_sorted[a:b]
         # ties: a used step tied with others takes the middle of the tie
         pos = np.flatnonzero(u)
         lo = np.searchsorted(sc, sc[pos], side="left")

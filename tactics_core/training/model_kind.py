@@ -107,5 +107,5 @@ class TrainingKind(Protocol):
         ...
 
     def oom_hint(self, preset: Preset) -> str:
-        """What to lower when a step runs out of memory."""
+        """What to lower when a step runs out of memory: the rest of "out of memory on DEVICE …"."""
         ...

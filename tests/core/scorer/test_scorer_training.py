@@ -126,6 +126,9 @@ def test_the_figures_match_their_definitions():
     search = np.array([0, 0, 0, 1, 1, 1])
     pairs = [(score[i] > score[j]) + 0.5 * (score[i] == score[j]) for i in np.flatnonzero(used) for j in np.flatnonzero(used == 0)]
     assert metrics.auc(score, used) == pytest.approx(np.mean(pairs))
+    tied = np.array([0.5, 0.5, 0.2, 0.5, 0.9, 0.2])  # ties count half
+    pairs = [(tied[i] > tied[j]) + 0.5 * (tied[i] == tied[j]) for i in np.flatnonzero(used) for j in np.flatnonzero(used == 0)]
+    assert metrics.auc(tied, used) == pytest.approx(np.mean(pairs))
     rank, hit, n = metrics.search_ranks(score, used, search)
     # search 0: the used step is first (share 0); search 1: second of three (share 0.5)
     assert (rank, n) == (pytest.approx(0.25), 2)

@@ -429,3 +429,16 @@ def test_file_layout_still_trains_and_is_recorded(base, tmp_path):
     assert result.reason == "finished"
     assert events(folder, "start")[0]["data"]["layout"] == "file"
     assert load_checkpoint(folder / "checkpoint_step_4.pt")["layout"] == "file"
+
+
+def test_an_out_of_memory_message_is_one_line_per_kind():
+    from tactics_core.training.kinds import training_kind
+    from tactics_core.training.loop import _oom_message
+
+    gpt = _oom_message(training_kind("gpt"), load_preset("cpu"), "cuda:0")
+    assert gpt == (
+        "out of memory on cuda:0 at batch_size 8, context_length 384: lower training.batch_size or "
+        "model.context_length (or raise training.grad_accum_steps to keep the effective batch)"
+    )
+    scorer = _oom_message(training_kind("scorer"), load_preset("scorer"), "cuda:0")
+    assert scorer == "out of memory on cuda:0 at batch_size 4096 rows: lower training.batch_size"
