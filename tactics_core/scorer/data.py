@@ -117,8 +117,10 @@ class TrainRows:
     padding_fraction = 0.0
     n_windowed_files = 0
 
-    def __init__(self, source: RowSource, searches: np.ndarray, seed: int, negatives_per_positive: float) -> None:
+    def __init__(self, source: RowSource, searches: np.ndarray, seed: int, negatives_per_positive: float,
+                 batches: str = "searches") -> None:
         self.source, self.searches, self.seed = source, searches, int(seed)
+        self.batches = batches
         rows = source.rows_of(searches)
         self._rows = rows
         used = source.labels(rows)
@@ -135,7 +137,8 @@ class TrainRows:
         return max(1, -(-self.n_rows // int(batch_size)))
 
     def epoch_order(self, epoch: int, batch_size: int) -> np.ndarray:
-        """This epoch's row ids: searches in a shuffled order, each search's kept rows together."""
+        """This epoch's row ids: with batches = "searches", searches in a shuffled order, each
+        search's kept rows together; with "rows", the kept rows shuffled one by one."""
         rng = np.random.default_rng([self.seed, int(epoch), 20260715])
         keep = self._pos_mask.copy()
         if self.keep_negatives < self.negatives:
@@ -143,9 +146,11 @@ class TrainRows:
             keep[rng.choice(neg, self.keep_negatives, replace=False)] = True
         else:
             keep[:] = True
+        rows = self._rows[keep]
+        if self.batches == "rows":
+            return rows[rng.permutation(len(rows))]
         rank = np.empty(self.source.n_searches, np.int64)
         rank[self.searches] = rng.permutation(len(self.searches))
-        rows = self._rows[keep]
         search_of = np.searchsorted(self.source.search_first, rows, side="right") - 1
         return rows[np.argsort(rank[search_of], kind="stable")]
 
@@ -238,7 +243,7 @@ def standardization(source: RowSource, rows: np.ndarray) -> tuple[np.ndarray, np
 
 def build_data(traces: Sequence[TraceColumns], features: Sequence[str], train_buckets: str, val_buckets: str,
                negatives_per_positive: float, max_val_rows: int, seed: int, problems: Sequence[str] = (),
-               max_train_rows: int = 0) -> ScorerData:
+               max_train_rows: int = 0, batches: str = "searches") -> ScorerData:
     """The splits of these traces (all with one feature catalog, `trace_store.load_traces`)."""
     if not traces:
         raise TacticsError("no trace to train on: record some with `tactics traces collect`")
@@ -256,7 +261,8 @@ def build_data(traces: Sequence[TraceColumns], features: Sequence[str], train_bu
         raise TacticsError(f"{where}: no search in the validation buckets {val_buckets} (data.val_buckets); "
                            f"these traces hold buckets {format_buckets(source.search_bucket) or 'none'}: "
                            "collect one (`tactics traces collect --buckets 90`) or set data.val_buckets")
-    train = TrainRows(source, searches_within(source, train_searches, max_train_rows, seed, 0), seed, negatives_per_positive)
+    train = TrainRows(source, searches_within(source, train_searches, max_train_rows, seed, 0), seed, negatives_per_positive,
+                      batches)
     if train.positives == 0:
         raise TacticsError(f"{where}: no training step was used in a final proof (no solved search in buckets {train_buckets})")
     val = ValRows(source, val_searches, max_val_rows, seed)

@@ -63,7 +63,7 @@ class ScorerKind:
         traces = dist.main_first(load_traces, [data_dir], trace_store_root(data_dir), progress, cancel, lambda p: problems.append(str(p)))
         d, tr = preset.data, preset.training
         data = build_data(traces, preset.model.features, d.train_buckets, d.val_buckets, d.negatives_per_positive,
-                          d.max_val_rows, tr.seed, problems, d.max_train_rows)
+                          d.max_val_rows, tr.seed, problems, d.max_train_rows, d.batches)
         kept_negatives = data.train.keep_negatives
         self.pos_weight = float(d.pos_weight) if d.pos_weight > 0 else kept_negatives / max(1, data.train.positives)
         return data

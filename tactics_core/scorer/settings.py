@@ -11,6 +11,7 @@ from typing import Any
 
 LOSSES = ("bce", "rank", "bce+rank")
 SELECT_BY = ("val_loss", "used_rank")
+BATCHES = ("rows", "searches")
 
 
 def _key(default: Any, doc: str) -> Any:
@@ -44,6 +45,11 @@ class ScorerDataSection:
         "bce",
         "bce (each step: used in the final proof or not) | rank (within a search, the used steps above the others: "
         "softmax over the search's steps) | bce+rank (their sum, rank weighted by rank_weight)",
+    )
+    batches: str = _key(
+        "rows",
+        "rows (each batch a shuffle of the training rows, as acorn's trainer) | searches (each batch whole searches "
+        "together; the ranking terms need it)",
     )
     rank_weight: float = _key(0.5, "weight of the ranking term in loss = bce+rank")
     pos_weight: float = _key(0.0, "weight of a used step in the BCE term (0 = negatives / positives of the training rows, as acorn's trainer)")

@@ -31,7 +31,7 @@ from tactics_core.common.errors import TacticsError
 from tactics_core.gpt.layouts import DEFAULT_LAYOUT, LAYOUTS, layout_named
 from tactics_core.gpt.model_config import GPTConfig
 from tactics_core.scorer.settings import (
-    SELECT_BY as SCORER_SELECT_BY, LOSSES as SCORER_LOSSES, TRAINING_DEFAULTS as SCORER_TRAINING_DEFAULTS,
+    BATCHES as SCORER_BATCHES, SELECT_BY as SCORER_SELECT_BY, LOSSES as SCORER_LOSSES, TRAINING_DEFAULTS as SCORER_TRAINING_DEFAULTS,
     TRAINING_DOCS as SCORER_TRAINING_DOCS, TRAINING_KEYS as SCORER_TRAINING_KEYS, ScorerDataSection, ScorerModelSection,
 )
 
@@ -624,6 +624,10 @@ def _validate_scorer(preset: Preset, fail) -> None:
         fail("data.negatives_per_positive", "must be >= 0 (0 = keep all)", d.negatives_per_positive)
     if d.loss not in SCORER_LOSSES:
         fail("data.loss", f"must be one of {', '.join(SCORER_LOSSES)}", d.loss)
+    if d.batches not in SCORER_BATCHES:
+        fail("data.batches", f"must be one of {', '.join(SCORER_BATCHES)}", d.batches)
+    if d.batches == "rows" and d.loss != "bce":
+        fail("data.batches", f"must be \"searches\" with loss = {d.loss} (the ranking term compares the steps of one search)", d.batches)
     for key in ("rank_weight", "pos_weight"):
         if getattr(d, key) < 0:
             fail(f"data.{key}", "must be >= 0", getattr(d, key))
