@@ -44,7 +44,7 @@ from tactics_core.training import kinds
 
 from ..messages import JobDone
 from .base import WorkScreen
-from .dialogs import ConfirmDialog, ProveDialog, TextDialog
+from .dialogs import ConfirmDialog, ProveDialog, judge_result_dialog, prove_result_dialog
 
 COLUMNS = ("", "name", "step", "val loss", "proof loss", "time", "size", "exp")
 # A folder holding a scorer's checkpoints: their kind, and the used-step rank where the GPT has proof loss.
@@ -61,6 +61,8 @@ class CheckpointsScreen(WorkScreen):
         Binding("a", "prove", "Prove", tooltip="The real Acorn prover (acorn f47631b0) on acornlib modules: goals proved per module (a scorer: acorn eval 0.2.6 on goal buckets)"),
         # Not in the footer (80 columns hold the others and the screen keys); g still reloads.
         Binding("g", "reload", "Reload", show=False),
+        Binding("o", "results", "Results", show=False,
+                tooltip="Open the last prover result of the checkpoint again (enter on a row: its goals or buckets)"),
     ]
 
     AUTO_FOCUS = "#ckpt-table"
@@ -71,6 +73,7 @@ class CheckpointsScreen(WorkScreen):
         self.metas: dict[str, dict[str, Any]] = {}  # path -> sidecar facts the table shows
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
+        self._results: dict[str, Any] = {}  # path -> the last prover result's dialog maker (`o` opens it again)
         self.exports: list[Any] = []  # workspace_runs.ExportInfo of every export folder (lineage)
         self.folder: Path | None = None
         self.prove_modules = ""  # what the last "prove in Acorn" asked for, offered again
@@ -124,14 +127,28 @@ class CheckpointsScreen(WorkScreen):
         totals = "  ·  ".join(
             f"{name} proved {p['proved']}/{p['attempted']}" for name, p in message.report["provers"].items()
         )
-        self._evals[message.path] = f"Acorn: {totals}\n"
+        self._evals[message.path] = f"Acorn: {totals} (o: the table)\n"
+        self._results[message.path] = lambda: prove_result_dialog(message.text, message.report)
         self._show_details()
-        self.app.push_screen(TextDialog(message.text))
+        self.action_results(message.path)
 
     def on_checkpoint_judged(self, message: CheckpointJudged) -> None:
-        self._evals[message.path] = judge_line(message.report) + "\n"
+        self._evals[message.path] = judge_line(message.report) + " (o: the table)\n"
+        self._results[message.path] = lambda: judge_result_dialog(message.text, message.report)
         self._show_details()
-        self.app.push_screen(TextDialog(message.text))
+        self.action_results(message.path)
+
+    def action_results(self, path: str | None = None) -> None:
+        """The last prover result of a checkpoint as a table; enter on a row opens its goals (a
+        GPT's modules) or buckets (a scorer's policies)."""
+        if path is None:
+            info = self.selected()
+            path = info.path if info is not None else None
+        make = self._results.get(path) if path is not None else None
+        if make is None:
+            self.notify("no prover result for this checkpoint yet: a proves it in Acorn", severity="warning")
+            return
+        self.app.push_screen(make())
 
     def on_checkpoint_described(self, message: CheckpointDescribed) -> None:
         self._details[message.path] = message.text
