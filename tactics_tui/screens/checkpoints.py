@@ -8,13 +8,15 @@ sidecars; the "exp" column counts the exports made from each checkpoint
 from one, export one, delete one (after a confirmation), open one in the
 Playground, a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
 the prover's figures, and "prove in Acorn" (`a`): the real prover
-(`generative_judge.prove`) on chosen acornlib modules, with progress and the per-module
-table in the details box.
+(`generative_judge.prove`) on chosen acornlib modules, with progress; its per-module table
+opens in a dialog (`dialogs.prove_result_dialog`) whose rows open the module's goals
+(outcome, seconds, accepted lines), and `o` opens the checkpoint's last result again.
 
 A scorer's checkpoints (acorn 0.2.6's proof-step scorer, `CheckpointInfo.kind`)
 show their kind, validation loss and used-step rank; quick eval (the GPT
 prover's figures) is refused for them in one line, and `a` judges one with
-`acorn eval` instead (`acorn_eval.judge` on goal buckets, exported first).
+`acorn eval` instead (`acorn_eval.judge` on goal buckets, exported first; its table of
+policies opens each policy's buckets, `dialogs.judge_result_dialog`).
 """
 
 from __future__ import annotations
