@@ -27,11 +27,11 @@ _TB_HINT = "pip install 'tactics-tui[tensorboard]'"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "runs",
-        help="list training runs (one folder each); diff two; remove one",
+        help="list training runs (one folder each); diff two; remove one; export to TensorBoard",
         description="List the workspace's training runs, oldest first: every run keeps its own folder "
         "CHECKPOINT_DIR/runs/NAME (an old workspace's run straight in CHECKPOINT_DIR is `legacy`). "
         "`tactics runs diff A B` shows the settings that differ and the best figures side by side; "
-        "`tactics runs rm NAME` removes a run.",
+        "`tactics runs rm NAME` removes a run; `tactics runs export NAME --tensorboard DIR` writes it for TensorBoard.",
     )
     parser.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
                         help=f"the workspace's checkpoint folder (default: {CHECKPOINT_DIR})")
