@@ -2,7 +2,7 @@
 
     python bench/scorer.py [--acorn BIN] [--acornlib DIR] [--acorn-python DIR] [--work DIR]
                            [--traces DIR] [--train-buckets 0-3] [--val-buckets 90]
-                           [--judge-buckets 91-92] [--epochs 5] [--baselines default,depth-first] [--quick] [--keep]
+                           [--judge-buckets 91-92] [--epochs 10] [--baselines default,depth-first] [--quick] [--keep]
                            [--json FILE]
 
 Needs acorn 91f29ff1 (release 0.2.6) built with ONNX Runtime 1.20 and its acornlib 7df4882d
@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-buckets", default="0-3")
     p.add_argument("--val-buckets", default="90")
     p.add_argument("--judge-buckets", default="91-92")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--preset", default="scorer")
     p.add_argument("--set", action="append", default=[], help="overrides for the console's preset")
     p.add_argument("--baselines", default="default,depth-first",
