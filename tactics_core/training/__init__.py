@@ -1,6 +1,6 @@
 """Training a model: the loop and what it is made of.
 
-- `loop`: the training loop (`train`, `LoopState`, schedule, evaluation, early stop, exact resume);
+- `loop`: the training loop (`train` or `run_training(TrainRequest)`, `LoopState`, schedule, evaluation, early stop, exact resume);
 - `model_kind`: the seam between the loop and a model kind (`TrainingKind`, `Evaluation`);
 - `kinds`: the kinds by name (`training_kind`: the GPT, the scorer; `export_checkpoint`);
 - `presets`: the preset files (TOML) that say what to train and how, `PresetError`;

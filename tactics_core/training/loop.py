@@ -33,7 +33,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -370,6 +370,33 @@ class _Run:
 # The run
 
 
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything one training session is asked to do, as one value (what `train()` takes as
+    arguments; the CLI, the TUI's worker, the sweeps and the benches build one).
+
+    `preset`: a presets.Preset (for resume, None = the checkpoint's own).
+    `max_steps`: total optimizer steps to reach (overrides the preset).
+    `resume`: a checkpoint path to continue from.
+    `on_event`: called with every metrics event (a run_events.RunEvent; the CLI prints them).
+    `metrics_interval`: at most one step event per this many seconds (0 = every step).
+    `handle_signals`: SIGINT/SIGTERM/SIGHUP ask the run to stop (off where the caller owns them).
+    """
+
+    preset: Preset | None
+    data_dir: Path
+    checkpoint_dir: Path
+    max_steps: int | None = None
+    device: str | None = None
+    resume: Path | None = None
+    progress: ProgressFn | None = None
+    cancel: CancelToken | None = None
+    on_event: Callable[[RunEvent], None] | None = None
+    metrics_interval: float = DEFAULT_METRICS_INTERVAL
+    heartbeat_interval: float = 1.0
+    handle_signals: bool = True
+
+
 def train(
     preset: Preset | None,
     data_dir: str | os.PathLike,
@@ -385,28 +412,30 @@ def train(
     heartbeat_interval: float = 1.0,
     handle_signals: bool = True,
 ) -> TrainResult:
-    """Train (or resume) into `checkpoint_dir`; returns how the run ended.
+    """Train (or resume) into `checkpoint_dir`; returns how the run ended. The arguments are
+    those of `TrainRequest`; `run_training` takes one."""
+    return run_training(TrainRequest(
+        preset=preset, data_dir=Path(data_dir), checkpoint_dir=Path(checkpoint_dir), max_steps=max_steps,
+        device=device, resume=Path(resume) if resume else None, progress=progress, cancel=cancel,
+        on_event=on_event, metrics_interval=metrics_interval, heartbeat_interval=heartbeat_interval,
+        handle_signals=handle_signals,
+    ))
 
-    `preset`: a presets.Preset (for resume, None = the checkpoint's own).
-    `max_steps`: total optimizer steps to reach (overrides the preset).
-    `resume`: a checkpoint path to continue from.
-    `on_event`: called with every metrics event (a run_events.RunEvent; the CLI prints them).
-    `metrics_interval`: at most one step event per this many seconds
-    (0 = every step). Raises TacticsError for problems found before the
-    first step (tokenizer missing or different, bad data, device); problems
-    during training end the run with reason "failed" instead.
-    """
-    checkpoint_dir = Path(checkpoint_dir)
+
+def run_training(request: TrainRequest) -> TrainResult:
+    """Run one training session as asked. Raises TacticsError for problems found before the
+    first step (tokenizer missing or different, bad data, device); problems during training
+    end the run with reason "failed" instead."""
+    preset, checkpoint_dir = request.preset, request.checkpoint_dir
     # Under torchrun (WORLD_SIZE > 1) every rank runs this; only rank 0 touches the run folder.
-    dist = distributed.init(device or (preset.training.device if preset is not None else "auto"))
+    dist = distributed.init(request.device or (preset.training.device if preset is not None else "auto"))
     if not dist.is_main:
-        progress = None  # one console: rank 0's
+        request = replace(request, progress=None)  # one console: rank 0's
     payload = None
-    resume_path = Path(resume) if resume else None
-    if resume_path is not None:
+    if request.resume is not None:
         from tactics_core.runs.checkpoints import load_checkpoint
 
-        payload = load_checkpoint(resume_path)
+        payload = load_checkpoint(request.resume)
         if preset is None:
             preset = preset_for_checkpoint(payload)
     if preset is None:
@@ -419,23 +448,20 @@ def train(
 
     config = preset_to_dict(preset)
     recorder: Recorder = (
-        RunRecorder(checkpoint_dir, config=config, on_event=on_event, heartbeat_interval=heartbeat_interval)
+        RunRecorder(checkpoint_dir, config=config, on_event=request.on_event, heartbeat_interval=request.heartbeat_interval)
         if dist.is_main else RankRecorder()
     )
-    dist.on_main(_claim_folder, recorder, checkpoint_dir, preset.name, dist.world, fresh=resume_path is None)
+    dist.on_main(_claim_folder, recorder, checkpoint_dir, preset.name, dist.world, fresh=request.resume is None)
     with recorder:
-        restore_signals = install_stop_signals(recorder) if handle_signals else (lambda: None)
+        restore_signals = install_stop_signals(recorder) if request.handle_signals else (lambda: None)
         try:
-            return _run(
-                recorder, preset, kind, config, Path(data_dir), checkpoint_dir, payload, resume_path,
-                max_steps, device, progress, cancel, metrics_interval, dist,
-            )
+            return _run(request, recorder, preset, kind, config, payload, dist)
         except Exception as exc:  # before the first step: nothing to checkpoint yet
             error: TacticsError | None
             if isinstance(exc, TacticsError):
                 error = exc
             elif _is_oom(exc):
-                error = TacticsError(_oom_message(kind, preset, device or preset.training.device))
+                error = TacticsError(_oom_message(kind, preset, request.device or preset.training.device))
             else:
                 error = None
             message = str(error) if error is not None else f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -459,25 +485,20 @@ def _claim_folder(recorder: Recorder, checkpoint_dir: Path, preset_name: str, wo
 
 
 def _run(
+    request: TrainRequest,
     recorder: Recorder,
     preset: Preset,
     kind: TrainingKind,
     config: dict[str, Any],
-    data_dir: Path,
-    checkpoint_dir: Path,
     payload: dict[str, Any] | None,
-    resume_path: Path | None,
-    max_steps: int | None,
-    device_name: str | None,
-    progress: ProgressFn | None,
-    cancel: CancelToken | None,
-    metrics_interval: float,
     dist: DistHandle | None = None,
 ) -> TrainResult:
     """One training session: set up, resume if asked, loop, then the final checkpoint and end event."""
     dist = dist if dist is not None else distributed.SINGLE
+    data_dir, checkpoint_dir, resume_path = request.data_dir, request.checkpoint_dir, request.resume
+    cancel, progress = request.cancel, request.progress
     session_start = time.monotonic()
-    device, threads = _pick_device(preset, device_name, dist)
+    device, threads = _pick_device(preset, request.device, dist)
     kind.open(checkpoint_dir, payload, resume_path)
     recorder.update(state="starting", message=kind.reading_message)
     dataset = kind.read_data(preset, data_dir, checkpoint_dir, progress, cancel, dist)
@@ -492,7 +513,7 @@ def _run(
         precision=resolve_precision(tr.precision, device),
     )
     _build_model(run)
-    state, saved, note = _start_state(run, payload, resume_path, max_steps)
+    state, saved, note = _start_state(run, payload, resume_path, request.max_steps)
     state.session_start = session_start
     note = _join(note, _build_optimizer(run, payload))
     note = _join(note, _restore_rng_state(saved, dist, int(tr.seed), state.step))
@@ -503,7 +524,7 @@ def _run(
         run.session.last_good, run.session.saved_at = resumed_from, state.step
     _announce(run, state, note, resumed_from)
     try:
-        reason, message = _loop(run, state, metrics_interval)
+        reason, message = _loop(run, state, request.metrics_interval)
     except KeyboardInterrupt:
         reason, message = "stopped", "interrupted (second Ctrl-C)"
         dist.broken = dist.enabled  # ranks may be anywhere in a step: rank 0 saves alone
@@ -721,29 +742,30 @@ def _loop(run: _Run, state: LoopState, metrics_interval: float) -> tuple[str, st
             what = {"proof_loss": "proof-line validation loss", "val_loss": "validation loss"}.get(state.select_by, state.select_by)
             return "early_stop", f"no better {what} in {tr.patience} evaluations (best {state.best_score:.4f})"
         meter.pause(now)  # eval/checkpoint time does not count in tokens/s
-    eval_interval = max(0, int(tr.eval_interval))
-    if eval_interval and state.step % eval_interval and state.step > run.session.start_step:
-        _evaluate(run, state)  # the final weights compete for best_model.pt too
     return "finished", f"reached step {state.step} of {state.total_steps}"
 
 
 def _after_step(run: _Run, state: LoopState) -> bool:
-    """The evaluation, sample and checkpoint due at this step; True when patience ran out."""
+    """The evaluation, sample and checkpoint due at this step; True when patience ran out.
+    The last step of the schedule is evaluated too (its weights compete for best_model.pt),
+    as an ordinary evaluation without the sample of the periodic ones (the run then ends
+    "finished", whatever its patience)."""
     tr, step = run.tr, state.step
     eval_interval = max(0, int(tr.eval_interval))
     sample_interval = int(tr.sample_interval or 0)
     save_interval = max(0, int(tr.save_interval))
+    periodic = bool(eval_interval) and step % eval_interval == 0
     early = False
-    if eval_interval and step % eval_interval == 0:
+    if periodic or (eval_interval and step == state.total_steps):
         early = _evaluate(run, state)
-        if sample_interval == 0:
-            _sample(run, state)
+    if periodic and sample_interval == 0:
+        _sample(run, state)
     if sample_interval and step % sample_interval == 0:
         _sample(run, state)
     if save_interval and step % save_interval == 0:
         _save_resumable(run, state)
         run.session.saved_at = step
-    return early
+    return early and periodic
 
 
 class _DataCursor:

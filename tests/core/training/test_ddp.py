@@ -304,3 +304,52 @@ def test_a_rank_with_an_empty_share_joins_the_step(tmp_path):
     assert all(got[s]["tokens"] == ref[s]["tokens"] for s in got)
     for s in (last, last + 1):
         assert got[s]["loss"] == pytest.approx(ref[s]["loss"], rel=LOSS_RTOL)
+
+
+def test_a_scorer_trains_on_two_ranks_as_in_one_process(tmp_path):
+    """The second model kind through the same data-parallel path: trace rows dealt to 2 ranks
+    (a global batch of 64 rows), one metrics file, losses and validation figures that track the
+    one-process run."""
+    sys.path.insert(0, str(REPO / "tests" / "core" / "scorer"))
+    from test_scorer_training import _search
+    from trace_helpers import write_trace
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    train_rows, val_rows = [], []
+    for s in range(40):
+        train_rows += _search(rng, f"m{s % 5}", f"g{s}", s % 4, int(rng.integers(8, 30)), solved=s % 7 != 0)
+    for s in range(12):
+        val_rows += _search(rng, f"v{s % 3}", f"h{s}", 90, int(rng.integers(8, 30)), solved=s % 5 != 0)
+    write_trace(traces / "default-b00.jsonl.zst", train_rows)
+    write_trace(traces / "default-b90.jsonl.zst", val_rows)
+    overrides = ['data.train_buckets="0-3"', 'data.val_buckets="90"', "training.batch_size=64", "training.max_steps=12",
+                 "training.eval_interval=4", "training.save_interval=4", "training.warmup_steps=2",
+                 "training.device=cpu", "training.num_threads=1"]
+    ck = tmp_path / "ck"
+    args = ["train", "--preset", "scorer", "--data-dir", str(traces), "--checkpoint-dir", str(ck), "--run-name", "two",
+            "--metrics-interval", "0"]
+    for item in overrides:
+        args += ["--set", item]
+    done = run(torchrun(*args))
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = ck / "runs" / "two"
+    one = ck / "runs" / "one"
+    result = train(apply_overrides(load_preset("scorer"), overrides), traces, one, metrics_interval=0, handle_signals=False)
+    assert result.reason == "finished"
+    start = events(two, "start")
+    assert len(start) == 1 and start[0]["world_size"] == 2 and start[0]["kind"] == "scorer"
+    two_steps = {e["step"]: e for e in events(two, "step")}
+    one_steps = {e["step"]: e for e in events(one, "step")}
+    assert sorted(two_steps) == list(range(1, 13)) == sorted(one_steps)  # rank 0 alone writes, every step once
+    for step, ev in two_steps.items():
+        assert ev["tokens"] == one_steps[step]["tokens"]  # the same global batch of rows
+        assert ev["loss"] == pytest.approx(one_steps[step]["loss"], rel=LOSS_RTOL)
+    two_evals = [(e["step"], e["val_loss"], e["used_rank"]) for e in events(two, "eval")]
+    one_evals = [(e["step"], e["val_loss"], e["used_rank"]) for e in events(one, "eval")]
+    assert [s for s, *_ in two_evals] == [s for s, *_ in one_evals] == [4, 8, 12]
+    for (_, vl2, ur2), (_, vl1, ur1) in zip(two_evals, one_evals):
+        assert vl2 == pytest.approx(vl1, rel=LOSS_RTOL) and ur2 == pytest.approx(ur1, abs=1e-6)
+    assert events(two, "end")[0]["reason"] == "finished"
