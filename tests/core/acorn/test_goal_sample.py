@@ -276,3 +276,39 @@ def test_a_sample_of_another_acornlib_is_refused(tmp_path):
     sample.lines.append(GoalLine("real.real_seq", 3, ("proof_x.txt",), ("g",)))
     with pytest.raises(TacticsError, match="imported from another acornlib"):
         acorn.prove(fake_export(tmp_path), setup, sample=sample)
+
+
+def test_the_bench_judges_and_prints_both_splits(tmp_path, monkeypatch, capsys):
+    """bench/real_prover.py's split code (the sample, one run per prover and split, the figures
+    per split) with the stand-in acorn; the bench itself needs the real one and trained models."""
+    import sys
+
+    from conftest import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    sys.modules.pop("real_prover", None)
+    import real_prover
+
+    setup = acorn.resolve_setup(make_fake(tmp_path, SPLIT_PLAN), make_library(tmp_path))
+    export = fake_export(tmp_path)
+    sample = real_prover.seen_sample(_hand_corpus(tmp_path), {"ours": export}, 10, 0)
+    results = {
+        "heldout": {"ours": real_prover.judge(setup, export, ["nat.lattice"], 1, "ours model"),
+                    "saturation": real_prover.judge(setup, None, ["nat.lattice"], 1, "saturation")},
+        "seen": {"ours": real_prover.judge(setup, export, sample.modules, 1, "ours model", choose=sample.choose),
+                 "saturation": real_prover.judge(setup, None, sample.modules, 1, "saturation", choose=sample.choose)},
+    }
+    labels = {"ours": "cpu preset"}
+    table = real_prover.split_table(results, labels)
+    assert set(table) == {"heldout", "seen"} and set(table["seen"]) == {"ours"}
+    held, seen = table["heldout"]["ours"], table["seen"]["ours"]
+    assert (held["attempted"], held["proved"], held["crashed"], held["saturation_proved"]) == (8, 1, 1, 3)
+    # seen: lines 12, 20 (two goals) and 28 (four); 13 is no goal in acorn's listing
+    assert (seen["attempted"], seen["proved"], seen["own_lines"], seen["beyond_saturation"]) == (7, 1, 1, 1)
+    assert (seen["saturation_proved"], seen["saturation_attempted"]) == (2, 7)
+    capsys.readouterr()
+    real_prover.print_splits(table, labels, {"heldout": "nat.lattice", "seen": "4 goal lines of 1 modules"})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("  held-out subject (src/list/): nat.lattice")
+    assert out[2] == "  new theorems of seen subjects: 4 goal lines of 1 modules"
+    assert out[3].split()[:3] == ["cpu", "preset", "proved"] and "saturation alone 2/7" in out[3]
