@@ -159,12 +159,16 @@ def print_splits(table: dict, labels: dict, describe: dict) -> None:
 def seen_sample(train_dir: Path, exports: dict, size: int, seed: int):
     """The seen-subjects sample of the training corpus, split as the models were (all recipes alike)."""
     from tactics_core.acorn.goal_sample import model_split, seen_subject_goals
+    from tactics_core.common.errors import TacticsError
 
     splits = {name: model_split(folder) for name, folder in exports.items()}
     if len(set(splits.values())) > 1:
         raise SystemExit(f"the recipes were split differently ({splits}); the seen-subjects sample needs one split")
     val_fraction, split = next(iter(splits.values()))
-    return seen_subject_goals(train_dir, size, seed=seed, val_fraction=val_fraction, split=split)
+    try:
+        return seen_subject_goals(train_dir, size, seed=seed, val_fraction=val_fraction, split=split)
+    except TacticsError as exc:
+        raise SystemExit(f"error: {exc} (--seen-goals 0 judges the held-out split alone)") from None
 
 
 def main() -> None:
@@ -257,6 +261,11 @@ def main() -> None:
             exports[name] = Path(export_model(ckpt, target, crash_guard=not args.no_crash_guard).path)
             log(f"exported {name}: {ckpt} -> {exports[name]}")
 
+        # Drawn before any acorn run, so a data folder without provenance fails in seconds.
+        sample = seen_sample(train_dir, exports, seen_goals, args.seed) if seen_goals > 0 else None
+        if sample is not None:
+            log(f"{SPLITS['seen']}: {sample.summary()}")
+
         log(f"\nproxies on the held-out goals ({held_dir}):")
         for name, folder in exports.items():
             p = proxies(folder, held_dir, None)
@@ -275,8 +284,7 @@ def main() -> None:
         results["heldout"]["saturation"] = judge(setup, None, proved, args.jobs, "saturation prover alone (the reference)")
         out["saturation"] = results["heldout"]["saturation"].to_dict()
 
-        if seen_goals > 0:
-            sample = seen_sample(train_dir, exports, seen_goals, args.seed)
+        if sample is not None:
             describe["seen"] = f"{len(sample.lines)} goal lines of {len(sample.modules)} modules (seed {args.seed})"
             out["seen_sample"] = sample.to_dict()
             results["seen"] = {}
