@@ -1,7 +1,9 @@
-"""The headline, judged by the real Acorn prover: goals proved on modules no model ever saw.
+"""The headline, judged by the real Acorn prover on two splits: a held-out subject, and new
+theorems of seen subjects.
 
     python bench/real_prover.py [--acorn BIN] [--acornlib DIR] [--minutes 10] [--quick]
-                                [--jobs 2] [--eval-limit N] [--keep DIR] [--json FILE]
+                                [--jobs 2] [--eval-limit N] [--seen-goals 120] [--seed 0]
+                                [--keep DIR] [--json FILE]
 
 Needs acorn f47631b0 built with ONNX Runtime 1.20 and acornlib c30e377
 (docs/prover.md); `--acorn`/`--acornlib` or TACTICS_ACORN / TACTICS_ACORNLIB
@@ -14,19 +16,27 @@ Needs acorn f47631b0 built with ONNX Runtime 1.20 and acornlib c30e377
 * **Training**, in this sitting, each for the same `--minutes` of wall clock on
   this machine: (a) the shipped `cpu` preset with the real trainer, (b) the
   original recipe (bench/original_recipe.py), same tokenizer (`lines`, 4096).
-* **Judged**: each best checkpoint is exported and acorn's generative prover
-  runs on every goal of the proved modules (PROVED_MODULES, or QUICK_MODULES
-  with `--quick`), one acorn process per goal line, `--jobs` at once; then
-  acorn's saturation prover alone on the same goals, the reference (every
-  library goal has a certificate the saturation prover once found, so it is
-  a ceiling, not a rival).
+* **Judged on two splits**, each best checkpoint exported, one acorn process
+  per goal line, `--jobs` at once, then acorn's saturation prover alone on the
+  same goals, the reference (every library goal has a certificate the
+  saturation prover once found, so it is a ceiling, not a rival):
+  - **held-out subject**: every goal of the proved modules (PROVED_MODULES, or
+    QUICK_MODULES with `--quick`) of `src/list/`, never trained on;
+  - **new theorems of seen subjects**: `--seen-goals` goal lines (default
+    SEEN_GOALS, QUICK_SEEN_GOALS with `--quick`; 0 skips it) of the model's
+    own validation theorems in modules it trained on, a sample seeded by
+    `--seed` and spread over the modules (tactics_core/acorn/goal_sample.py);
+    never the goal of a training file.
 * **Proxies** on the same held-out goals: `tactics eval --all`'s proof
   bits/byte and exact match@8, plus each model's figures on its own
   validation theorems (new theorems of seen subjects) for contrast.
 
-Prints per model: goals proved / attempted, per-module counts, acorn crashes,
-median time to proof, and the replica's attempts per second (acorn prints no
-attempt count; ours is measured with ONNX Runtime on 1 thread, as acorn runs).
+Prints per model and split: goals proved / attempted, proved by the model's own
+lines, closed with no line (acorn's checker alone), acorn crashes, median time
+to proof, and the goals proved by the model but not by the saturation prover
+beside saturation's own count; per-module counts; and the replica's attempts
+per second (acorn prints no attempt count; ours is measured with ONNX Runtime
+on 1 thread, as acorn runs).
 """
 
 from __future__ import annotations
@@ -48,6 +58,9 @@ sys.path.insert(0, str(REPO / "bench"))
 HELD_OUT_GLOB = "src/list/*"  # every module of the subject folder list/: never trained on
 PROVED_MODULES = ["list.list_order", "list.list_functional"]  # 112 goals at acornlib c30e377
 QUICK_MODULES = ["list.list_order"]  # 35 goals
+SEEN_GOALS = 120  # goal lines of new theorems of seen subjects (goal_sample.SEEN_GOALS)
+QUICK_SEEN_GOALS = 40
+SPLITS = {"heldout": "held-out subject (src/list/)", "seen": "new theorems of seen subjects"}
 
 
 def log(message: str) -> None:
@@ -107,18 +120,55 @@ def reuse(work: Path, train_dir: Path, eval_limit: int | None) -> dict:
             "prover": prover_figures(work / "best_model.pt", train_dir, eval_limit, log)}
 
 
-def judge(setup, export: Path | None, modules: list[str], jobs: int, label: str) -> dict:
+def judge(setup, export: Path | None, modules: list[str], jobs: int, label: str, choose=None, per_module: bool = True):
+    """One prover's run on the goals of `modules` (those `choose` keeps): its ProverResult, logged."""
     from tactics_core.acorn.generative_judge import prove_modules
 
     t0 = time.monotonic()
-    results = prove_modules(setup, modules, export, jobs=jobs)
+    results = prove_modules(setup, modules, export, jobs=jobs, choose=choose)
     r = results[0]
     log(f"  {label}: {r.proved}/{r.attempted} goals proved ({r.empty_proofs} with no line: acorn's checker "
         f"alone), {r.crashed} acorn crashes, median time to proof {r.median_proof_seconds()} s, "
         f"{time.monotonic() - t0:.0f} s")
-    for m in r.modules:
-        log(f"    {m.module:24s} {m.proved:3d}/{m.attempted:<3d} (no line {m.empty_proofs}, crashed {m.crashed})")
-    return r.to_dict()
+    if per_module:
+        for m in r.modules:
+            log(f"    {m.module:24s} {m.proved:3d}/{m.attempted:<3d} (no line {m.empty_proofs}, crashed {m.crashed})")
+    return r
+
+
+def split_table(results: dict, labels: dict) -> dict:
+    """Per split and recipe, the figures from the per-goal results (`generative_judge.split_figures`):
+    `results` is {split: {"saturation": ProverResult, recipe: ProverResult, ...}}."""
+    from tactics_core.acorn.generative_judge import split_figures
+
+    return {split: {name: split_figures(r, runs.get("saturation")) for name, r in runs.items()
+                    if name != "saturation" and name in labels}
+            for split, runs in results.items()}
+
+
+def print_splits(table: dict, labels: dict, describe: dict) -> None:
+    """The headline lines: per split, one line per recipe and saturation's own count."""
+    from tactics_core.acorn.generative_judge import figures_line
+
+    for split, figures in table.items():
+        log(f"  {SPLITS[split]}: {describe.get(split, '')}")
+        for name, f in figures.items():
+            log(f"    {labels[name]:16s} {figures_line(f)}")
+
+
+def seen_sample(train_dir: Path, exports: dict, size: int, seed: int):
+    """The seen-subjects sample of the training corpus, split as the models were (all recipes alike)."""
+    from tactics_core.acorn.goal_sample import model_split, seen_subject_goals
+    from tactics_core.common.errors import TacticsError
+
+    splits = {name: model_split(folder) for name, folder in exports.items()}
+    if len(set(splits.values())) > 1:
+        raise SystemExit(f"the recipes were split differently ({splits}); the seen-subjects sample needs one split")
+    val_fraction, split = next(iter(splits.values()))
+    try:
+        return seen_subject_goals(train_dir, size, seed=seed, val_fraction=val_fraction, split=split)
+    except TacticsError as exc:
+        raise SystemExit(f"error: {exc} (--seen-goals 0 judges the held-out split alone)") from None
 
 
 def main() -> None:
@@ -131,6 +181,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="acorn processes at once (default 2: one per core)")
     ap.add_argument("--eval-limit", type=int, default=100, metavar="N",
                     help="validation goals for each model's in-distribution figures (default 100)")
+    ap.add_argument("--seen-goals", type=int, default=None, metavar="N",
+                    help=f"goal lines of new theorems of seen subjects to judge (default {SEEN_GOALS}, "
+                         f"{QUICK_SEEN_GOALS} with --quick; 0: the held-out split only)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the seen-subjects sample (default 0)")
     ap.add_argument("--keep", type=Path, help="work folder to keep (and reuse: corpora and tokenizer are not redone)")
     ap.add_argument("--json", type=Path, help="also write every figure here")
     ap.add_argument("--style", choices=("published", "acorn"), default="published",
@@ -161,6 +215,7 @@ def main() -> None:
     from tactics_core.training.presets import load_preset
 
     proved = QUICK_MODULES if args.quick else PROVED_MODULES
+    seen_goals = (QUICK_SEEN_GOALS if args.quick else SEEN_GOALS) if args.seen_goals is None else args.seen_goals
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-real-prover-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -168,6 +223,7 @@ def main() -> None:
     log(f"acorn: {setup.binary}; acornlib: {setup.acornlib}; held out: {HELD_OUT_GLOB}; proved: {', '.join(proved)}; "
         f"exports {'without' if args.no_crash_guard else 'with'} the crash guard")
     out: dict = {"held_out": HELD_OUT_GLOB, "proved_modules": proved, "minutes": args.minutes, "jobs": args.jobs,
+                 "seen_goals": seen_goals, "seed": args.seed,
                  "style": args.style,
                  "crash_guard": not args.no_crash_guard}
     try:
@@ -205,6 +261,11 @@ def main() -> None:
             exports[name] = Path(export_model(ckpt, target, crash_guard=not args.no_crash_guard).path)
             log(f"exported {name}: {ckpt} -> {exports[name]}")
 
+        # Drawn before any acorn run, so a data folder without provenance fails in seconds.
+        sample = seen_sample(train_dir, exports, seen_goals, args.seed) if seen_goals > 0 else None
+        if sample is not None:
+            log(f"{SPLITS['seen']}: {sample.summary()}")
+
         log(f"\nproxies on the held-out goals ({held_dir}):")
         for name, folder in exports.items():
             p = proxies(folder, held_dir, None)
@@ -214,19 +275,39 @@ def main() -> None:
                 f"attempts/s {p['attempts_per_5s'] / 5:.0f} (replica, ONNX Runtime, 1 thread)  "
                 f"lines acorn crashes on {p['crash_line_rate']:.2%}")
 
+        results: dict = {"heldout": {}}
+        describe = {"heldout": f"{', '.join(proved)}"}
         log(f"\nthe real prover (acorn {setup.binary.name}) on {', '.join(proved)}, {args.jobs} processes at once:")
         for name, folder in exports.items():
-            out[name]["acorn"] = judge(setup, folder, proved, args.jobs, f"{name} model")
-        out["saturation"] = judge(setup, None, proved, args.jobs, "saturation prover alone (the reference)")
+            results["heldout"][name] = judge(setup, folder, proved, args.jobs, f"{name} model")
+            out[name]["acorn"] = results["heldout"][name].to_dict()
+        results["heldout"]["saturation"] = judge(setup, None, proved, args.jobs, "saturation prover alone (the reference)")
+        out["saturation"] = results["heldout"]["saturation"].to_dict()
 
-        log(f"\nheadline: goals of held-out modules proved by acorn's generative prover in its 5 s, after "
-            f"{args.minutes:g} minutes of training on this machine")
+        if sample is not None:
+            describe["seen"] = f"{len(sample.lines)} goal lines of {len(sample.modules)} modules (seed {args.seed})"
+            out["seen_sample"] = sample.to_dict()
+            results["seen"] = {}
+            log(f"\nthe real prover on {SPLITS['seen']}: {sample.summary()}")
+            for name, folder in exports.items():
+                results["seen"][name] = judge(setup, folder, sample.modules, args.jobs, f"{name} model",
+                                              choose=sample.choose, per_module=False)
+                out[name]["acorn_seen"] = results["seen"][name].to_dict()
+            results["seen"]["saturation"] = judge(setup, None, sample.modules, args.jobs,
+                                                  "saturation prover alone (the reference)", choose=sample.choose,
+                                                  per_module=False)
+            out["saturation_seen"] = results["seen"]["saturation"].to_dict()
+            out["seen_sample"]["unlisted"] = sample.unlisted
+            if sample.unlisted:
+                log(f"  {len(sample.unlisted)} sampled goal lines left out by acorn's listing: {sample.unlisted[:3]}")
+
         labels = {"ours": "cpu preset", "original": "original recipe"}
-        for label, r in ((labels[name], out[name]["acorn"]) for name in recipes):
-            log(f"  {label:18s} {r['proved']}/{r['attempted']}  ({r['proved'] - r['empty_proofs']} with lines the model "
-                f"wrote, {r['empty_proofs']} closed by acorn's checker before any line; {r['crashed']} acorn crashes)")
-        s = out["saturation"]
-        log(f"  saturation alone   {s['proved']}/{s['attempted']}  (reference)")
+        labels = {name: labels[name] for name in recipes}
+        table = split_table(results, labels)
+        out["figures"] = table
+        log(f"\nheadline: goals proved by acorn's generative prover in its 5 s, after {args.minutes:g} minutes of "
+            f"training on this machine, per split (saturation alone: the reference)")
+        print_splits(table, labels, describe)
         log(f"bench time {time.monotonic() - started:.0f} s")
         out["seconds"] = time.monotonic() - started
         if args.json:

@@ -42,11 +42,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from tactics_core.common.errors import Cancelled, TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import SETTINGS_FILE
+
+if TYPE_CHECKING:
+    from tactics_core.acorn.goal_sample import GoalSample
 
 GENERATIVE_COMMIT = "f47631b0"  # the last acorn commit with `reprove --generative` and `training`
 REMOVAL_COMMIT = "25404530"  # "remove generative prover" (acorn, 2026-01-26)
@@ -472,16 +475,78 @@ class ProveReport:
     jobs: int
     results: list[ProverResult] = field(default_factory=list)
     seconds: float = 0.0
+    sample: Optional[dict] = None  # the goals judged when they are a sample (goal_sample.GoalSample.to_dict())
+    sample_summary: Optional[str] = None  # its one line
 
     def result(self, prover: str) -> Optional[ProverResult]:
         return next((r for r in self.results if r.prover == prover), None)
 
+    def figures(self) -> Optional[dict]:
+        """The split's figures (`split_figures`), when the model was judged."""
+        model = self.result("model")
+        return None if model is None else split_figures(model, self.result("saturation"))
+
     def to_dict(self) -> dict:
-        return {
+        out = {
             "model": self.model, "export": self.export, "acorn": self.acorn, "acornlib": self.acornlib,
             "timeout": self.timeout, "jobs": self.jobs, "seconds": round(self.seconds, 3),
             "provers": {r.prover: r.to_dict() for r in self.results},
         }
+        if self.result("model") is not None:
+            out["figures"] = self.figures()
+        if self.sample is not None:
+            out["sample"] = self.sample
+        return out
+
+
+def _goal_id(goal: GoalResult) -> tuple[str, int, str]:
+    return goal.module, goal.line, goal.name
+
+
+def split_figures(model: ProverResult, saturation: Optional[ProverResult] = None) -> dict:
+    """What the bench prints for one split, from the per-goal results of the model's run and of
+    saturation's on the same goals: proved, by the model's own lines, with no line (acorn's checker
+    alone), acorn crashes, median time to proof, and the goals the model proved that saturation
+    did not (None without a saturation run), beside saturation's own count."""
+    out = {
+        "attempted": model.attempted, "proved": model.proved, "own_lines": model.proved - model.empty_proofs,
+        "no_line": model.empty_proofs, "crashed": model.crashed, "median_proof_seconds": model.median_proof_seconds(),
+        "beyond_saturation": None, "beyond_saturation_own_lines": None, "beyond_saturation_goals": None,
+        "saturation_proved": None, "saturation_attempted": None, "saturation_median_proof_seconds": None,
+    }
+    if saturation is None:
+        return out
+    judged = {_goal_id(g) for g in model.all_goals()}
+    sat_goals = [g for g in saturation.all_goals() if _goal_id(g) in judged]  # the same goals, whatever was run
+    sat_proved = {_goal_id(g) for g in sat_goals if g.proved}
+    beyond = [g for g in model.all_goals() if g.proved and _goal_id(g) not in sat_proved]
+    out.update(
+        beyond_saturation=len(beyond), beyond_saturation_own_lines=sum(bool(g.proof) for g in beyond),
+        beyond_saturation_goals=[f"{g.module}:{g.line} {g.name}" for g in beyond],
+        saturation_proved=len(sat_proved), saturation_attempted=len(sat_goals),
+        saturation_median_proof_seconds=_median([g.seconds for g in sat_goals if g.proved and g.seconds is not None]),
+    )
+    return out
+
+
+def _median(times: list[float]) -> Optional[float]:
+    return round(statistics.median(times), 3) if times else None
+
+
+def figures_line(figures: dict) -> str:
+    """One split's figures in one line (bench/real_prover.py, `tactics prove` with a baseline)."""
+    f = figures
+    median = f["median_proof_seconds"]
+    text = (
+        f"proved {f['proved']}/{f['attempted']} ({f['own_lines']} by the model's own lines, {f['no_line']} with no "
+        f"line), {f['crashed']} acorn crashes, median time to proof {'-' if median is None else f'{median:.2f} s'}"
+    )
+    if f["beyond_saturation"] is not None:
+        text += (
+            f"; proved by the model, not by saturation: {f['beyond_saturation']} ({f['beyond_saturation_own_lines']} "
+            f"by own lines), saturation alone {f['saturation_proved']}/{f['saturation_attempted']}"
+        )
+    return text
 
 
 # ------------------------------------------------------------------ running acorn
@@ -615,6 +680,8 @@ def refusal_words(fatal: str) -> str:
 
 
 GoalCallback = Callable[[str, GoalResult], None]
+# Which of a module's listed goals to judge (all when None): goal_sample.GoalSample.choose.
+GoalChooser = Callable[[str, Sequence[Goal]], Sequence[Goal]]
 
 
 def prove_modules(
@@ -627,12 +694,14 @@ def prove_modules(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_goal: GoalCallback | None = None,
+    choose: GoalChooser | None = None,
 ) -> list[ProverResult]:
     """Run acorn's generative prover (with `export`) and/or its saturation prover on every goal of `modules`.
 
     `export` None runs the saturation prover only. `jobs` acorn processes run
     at once (each is single-threaded; the 5 s budget is wall-clock, so leave a
-    core per job).
+    core per job). `choose(module, listed)` keeps some of a module's listed
+    goals (a sample's goal lines); every prover judges the same ones.
     """
     stop = _LinkedCancel(cancel)  # one failed goal stops the processes still running beside it
     provers: list[tuple[str, Optional[Path]]] = []
@@ -647,6 +716,8 @@ def prove_modules(
             stop.check()
             report(progress, 0, None, f"listing the goals of {module} ({k + 1}/{len(modules)})")
             listed[module] = list_goals(setup, scratch.path, module, stop)
+            if choose is not None:
+                listed[module] = list(choose(module, listed[module]))
         total = sum(len(g) for g in listed.values()) * len(provers)
         done = 0
         lock = threading.Lock()
@@ -711,12 +782,30 @@ def prove(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_goal: GoalCallback | None = None,
+    sample: Optional["GoalSample"] = None,
 ) -> ProveReport:
-    """`tactics prove`: judge a model (an export folder or a checkpoint, exported first) with the real prover."""
+    """`tactics prove`: judge a model (an export folder or a checkpoint, exported first) with the real prover.
+
+    With `sample` (goal_sample.seen_subject_goals: new theorems of seen subjects), the goals
+    are its goal lines instead of every goal of `modules` (which must then be empty).
+    """
     from tactics_core.gpt.complete import EXPORT_MODEL_FILE
 
     start = time.monotonic()
-    chosen = select_modules(setup.acornlib, modules)
+    if sample is not None:
+        if modules:
+            raise TacticsError("give --module or a sample of goal lines (--seen-subjects), not both")
+        known = set(library_modules(setup.acornlib))
+        missing = [m for m in sample.modules if m not in known]
+        if missing:
+            raise TacticsError(
+                f"{len(missing)} of the sample's {len(sample.modules)} modules have no certificates in "
+                f"{setup.acornlib} (first: {missing[0]}): {sample.data_dir} was imported from another acornlib; "
+                f"judge it with the checkout it was imported from"
+            )
+        chosen = sample.modules
+    else:
+        chosen = select_modules(setup.acornlib, modules)
     model_path = Path(model)
     temp: Optional[Path] = None
     try:
@@ -732,7 +821,8 @@ def prove(
             export = Path(export_model(model_path, temp / "export", cancel=cancel).path).resolve()
         else:
             raise TacticsError(f"model {model_path} not found; give an export folder or a checkpoint .pt")
-        results = prove_modules(setup, chosen, export, timeout, baseline, jobs, progress, cancel, on_goal)
+        results = prove_modules(setup, chosen, export, timeout, baseline, jobs, progress, cancel, on_goal,
+                                choose=None if sample is None else sample.choose)
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
@@ -740,6 +830,8 @@ def prove(
         model=str(model_path), export=str(export) if temp is None else None, acorn=str(setup.binary),
         acornlib=str(setup.acornlib), timeout=timeout, jobs=jobs, results=results,
         seconds=time.monotonic() - start,
+        sample=None if sample is None else sample.to_dict(),
+        sample_summary=None if sample is None else sample.summary(),
     )
 
 
@@ -749,7 +841,10 @@ def report_text(report: ProveReport) -> str:
     # names are short (the longest of acornlib c30e377: 21 characters). "median s" is the model's.
     provers = [r.prover for r in report.results]
     head = f"{'module':28s} {'goals':>5s}" + "".join(f" {p:>11s}" for p in provers) + "  median s"
-    lines = [f"{report.model} judged by {report.acorn} on {report.acornlib}", head, "-" * len(head)]
+    lines = [f"{report.model} judged by {report.acorn} on {report.acornlib}"]
+    if report.sample_summary:
+        lines.append(report.sample_summary)
+    lines += [head, "-" * len(head)]
     modules = [m.module for m in report.results[0].modules] if report.results else []
     for i, name in enumerate(modules):
         cells, attempted, median = "", 0, None
@@ -771,6 +866,16 @@ def report_text(report: ProveReport) -> str:
             f"checker alone), {r.crashed} acorn crashes, median time to proof "
             f"{'-' if median is None else f'{median:.2f} s'}, {budget}"
         )
+    figures = report.figures()
+    if figures is not None and figures["beyond_saturation"] is not None:
+        lines.append(
+            f"proved by the model, not by saturation: {figures['beyond_saturation']} "
+            f"({figures['beyond_saturation_own_lines']} by the model's own lines); saturation alone proved "
+            f"{figures['saturation_proved']}/{figures['saturation_attempted']}"
+        )
+    if report.sample and report.sample.get("unlisted"):
+        unlisted = report.sample["unlisted"]
+        lines.append(f"{len(unlisted)} sampled goal lines left out: {unlisted[0]}" + (" ..." if len(unlisted) > 1 else ""))
     crashes = [g for r in report.results for m in r.modules for g in m.goals if g.outcome == "crashed"]
     if crashes:
         lines.append(f"acorn crashed on {len(crashes)} goals: {crashes[0].message} (first: {crashes[0].module}:{crashes[0].line})")
@@ -782,4 +887,5 @@ __all__ = [
     "AcornSetup", "Goal", "GoalResult", "ModuleResult", "ProverResult", "ProveReport", "Verdict",
     "resolve_setup", "check_binary", "check_acornlib", "library_modules", "select_modules", "parse_goal_listing",
     "parse_goal_run", "list_goals", "prove_goals", "prove_modules", "prove", "report_text", "save_settings",
+    "split_figures", "figures_line",
 ]

@@ -7,7 +7,8 @@ import json
 import sys
 
 from tactics_core.acorn.generative_judge import ENV_ACORNLIB, ENV_BINARY, ENV_ORT_LIB, GENERATIVE_COMMIT, GENERATIVE_SECONDS
-from tactics_core.common.workspace import SETTINGS_FILE
+from tactics_core.acorn.goal_sample import SEEN_GOALS
+from tactics_core.common.workspace import DATA_DIR, SETTINGS_FILE
 from tactics_core.acorn.eval_judge import DEFAULT_TIMEOUT, ENV_EVAL_ACORNLIB, ENV_EVAL_BINARY, EVAL_COMMIT, SETTINGS_TABLE
 
 
@@ -57,6 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--buckets", metavar="B",
         help="scorer exports only: acorn's goal buckets to judge on, e.g. 90-99 (its validation buckets) or 0-9,91",
     )
+    parser.add_argument(
+        "--seen-subjects", type=int, metavar="N",
+        help=f"judge N goal lines of the model's own validation theorems in modules it trained on (new theorems of "
+        f"seen subjects; a seeded sample spread over the modules, never a training theorem's goal) instead of "
+        f"--module; needs the data the model trained on (--data-dir) as `tactics import acornlib` wrote it, with "
+        f"its manifest (the bench uses {SEEN_GOALS})",
+    )
+    parser.add_argument("--data-dir", metavar="D", help=f"with --seen-subjects: the model's data folder (default {DATA_DIR})")
+    parser.add_argument("--seed", type=int, default=0, help="with --seen-subjects: the sample's seed (default 0)")
     parser.add_argument("--list-modules", action="store_true", help="list the library's modules with certificates and exit")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (per module and per goal)")
     parser.set_defaults(func=cmd_prove)
@@ -69,6 +79,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from tactics_core.common.progress import ConsoleProgress
 
     if args.model and is_scorer_export(args.model):
+        if args.seen_subjects is not None or args.data_dir is not None:
+            raise TacticsError("--seen-subjects and --data-dir go with a GPT export or checkpoint; a scorer is judged on --buckets")
         return cmd_judge(args)
     if args.buckets is not None:
         raise TacticsError(
@@ -90,10 +102,21 @@ def cmd_prove(args: argparse.Namespace) -> int:
         raise TacticsError("--jobs must be at least 1")
     if args.timeout <= 0:
         raise TacticsError("--timeout must be a positive number of seconds")
+    if args.data_dir is not None and args.seen_subjects is None:
+        raise TacticsError("--data-dir goes with --seen-subjects N (the data the model trained on)")
+    if args.seen_subjects is not None and args.module:
+        raise TacticsError("give --module (every goal of those modules) or --seen-subjects N (a sample of goal lines), not both")
     progress = ConsoleProgress("prove", stream=sys.stderr)
     try:
+        sample = None
+        if args.seen_subjects is not None:
+            from tactics_core.acorn.goal_sample import model_split, seen_subject_goals
+
+            val_fraction, split = model_split(args.model)
+            sample = seen_subject_goals(args.data_dir or DATA_DIR, args.seen_subjects, seed=args.seed,
+                                        val_fraction=val_fraction, split=split, progress=progress)
         report = prove(args.model, setup, args.module, timeout=args.timeout, baseline=args.baseline, jobs=args.jobs,
-                       progress=progress)
+                       progress=progress, sample=sample)
     finally:
         progress.close()
     if args.json:
