@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from trace_helpers import make_row, write_trace
+from trace_helpers import write_learnable_traces
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.training.presets import PresetError, apply_overrides, load_preset
@@ -18,35 +18,9 @@ from tactics_core.scorer import metrics
 from tactics_core.scorer.data import build_data, trace_store_root
 from tactics_core.scorer.trace_store import load_traces
 
-NAMES = ("age", "depth", "atom_count", "goal_overlap", "is_negated")
-
-
-def _search(rng, module, goal, bucket, n, solved=True):
-    """A search whose used steps have high goal_overlap and low depth (learnable)."""
-    used = set(rng.choice(n, size=max(1, n // 8), replace=False).tolist()) if solved else set()
-    rows = []
-    for i in range(n):
-        u = i in used
-        feats = [float(i), float(rng.integers(0, 5) + (0 if u else 3)), float(rng.integers(1, 30)),
-                 float(rng.random() * 0.5 + (0.5 if u else 0.0)), float(rng.random() < 0.1)]
-        rows.append(make_row(module, goal, 0, "default", "Success" if solved else "Timeout", i, u, feats, bucket))
-    return rows
-
-
 @pytest.fixture
 def traces(tmp_path):
-    """Two trace files: training buckets 0-3 and validation bucket 90."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "traces"
-    folder.mkdir()
-    train_rows, val_rows = [], []
-    for s in range(40):
-        train_rows += _search(rng, f"m{s % 5}", f"g{s}", s % 4, int(rng.integers(8, 30)), solved=s % 7 != 0)
-    for s in range(12):
-        val_rows += _search(rng, f"v{s % 3}", f"h{s}", 90, int(rng.integers(8, 30)), solved=s % 5 != 0)
-    write_trace(folder / "default-b00.jsonl.zst", train_rows)
-    write_trace(folder / "default-b90.jsonl.zst", val_rows)
-    return folder
+    return write_learnable_traces(tmp_path / "traces")
 
 
 def _preset(*extra):

@@ -118,3 +118,33 @@ def decompressed_rows(trace: Path) -> list[dict]:
 def real_trace() -> Path:
     """The small real trace of tests/fixtures/acorn_eval_91f29ff1 (import it into a test module to use it)."""
     return fixture_trace()
+
+
+
+def learnable_search(rng, module, goal, bucket, n, solved=True) -> list[dict]:
+    """A search whose used steps have high goal_overlap and low depth (learnable)."""
+    used = set(rng.choice(n, size=max(1, n // 8), replace=False).tolist()) if solved else set()
+    rows = []
+    for i in range(n):
+        u = i in used
+        feats = [float(i), float(rng.integers(0, 5) + (0 if u else 3)), float(rng.integers(1, 30)),
+                 float(rng.random() * 0.5 + (0.5 if u else 0.0)), float(rng.random() < 0.1)]
+        rows.append(make_row(module, goal, 0, "default", "Success" if solved else "Timeout", i, u, feats, bucket))
+    return rows
+
+
+def write_learnable_traces(folder: Path) -> Path:
+    """Two trace files a scorer can learn from: 40 searches of training buckets 0-3 and 12 of
+    validation bucket 90."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    train_rows, val_rows = [], []
+    for s in range(40):
+        train_rows += learnable_search(rng, f"m{s % 5}", f"g{s}", s % 4, int(rng.integers(8, 30)), solved=s % 7 != 0)
+    for s in range(12):
+        val_rows += learnable_search(rng, f"v{s % 3}", f"h{s}", 90, int(rng.integers(8, 30)), solved=s % 5 != 0)
+    write_trace(folder / "default-b00.jsonl.zst", train_rows)
+    write_trace(folder / "default-b90.jsonl.zst", val_rows)
+    return folder

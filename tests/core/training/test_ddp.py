@@ -311,20 +311,9 @@ def test_a_scorer_trains_on_two_ranks_as_in_one_process(tmp_path):
     (a global batch of 64 rows), one metrics file, losses and validation figures that track the
     one-process run."""
     sys.path.insert(0, str(REPO / "tests" / "core" / "scorer"))
-    from test_scorer_training import _search
-    from trace_helpers import write_trace
-    import numpy as np
+    from trace_helpers import write_learnable_traces
 
-    rng = np.random.default_rng(0)
-    traces = tmp_path / "traces"
-    traces.mkdir()
-    train_rows, val_rows = [], []
-    for s in range(40):
-        train_rows += _search(rng, f"m{s % 5}", f"g{s}", s % 4, int(rng.integers(8, 30)), solved=s % 7 != 0)
-    for s in range(12):
-        val_rows += _search(rng, f"v{s % 3}", f"h{s}", 90, int(rng.integers(8, 30)), solved=s % 5 != 0)
-    write_trace(traces / "default-b00.jsonl.zst", train_rows)
-    write_trace(traces / "default-b90.jsonl.zst", val_rows)
+    traces = write_learnable_traces(tmp_path / "traces")
     overrides = ['data.train_buckets="0-3"', 'data.val_buckets="90"', "training.batch_size=64", "training.max_steps=12",
                  "training.eval_interval=4", "training.save_interval=4", "training.warmup_steps=2",
                  "training.device=cpu", "training.num_threads=1"]
