@@ -129,6 +129,20 @@ def chosen_paths(flags: tuple, env_names: tuple[str, str], settings: dict[str, s
     return tuple(flag or os.environ.get(env) or settings.get(key) for flag, env, key in zip(flags, names, keys))
 
 
+def configured_paths(workspace: str | os.PathLike = ".", table_name: str = "acorn",
+                     env_names: tuple[str, str] = (ENV_BINARY, ENV_ACORNLIB)) -> tuple[str, str, str | None]:
+    """(binary, acornlib, problem): what a form prefills before the user types a flag — each
+    path from its variable, else the workspace's settings table (`chosen_paths`' precedence);
+    a settings file that cannot be read comes back as its one-line problem, the variables
+    still used. The TUI's Prove dialogs call this rather than choosing by themselves."""
+    try:
+        settings, problem = read_settings(workspace, table_name), None
+    except TacticsError as exc:
+        settings, problem = {}, str(exc)
+    binary, acornlib, _ = chosen_paths((None, None, None), env_names, settings)
+    return binary or "", acornlib or "", problem
+
+
 def save_settings(workspace: str | os.PathLike, binary: str, acornlib: str, ort_lib: str | None = None) -> Path:
     """Write the [acorn] table of the workspace's tactics.toml (other tables kept), atomically."""
     import tomli_w

@@ -21,7 +21,6 @@ policies opens each policy's buckets, `dialogs.judge_result_dialog`).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -290,14 +289,9 @@ class CheckpointsScreen(WorkScreen):
         if info.kind == "scorer":
             self._ask_judge(info)
             return
-        root = self.ws.root
-        try:
-            settings = generative_judge.read_settings(root)
-        except TacticsError as exc:
-            self.notify(str(exc), severity="error")
-            settings = {}
-        binary = os.environ.get(generative_judge.ENV_BINARY) or settings.get("binary", "")
-        library = os.environ.get(generative_judge.ENV_ACORNLIB) or settings.get("acornlib", "")
+        binary, library, problem = generative_judge.configured_paths(self.ws.root)
+        if problem:
+            self.notify(problem, severity="error")
 
         def answer(choice: dict | None) -> None:
             if choice:
@@ -322,13 +316,10 @@ class CheckpointsScreen(WorkScreen):
 
     def _ask_judge(self, info: Any) -> None:
         """A scorer is judged by acorn 0.2.6's `acorn eval` on goal buckets, beside acorn's own policies."""
-        try:
-            settings = acorn_eval.read_eval_settings(self.ws.root)
-        except TacticsError as exc:
-            self.notify(str(exc), severity="error")
-            settings = {}
-        binary = os.environ.get(acorn_eval.ENV_EVAL_BINARY) or settings.get("binary", "")
-        library = os.environ.get(acorn_eval.ENV_EVAL_ACORNLIB) or settings.get("acornlib", "")
+        binary, library, problem = generative_judge.configured_paths(
+            self.ws.root, acorn_eval.SETTINGS_TABLE, (acorn_eval.ENV_EVAL_BINARY, acorn_eval.ENV_EVAL_ACORNLIB))
+        if problem:
+            self.notify(problem, severity="error")
 
         def answer(choice: dict | None) -> None:
             if choice:

@@ -207,6 +207,23 @@ def test_settings_file_spares_the_flags(tmp_path, monkeypatch):
     assert setup.binary == fake.resolve() and setup.acornlib == lib
 
 
+def test_the_forms_prefill_follows_one_precedence(tmp_path, monkeypatch):
+    """configured_paths: a variable beats the settings table, each path on its own; a settings
+    file that cannot be read is one problem line and the variables are still used."""
+    monkeypatch.delenv(acorn.ENV_BINARY, raising=False)
+    monkeypatch.delenv(acorn.ENV_ACORNLIB, raising=False)
+    assert acorn.configured_paths(tmp_path) == ("", "", None)
+    (tmp_path / "tactics.toml").write_text('[acorn]\nbinary = "/saved/acorn"\nacornlib = "/saved/lib"\n'
+                                           '[acorn_eval]\nbinary = "/saved/acorn-0.2.6"\n')
+    assert acorn.configured_paths(tmp_path) == ("/saved/acorn", "/saved/lib", None)
+    monkeypatch.setenv(acorn.ENV_BINARY, "/env/acorn")
+    assert acorn.configured_paths(tmp_path) == ("/env/acorn", "/saved/lib", None)
+    assert acorn.configured_paths(tmp_path, "acorn_eval", ("NO_SUCH_VAR_1", "NO_SUCH_VAR_2")) == ("/saved/acorn-0.2.6", "", None)
+    (tmp_path / "tactics.toml").write_text("[acorn\n")
+    binary, library, problem = acorn.configured_paths(tmp_path)
+    assert (binary, library) == ("/env/acorn", "") and "tactics.toml" in problem and "\n" not in problem
+
+
 # ------------------------------------------------------------------ every error, one line each
 
 
