@@ -45,7 +45,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Sequence
 
 from tactics_core.acorn.generative_judge import chosen_paths, find_binary, read_settings, ENV_ORT_LIB, SETTINGS_FILE, AcornSetup
 from tactics_core.common.atomic import remove_stale_partials
@@ -239,7 +239,7 @@ def parse_buckets(text: str) -> list[int]:
 # ------------------------------------------------------------------ scorer exports
 
 
-def find_scorer_onnx(model: str | os.PathLike) -> Optional[Path]:
+def find_scorer_onnx(model: str | os.PathLike) -> Path | None:
     """The `.onnx` of a scorer export (a folder holding `X.onnx` + `X.features.json`, or the .onnx itself);
     None when `model` is not one (e.g. a GPT export folder or a checkpoint)."""
     path = Path(model)
@@ -302,7 +302,7 @@ def read_feature_catalog(meta: Path) -> list[str]:
 _CATALOGS: dict[tuple[str, int, int], list[str]] = {}
 
 
-def feature_catalog(setup: AcornSetup) -> Optional[list[str]]:
+def feature_catalog(setup: AcornSetup) -> list[str] | None:
     """The feature names this acorn knows (its trace catalog), cached per binary; None if it wrote none.
 
     acorn writes `T.meta.json` when it opens `--trace-out`, before it looks for the library, so an
@@ -407,7 +407,7 @@ def check_one_file(onnx: Path) -> None:
         )
 
 
-def check_policy(policy: str, model: Optional[Path]) -> None:
+def check_policy(policy: str, model: Path | None) -> None:
     """The policy/model pair acorn accepts (what it would refuse with `Error: ...`), before it starts."""
     if policy not in POLICIES:
         raise TacticsError(f"unknown policy {policy!r}; acorn {EVAL_COMMIT} has {', '.join(POLICIES)}")
@@ -417,7 +417,7 @@ def check_policy(policy: str, model: Optional[Path]) -> None:
         raise TacticsError(f"--model goes with a model policy ({', '.join(MODEL_POLICIES)}), not {policy}")
 
 
-def policy_label(policy: str, model: Optional[Path]) -> str:
+def policy_label(policy: str, model: Path | None) -> str:
     """The name a run goes by in reports, trace files and trace metadata."""
     if model is not None:
         base = scorer_label(model)
@@ -433,14 +433,14 @@ class EvalRun:
     """One `acorn eval` to run."""
 
     setup: AcornSetup
-    buckets: Optional[Sequence[int]] = None  # None: every goal of the target
+    buckets: Sequence[int] | None = None  # None: every goal of the target
     policy: str = DEFAULT_POLICY
-    model: Optional[Path] = None  # the scorer's .onnx for a model policy
+    model: Path | None = None  # the scorer's .onnx for a model policy
     timeout: float = DEFAULT_TIMEOUT
-    jobs: Optional[int] = None  # acorn's threads; None: acorn's default (every core)
-    trace_out: Optional[Path] = None
-    label: Optional[str] = None  # --policy-label (written into trace metadata)
-    target: Optional[str] = None  # a module, file or MODULE:LINE; None: the whole library
+    jobs: int | None = None  # acorn's threads; None: acorn's default (every core)
+    trace_out: Path | None = None
+    label: str | None = None  # --policy-label (written into trace metadata)
+    target: str | None = None  # a module, file or MODULE:LINE; None: the whole library
 
     def command(self) -> list[str]:
         cmd = [str(self.setup.binary), "--lib", str(self.setup.acornlib), "eval"]
@@ -467,9 +467,9 @@ class FailedSearch:
     file: str
     line: int
     goal: str
-    skip: Optional[int]
+    skip: int | None
     reason: str  # timeout | exhaustion | shallow exhaustion | shallow explosion | hit activation cap
-    seconds: Optional[float]
+    seconds: float | None
 
     def to_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "goal": self.goal, "skip": self.skip,
@@ -484,7 +484,7 @@ class SkipFigures:
     searches: int
     succeeded: int
     ineligible: int = 0
-    avg_search_ms: Optional[float] = None
+    avg_search_ms: float | None = None
     inconsistent: int = 0
     failures: dict[str, int] = field(default_factory=dict)
 
@@ -502,20 +502,20 @@ class EvalResult:
     seconds: float = 0.0  # wall time of the process
     searches: int = 0
     succeeded: int = 0
-    avg_search_ms: Optional[float] = None
+    avg_search_ms: float | None = None
     failures: dict[str, int] = field(default_factory=dict)  # reason -> count ("timeout": 6)
     per_skip: dict[int, SkipFigures] = field(default_factory=dict)
     failed: list[FailedSearch] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # eligible, matched, sampled_out, ...
-    status: Optional[str] = None  # succeeded | failed searches | build failed
+    status: str | None = None  # succeeded | failed searches | build failed
     summary: list[str] = field(default_factory=list)  # acorn's summary lines, verbatim
     warnings: list[str] = field(default_factory=list)  # other goal lines (e.g. certificate failures)
-    modules: Optional[int] = None
-    threads: Optional[int] = None
+    modules: int | None = None
+    threads: int | None = None
     command: list[str] = field(default_factory=list)
 
     @property
-    def success_rate(self) -> Optional[float]:
+    def success_rate(self) -> float | None:
         """Succeeded / searches (0..1); None when acorn searched nothing."""
         return self.succeeded / self.searches if self.searches else None
 
@@ -545,7 +545,7 @@ def _failure_list(text: str) -> dict[str, int]:
     return out
 
 
-def parse_failure_line(line: str) -> Optional[FailedSearch]:
+def parse_failure_line(line: str) -> FailedSearch | None:
     m = _FAILED.match(line.rstrip("\n"))
     if not m:
         return None
@@ -557,8 +557,8 @@ def parse_eval_output(lines: Iterable[str], exit_code: int = 0) -> EvalResult:
     """Read `acorn eval`'s output (failure lines, then a blank line and the summary) into an EvalResult."""
     result = EvalResult(exit_code=exit_code)
     text = [ln.rstrip("\n").rstrip("\r") for ln in lines]
-    summary_start: Optional[int] = None
-    summary_end: Optional[int] = None
+    summary_start: int | None = None
+    summary_end: int | None = None
     for i, line in enumerate(text):
         failed = parse_failure_line(line)
         if failed is not None:
@@ -618,7 +618,7 @@ def parse_eval_output(lines: Iterable[str], exit_code: int = 0) -> EvalResult:
     return result
 
 
-def eval_error(lines: Sequence[str], exit_code: int, request: EvalRun) -> Optional[str]:
+def eval_error(lines: Sequence[str], exit_code: int, request: EvalRun) -> str | None:
     """The one-line message for an acorn eval that failed (acorn's own words first); None if it did not."""
     text = [ln.rstrip("\n") for ln in lines]
     setup = request.setup
@@ -686,7 +686,7 @@ def run_eval(
         raise TacticsError(f"{request.setup.binary} does not run ({exc}); is it acorn {EVAL_COMMIT}?") from None
     lines: list[str] = []
     failures = 0
-    inbox: "queue.Queue[Optional[str]]" = queue.Queue()
+    inbox: "queue.Queue[str | None]" = queue.Queue()
 
     def read() -> None:
         assert proc.stdout is not None
@@ -789,7 +789,7 @@ def _request_record(request: EvalRun) -> dict:
             "acornlib": str(request.setup.acornlib)}
 
 
-def _read_complete(files: dict[str, Path]) -> Optional[dict]:
+def _read_complete(files: dict[str, Path]) -> dict | None:
     """The summary of a finished bucket (all four files present, the summary written last), else None."""
     if not all(p.is_file() for p in files.values()):
         return None
@@ -807,11 +807,11 @@ def collect_traces(
     policy: str = DEFAULT_POLICY,
     model: str | os.PathLike | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    jobs: Optional[int] = None,
+    jobs: int | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-    label: Optional[str] = None,
-    target: Optional[str] = None,
+    label: str | None = None,
+    target: str | None = None,
 ) -> list[CollectedBucket]:
     """Write acorn's activation traces, one acorn process per bucket, resumably.
 
@@ -851,7 +851,7 @@ def collect_traces(
             continue
         report(progress, k, n, f"bucket {bucket} ({k + 1}/{n}), {failed_total} failed searches so far")
 
-        def inner(failures: int, _total: Optional[int], message: str, k=k, bucket=bucket) -> None:
+        def inner(failures: int, _total: int | None, message: str, k=k, bucket=bucket) -> None:
             report(progress, k, n, f"bucket {bucket} ({k + 1}/{n}): {message}; {failed_total + failures} failed in all")
 
         summary = _collect_one(request, files, inner, cancel)
@@ -925,13 +925,13 @@ class BucketFigures:
 
     searches: int
     succeeded: int
-    avg_search_ms: Optional[float]
+    avg_search_ms: float | None
     failures: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     summary: list[str] = field(default_factory=list)
 
     @property
-    def success_rate(self) -> Optional[float]:
+    def success_rate(self) -> float | None:
         return self.succeeded / self.searches if self.searches else None
 
     def to_dict(self) -> dict:
@@ -946,9 +946,9 @@ class PolicyFigures:
 
     label: str
     policy: str
-    model: Optional[str] = None
+    model: str | None = None
     buckets: dict[int, BucketFigures] = field(default_factory=dict)  # per bucket; {} when run in one process
-    total: Optional[BucketFigures] = None  # the one process over every bucket, when not per bucket
+    total: BucketFigures | None = None  # the one process over every bucket, when not per bucket
     diff_to_baseline: dict[int, float] = field(default_factory=dict)  # per bucket: rate - first baseline's
 
     def _parts(self) -> list[BucketFigures]:
@@ -963,11 +963,11 @@ class PolicyFigures:
         return sum(b.succeeded for b in self._parts())
 
     @property
-    def success_rate(self) -> Optional[float]:
+    def success_rate(self) -> float | None:
         return self.succeeded / self.searches if self.searches else None
 
     @property
-    def avg_search_ms(self) -> Optional[float]:
+    def avg_search_ms(self) -> float | None:
         timed = [(b.avg_search_ms, b.searches) for b in self._parts() if b.avg_search_ms is not None and b.searches]
         n = sum(s for _, s in timed)
         return sum(ms * s for ms, s in timed) / n if n else None
@@ -984,12 +984,12 @@ class PolicyFigures:
     def seconds(self) -> float:
         return sum(b.seconds for b in self._parts())
 
-    def rate_spread(self) -> Optional[tuple[float, float]]:
+    def rate_spread(self) -> tuple[float, float] | None:
         """(min, max) of the per-bucket success rates (buckets with searches)."""
         rates = [b.success_rate for b in self.buckets.values() if b.success_rate is not None]
         return (min(rates), max(rates)) if rates else None
 
-    def diff_spread(self) -> Optional[tuple[float, float, float]]:
+    def diff_spread(self) -> tuple[float, float, float] | None:
         """(min, mean, max) of the per-bucket difference of success rate to the first baseline."""
         diffs = list(self.diff_to_baseline.values())
         return (min(diffs), sum(diffs) / len(diffs), max(diffs)) if diffs else None
@@ -1023,14 +1023,14 @@ class JudgeReport:
     acornlib: str
     buckets: list[int]
     timeout: float
-    jobs: Optional[int]
-    target: Optional[str]
+    jobs: int | None
+    target: str | None
     per_bucket: bool
     policies: list[PolicyFigures] = field(default_factory=list)
-    baseline: Optional[str] = None  # label of the first baseline (the differences' reference)
+    baseline: str | None = None  # label of the first baseline (the differences' reference)
     seconds: float = 0.0
 
-    def policy(self, label: str) -> Optional[PolicyFigures]:
+    def policy(self, label: str) -> PolicyFigures | None:
         return next((p for p in self.policies if p.label == label), None)
 
     def to_dict(self) -> dict:
@@ -1046,11 +1046,11 @@ def judge(
     model: str | os.PathLike | Sequence[str | os.PathLike] | None,
     baselines: Sequence[str] = BASELINES,
     timeout: float = DEFAULT_TIMEOUT,
-    jobs: Optional[int] = None,
+    jobs: int | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     per_bucket: bool = True,
-    target: Optional[str] = None,
+    target: str | None = None,
 ) -> JudgeReport:
     """Compare a scorer export (`--policy model --model X.onnx`) with acorn's baseline policies.
 
@@ -1063,7 +1063,7 @@ def judge(
     chosen = sorted(set(int(b) for b in buckets))
     if not chosen:
         raise TacticsError("no bucket to judge on; give buckets such as 90-99 (acorn's validation buckets)")
-    runs: list[tuple[str, Optional[Path]]] = []
+    runs: list[tuple[str, Path | None]] = []
     models = [] if model is None else [model] if isinstance(model, (str, os.PathLike)) else list(model)
     for one in models:  # several exports judged side by side (e.g. two trainers' scorers)
         model_path = scorer_onnx(one)
@@ -1081,7 +1081,7 @@ def judge(
         if fig.label in seen_labels or (fig.model and fig.label in [p for p, _ in runs if p != "model"]):
             fig.label = f"{fig.label}-{i}"
         seen_labels.add(fig.label)
-    groups: list[Optional[list[int]]] = [[b] for b in chosen] if per_bucket else [chosen]
+    groups: list[list[int] | None] = [[b] for b in chosen] if per_bucket else [chosen]
     total = len(groups) * len(runs)
     done = 0
     for group in groups:
@@ -1090,7 +1090,7 @@ def judge(
             where = f"bucket {group[0]}" if per_bucket else f"buckets {format_buckets(chosen)}"
             report(progress, done, total, f"{where}: {fig.label}")
 
-            def inner(failures: int, _total: Optional[int], message: str, where=where, fig=fig, done=done) -> None:
+            def inner(failures: int, _total: int | None, message: str, where=where, fig=fig, done=done) -> None:
                 report(progress, done, total, f"{where}: {fig.label}, {message}")
 
             request = EvalRun(setup, group, policy, path, timeout, jobs, None, None, target)
@@ -1103,7 +1103,7 @@ def judge(
                 fig.total = entry
             done += 1
             report(progress, done, total, f"{where}: {fig.label} {result.succeeded}/{result.searches}")
-    baseline_label: Optional[str] = None
+    baseline_label: str | None = None
     if baselines:
         reference = next(f for f in figures if f.policy == baselines[0] and f.model is None)
         baseline_label = reference.label
@@ -1121,7 +1121,7 @@ def judge(
     )
 
 
-def _pct(x: Optional[float]) -> str:
+def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 

@@ -42,7 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Sequence
 
 from tactics_core.common.errors import Cancelled, TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
@@ -82,7 +82,7 @@ class AcornSetup:
 
     binary: Path
     acornlib: Path
-    ort_lib: Optional[Path] = None
+    ort_lib: Path | None = None
 
     def environment(self) -> dict[str, str]:
         """The acorn process's environment: ours, plus ONNX Runtime's folder on LD_LIBRARY_PATH."""
@@ -298,9 +298,9 @@ class GoalResult:
     name: str
     line: int
     outcome: str  # proved | timeout | exhaustion | constraints | inconsistent | crashed | error | not run
-    seconds: Optional[float] = None  # search time: acorn's own for failures, from its log for proofs
-    proof: Optional[list[str]] = None  # the lines acorn accepted, for a proved goal
-    message: Optional[str] = None  # acorn's words for a crash or an error
+    seconds: float | None = None  # search time: acorn's own for failures, from its log for proofs
+    proof: list[str] | None = None  # the lines acorn accepted, for a proved goal
+    message: str | None = None  # acorn's words for a crash or an error
 
     @property
     def proved(self) -> bool:
@@ -320,13 +320,13 @@ class Verdict:
     """One goal's result as read from one acorn process (no module or line yet)."""
 
     outcome: str
-    seconds: Optional[float] = None
-    proof: Optional[tuple[str, ...]] = None
-    message: Optional[str] = None
-    name: Optional[str] = None
+    seconds: float | None = None
+    proof: tuple[str, ...] | None = None
+    message: str | None = None
+    name: str | None = None
 
 
-def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tuple[list[Verdict], Optional[str]]:
+def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tuple[list[Verdict], str | None]:
     """Read one `reprove MODULE:LINE` process: (verdicts in search order, a fatal message or None).
 
     `stamped` is (seconds since the start, line) per output line, so a proof's
@@ -335,10 +335,10 @@ def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tup
     panic before any search is the fatal message (e.g. the model did not load).
     """
     verdicts: list[Verdict] = []
-    started: Optional[float] = None  # time of the current search's `setting goal`
-    proof: Optional[list[str]] = None  # lines of a `concrete proof:` being read
-    proof_seconds: Optional[float] = None
-    fatal: Optional[str] = None
+    started: float | None = None  # time of the current search's `setting goal`
+    proof: list[str] | None = None  # lines of a `concrete proof:` being read
+    proof_seconds: float | None = None
+    fatal: str | None = None
     i = 0
     lines = [(t, s.rstrip("\n")) for t, s in stamped]
 
@@ -423,7 +423,7 @@ class _Tally:
         """Goals proved with no line at all: acorn's checker closed them before the first attempt."""
         return sum(g.proved and not g.proof for g in self.all_goals())
 
-    def median_proof_seconds(self) -> Optional[float]:
+    def median_proof_seconds(self) -> float | None:
         times = [g.seconds for g in self.all_goals() if g.proved and g.seconds is not None]
         return round(statistics.median(times), 3) if times else None
 
@@ -452,7 +452,7 @@ class ProverResult(_Tally):
 
     prover: str
     modules: list[ModuleResult] = field(default_factory=list)
-    search_seconds: Optional[float] = None  # the budget per goal that acorn applied
+    search_seconds: float | None = None  # the budget per goal that acorn applied
 
     def all_goals(self) -> list[GoalResult]:
         return [g for m in self.modules for g in m.goals]
@@ -465,7 +465,7 @@ class ProverResult(_Tally):
 @dataclass
 class ProveReport:
     model: str
-    export: Optional[str]
+    export: str | None
     acorn: str
     acornlib: str
     timeout: float
@@ -473,7 +473,7 @@ class ProveReport:
     results: list[ProverResult] = field(default_factory=list)
     seconds: float = 0.0
 
-    def result(self, prover: str) -> Optional[ProverResult]:
+    def result(self, prover: str) -> ProverResult | None:
         return next((r for r in self.results if r.prover == prover), None)
 
     def to_dict(self) -> dict:
@@ -573,7 +573,7 @@ def list_goals(setup: AcornSetup, library: Path, module: str, cancel: CancelToke
 
 
 def prove_goals(
-    setup: AcornSetup, library: Path, module: str, goals: Sequence[Goal], export: Optional[Path],
+    setup: AcornSetup, library: Path, module: str, goals: Sequence[Goal], export: Path | None,
     timeout: float, cancel: CancelToken | None = None,
 ) -> list[GoalResult]:
     """Search the goals that start on one line (usually one) in one acorn process."""
@@ -620,7 +620,7 @@ GoalCallback = Callable[[str, GoalResult], None]
 def prove_modules(
     setup: AcornSetup,
     modules: Sequence[str],
-    export: Optional[Path],
+    export: Path | None,
     timeout: float = GENERATIVE_SECONDS,
     baseline: bool = False,
     jobs: int = 1,
@@ -635,7 +635,7 @@ def prove_modules(
     core per job).
     """
     stop = _LinkedCancel(cancel)  # one failed goal stops the processes still running beside it
-    provers: list[tuple[str, Optional[Path]]] = []
+    provers: list[tuple[str, Path | None]] = []
     if export is not None:
         provers.append(("model", export))
     if baseline or export is None:
@@ -718,7 +718,7 @@ def prove(
     start = time.monotonic()
     chosen = select_modules(setup.acornlib, modules)
     model_path = Path(model)
-    temp: Optional[Path] = None
+    temp: Path | None = None
     try:
         if model_path.is_dir():
             if not (model_path / EXPORT_MODEL_FILE).is_file():
