@@ -34,7 +34,7 @@ The figures of the model's own layout:
   < i, and it is a hit when one of k candidates equals line i after whitespace
   normalisation.
 
-The split is the trainer's: `data.is_validation_key(file.theorem_key(),
+The split is the trainer's: `holdout.is_validation_key(file.theorem_key(),
 val_fraction)` with the checkpoint's (or export's) val_fraction, so no
 theorem seen in training is scored.
 
@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import DATA_DIR
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION
 from tactics_core.gpt.layouts import FILE
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def select_files(
     first `limit` files or to a stable sample of `sample` (by file name), so that no theorem seen
     in training is scored and a rerun scores the same goals."""
     from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.data import file_modules, is_validation_key, module_key, stable_share
+    from tactics_core.gpt.holdout import file_modules, is_validation_key, module_key, stable_share
 
     val_fraction = val_fraction_of(completer)
     split_by = split_of(completer)

@@ -36,7 +36,7 @@ from tactics_core.common.onnx_export import (  # noqa: F401  (re-exported: the G
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import CHECKPOINT_DIR, EXPORT_DIR
 from tactics_core.gpt.complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION
 from tactics_core.runs.checkpoints import BEST_SCORE_KEY, finite_or_none
 
 TOLERANCE = 1e-4  # max abs difference of logits, ONNX Runtime vs PyTorch

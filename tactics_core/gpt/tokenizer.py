@@ -43,7 +43,7 @@ from tactics_core.common.atomic import atomic_path
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, KeepAlive, ProgressFn, check, report
 from tactics_core.common.workspace import TOKENIZER_FILE
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, is_validation_key, stable_share
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION, is_validation_key, stable_share
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -438,7 +438,7 @@ def train_tokenizer(
     """Train a BPE tokenizer on the training split; save `<output_dir>/tokenizer.json` atomically.
 
     The theorems the trainer will hold out for validation (the same split by
-    theorem, `data.is_validation_key`, with `holdout_fraction` = the presets'
+    theorem, `holdout.is_validation_key`, with `holdout_fraction` = the presets'
     `val_fraction`) are left out of BPE training: a `lines` vocabulary learns
     whole proof lines, and seeing the validation files would make every
     validation bits/byte optimistic. 0 trains on every file. BPE learns from at

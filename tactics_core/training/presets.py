@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, SPLITS  # data imports numpy only inside its functions
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION, SPLITS
 from tactics_core.common.errors import TacticsError
 from tactics_core.gpt.layouts import DEFAULT_LAYOUT, LAYOUTS, layout_named
 from tactics_core.gpt.model_config import GPTConfig

@@ -34,8 +34,8 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from tactics_core.common.errors import TacticsError
-from tactics_core.gpt import complete, corpus, data, evaluate, prover_figures, prover_replica
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
+from tactics_core.gpt import complete, corpus, evaluate, holdout, prover_figures, prover_replica
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION  # used when no model is chosen yet
 from tactics_core.gpt.layouts import Layout
 
 from ...messages import JobDone
@@ -201,7 +201,7 @@ class PlaygroundScreen(WorkScreen):
                 completer = completer or complete.Completer.load(model)
                 val_fraction = evaluate.val_fraction_of(completer)
             files = [f for f in corpus.iter_corpus(data_dir, progress=progress, cancel=cancel) if f.proof]
-            _, val = data.split_corpus(files, val_fraction=val_fraction)
+            _, val = holdout.split_corpus(files, val_fraction=val_fraction)
             if not val:
                 raise TacticsError(f"no validation goals with a proof in {data_dir}; choose another data folder (screen 1)")
             return GoalsRead(val[:500], model, completer)
