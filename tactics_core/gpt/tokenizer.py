@@ -27,6 +27,10 @@ sampler may stop on it. Tokenizers made by the original scripts have only
 `TacticsTokenizer.eos_id`).
 
 `tokenizers` is imported lazily so `tactics --help` stays fast.
+
+Why one module over 600 lines: loading and training build the same `tokenizers` pipeline per
+kind (`_new_tokenizer`, `detect_kind`), and every caller imports the tokenizer from one place;
+training is the last section, `train_tokenizer` and its stages.
 """
 
 from __future__ import annotations
