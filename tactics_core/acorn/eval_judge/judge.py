@@ -15,7 +15,7 @@ from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 
 from .setup import BASELINES, DEFAULT_TIMEOUT
 from .exports import check_policy, check_scorer_export, feature_catalog, policy_label, scorer_onnx
-from .run import EvalRun, run_eval
+from .run import EvalRun, FailedSearch, run_eval
 
 
 @dataclass
@@ -28,6 +28,7 @@ class BucketFigures:
     failures: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     summary: list[str] = field(default_factory=list)
+    failed: list[FailedSearch] = field(default_factory=list)  # the searches acorn named as failed (goal, reason, time)
 
     @property
     def success_rate(self) -> float | None:
@@ -36,7 +37,8 @@ class BucketFigures:
     def to_dict(self) -> dict:
         return {"searches": self.searches, "succeeded": self.succeeded, "success_rate": self.success_rate,
                 "avg_search_ms": self.avg_search_ms, "failures": dict(self.failures),
-                "seconds": round(self.seconds, 3), "summary": list(self.summary)}
+                "seconds": round(self.seconds, 3), "summary": list(self.summary),
+                "failed": [f.to_dict() for f in self.failed]}
 
 
 @dataclass
@@ -195,7 +197,7 @@ def judge(
             request = EvalRun(setup, group, policy, path, timeout, jobs, None, None, target)
             result = run_eval(request, inner, cancel)
             entry = BucketFigures(result.searches, result.succeeded, result.avg_search_ms, dict(result.failures),
-                                  result.seconds, list(result.summary))
+                                  result.seconds, list(result.summary), list(result.failed))
             if per_bucket:
                 fig.buckets[group[0]] = entry
             else:
