@@ -26,6 +26,10 @@ docs/prover.md for the measurements behind it):
 The generative prover's search budget is fixed at 5 s in acorn f47631b0
 (`GenerativeProverConfig::time_limit_secs`); `--timeout` reaches only the
 saturation prover. Reports say so rather than pretend otherwise.
+
+Why one module over 600 lines: each section (setup, modules and goals, verdicts, running acorn)
+speaks acorn f47631b0's words (its flags, its trace lines, its verdicts), and reads as one
+account of that binary; the parsers are pure functions, tested on its recorded transcripts.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from tactics_core.common.errors import Cancelled, TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
@@ -85,7 +89,7 @@ class AcornSetup:
 
     binary: Path
     acornlib: Path
-    ort_lib: Optional[Path] = None
+    ort_lib: Path | None = None
 
     def environment(self) -> dict[str, str]:
         """The acorn process's environment: ours, plus ONNX Runtime's folder on LD_LIBRARY_PATH."""
@@ -315,9 +319,9 @@ class GoalResult:
     name: str
     line: int
     outcome: str  # proved | timeout | exhaustion | constraints | inconsistent | crashed | error | not run
-    seconds: Optional[float] = None  # search time: acorn's own for failures, from its log for proofs
-    proof: Optional[list[str]] = None  # the lines acorn accepted, for a proved goal
-    message: Optional[str] = None  # acorn's words for a crash or an error
+    seconds: float | None = None  # search time: acorn's own for failures, from its log for proofs
+    proof: list[str] | None = None  # the lines acorn accepted, for a proved goal
+    message: str | None = None  # acorn's words for a crash or an error
 
     @property
     def proved(self) -> bool:
@@ -337,13 +341,13 @@ class Verdict:
     """One goal's result as read from one acorn process (no module or line yet)."""
 
     outcome: str
-    seconds: Optional[float] = None
-    proof: Optional[tuple[str, ...]] = None
-    message: Optional[str] = None
-    name: Optional[str] = None
+    seconds: float | None = None
+    proof: tuple[str, ...] | None = None
+    message: str | None = None
+    name: str | None = None
 
 
-def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tuple[list[Verdict], Optional[str]]:
+def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tuple[list[Verdict], str | None]:
     """Read one `reprove MODULE:LINE` process: (verdicts in search order, a fatal message or None).
 
     `stamped` is (seconds since the start, line) per output line, so a proof's
@@ -352,10 +356,10 @@ def parse_goal_run(stamped: Sequence[tuple[float, str]], returncode: int) -> tup
     panic before any search is the fatal message (e.g. the model did not load).
     """
     verdicts: list[Verdict] = []
-    started: Optional[float] = None  # time of the current search's `setting goal`
-    proof: Optional[list[str]] = None  # lines of a `concrete proof:` being read
-    proof_seconds: Optional[float] = None
-    fatal: Optional[str] = None
+    started: float | None = None  # time of the current search's `setting goal`
+    proof: list[str] | None = None  # lines of a `concrete proof:` being read
+    proof_seconds: float | None = None
+    fatal: str | None = None
     i = 0
     lines = [(t, s.rstrip("\n")) for t, s in stamped]
 
@@ -440,7 +444,7 @@ class _Tally:
         """Goals proved with no line at all: acorn's checker closed them before the first attempt."""
         return sum(g.proved and not g.proof for g in self.all_goals())
 
-    def median_proof_seconds(self) -> Optional[float]:
+    def median_proof_seconds(self) -> float | None:
         times = [g.seconds for g in self.all_goals() if g.proved and g.seconds is not None]
         return round(statistics.median(times), 3) if times else None
 
@@ -469,7 +473,7 @@ class ProverResult(_Tally):
 
     prover: str
     modules: list[ModuleResult] = field(default_factory=list)
-    search_seconds: Optional[float] = None  # the budget per goal that acorn applied
+    search_seconds: float | None = None  # the budget per goal that acorn applied
 
     def all_goals(self) -> list[GoalResult]:
         return [g for m in self.modules for g in m.goals]
@@ -482,20 +486,20 @@ class ProverResult(_Tally):
 @dataclass
 class ProveReport:
     model: str
-    export: Optional[str]
+    export: str | None
     acorn: str
     acornlib: str
     timeout: float
     jobs: int
     results: list[ProverResult] = field(default_factory=list)
     seconds: float = 0.0
-    sample: Optional[dict] = None  # the goals judged when they are a sample (goal_sample.GoalSample.to_dict())
-    sample_summary: Optional[str] = None  # its one line
+    sample: dict | None = None  # the goals judged when they are a sample (goal_sample.GoalSample.to_dict())
+    sample_summary: str | None = None  # its one line
 
-    def result(self, prover: str) -> Optional[ProverResult]:
+    def result(self, prover: str) -> ProverResult | None:
         return next((r for r in self.results if r.prover == prover), None)
 
-    def figures(self) -> Optional[dict]:
+    def figures(self) -> dict | None:
         """The split's figures (`split_figures`), when the model was judged."""
         model = self.result("model")
         return None if model is None else split_figures(model, self.result("saturation"))
@@ -517,7 +521,7 @@ def _goal_id(goal: GoalResult) -> tuple[str, int, str]:
     return goal.module, goal.line, goal.name
 
 
-def split_figures(model: ProverResult, saturation: Optional[ProverResult] = None) -> dict:
+def split_figures(model: ProverResult, saturation: ProverResult | None = None) -> dict:
     """What the bench prints for one split, from the per-goal results of the model's run and of
     saturation's on the same goals: proved, by the model's own lines, with no line (acorn's checker
     alone), acorn crashes, median time to proof, and the goals the model proved that saturation
@@ -543,7 +547,7 @@ def split_figures(model: ProverResult, saturation: Optional[ProverResult] = None
     return out
 
 
-def _median(times: list[float]) -> Optional[float]:
+def _median(times: list[float]) -> float | None:
     return round(statistics.median(times), 3) if times else None
 
 
@@ -652,7 +656,7 @@ def list_goals(setup: AcornSetup, library: Path, module: str, cancel: CancelToke
 
 
 def prove_goals(
-    setup: AcornSetup, library: Path, module: str, goals: Sequence[Goal], export: Optional[Path],
+    setup: AcornSetup, library: Path, module: str, goals: Sequence[Goal], export: Path | None,
     timeout: float, cancel: CancelToken | None = None,
 ) -> list[GoalResult]:
     """Search the goals that start on one line (usually one) in one acorn process."""
@@ -701,7 +705,7 @@ GoalChooser = Callable[[str, Sequence[Goal]], Sequence[Goal]]
 def prove_modules(
     setup: AcornSetup,
     modules: Sequence[str],
-    export: Optional[Path],
+    export: Path | None,
     timeout: float = GENERATIVE_SECONDS,
     baseline: bool = False,
     jobs: int = 1,
@@ -718,7 +722,7 @@ def prove_modules(
     goals (a sample's goal lines); every prover judges the same ones.
     """
     stop = _LinkedCancel(cancel)  # one failed goal stops the processes still running beside it
-    provers: list[tuple[str, Optional[Path]]] = []
+    provers: list[tuple[str, Path | None]] = []
     if export is not None:
         provers.append(("model", export))
     if baseline or export is None:
@@ -796,7 +800,7 @@ def prove(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_goal: GoalCallback | None = None,
-    sample: Optional["GoalSample"] = None,
+    sample: GoalSample | None = None,
 ) -> ProveReport:
     """`tactics prove`: judge a model (an export folder or a checkpoint, exported first) with the real prover.
 
@@ -821,7 +825,7 @@ def prove(
     else:
         chosen = select_modules(setup.acornlib, modules)
     model_path = Path(model)
-    temp: Optional[Path] = None
+    temp: Path | None = None
     try:
         if model_path.is_dir():
             if not (model_path / EXPORT_MODEL_FILE).is_file():

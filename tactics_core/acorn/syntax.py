@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 # acorn's src/syntax/token.rs: binary_precedence, unary_precedence.
 BINARY = {
@@ -105,7 +105,7 @@ class Binder:
 class IfElse:
     cond: "Node"
     then: "Node"
-    other: Optional["Node"]
+    other: "Node" | None
 
 
 @dataclass
@@ -133,11 +133,11 @@ class _Parser:
         self.t = tokens
         self.i = 0
 
-    def peek(self, k: int = 0) -> Optional[str]:
+    def peek(self, k: int = 0) -> str | None:
         j = self.i + k
         return self.t[j] if j < len(self.t) else None
 
-    def take(self, expected: Optional[str] = None) -> str:
+    def take(self, expected: str | None = None) -> str:
         tok = self.peek()
         if tok is None or (expected is not None and tok != expected):
             raise AcornSyntaxError(f"expected {expected or 'a token'}, found {tok!r}")
@@ -364,8 +364,8 @@ class Printer:
     behind a method alias (`alias`); `numerals` is the module's numerals type, whose numerals
     acorn writes bare (`Nat.0` -> `0`)."""
 
-    scope: Optional[object] = None
-    numerals: Optional[str] = None
+    scope: object | None = None
+    numerals: str | None = None
     next_x: int = 0
     next_k: int = 0
     names: dict = field(default_factory=dict)  # source name -> printed name (bound variables)
@@ -399,7 +399,7 @@ class Printer:
             arg = _paren(arg)
         return _Out(f"-{arg.text}" if op == "-" else f"{op} {arg.text}", UNARY[op], unary=True)
 
-    def _head(self, node: Node, call: Optional[Call]) -> _Out:
+    def _head(self, node: Node, call: Call | None) -> _Out:
         """A callee or a constant, with the type arguments the generator would write."""
         base = node.fn if isinstance(node, TypeArgs) else node
         decided = self.scope.explicit(node, call, self.local) if self.scope is not None else None
@@ -412,7 +412,7 @@ class Printer:
             return _Out(out.text + "[" + ", ".join(decided) + "]", APPLY)
         return out
 
-    def _alias(self, node: Dot) -> Optional[str]:
+    def _alias(self, node: Dot) -> str | None:
         return self.scope.alias(node.left, node.attr, self.local) if self.scope is not None else None
 
     def _expr(self, node: Node) -> _Out:
@@ -486,6 +486,6 @@ class Printer:
         raise AcornSyntaxError(f"cannot print {type(node).__name__}")
 
 
-def counterfactual(claim: str, scope=None, numerals: Optional[str] = None) -> str:
+def counterfactual(claim: str, scope=None, numerals: str | None = None) -> str:
     """A theorem claim's `@C` as acorn f47631b0 prints it (the negated claim)."""
     return Printer(scope, numerals).code(negate(strip_parens(parse(claim))))

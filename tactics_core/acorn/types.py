@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 from tactics_core.acorn import syntax as syn
 
@@ -36,7 +35,7 @@ class Sig:
     """A constant's signature: type parameters, argument types, result type (None: a value)."""
 
     params: tuple
-    args: Optional[tuple]
+    args: tuple | None
     ret: object
 
     def value_type(self):
@@ -62,7 +61,7 @@ def _type(text: str):
     return syn.strip_type(syn.parse(text))
 
 
-def _params(text: Optional[str]) -> tuple:
+def _params(text: str | None) -> tuple:
     if not text:
         return ()
     return tuple(p.split(":")[0].strip() for p in _split_top(text[1:-1]))
@@ -94,7 +93,7 @@ def module_name(rel: str) -> str:
 
 @dataclass
 class ModuleInfo:
-    numerals: Optional[str] = None
+    numerals: str | None = None
     imports: dict = field(default_factory=dict)  # name -> module
 
 
@@ -112,7 +111,7 @@ class Library:
     def add_module(self, rel: str, text: str) -> None:
         module = module_name(rel)
         info = self.modules.setdefault(module, ModuleInfo())
-        owner: Optional[tuple] = None  # (type name, self type, kind) while inside attributes/structure/inductive
+        owner: tuple | None = None  # (type name, self type, kind) while inside attributes/structure/inductive
         depth = 0
         for raw in text.split("\n"):
             line = raw.split("//", 1)[0].strip()
@@ -191,12 +190,12 @@ class Library:
                 args = tuple(_type(a) for a in _split_top(m.group(2))) if m.group(2) else None
                 table.setdefault(m.group(1), Sig(params, args, self_type))
 
-    def numerals(self, module: str) -> Optional[str]:
+    def numerals(self, module: str) -> str | None:
         """The type a module's bare numerals have (its last `numerals` line)."""
         info = self.modules.get(module)
         return info.numerals if info is not None else None
 
-    def constant(self, module: str, name: str) -> Optional[Sig]:
+    def constant(self, module: str, name: str) -> Sig | None:
         """The signature `name` means in `module`: its own, an imported one, or the only one."""
         found = self.constants.get(name)
         if not found:
@@ -288,12 +287,12 @@ class TypeScope:
             scope.variables[name.strip()] = _type(t)
         return scope
 
-    def _sig(self, node) -> Optional[Sig]:
+    def _sig(self, node) -> Sig | None:
         if isinstance(node, syn.Name) and node.text not in self.variables:
             return self.library.constant(self.module, node.text)
         return None
 
-    def _attr(self, type_, attr: str) -> Optional[tuple]:
+    def _attr(self, type_, attr: str) -> tuple | None:
         """(Sig, bindings of the owner's parameters) of `attr` on a value of type_."""
         if isinstance(type_, syn.Name):
             name, actual = type_.text, []
@@ -316,7 +315,7 @@ class TypeScope:
         owner = self.library.type_params.get(name, ())
         return sig, dict(zip(owner, actual))
 
-    def type_of(self, node, local: Optional[dict] = None):
+    def type_of(self, node, local: dict | None = None):
         local = local or {}
         try:
             return self._type_of(node, local)
@@ -386,7 +385,7 @@ class TypeScope:
             return self._type_of(node.then, local)
         return None
 
-    def bind(self, sig: Sig, fn, args: list, local: dict) -> Optional[dict]:
+    def bind(self, sig: Sig, fn, args: list, local: dict) -> dict | None:
         """The callee's type parameters: written in the source, or unified from the arguments."""
         if isinstance(fn, syn.TypeArgs):
             return dict(zip(sig.params, fn.types)) if len(fn.types) == len(sig.params) else None
@@ -399,7 +398,7 @@ class TypeScope:
                 return None
         return bound
 
-    def static_inferable(self, owner: str, attr: str, nargs: int) -> Optional[bool]:
+    def static_inferable(self, owner: str, attr: str, nargs: int) -> bool | None:
         """Whether `Owner[T].attr(args)` prints without `[T]`: each of the owner's parameters is
         the declared type of one of the arguments given. None: the attribute is unknown."""
         sig = self.library.attributes.get(owner, {}).get(attr)
@@ -410,7 +409,7 @@ class TypeScope:
         given = declared[:nargs]
         return all(any(isinstance(a, syn.Name) and a.text == p for a in given) for p in params)
 
-    def alias(self, receiver, attr: str, local: dict) -> Optional[str]:
+    def alias(self, receiver, attr: str, local: dict) -> str | None:
         """The function behind `receiver.attr` when its type's attribute is `let attr = function`
         (acorn prints `function(receiver)(args)`)."""
         if not any(attr in table for table in self.library.aliases.values()):
@@ -419,7 +418,7 @@ class TypeScope:
         name = t.text if isinstance(t, syn.Name) else (t.fn.text if isinstance(t, syn.TypeArgs) and isinstance(t.fn, syn.Name) else None)
         return self.library.aliases.get(name, {}).get(attr) if name else None
 
-    def explicit(self, head, call, local: dict) -> Optional[list]:
+    def explicit(self, head, call, local: dict) -> list | None:
         """The type arguments acorn prints for a callee: [] none, a list of type texts, None: unknown."""
         name = head.fn if isinstance(head, syn.TypeArgs) else head
         sig = self._sig(name)

@@ -165,7 +165,7 @@ def _prover_rollout(export: Path, goal: Path) -> None:
 def _validation_goal(ws: Workspace) -> Path | None:
     """A proof file from the validation split (by theorem) that has proof lines."""
     from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, is_validation_key
+    from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION, is_validation_key
 
     for proof in iter_corpus(ws.data_dir, on_problem=lambda problem: None):
         if proof.proof and is_validation_key(proof.theorem_key(), DEFAULT_VAL_FRACTION):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.workspace import CHECKPOINT_DIR, DATA_DIR, TOKENIZER_FILE
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION
 from tactics_core.gpt.tokenizer import DEFAULT_SAMPLE_BYTES
 
 # Kept here (not imported from ..tokenizer) only to stay importable without work at --help time;

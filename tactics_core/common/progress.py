@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from tactics_core.common.errors import Cancelled
 
 # progress(done, total, message): total is None when unknown.
-ProgressFn = Callable[[int, Optional[int], str], None]
+ProgressFn = Callable[[int, int | None, str], None]
 
 
 class CancelToken:
@@ -110,7 +110,7 @@ class KeepAlive:
     def __init__(self, progress: ProgressFn | None, interval: float = 1.0) -> None:
         self.progress = progress
         self.interval = interval
-        self._last: tuple[int, Optional[int], str] | None = None
+        self._last: tuple[int, int | None, str] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

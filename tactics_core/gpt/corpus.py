@@ -22,7 +22,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
@@ -90,7 +90,7 @@ class ProofFile:
     goal: tuple[str, ...]
     hypothesis: tuple[str, ...]
     counterfactual: tuple[str, ...]
-    proof: Optional[tuple[str, ...]]
+    proof: tuple[str, ...] | None
 
     @property
     def has_proof(self) -> bool:
@@ -383,10 +383,10 @@ def _proof_file_names(data_dir: Path) -> list[str]:
 @dataclass(frozen=True)
 class _Entry:
     path: Path
-    file: Optional[ProofFile]
+    file: ProofFile | None
     nbytes: int
     nchars: int
-    problem: Optional[Problem]
+    problem: Problem | None
 
 
 def _scan(

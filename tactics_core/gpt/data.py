@@ -1,19 +1,10 @@
-"""Training data: the train/validation split, the token cache, packed batches.
+"""Training data: the splits a layout's rows go to, packed batches, the dataset of a run.
+
+The hold-out (which files are validation) is `holdout.py`, the tokenized corpus
+`token_cache.py`; both are re-exported here, where the trainer has always found them.
 
 Why each piece exists:
 
-* **Split by theorem, stably.** Goal files of one theorem share its header, so
-  splitting by file would leak validation text into training. Each theorem key
-  is hashed (sha256) to a number in [0, 1); keys below `val_fraction` are
-  validation. Adding files never moves old ones between splits.
-  `training.split = "module"` hashes each file's acornlib module instead (from
-  the `manifest.jsonl` that `tactics import acornlib` writes beside the data
-  folder): validation is then whole modules, the new theories the prover meets.
-* **Token cache.** Tokenizing a corpus takes long; the token ids are kept in a
-  store under the workspace's `checkpoints/cache/` (`token_store`), one per
-  tokenizer and layout, keyed by each file's text: a second run tokenizes
-  nothing, a re-imported corpus only its changed files, and every process maps
-  the same pages read-only instead of holding the corpus.
 * **Two layouts** (`training.layout`):
   - `prover` (the default): each file becomes exactly the token stream the
     Acorn prover has in its cache (`prover.encode_stream`): the prompt without
@@ -40,311 +31,23 @@ Why each piece exists:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol, Sequence, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Protocol, Sequence
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
-from tactics_core.common.workspace import MANIFEST_FILE
+from tactics_core.gpt.holdout import (  # re-exported: the trainer and the CLI import them from here
+    DEFAULT_VAL_FRACTION, SPLITS, file_modules, is_validation_key, module_key, split_corpus, split_keys, stable_share,
+)
 from tactics_core.gpt.layouts import DEFAULT_LAYOUT, layout_named
+from tactics_core.gpt.token_cache import (  # re-exported, as above
+    ENCODE_CHUNK, CorpusFiles, TokenCache, file_encoder, load_token_cache, store_meta, token_byte_lengths,
+)
 
 IGNORE_INDEX = -100
 BUCKET_BATCHES = 16  # prover layout: streams are sorted by length within groups of this many batches
-
-T = TypeVar("T")
-
-# The share of theorems held out for validation unless a preset says otherwise
-# (`training.val_fraction`); the tokenizer's hold-out and the evaluator's split
-# default to it too, so all three agree on which theorems are unseen.
-DEFAULT_VAL_FRACTION = 0.1
-
-
-def is_validation_key(key: str, val_fraction: float) -> bool:
-    """True when the theorem `key` belongs to the validation split.
-
-    A pure function of the key: the split of a theorem never depends on which
-    other files are in the corpus.
-    """
-    return stable_share(key) < val_fraction
-
-
-def stable_share(text: str) -> float:
-    """A number in [0, 1) that depends on `text` only (sha256): the split's buckets, and the
-    stable samples of the tokenizer and the evaluator, which keep their members as files are added."""
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-
-
-SPLITS = ("theorem", "module")
-def file_modules(data_dir: str | os.PathLike) -> dict[str, str]:
-    """{proof file name: its source module}, from the manifest beside `data_dir`."""
-    data_dir = Path(data_dir)
-    manifest = data_dir.parent / MANIFEST_FILE
-    if not manifest.is_file():
-        raise TacticsError(
-            f'training.split = "module" needs {manifest} (written by `tactics import acornlib` beside the data '
-            f"folder) to know each file's module; import the corpus with it, or use split = \"theorem\""
-        )
-    modules: dict[str, str] = {}
-    with open(manifest, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                modules[str(row["file"])] = str(row["module"] or row["cert"])
-            except (ValueError, KeyError, TypeError):
-                raise TacticsError(f"{manifest}:{number}: not a manifest row with \"file\" and \"module\"; "
-                                   "import the corpus again") from None
-    return modules
-
-
-def split_keys(data_dir: str | os.PathLike, names: list[str], theorem_keys: list[str], split: str) -> list[str]:
-    """The key that decides each file's split: its theorem, or (`module`) its module."""
-    if split not in SPLITS:
-        raise TacticsError(f"training.split must be one of {', '.join(SPLITS)} (got {split!r})")
-    if split == "theorem":
-        return list(theorem_keys)
-    modules = file_modules(data_dir)
-    missing = [n for n in names if n not in modules]
-    if missing:
-        raise TacticsError(
-            f"{len(missing):,} files of {data_dir} are not in {Path(data_dir).parent / MANIFEST_FILE} "
-            f"(first: {missing[0]}); the manifest is of another import: import again, or use split = \"theorem\""
-        )
-    return [module_key(modules[n]) for n in names]
-
-
-def module_key(module: str) -> str:
-    """The split key of a module (never equal to a theorem's key)."""
-    return "module\0" + module
-
-
-def split_corpus(files: Iterable[T], val_fraction: float = DEFAULT_VAL_FRACTION) -> tuple[list[T], list[T]]:
-    """Split ProofFiles into (train, validation) by `theorem_key()`, keeping order."""
-    train: list[T] = []
-    val: list[T] = []
-    for f in files:
-        (val if is_validation_key(f.theorem_key(), val_fraction) else train).append(f)
-    return train, val
-
-
-# ----------------------------------------------------------------------------
-# The token cache
-
-CACHE_VERSION = 4  # 4: the content-keyed store (token_store)
-_ENCODE_CHUNK = 512
-
-
-def token_byte_lengths(tokenizer: Any) -> "np.ndarray":
-    """UTF-8 bytes each token id stands for (0 for special tokens).
-
-    Summed over the tokens scored this gives the exact byte count for bits
-    per byte: byte-level BPE tokens are byte strings, so a token that holds
-    half a character counts exactly its share.
-    """
-    import numpy as np
-
-    specials = set(tokenizer.special_tokens.values())
-    out = np.zeros(tokenizer.vocab_size, dtype=np.int32)
-    for i in range(tokenizer.vocab_size):
-        if i in specials:
-            continue
-        raw = tokenizer.token_bytes(i)
-        if raw is None:  # not a byte-level vocabulary: count the token's text
-            raw = tokenizer.token_pieces([i])[0].encode("utf-8")
-        out[i] = len(raw)
-    return out
-
-
-@dataclass
-class TokenCache:
-    """Every usable proof file of a corpus as token ids, in file-name order.
-
-    File i's tokens are `tokens[starts[i]:starts[i] + lengths[i]]`, views into the
-    memory-mapped content-keyed store (`token_store`): in the `file` layout encode(text)
-    then one separator (`<EOS>`, or `<PAD>` for tokenizers without one); in the `prover`
-    layout the untruncated prover stream (`prover.encode_stream`), whose first
-    `prompt_lens[i]` tokens are the prompt. `roles` gives each token's role as a
-    prediction target. `tokens` and `roles` may hold other files' tokens too (the store
-    keeps what earlier versions of the corpus needed): use the per-file views.
-    """
-
-    tokens: Any  # np.memmap / ndarray uint16 or int32: the store
-    roles: Any  # np.memmap / ndarray uint8 per store token: prover.ROLE_CONTEXT / ROLE_PROOF / ROLE_FED
-    starts: Any  # np.ndarray int64 per file: where its tokens start in `tokens`
-    lengths: Any  # np.ndarray int64 per file
-    prompt_lens: Any  # np.ndarray int64 per file: prompt tokens (prover layout; context tokens in file layout)
-    layout: str
-    names: list[str]
-    keys: list[str]  # theorem_key() per file
-    digests: list[bytes]  # token_store.content_digest of each file's text
-    file_bytes: Any  # np.ndarray int64: UTF-8 bytes of each file's text
-    token_bytes: Any  # np.ndarray int32 per vocab id
-    sep_id: int
-    learn_sep: bool  # True when sep is <EOS> (the model learns where a file ends)
-    pad_id: int
-    bytes_exact: bool  # token byte lengths add up to every file's byte count
-    path: Path | None  # the store folder (None: its index could not be written; the next load tokenizes again)
-    encoded: int  # files tokenized by this load (0: everything came from the store)
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def n_files(self) -> int:
-        return len(self.names)
-
-    @property
-    def from_cache(self) -> bool:
-        return self.encoded == 0
-
-    @property
-    def n_tokens(self) -> int:
-        """Tokens of this corpus (not of the whole store)."""
-        return int(self.lengths.sum())
-
-    def file_tokens(self, i: int):
-        s = int(self.starts[i])
-        return self.tokens[s : s + int(self.lengths[i])]
-
-
-class CorpusFiles(Sequence[Any]):
-    """The parsed proof files of a TokenCache, read from disk when asked for: a whole
-    acornlib's 200k ProofFiles would cost gigabytes held in a list."""
-
-    def __init__(self, data_dir: Path, names: list[str]) -> None:
-        self.data_dir = Path(data_dir)
-        self.names = names
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        from tactics_core.gpt.corpus import read_proof_file
-
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return read_proof_file(self.data_dir / self.names[i])
-
-
-def _store_meta(tokenizer: Any, layout: str) -> dict[str, Any]:
-    import numpy as np
-
-    sep_id = tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.pad_id
-    return {
-        "version": CACHE_VERSION,
-        "tokenizer_sha256": tokenizer.sha256,
-        "layout": layout,
-        "dtype": np.dtype(np.uint16 if tokenizer.vocab_size <= 65536 else np.int32).name,
-        "sep_id": int(sep_id),
-        "learn_sep": tokenizer.eos_id is not None,
-        "pad_id": int(tokenizer.pad_id),
-    }
-
-
-def load_token_cache(
-    data_dir: str | os.PathLike,
-    tokenizer: Any,
-    cache_dir: str | os.PathLike,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-    layout: str = DEFAULT_LAYOUT,
-    compact: bool = True,
-) -> tuple[TokenCache, CorpusFiles]:
-    """The tokenized corpus in `layout`: files whose text the store under `cache_dir` has
-    are taken from it, the others are tokenized and added (`token_store`).
-
-    Returns (cache, files). The corpus is streamed once (to key each file by its text);
-    nothing of it is held but names, keys and digests, so memory does not grow with the
-    corpus text. `compact=False` keeps unused store entries (the caller adds more next).
-    """
-    from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.token_store import content_digest, open_store
-
-    data_dir = Path(data_dir)
-    layout_named(layout)  # an unknown name fails here, before any work
-    skipped: list[str] = []
-
-    def on_problem(problem: Any) -> None:
-        skipped.append(f"{getattr(problem, 'file', '?')}: {getattr(problem, 'problem', problem)}")
-
-    meta = _store_meta(tokenizer, layout)
-    token_bytes = token_byte_lengths(tokenizer)
-    encode = _encoder(tokenizer, layout, meta["sep_id"])
-    names: list[str] = []
-    keys: list[str] = []
-    digests: list[bytes] = []
-    with open_store(cache_dir, meta) as store:
-        pending: list[Any] = []
-        pending_digests: list[bytes] = []
-
-        def flush() -> None:
-            store.add(pending, pending_digests, encode, token_bytes)
-            pending.clear()
-            pending_digests.clear()
-
-        def reading(done: int, total: int | None, message: str = "") -> None:
-            new = store.appended + len(pending)
-            report(progress, done, total, f"reading and tokenizing corpus ({new:,} new files)" if new
-                   else "reading corpus (token cache)")
-
-        for f in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
-            digest = content_digest(f.text())
-            names.append(f.name)
-            keys.append(f.theorem_key())
-            digests.append(digest)
-            if not store.has(digest) and digest not in pending_digests:
-                pending.append(f)
-                pending_digests.append(digest)
-                if len(pending) >= _ENCODE_CHUNK:
-                    flush()
-        if not names:
-            raise TacticsError(
-                f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
-            )
-        if pending:
-            flush()
-        store.mark_used(digests)
-        try:
-            store.commit(compact=compact)
-            path: Path | None = store.folder
-        except OSError:
-            path = None  # read-only folder: train anyway from what was written
-        view = store.view(digests)
-        tokens, roles = store.maps()
-        encoded = store.appended
-    cache = TokenCache(
-        tokens=tokens,
-        roles=roles,
-        starts=view.starts,
-        lengths=view.lengths,
-        prompt_lens=view.prompt_lens,
-        layout=layout,
-        names=names,
-        keys=keys,
-        digests=digests,
-        file_bytes=view.file_bytes,
-        token_bytes=token_bytes,
-        sep_id=int(meta["sep_id"]),
-        learn_sep=bool(meta["learn_sep"]),
-        pad_id=int(meta["pad_id"]),
-        bytes_exact=view.bytes_exact,
-        path=path,
-        encoded=encoded,
-        skipped=skipped,
-    )
-    report(progress, len(names), len(names), f"token cache: {encoded:,} files tokenized, "
-           f"{len(names) - encoded:,} reused" if encoded else "token cache reused")
-    return cache, CorpusFiles(data_dir, names)
-
-
-def _encoder(tokenizer: Any, layout: str, sep_id: int):
-    """encode(files) -> per file (ids, roles, prompt tokens, UTF-8 bytes) in `layout`."""
-    encoding = layout_named(layout)
-    return lambda files: encoding.encode_files(tokenizer, list(files), sep_id)
 
 
 # ----------------------------------------------------------------------------
@@ -817,14 +520,14 @@ def _with_variants(cache: TokenCache, files: Sequence[Any], train_idx: list[int]
     from tactics_core.gpt.augment import variants
     from tactics_core.gpt.token_store import content_digest, open_store
 
-    meta = _store_meta(tokenizer, cache.layout)
-    encode = _encoder(tokenizer, cache.layout, cache.sep_id)
+    meta = store_meta(tokenizer, cache.layout)
+    encode = file_encoder(tokenizer, cache.layout, cache.sep_id)
     digests: list[bytes] = []
     with open_store(cache_dir, meta) as store:
-        for lo in range(0, len(train_idx), _ENCODE_CHUNK):
+        for lo in range(0, len(train_idx), ENCODE_CHUNK):
             check(cancel)
             report(progress, lo, len(train_idx), f"renaming variables ({count} copies per training file)")
-            copies = [v for i in train_idx[lo : lo + _ENCODE_CHUNK] for v in variants(files[i], count, seed)]
+            copies = [v for i in train_idx[lo : lo + ENCODE_CHUNK] for v in variants(files[i], count, seed)]
             chunk = [content_digest(v.text()) for v in copies]
             new = {d: v for d, v in zip(chunk, copies) if not store.has(d)}
             if new:

@@ -23,7 +23,6 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 from tactics_core.common.atomic import swap_dir
 from tactics_core.common.errors import TacticsError
@@ -125,7 +124,7 @@ def _degree(e: Expr) -> int:
     return 1
 
 
-def _rewrite_here(e: Expr, world: World) -> Optional[tuple[Expr, str]]:
+def _rewrite_here(e: Expr, world: World) -> tuple[Expr, str] | None:
     """Apply the first rule that matches at the root of `e`, or None."""
     kind = e[0]
     if kind == "*":
@@ -184,7 +183,7 @@ def _rewrite_here(e: Expr, world: World) -> Optional[tuple[Expr, str]]:
     return None
 
 
-def rewrite_once(e: Expr, world: World) -> Optional[tuple[Expr, str]]:
+def rewrite_once(e: Expr, world: World) -> tuple[Expr, str] | None:
     """One leftmost-innermost rewrite of `e`: (new expression, rule name), or None if normal.
 
     Innermost first, as a person simplifies: sub-terms are cleaned up before
@@ -198,7 +197,7 @@ def rewrite_once(e: Expr, world: World) -> Optional[tuple[Expr, str]]:
     return _rewrite_here(e, world)
 
 
-def normalise(e: Expr, world: World, limit: int = MAX_STEPS) -> Optional[list[tuple[Expr, str]]]:
+def normalise(e: Expr, world: World, limit: int = MAX_STEPS) -> list[tuple[Expr, str]] | None:
     """The rewrite chain from `e` to its normal form, or None if longer than `limit`."""
     chain: list[tuple[Expr, str]] = []
     while True:
@@ -281,7 +280,7 @@ def _step_lines(start: Expr, chain: list[tuple[Expr, str]], world: World) -> lis
     return lines
 
 
-def _identity_theorem(rng: random.Random, world: World, index: int) -> Optional[list[GoalFile]]:
+def _identity_theorem(rng: random.Random, world: World, index: int) -> list[GoalFile] | None:
     expr = _random_expr(rng, world, rng.choice((2, 3, 3, 4)), rng.choice(("ab", "abc", "abc")))
     chain = normalise(expr, world)
     if not chain or not variables(expr):
@@ -329,7 +328,7 @@ def _identity_theorem(rng: random.Random, world: World, index: int) -> Optional[
     return files
 
 
-def _implication_theorem(rng: random.Random, world: World, index: int) -> Optional[list[GoalFile]]:
+def _implication_theorem(rng: random.Random, world: World, index: int) -> list[GoalFile] | None:
     """`c = E implies c op F = N`: substitute the hypothesis, then normalise."""
     value = _random_expr(rng, world, rng.choice((1, 2, 2)), "ab")
     other = _random_expr(rng, world, rng.choice((0, 1, 1)), "ab")
@@ -420,7 +419,7 @@ class DemoReport:
 
 
 def write_demo_corpus(
-    data_dir: Union[str, os.PathLike] = "data/proofs",
+    data_dir: str | os.PathLike = "data/proofs",
     files: int = DEFAULT_FILES,
     seed: int = 0,
     force: bool = False,

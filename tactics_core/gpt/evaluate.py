@@ -34,7 +34,7 @@ The figures of the model's own layout:
   < i, and it is a hit when one of k candidates equals line i after whitespace
   normalisation.
 
-The split is the trainer's: `data.is_validation_key(file.theorem_key(),
+The split is the trainer's: `holdout.is_validation_key(file.theorem_key(),
 val_fraction)` with the checkpoint's (or export's) val_fraction, so no
 theorem seen in training is scored.
 
@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import DATA_DIR
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION
 from tactics_core.gpt.layouts import FILE
 
 if TYPE_CHECKING:
@@ -154,43 +154,44 @@ def file_nll(backend: Backend, ids: list[int], sep: int, learn_sep: bool) -> tup
     return total, count
 
 
-def evaluate(
-    model_path: str | os.PathLike,
-    data_dir: str | os.PathLike = DATA_DIR,
-    k: int = 8,
-    limit: int | None = None,
-    sample: int = EVAL_SAMPLE,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
-    temperature: float = 0.0,
-    max_tokens: int = 100,
-    device: str = "cpu",
-    threads: int | None = None,
-    seed: int = 0,
-    completer: Any = None,
-    all_files: bool = False,
-    time_attempts: bool = True,
-    layout_exact_match: bool = True,
-) -> EvalReport:
-    """Score a checkpoint or export folder on the validation split of `data_dir`
-    (every file with `all_files`, for a corpus the model never saw)."""
-    from tactics_core.gpt.complete import Completer, normalize_line
-    from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.data import file_modules, is_validation_key, module_key, stable_share
-
+def _check_arguments(k: int, limit: int | None, sample: int) -> None:
+    """Refuse a k, limit or sample no evaluation can mean, before the model loads."""
     if k < 1:
         raise TacticsError(f"--k must be at least 1, got {k}")
     if limit is not None and limit < 1:
         raise TacticsError(f"--limit must be at least 1, got {limit}")
     if sample < 0:
         raise TacticsError(f"--sample must be 0 (every goal) or positive, got {sample}")
-    start = time.perf_counter()
-    completer = completer or Completer.load(model_path, device=device, threads=threads)
-    tokenizer = completer.tokenizer
+
+
+@dataclass
+class Selection:
+    """The goals an evaluation scores, and what the choice of them says in the report."""
+
+    files: list[Any]  # the ProofFiles scored, by file name (or in corpus order under a limit)
+    in_split: int | None  # goals in the split (None when a limit stopped the count early)
+    skipped: list[Any]  # the corpus's unreadable files (`corpus.Problem`s)
+    val_fraction: float
+    split_by: str  # `theorem` or `module`
+
+
+def select_files(
+    completer: Any,
+    data_dir: str | os.PathLike,
+    limit: int | None = None,
+    sample: int = EVAL_SAMPLE,
+    all_files: bool = False,
+    cancel: CancelToken | None = None,
+) -> Selection:
+    """The model's own validation split of `data_dir` (every file with `all_files`), cut to the
+    first `limit` files or to a stable sample of `sample` (by file name), so that no theorem seen
+    in training is scored and a rerun scores the same goals."""
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.holdout import file_modules, is_validation_key, module_key, stable_share
+
     val_fraction = val_fraction_of(completer)
     split_by = split_of(completer)
     modules = file_modules(data_dir) if split_by == "module" and not all_files else None
-
     skipped: list[Any] = []
     files = []
     kept: list[tuple[float, str, Any]] = []  # a heap of the `sample` files with the lowest share
@@ -220,149 +221,278 @@ def evaluate(
             f"{data_dir}: no file falls in the validation split (split by {split_by}, val_fraction {val_fraction}); "
             "evaluate on a larger corpus"
         )
-    total_lines = sum(len(pf.proof or ()) for pf in files)
-    total_work = len(files) * 2 + total_lines * 2
-    done = 0
+    return Selection(files, None if limit is not None else in_split, skipped, val_fraction, split_by)
 
-    # The prover's stream: proof bits per byte (and, for a prover-layout model, its bpb).
-    stream_nll = stream_tokens = stream_bytes = 0.0
-    proof_nll = 0.0
-    proof_tokens = proof_bytes = 0
+
+class _Ticks:
+    """One progress count over every stage, so the bar runs once from 0 to the whole work."""
+
+    def __init__(self, progress: ProgressFn | None, total: int):
+        self.progress = progress
+        self.total = total
+        self.done = 0
+
+    def add(self, n: int, message: str) -> None:
+        self.done += n
+        report(self.progress, self.done, self.total, message)
+
+
+@dataclass
+class StreamFigures:
+    """The prover's stream scored: all its targets (a prover-layout model's bpb) and its proof lines."""
+
+    nll: float = 0.0
+    tokens: float = 0.0
+    bytes: float = 0.0
+    proof_nll: float = 0.0
+    proof_tokens: int = 0
+    proof_bytes: int = 0
+
+    @property
+    def proof_bpb(self) -> float | None:
+        return self.proof_nll / math.log(2) / self.proof_bytes if self.proof_bytes else None
+
+
+def stream_figures(completer: Any, files: list[Any], ticks: _Ticks | None = None,
+                   cancel: CancelToken | None = None) -> StreamFigures:
+    """Proof bits per byte in the prover's stream (what the prover asks the model to write),
+    one pass per goal; the same pass is a prover-layout model's own bits per byte."""
+    figures = StreamFigures()
     for pf in files:
         check(cancel)
         t, b, pn, pt, pb = stream_nll_of(completer, pf)
-        stream_nll += t
-        stream_tokens += b[0]
-        stream_bytes += b[1]
-        proof_nll += pn
-        proof_tokens += pt
-        proof_bytes += pb
-        done += 1
-        report(progress, done, total_work, f"proof bits per byte: {pf.name}")
-    proof_bpb = proof_nll / math.log(2) / proof_bytes if proof_bytes else None
+        figures.nll += t
+        figures.tokens += b[0]
+        figures.bytes += b[1]
+        figures.proof_nll += pn
+        figures.proof_tokens += pt
+        figures.proof_bytes += pb
+        if ticks:
+            ticks.add(1, f"proof bits per byte: {pf.name}")
+    return figures
 
-    # Bits per byte of what the model was trained on: for the prover's stream, the figures above.
+
+def layout_nll(completer: Any, files: list[Any], stream: StreamFigures, ticks: _Ticks | None = None,
+               cancel: CancelToken | None = None) -> tuple[float, int, int]:
+    """(NLL, tokens, bytes) of the files as the model was trained on them: for a prover-stream
+    layout the stream's figures, otherwise each file's text and end token in context windows."""
     if completer.trained_on.prover_stream:
-        nll, n_tokens, n_bytes = stream_nll, int(stream_tokens), int(stream_bytes)
-        done += len(files)
-    else:
-        learn_sep = tokenizer.eos_id is not None
-        sep = tokenizer.eos_id if learn_sep else tokenizer.pad_id
-        nll = 0.0
-        n_tokens = 0
-        n_bytes = 0
-        texts = [pf.text() for pf in files]
-        for pf, text, ids in zip(files, texts, tokenizer.encode_batch(texts)):
-            check(cancel)
-            loss, count = file_nll(completer.backend, ids, sep, learn_sep)
-            nll += loss
-            n_tokens += count
-            n_bytes += len(text.encode("utf-8"))
-            done += 1
-            report(progress, done, total_work, f"bits per byte: {pf.name}")
-    bpb = nll / math.log(2) / n_bytes if n_bytes else None
+        if ticks:
+            ticks.done += len(files)
+        return stream.nll, int(stream.tokens), int(stream.bytes)
+    tokenizer = completer.tokenizer
+    learn_sep = tokenizer.eos_id is not None
+    sep = tokenizer.eos_id if learn_sep else tokenizer.pad_id
+    nll = 0.0
+    n_tokens = n_bytes = 0
+    texts = [pf.text() for pf in files]
+    for pf, text, ids in zip(files, texts, tokenizer.encode_batch(texts)):
+        check(cancel)
+        loss, count = file_nll(completer.backend, ids, sep, learn_sep)
+        nll += loss
+        n_tokens += count
+        n_bytes += len(text.encode("utf-8"))
+        if ticks:
+            ticks.add(1, f"bits per byte: {pf.name}")
+    return nll, n_tokens, n_bytes
 
-    # The prover's way: exact match@k with gold lines accepted in turn, first lines, overflow.
+
+@dataclass
+class ProverMatch:
+    """The prover's way, summed over goals (`prover_replica.score_goal`'s figures)."""
+
+    lines: int = 0
+    matched: int = 0
+    markers: int = 0  # goals whose first sampled line is empty or a section marker
+    overflow: int = 0  # goals with a proof that does not fit the context
+    with_proof: int = 0
+    samples: int = 0
+    crash_lines: int = 0
+
+
+def prover_match(completer: Any, files: list[Any], k: int, seed: int = 0, ticks: _Ticks | None = None,
+                 cancel: CancelToken | None = None) -> ProverMatch:
+    """Exact match@k the prover's way (gold lines accepted in turn), first-line markers, overflow
+    and lines acorn crashes on: what the prover would meet, whatever layout the model knows."""
     from tactics_core.gpt.prover_replica import ProverSession, score_goal
 
-    p_lines = p_matched = markers = overflow = with_proof = samples = crash_lines = 0
+    total = ProverMatch()
     for g, pf in enumerate(files):
         check(cancel)
-        session = ProverSession(completer.backend, tokenizer, pf, seed=seed + g)
+        session = ProverSession(completer.backend, completer.tokenizer, pf, seed=seed + g)
         figures = score_goal(session, list(pf.proof or ()), k, cancel)
-        p_lines += figures.lines
-        p_matched += figures.matched
-        markers += int(figures.first_line_marker)
-        samples += figures.samples
-        crash_lines += figures.crash_lines
+        total.lines += figures.lines
+        total.matched += figures.matched
+        total.markers += int(figures.first_line_marker)
+        total.samples += figures.samples
+        total.crash_lines += figures.crash_lines
         if pf.proof:
-            with_proof += 1
-            overflow += int(figures.overflow)
-        done += 1 + figures.lines
-        report(progress, done, total_work, f"prover exact match@{k}: {p_matched}/{p_lines}")
-    attempt_rate = measure_attempts(completer, files[:TIMED_GOALS], seed) if time_attempts else None
+            total.with_proof += 1
+            total.overflow += int(figures.overflow)
+        if ticks:
+            ticks.add(1 + figures.lines, f"prover exact match@{k}: {total.matched}/{total.lines}")
+    return total
 
-    # Next-line exact match@k.
-    lines = matched = truncated = goals_with_proof = no_room = 0
+
+@dataclass
+class LineMatch:
+    """Next-line exact match@k in the model's own layout."""
+
+    lines: int = 0
+    matched: int = 0
+    truncated: int = 0  # prompts longer than the context, cut
+    goals_with_proof: int = 0
+    no_room: int = 0  # lines with no room left in the context (misses)
+
+
+def line_match(completer: Any, files: list[Any], k: int, temperature: float = 0.0, max_tokens: int = 100,
+               seed: int = 0, ticks: _Ticks | None = None, cancel: CancelToken | None = None,
+               score: bool = True) -> LineMatch:
+    """Next-line exact match@k with the model's own prompt (goal + gold lines before it);
+    with `score` False only the goals with a proof are counted."""
+    from tactics_core.gpt.complete import normalize_line
+
+    total = LineMatch()
     for pf in files:
         proof = list(pf.proof or ())
         if proof:
-            goals_with_proof += 1
-        if not layout_exact_match:
+            total.goals_with_proof += 1
+        if not score:
             continue
         for i, target in enumerate(proof):
             check(cancel)
             want = normalize_line(target)
             if want:
-                budget = len(tokenizer.encode(target)) + EXTRA_TOKENS
-                try:
-                    result = completer.complete(
-                        pf,
-                        proof_so_far=proof[:i],
-                        n=k,
-                        temperature=temperature,
-                        max_tokens=min(max_tokens, budget),
-                        seed=seed + lines,
-                        cancel=cancel,
-                    )
-                except TacticsError:  # no room left in the context: a miss, as in the prover
-                    result = None
-                    no_room += 1
-                lines += 1
-                if result is not None:
-                    truncated += int(result.truncated)
-                    if any(normalize_line(c.text) == want for c in result.candidates[:k]):
-                        matched += 1
-            done += 1
-            report(progress, done, total_work, f"exact match@{k}: {matched}/{lines}")
-    report(progress, total_work, total_work, "done")
-    notes = []
-    if no_room:
-        notes.append(f"{no_room} of {lines} line(s) had no room left in the context (counted as misses)")
-    if truncated:
-        notes.append(f"{truncated} of {lines} prompt(s) were longer than the context and were cut")
-    if skipped:
-        notes.append(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+                total.lines += 1
+                hit, truncated = _line_hit(completer, pf, proof[:i], target, want, k, temperature, max_tokens,
+                                           seed + total.lines - 1, cancel)
+                total.no_room += int(hit is None)
+                total.truncated += int(truncated)
+                total.matched += int(bool(hit))
+            if ticks:
+                ticks.add(1, f"exact match@{k}: {total.matched}/{total.lines}")
+    return total
+
+
+def _line_hit(completer: Any, pf: Any, before: list[str], target: str, want: str, k: int, temperature: float,
+              max_tokens: int, seed: int, cancel: CancelToken | None) -> tuple[bool | None, bool]:
+    """(whether one of k candidates is the line, whether the prompt was cut); None: no room left
+    in the context, a miss as in the prover. A candidate this much longer than the line can not
+    equal it, so decoding stops there."""
+    from tactics_core.gpt.complete import normalize_line
+
+    budget = len(completer.tokenizer.encode(target)) + EXTRA_TOKENS
+    try:
+        result = completer.complete(pf, proof_so_far=before, n=k, temperature=temperature,
+                                    max_tokens=min(max_tokens, budget), seed=seed, cancel=cancel)
+    except TacticsError:
+        return None, False
+    return any(normalize_line(c.text) == want for c in result.candidates[:k]), bool(result.truncated)
+
+
+def evaluate(
+    model_path: str | os.PathLike,
+    data_dir: str | os.PathLike = DATA_DIR,
+    k: int = 8,
+    limit: int | None = None,
+    sample: int = EVAL_SAMPLE,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    temperature: float = 0.0,
+    max_tokens: int = 100,
+    device: str = "cpu",
+    threads: int | None = None,
+    seed: int = 0,
+    completer: Any = None,
+    all_files: bool = False,
+    time_attempts: bool = True,
+    layout_exact_match: bool = True,
+) -> EvalReport:
+    """Score a checkpoint or export folder on the validation split of `data_dir`
+    (every file with `all_files`, for a corpus the model never saw).
+
+    The stages, each usable alone: `select_files`, then one function per figure
+    (`stream_figures`, `layout_nll`, `prover_match`, `measure_attempts`, `line_match`),
+    combined by `_combine` into one report."""
+    from tactics_core.gpt.complete import Completer
+
+    _check_arguments(k, limit, sample)
+    start = time.perf_counter()
+    completer = completer or Completer.load(model_path, device=device, threads=threads)
+    chosen = select_files(completer, data_dir, limit, sample, all_files, cancel)
+    files = chosen.files
+    ticks = _Ticks(progress, len(files) * 2 + sum(len(pf.proof or ()) for pf in files) * 2)
+    stream = stream_figures(completer, files, ticks, cancel)
+    own_bpb = layout_nll(completer, files, stream, ticks, cancel)
+    prover = prover_match(completer, files, k, seed, ticks, cancel)
+    attempts = measure_attempts(completer, files[:TIMED_GOALS], seed) if time_attempts else None
+    line = line_match(completer, files, k, temperature, max_tokens, seed, ticks, cancel, score=layout_exact_match)
+    report(progress, ticks.total, ticks.total, "done")
+    return _combine(
+        model_path, data_dir, completer, chosen, k, temperature, all_files,
+        stream, own_bpb, prover, attempts, line, seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def _combine(model_path: str | os.PathLike, data_dir: str | os.PathLike, completer: Any, chosen: Selection, k: int,
+             temperature: float, all_files: bool, stream: StreamFigures, own_bpb: tuple[float, int, int],
+             prover: ProverMatch, attempts: dict[str, float] | None, line: LineMatch, seconds: float) -> EvalReport:
+    """The stages' figures as one report: rates from their counts, and the notes a reader needs
+    to trust them (misses for lack of room, cut prompts, unreadable files)."""
+    nll, n_tokens, n_bytes = own_bpb
+    files = chosen.files
+    crash_rate = (prover.crash_lines / prover.samples) if prover.samples else None
     return EvalReport(
         model=str(model_path),
         backend=completer.backend_name,
         data_dir=str(data_dir),
-        val_fraction=val_fraction,
+        val_fraction=chosen.val_fraction,
         k=k,
         goals=len(files),
-        split_goals=None if limit is not None else in_split,
-        goals_with_proof=goals_with_proof,
-        lines=lines,
-        matched=matched,
-        exact_match_at_k=(matched / lines) if lines else None,
-        bpb=bpb,
+        split_goals=chosen.in_split,
+        goals_with_proof=line.goals_with_proof,
+        lines=line.lines,
+        matched=line.matched,
+        exact_match_at_k=(line.matched / line.lines) if line.lines else None,
+        bpb=nll / math.log(2) / n_bytes if n_bytes else None,
         tokens=n_tokens,
         bytes=n_bytes,
-        seconds=round(time.perf_counter() - start, 3),
+        seconds=seconds,
         temperature=temperature,
-        truncated_prompts=truncated,
-        skipped_files=len(skipped),
+        truncated_prompts=line.truncated,
+        skipped_files=len(chosen.skipped),
         layout=completer.layout,
         split="all" if all_files else "validation",
-        split_by=split_by,
-        proof_bpb=proof_bpb,
-        proof_tokens=proof_tokens,
-        proof_bytes=proof_bytes,
-        prover_exact_match_at_k=(p_matched / p_lines) if p_lines else None,
-        prover_lines=p_lines,
-        prover_matched=p_matched,
-        first_line_marker_rate=markers / len(files),
-        overflow_rate=(overflow / with_proof) if with_proof else None,
-        overflow_goals=overflow,
-        attempts_per_5s=None if attempt_rate is None else round(attempt_rate["attempts"], 1),
-        attempt_ms=None if attempt_rate is None else round(attempt_rate["attempt_s"] * 1000, 2),
-        prover_samples=samples,
-        crash_lines=crash_lines,
-        crash_line_rate=(crash_lines / samples) if samples else None,
-        crash_goal_rate=crash_goal_rate(crash_lines / samples if samples else None,
-                                        None if attempt_rate is None else attempt_rate["attempts"]),
-        notes=notes,
+        split_by=chosen.split_by,
+        proof_bpb=stream.proof_bpb,
+        proof_tokens=stream.proof_tokens,
+        proof_bytes=stream.proof_bytes,
+        prover_exact_match_at_k=(prover.matched / prover.lines) if prover.lines else None,
+        prover_lines=prover.lines,
+        prover_matched=prover.matched,
+        first_line_marker_rate=prover.markers / len(files),
+        overflow_rate=(prover.overflow / prover.with_proof) if prover.with_proof else None,
+        overflow_goals=prover.overflow,
+        attempts_per_5s=None if attempts is None else round(attempts["attempts"], 1),
+        attempt_ms=None if attempts is None else round(attempts["attempt_s"] * 1000, 2),
+        prover_samples=prover.samples,
+        crash_lines=prover.crash_lines,
+        crash_line_rate=crash_rate,
+        crash_goal_rate=crash_goal_rate(crash_rate, None if attempts is None else attempts["attempts"]),
+        notes=_notes(line, chosen.skipped),
     )
+
+
+def _notes(line: LineMatch, skipped: list[Any]) -> list[str]:
+    """What the figures leave out or approximate, in words."""
+    notes = []
+    if line.no_room:
+        notes.append(f"{line.no_room} of {line.lines} line(s) had no room left in the context (counted as misses)")
+    if line.truncated:
+        notes.append(f"{line.truncated} of {line.lines} prompt(s) were longer than the context and were cut")
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+    return notes
 
 
 def crash_goal_rate(line_rate: float | None, attempts: float | None) -> float | None:

@@ -36,7 +36,7 @@ from tactics_core.common.onnx_export import (  # noqa: F401  (re-exported: the G
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
 from tactics_core.common.workspace import CHECKPOINT_DIR, EXPORT_DIR
 from tactics_core.gpt.complete import EXPORT_CONFIG_FILE, EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION
 from tactics_core.runs.checkpoints import BEST_SCORE_KEY, finite_or_none
 
 TOLERANCE = 1e-4  # max abs difference of logits, ONNX Runtime vs PyTorch
@@ -216,82 +216,130 @@ def _max_diff(a, b) -> float:
 
 def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cancel: CancelToken | None = None,
                   guard=None) -> list[Check]:
-    """Run the contract checks on an export folder against the PyTorch model (and its crash guard)."""
-    import numpy as np
-    import onnx
+    """Run the contract checks on an export folder against the PyTorch model (and its crash guard).
+
+    The file first (`_file_checks`: a model that fails onnx's checker is not run), then the
+    graph in ONNX Runtime against PyTorch, fed the three ways the prover and completion feed
+    it (`_prefill_check`, `_chunk_check`, `_decode_check`), then the crash guard."""
     import onnxruntime as ort
-    import torch
 
     cfg = model.config
-    n_layers, n_heads, head_dim = cfg.n_layers, cfg.n_heads, cfg.head_dim
     path = folder / EXPORT_MODEL_FILE
-    checks: list[Check] = []
-
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-        checks.append(Check("onnx.checker", True))
-    except Exception as exc:
-        checks.append(Check("onnx.checker", False, detail=str(exc).splitlines()[0][:160]))
+    checks = _file_checks(folder, path)
+    if not checks[0].ok:  # onnx's checker refused it
         return checks
-    checks.append(runtime_limits_check(path))
-    others = sorted(p.name for p in folder.iterdir() if p.name not in (EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE, EXPORT_CONFIG_FILE))
-    checks.append(Check("single file", not others, detail=f"extra files: {others}" if others else f"{path.stat().st_size:,} bytes"))
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     names_in = [i.name for i in session.get_inputs()]
     names_out = [o.name for o in session.get_outputs()]
-    ok_names = names_in == input_names(n_layers) and names_out == output_names(n_layers, guard is not None)
+    ok_names = names_in == input_names(cfg.n_layers) and names_out == output_names(cfg.n_layers, guard is not None)
     checks.append(Check("input/output names", ok_names, detail="" if ok_names else f"got {names_in[:3]}… {names_out[:3]}…"))
 
-    def empty(batch: int) -> list[np.ndarray]:
-        return [np.zeros((batch, n_heads, 0, head_dim), dtype=np.float32) for _ in range(2 * n_layers)]
-
-    def run(ids: np.ndarray, cache: list[np.ndarray]):
-        feed = {"input_ids": ids.astype(np.int64)}
-        feed.update(dict(zip(input_names(n_layers)[1:], cache)))
-        out = session.run(None, feed)
-        return out[0], out[1 : 1 + 2 * n_layers]
-
-    def reference(x):
-        """The PyTorch side: (logits as the export should give them, presents)."""
-        raw, presents = model(x)
-        return (raw if guard is None else guard(x, raw)), presents
-
+    runner = _Runner(session, model, guard)
     ids = tokenizer.encode(text)
     limit = int(cfg.context_length)
     ids = ids[:limit]
     if len(ids) < 4:
         ids = (ids * 4)[:4]
+    checks.append(_prefill_check(runner, ids, cancel))
+    checks.append(_chunk_check(runner, ids, cancel))
+    checks.append(_decode_check(runner, ids, limit, cancel))
+    if guard is not None:
+        checks.append(_guard_check(session, cfg.n_layers, cfg.n_heads, cfg.head_dim, tokenizer, guard))
+    return checks
+
+
+def _file_checks(folder: Path, path: Path) -> list[Check]:
+    """onnx's full check (a failure ends the list), ONNX Runtime 1.20's limits, and one file:
+    the prover loads `model.onnx` alone, so no weights may sit beside it."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        return [Check("onnx.checker", False, detail=str(exc).splitlines()[0][:160])]
+    checks = [Check("onnx.checker", True), runtime_limits_check(path)]
+    others = sorted(p.name for p in folder.iterdir() if p.name not in (EXPORT_MODEL_FILE, EXPORT_TOKENIZER_FILE, EXPORT_CONFIG_FILE))
+    checks.append(Check("single file", not others, detail=f"extra files: {others}" if others else f"{path.stat().st_size:,} bytes"))
+    return checks
+
+
+class _Runner:
+    """The export in ONNX Runtime and the PyTorch model it must equal, fed alike."""
+
+    def __init__(self, session, model, guard) -> None:
+        cfg = model.config
+        self.session, self.model, self.guard = session, model, guard
+        self.n_layers, self.n_heads, self.head_dim = cfg.n_layers, cfg.n_heads, cfg.head_dim
+        self.vocab_size = cfg.vocab_size
+
+    def empty(self, batch: int) -> list:
+        """An empty KV cache for `batch` rows."""
+        import numpy as np
+
+        return [np.zeros((batch, self.n_heads, 0, self.head_dim), dtype=np.float32) for _ in range(2 * self.n_layers)]
+
+    def run(self, ids, cache: list):
+        """The export fed `ids` on top of `cache`: (logits, presents)."""
+        import numpy as np
+
+        feed = {"input_ids": ids.astype(np.int64)}
+        feed.update(dict(zip(input_names(self.n_layers)[1:], cache)))
+        out = self.session.run(None, feed)
+        return out[0], out[1 : 1 + 2 * self.n_layers]
+
+    def reference(self, x):
+        """The PyTorch side: (logits as the export should give them, presents), without gradients."""
+        import torch
+
+        with torch.no_grad():
+            raw, presents = self.model(x)
+            return (raw if self.guard is None else self.guard(x, raw)), presents
+
+
+def _prefill_check(r: _Runner, ids: list[int], cancel: CancelToken | None) -> Check:
+    """The whole prompt from an empty cache (how the prover starts, with one prefill): logits
+    and presents equal PyTorch's, with the shapes the prover expects."""
+    import numpy as np
+    import torch
+
     full = np.asarray([ids], dtype=np.int64)
-    with torch.no_grad():
-        ref_logits, ref_presents = reference(torch.from_numpy(full))
+    ref_logits, ref_presents = r.reference(torch.from_numpy(full))
     ref = ref_logits.numpy()
-
-    # 1. the whole prompt from an empty cache (how the prover starts, with one prefill)
     check(cancel)
-    logits, presents = run(full, empty(1))
-    diff = max(_max_diff(logits, ref), max(_max_diff(p, r) for p, r in zip(presents, (t for kv in ref_presents for t in kv))))
-    shape_ok = logits.shape == (1, len(ids), cfg.vocab_size) and presents[0].shape == (1, n_heads, len(ids), head_dim)
-    checks.append(Check(f"empty cache, {len(ids)}-token prompt", diff <= TOLERANCE and shape_ok, diff,
-                        "" if shape_ok else f"shapes {logits.shape} {presents[0].shape}"))
+    logits, presents = r.run(full, r.empty(1))
+    diff = max(_max_diff(logits, ref), max(_max_diff(p, t) for p, t in zip(presents, (t for kv in ref_presents for t in kv))))
+    shape_ok = logits.shape == (1, len(ids), r.vocab_size) and presents[0].shape == (1, r.n_heads, len(ids), r.head_dim)
+    return Check(f"empty cache, {len(ids)}-token prompt", diff <= TOLERANCE and shape_ok, diff,
+                 "" if shape_ok else f"shapes {logits.shape} {presents[0].shape}")
 
-    # 2. multi-token chunk on top of a cache, batch 2 (two different windows)
+
+def _chunk_check(r: _Runner, ids: list[int], cancel: CancelToken | None) -> Check:
+    """A multi-token chunk on top of a cache, batch 2 (two different windows): what completion's
+    batched decoding feeds."""
+    import numpy as np
+    import torch
+
     check(cancel)
     half = len(ids) // 2
     rows = np.asarray([ids[:half * 2][:half], ids[half:half * 2]], dtype=np.int64)
     split = max(1, half // 2)
-    _, cache = run(rows[:, :split], empty(2))
-    logits2, presents2 = run(rows[:, split:], cache)
-    with torch.no_grad():
-        ref2, _ = reference(torch.from_numpy(rows))
+    _, cache = r.run(rows[:, :split], r.empty(2))
+    logits2, presents2 = r.run(rows[:, split:], cache)
+    ref2, _ = r.reference(torch.from_numpy(rows))
     diff2 = _max_diff(logits2, ref2.numpy()[:, split:])
-    shape_ok2 = presents2[0].shape == (2, n_heads, half, head_dim)
-    checks.append(Check(f"batch 2, {half - split} tokens after a {split}-token cache", diff2 <= TOLERANCE and shape_ok2, diff2,
-                        "" if shape_ok2 else f"present shape {presents2[0].shape}"))
+    shape_ok2 = presents2[0].shape == (2, r.n_heads, half, r.head_dim)
+    return Check(f"batch 2, {half - split} tokens after a {split}-token cache", diff2 <= TOLERANCE and shape_ok2, diff2,
+                 "" if shape_ok2 else f"present shape {presents2[0].shape}")
 
-    # 3. a decode fed one token at a time equals one full-sequence pass
+
+def _decode_check(r: _Runner, ids: list[int], limit: int, cancel: CancelToken | None) -> Check:
+    """A decode fed one token at a time (the prover's attempts) equals one full-sequence pass."""
+    import numpy as np
+    import torch
+
     check(cancel)
     steps = min(DECODE_TOKENS, limit, len(ids))
     if steps < DECODE_TOKENS:
@@ -299,18 +347,14 @@ def verify_export(folder: Path, model, tokenizer, text: str = VERIFY_TEXT, cance
         steps = len(ids3)
     else:
         ids3 = ids[:steps]
-    cache = empty(1)
+    cache = r.empty(1)
     step_logits = []
     for t in ids3:
-        out, cache = run(np.asarray([[t]], dtype=np.int64), cache)
+        out, cache = r.run(np.asarray([[t]], dtype=np.int64), cache)
         step_logits.append(out[0, 0])
-    with torch.no_grad():
-        ref3, _ = reference(torch.tensor([ids3]))
+    ref3, _ = r.reference(torch.tensor([ids3]))
     diff3 = _max_diff(np.stack(step_logits), ref3.numpy()[0])
-    checks.append(Check(f"{steps}-token decode one token at a time vs one full pass", diff3 <= TOLERANCE, diff3))
-    if guard is not None:
-        checks.append(_guard_check(session, n_layers, n_heads, head_dim, tokenizer, guard))
-    return checks
+    return Check(f"{steps}-token decode one token at a time vs one full pass", diff3 <= TOLERANCE, diff3)
 
 
 def _guard_check(session, n_layers: int, n_heads: int, head_dim: int, tokenizer, guard) -> Check:

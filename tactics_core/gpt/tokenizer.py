@@ -27,6 +27,10 @@ sampler may stop on it. Tokenizers made by the original scripts have only
 `TacticsTokenizer.eos_id`).
 
 `tokenizers` is imported lazily so `tactics --help` stays fast.
+
+Why one module over 600 lines: loading and training build the same `tokenizers` pipeline per
+kind (`_new_tokenizer`, `detect_kind`), and every caller imports the tokenizer from one place;
+training is the last section, `train_tokenizer` and its stages.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from tactics_core.common.atomic import atomic_path
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, KeepAlive, ProgressFn, check, report
 from tactics_core.common.workspace import TOKENIZER_FILE
-from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, is_validation_key, stable_share
+from tactics_core.gpt.holdout import DEFAULT_VAL_FRACTION, is_validation_key, stable_share
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
@@ -438,7 +442,7 @@ def train_tokenizer(
     """Train a BPE tokenizer on the training split; save `<output_dir>/tokenizer.json` atomically.
 
     The theorems the trainer will hold out for validation (the same split by
-    theorem, `data.is_validation_key`, with `holdout_fraction` = the presets'
+    theorem, `holdout.is_validation_key`, with `holdout_fraction` = the presets'
     `val_fraction`) are left out of BPE training: a `lines` vocabulary learns
     whole proof lines, and seeing the validation files would make every
     validation bits/byte optimistic. 0 trains on every file. BPE learns from at
@@ -446,20 +450,14 @@ def train_tokenizer(
     so memory stays bounded; the corpus is streamed, never held. Compression is
     measured on the whole corpus (and on the held-out part alone). A cancel or
     an error at any point leaves the previous tokenizer.json (if any) untouched.
+
+    The stages: `_check_request`, `_scan_corpus` (sizes and split), `_choose_files`
+    (what BPE learns from), `_learn_bpe`, `_measure` (compression), `_save`.
     """
     start = time.monotonic()
-    check_vocab_size(vocab_size)
-    if kind not in KINDS:
-        raise TacticsError(f"unknown tokenizer kind {kind!r}; choose one of: {', '.join(KINDS)}")
     data_dir, output_dir = Path(data_dir), Path(output_dir)
+    _check_request(vocab_size, kind, output_dir, holdout_fraction, sample_bytes)
     out_path = output_dir / TOKENIZER_FILE
-    if output_dir.exists() and not output_dir.is_dir():
-        raise TacticsError(f"output dir {output_dir} is a file; pass a folder with --output-dir")
-
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise TacticsError(f"holdout fraction must be in [0, 1), got {holdout_fraction}")
-    if sample_bytes < 0:
-        raise TacticsError(f"the sample size must be 0 (every training file) or positive, got {sample_bytes}")
     scan = _scan_corpus(data_dir, holdout_fraction, progress, cancel)
     skipped = scan.skipped
     if not scan.names:
@@ -468,6 +466,62 @@ def train_tokenizer(
             f"no usable proof files in {data_dir}{why}; see `tactics corpus stats --data-dir {data_dir}`"
         )
     check(cancel)
+    chosen = _choose_files(scan, sample_bytes)
+    tok = _learn_bpe(kind, vocab_size, data_dir, chosen.learn, progress, cancel)
+    measured = _measure(tok, data_dir, dict(zip(scan.names, chosen.heldout)), len(scan.names), progress, cancel)
+    check(cancel)
+    reached = tok.get_vocab_size(with_added_tokens=True)
+    warnings = _warnings(reached, vocab_size, kind, chosen, skipped, data_dir)
+    sha = _save(tok, out_path, warnings)
+    return TokenizerReport(
+        vocab_size=reached,
+        vocab_requested=vocab_size,
+        compression=round(measured.chars / max(1, measured.tokens), 4),
+        tokens=measured.tokens,
+        chars=measured.chars,
+        bytes=sum(scan.file_bytes),
+        files=len(scan.names),
+        train_files=len(chosen.train_names),
+        learned_files=len(chosen.learn),
+        learned_bytes=chosen.learned_bytes,
+        heldout_compression=round(measured.heldout_chars / measured.heldout_tokens, 4) if measured.heldout_tokens else None,
+        seconds=round(time.monotonic() - start, 3),
+        path=str(out_path),
+        kind=kind,
+        sha256=sha,
+        skipped=skipped,
+        warnings=warnings,
+    )
+
+
+def _check_request(vocab_size: int, kind: str, output_dir: Path, holdout_fraction: float, sample_bytes: int) -> None:
+    """Refuse what no training can do, before the corpus is read."""
+    check_vocab_size(vocab_size)
+    if kind not in KINDS:
+        raise TacticsError(f"unknown tokenizer kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TacticsError(f"output dir {output_dir} is a file; pass a folder with --output-dir")
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise TacticsError(f"holdout fraction must be in [0, 1), got {holdout_fraction}")
+    if sample_bytes < 0:
+        raise TacticsError(f"the sample size must be 0 (every training file) or positive, got {sample_bytes}")
+
+
+@dataclass
+class _Chosen:
+    """Which files are held out, which the trainer trains on, and which BPE learns from."""
+
+    heldout: list[bool]  # per scanned file
+    train_names: list[str]
+    train_bytes: int
+    learn: set[str]
+    learned_bytes: int
+    holdout_warning: str | None
+
+
+def _choose_files(scan: _CorpusScan, sample_bytes: int) -> _Chosen:
+    """The training files (all of them when every file is held out: a corpus of one or two
+    theorems), and of those a stable sample by file name of at most `sample_bytes` for BPE."""
     heldout = scan.heldout
     holdout_warning = None
     if all(heldout):  # a corpus of one or two theorems: nothing left to learn from
@@ -480,7 +534,12 @@ def train_tokenizer(
         share = sample_bytes / train_bytes
         learn = {n for n in train_names if stable_share(n) < share}
     learned_bytes = sum(b for n, b in zip(scan.names, scan.file_bytes) if n in learn)
+    return _Chosen(heldout, train_names, train_bytes, learn, learned_bytes, holdout_warning)
 
+
+def _learn_bpe(kind: str, vocab_size: int, data_dir: Path, learn: set[str], progress: ProgressFn | None,
+               cancel: CancelToken | None) -> Tokenizer:
+    """BPE trained on the `learn` files, streamed; the special tokens checked at their ids."""
     from tokenizers import pre_tokenizers, trainers
 
     tok = _new_tokenizer(kind)
@@ -497,14 +556,25 @@ def train_tokenizer(
     for want_id, name in enumerate(SPECIAL_TOKENS):  # a guard, not an expectation
         if tok.token_to_id(name) != want_id:
             raise TacticsError(f"internal error: {name} got id {tok.token_to_id(name)}, expected {want_id}")
+    return tok
 
-    # Count tokens over the whole corpus (what the trainer will see), streaming.
+
+@dataclass
+class _Compression:
+    tokens: int = 0
+    chars: int = 0
+    heldout_tokens: int = 0
+    heldout_chars: int = 0
+
+
+def _measure(tok: Tokenizer, data_dir: Path, held: dict[str, bool], total: int, progress: ProgressFn | None,
+             cancel: CancelToken | None) -> _Compression:
+    """Tokens and characters over the whole corpus (what the trainer will see) and over the
+    held-out files alone, streamed a chunk at a time."""
     if hasattr(tok, "encode_special_tokens"):
         tok.encode_special_tokens = True
     encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch
-    n_tokens = heldout_tokens = n_chars = heldout_chars = 0
-    held = dict(zip(scan.names, heldout))
-    total = len(scan.names)
+    figures = _Compression()
     done = 0
     texts = _texts(data_dir, None, cancel)
     while True:
@@ -515,17 +585,20 @@ def train_tokenizer(
         report(progress, done, total, "measuring compression")
         counts = [len(e.ids) for e in encode([t for _, t in chunk], add_special_tokens=False)]
         for (name, text), count in zip(chunk, counts):
-            n_tokens += count
-            n_chars += len(text)
+            figures.tokens += count
+            figures.chars += len(text)
             if held.get(name):
-                heldout_tokens += count
-                heldout_chars += len(text)
+                figures.heldout_tokens += count
+                figures.heldout_chars += len(text)
         done += len(chunk)
     report(progress, total, total, "measuring compression")
-    n_bytes = sum(scan.file_bytes)
-    check(cancel)
+    return figures
 
-    reached = tok.get_vocab_size(with_added_tokens=True)
+
+def _warnings(reached: int, vocab_size: int, kind: str, chosen: _Chosen, skipped: list[dict[str, str]],
+              data_dir: Path) -> list[str]:
+    """What the user should know of this tokenizer: a vocabulary short of the asked size, the
+    hold-out dropped, a sampled BPE, skipped files."""
     warnings: list[str] = []
     if reached < vocab_size:
         hint = (" (normal for seed: its word regex keeps tokens inside words, and every frequent word "
@@ -534,12 +607,12 @@ def train_tokenizer(
             f"vocabulary reached {reached:,} of the {vocab_size:,} asked: the corpus ran out of pairs to merge"
             f"{hint}; the model's vocab_size will be {reached:,}"
         )
-    if holdout_warning:
-        warnings.append(holdout_warning)
-    if learned_bytes < train_bytes:
+    if chosen.holdout_warning:
+        warnings.append(chosen.holdout_warning)
+    if chosen.learned_bytes < chosen.train_bytes:
         warnings.append(
-            f"BPE learned from a sample: {len(learn):,} of the {len(train_names):,} training files, "
-            f"{learned_bytes / 2**20:,.0f} of {train_bytes / 2**20:,.0f} MB (--sample-mb 0 learns from all, "
+            f"BPE learned from a sample: {len(chosen.learn):,} of the {len(chosen.train_names):,} training files, "
+            f"{chosen.learned_bytes / 2**20:,.0f} of {chosen.train_bytes / 2**20:,.0f} MB (--sample-mb 0 learns from all, "
             "with memory that grows with the corpus)"
         )
     if skipped:
@@ -547,9 +620,14 @@ def train_tokenizer(
             f"skipped {len(skipped)} bad file(s), e.g. {skipped[0]['file']}: {skipped[0]['problem']}"
             f"; see `tactics corpus stats --data-dir {data_dir}`"
         )
+    return warnings
+
+
+def _save(tok: Tokenizer, out_path: Path, warnings: list[str]) -> str:
+    """Write tokenizer.json atomically; its sha256. Replacing a different one warns (in
+    `warnings`) when checkpoints of an old layout sit beside it and no longer match."""
     old_sha = file_sha256(out_path) if out_path.is_file() else None
     new_json = tok.to_str(pretty=True)
-
     try:
         with atomic_path(out_path) as tmp:
             tmp.write_text(new_json, encoding="utf-8")
@@ -558,28 +636,11 @@ def train_tokenizer(
     sha = file_sha256(out_path)
     if old_sha is not None and old_sha != sha:
         # Runs in runs/NAME keep their own tokenizer copy; only an old layout's checkpoints break.
+        output_dir = out_path.parent
         models = sorted(p for p in output_dir.glob("*.pt") if not p.is_symlink())
         if models:
             warnings.append(
                 f"replaced {out_path}: the {len(models)} checkpoint(s) in {output_dir} were trained with the"
                 " previous tokenizer and no longer match it; train again or restore the old tokenizer.json"
             )
-    return TokenizerReport(
-        vocab_size=reached,
-        vocab_requested=vocab_size,
-        compression=round(n_chars / max(1, n_tokens), 4),
-        tokens=n_tokens,
-        chars=n_chars,
-        bytes=n_bytes,
-        files=total,
-        train_files=len(train_names),
-        learned_files=len(learn),
-        learned_bytes=learned_bytes,
-        heldout_compression=round(heldout_chars / heldout_tokens, 4) if heldout_tokens else None,
-        seconds=round(time.monotonic() - start, 3),
-        path=str(out_path),
-        kind=kind,
-        sha256=sha,
-        skipped=skipped,
-        warnings=warnings,
-    )
+    return sha

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Sequence
 
 from tactics_core.common.formatting import human_size
 from tactics_core.common.progress import CancelToken, ProgressFn, check, report
@@ -64,7 +64,7 @@ class TraceStats:
     outcomes: Counter = field(default_factory=Counter)  # searches per outcome
     feature_names: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
-    store: Optional[str] = None
+    store: str | None = None
     seconds: float = 0.0
 
     @property
@@ -111,8 +111,8 @@ def _next_shard(a: Path, b: Path) -> bool:
 class _Totals:
     def __init__(self, stats: TraceStats) -> None:
         self.stats = stats
-        self.last: Optional[_Search] = None
-        self.last_file: Optional[Path] = None
+        self.last: _Search | None = None
+        self.last_file: Path | None = None
 
     def add_file(self, path: Path, searches: Iterable[_Search]) -> None:
         for i, s in enumerate(searches):
@@ -192,7 +192,7 @@ def trace_stats(
     total_bytes = sum(sizes)
     stats = TraceStats(store=str(store_root) if store_root is not None else None)
     totals = _Totals(stats)
-    names_from: Optional[Path] = None
+    names_from: Path | None = None
     done = 0
     for path, size in zip(files, sizes):
         check(cancel)

@@ -32,7 +32,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -191,7 +191,7 @@ class TraceColumns:
     activation: np.ndarray  # int32 [rows]: activation_index within its search
     searches: SearchTable
     problems: tuple[Problem, ...]  # what the build skipped
-    folder: Optional[Path] = None  # the store folder
+    folder: Path | None = None  # the store folder
 
     @property
     def rows(self) -> int:

@@ -22,7 +22,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import zstandard
@@ -66,7 +66,7 @@ class Problem:
     """A part of a trace that was skipped: the file, the (first) line it concerns, and why."""
 
     file: str
-    line: Optional[int]
+    line: int | None
     reason: str
 
     def __str__(self) -> str:
@@ -97,7 +97,7 @@ class TraceRow:
     module: str
     goal: str
     goal_bucket: int
-    skip: Optional[int]
+    skip: int | None
     policy: str
     outcome: str
     success: bool
@@ -114,7 +114,7 @@ class RowChunk:
     module: list[str] = field(default_factory=list)
     goal: list[str] = field(default_factory=list)
     bucket: list[int] = field(default_factory=list)
-    skip: list[Optional[int]] = field(default_factory=list)
+    skip: list[int | None] = field(default_factory=list)
     policy: list[str] = field(default_factory=list)
     outcome: list[str] = field(default_factory=list)
     activation: list[int] = field(default_factory=list)
@@ -236,7 +236,7 @@ class _ProblemLog:
         self.file = file
         self._kinds: dict[str, list] = {}  # kind -> [first line, reason, count]
 
-    def add(self, kind: str, line: Optional[int], reason: str) -> None:
+    def add(self, kind: str, line: int | None, reason: str) -> None:
         entry = self._kinds.get(kind)
         if entry is None:
             self._kinds[kind] = [line, reason, 1]
@@ -508,7 +508,7 @@ class SearchInfo:
 
     module: str
     goal: str
-    skip: Optional[int]
+    skip: int | None
     policy: str
     outcome: str
     bucket: int
@@ -523,7 +523,7 @@ class SearchInfo:
         return self.outcome in SUCCESS_OUTCOMES
 
     @property
-    def key(self) -> tuple[str, str, Optional[int], str]:
+    def key(self) -> tuple[str, str, int | None, str]:
         return (self.module, self.goal, self.skip, self.policy)
 
 

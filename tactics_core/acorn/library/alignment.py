@@ -6,7 +6,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Optional
 
 from tactics_core.acorn.library.claims import goal_key, token_key
 from tactics_core.acorn.library.records import Certificate
@@ -28,7 +27,7 @@ class Placement:
     """Where one certificate's goal was found."""
 
     method: str
-    slot: Optional[Slot]
+    slot: Slot | None
 
 
 def _fuzzy(a: str, slot: Slot) -> float:
@@ -186,11 +185,11 @@ def locate(certs: list[Certificate], slots: list[Slot]) -> list[Placement]:
             if "." in s.name:
                 theorems.setdefault(s.name.rsplit(".", 1)[-1], s)
     others = [s for s in slots if s.kind != "theorem"]
-    placements: list[Optional[Placement]] = [None] * len(certs)
+    placements: list[Placement | None] = [None] * len(certs)
     pending: list[int] = []
     low = -1  # claims of the next segment lie after this line
 
-    def flush(high: Optional[int]) -> None:
+    def flush(high: int | None) -> None:
         segment = [s for s in others if s.start > low and (high is None or s.start <= high)]
         result = _align([certs[k] for k in pending], _expand(segment))
         for k, p in zip(pending, result):

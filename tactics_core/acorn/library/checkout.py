@@ -9,7 +9,6 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from tactics_core.acorn import types as acorn_types
 from tactics_core.acorn.library.records import Certificate, Module, Problem
@@ -134,7 +133,7 @@ def find_modules(root: Path, tree: _Tree) -> tuple[list[Module], str]:
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 
-def read_checkout_file(path: Path, rel: str) -> tuple[Optional[str], Optional[Problem]]:
+def read_checkout_file(path: Path, rel: str) -> tuple[str | None, Problem | None]:
     """A file's text, or the problem that stops it being read. Text that is not UTF-8 is
     read with U+FFFD for each bad byte and comes with an `encoding` problem: the caller skips
     only what a replaced byte touches (one bad byte in a comment costs nothing)."""
@@ -206,7 +205,7 @@ _THEOREM_NAME = re.compile(r"^\s*(?:theorem|lemma)\s+([\w.]+)", re.M)
 
 
 def scan_checkout(root: Path, sources, cancel: CancelToken | None = None,
-                  library: Optional[acorn_types.Library] = None) -> tuple[dict, frozenset]:
+                  library: acorn_types.Library | None = None) -> tuple[dict, frozenset]:
     """What goal finding needs from the whole checkout, one source at a time.
 
     Returns {typeclass: (parameter, conditions)} (`typeclass_conditions`: an instance takes

@@ -4,7 +4,6 @@ its last `implies` (`@H` / `@C`), and the keys a certificate's goal is matched b
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 
 _WORD_OPS = ("implies", "iff", "or", "and")
@@ -27,7 +26,7 @@ def _top_level_words(text: str, word: str) -> list[int]:
     return hits
 
 
-def _top_level_op(text: str) -> Optional[str]:
+def _top_level_op(text: str) -> str | None:
     for word in _WORD_OPS:
         if _top_level_words(text, word):
             return word
@@ -86,7 +85,7 @@ def negate(text: str) -> str:
     return f"not ({text})"
 
 
-def split_implies(text: str) -> tuple[Optional[str], str]:
+def split_implies(text: str) -> tuple[str | None, str]:
     """(premise, conclusion) of a goal text, split at the last top-level `implies`; no premise
     without one."""
     text = text.strip()
@@ -97,7 +96,7 @@ def split_implies(text: str) -> tuple[Optional[str], str]:
     return None, text
 
 
-def hypothesis_and_counterfactual(text: str) -> tuple[Optional[str], str]:
+def hypothesis_and_counterfactual(text: str) -> tuple[str | None, str]:
     """(@H, @C) for a goal text: `A implies B` splits at the last top-level `implies`."""
     premise, conclusion = split_implies(text)
     return premise, negate(conclusion)

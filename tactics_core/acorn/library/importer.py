@@ -33,7 +33,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator
 
 from tactics_core.acorn import types as acorn_types
 from tactics_core.acorn.library.alignment import Placement, locate
@@ -48,7 +48,7 @@ from tactics_core.common.workspace import MANIFEST_FILE
 from tactics_core.gpt.corpus import check_corpus_target
 
 
-def _count_lines(text: Optional[str]) -> int:
+def _count_lines(text: str | None) -> int:
     return 0 if text is None else sum(1 for line in text.split("\n") if line.strip())
 
 
@@ -60,7 +60,7 @@ def _selected(path: str, include: list, exclude: list) -> bool:
 
 def module_files(
     text: str, certs: list[Certificate], typeclasses: dict, theorem_names: frozenset = frozenset(),
-    style: str = "published", context: Optional[ModuleContext] = None,
+    style: str = "published", context: ModuleContext | None = None,
 ) -> Iterator[tuple[Certificate, Placement, str]]:
     """Each certificate of one module with its placement and proof file text."""
     lines = text.split("\n")
@@ -77,7 +77,7 @@ def module_files(
         yield cert, placement, render(cert, placement, lines, enclosing, style, context, scans)
 
 
-def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot]:
+def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Slot | None:
     """The theorem whose certificate follows an unlocated one (claims come before their theorem)."""
     index = certs.index(cert)
     for p in placements[index + 1 :]:
@@ -87,10 +87,10 @@ def _enclosing_for_unlocated(cert, certs, placements, theorems) -> Optional[Slot
 
 
 def import_acornlib(
-    path: Union[str, os.PathLike],
-    data_dir: Union[str, os.PathLike] = "data/proofs",
-    include: Optional[list] = None,
-    exclude: Optional[list] = None,
+    path: str | os.PathLike,
+    data_dir: str | os.PathLike = "data/proofs",
+    include: list | None = None,
+    exclude: list | None = None,
     max_bytes: int = 0,
     force: bool = False,
     progress: ProgressFn | None = None,
@@ -182,7 +182,7 @@ class _Job:
     cancel: CancelToken | None
     style: str
     digits: int
-    library: Optional[acorn_types.Library] = None
+    library: acorn_types.Library | None = None
 
 
 def _import_module(job: _Job, module: Module) -> None:

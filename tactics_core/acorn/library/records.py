@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 METHODS = ("theorem", "exact", "fuzzy", "instance", "order", "unlocated")
@@ -16,7 +15,7 @@ class Problem:
 
     file: str
     problem: str
-    line: Optional[int] = None
+    line: int | None = None
     kind: str = "other"
 
     def __str__(self) -> str:
@@ -103,7 +102,7 @@ def group_problems(problems: list[dict], examples: int = 3) -> list[dict]:
 class Module:
     """A certificate file and the source module it belongs to (paths relative to the checkout)."""
 
-    source: Optional[str]
+    source: str | None
     cert: str
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from tactics_core.acorn import syntax as acorn_syntax, types as acorn_types
 from tactics_core.acorn.library.alignment import Placement
@@ -36,7 +35,7 @@ class _BlockScan:
         code = line.split("//", 1)[0]
         if self.depth == 0 and (i == 0 or not ENDS_WITH_OP.search(self.prev.split("//", 1)[0].rstrip())):
             self.start = i
-        popped: Optional[int] = None
+        popped: int | None = None
         between = ""
         for ch in code:
             if ch == "{":
@@ -91,7 +90,7 @@ def _theorem_header(g_lines: list[str]) -> str:
     return text
 
 
-def _theorem_counterfactual(slot: Slot, fallback: str, context: Optional["ModuleContext"]) -> str:
+def _theorem_counterfactual(slot: Slot, fallback: str, context: "ModuleContext" | None) -> str:
     """A theorem's `@C` printed as acorn's code generator prints it (acorn_syntax, with the
     library's signatures from acorn_types), from the conclusion after the last top-level
     `implies`; the syntactic negation where the text is beyond the parser."""
@@ -117,9 +116,9 @@ class ModuleContext:
     module: str
 
 
-def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Optional[Slot],
-           style: str = "published", context: Optional[ModuleContext] = None,
-           scans: Optional[dict] = None) -> str:
+def render(cert: Certificate, placement: Placement, lines: list[str], enclosing: Slot | None,
+           style: str = "published", context: ModuleContext | None = None,
+           scans: dict | None = None) -> str:
     """The proof file text for one certificate, in one of STYLES.
 
     "published": as the published corpora (their README): `@T` from the enclosing theorem, a

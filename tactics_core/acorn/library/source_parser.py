@@ -7,7 +7,6 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Optional
 
 from tactics_core.acorn.library.claims import goal_key, token_key
 
@@ -54,12 +53,12 @@ class Slot:
     # What acorn writes differently (style "acorn"): a theorem's closing line whole (`} by {`);
     # for `structure ... constraint { C }` and `let ... satisfy { C }`, how many g_lines are the
     # header that acorn puts in @T (its @G is C's lines alone).
-    closing_line: Optional[str] = None
+    closing_line: str | None = None
     header_lines: int = 0
     conditions: tuple = ()  # an instance's typeclass conditions (goal keys; "" where unknown), one slot copy each
     condition: str = ""  # the condition key of one copy
     first: bool = True  # the first copy: a 2025 certificate (all conditions) goes there
-    _key: Optional[str] = None
+    _key: str | None = None
 
     @property
     def key(self) -> str:
@@ -68,7 +67,7 @@ class Slot:
         return self._key
 
     @cached_property
-    def body_key(self) -> Optional[str]:
+    def body_key(self) -> str | None:
         """For a one-line `forall(x: T) { body }` claim, the key of its body: acorn's
         certificate states the body, with the bound names free."""
         m = _FORALL_CLAIM.match(self.text) if self.kind == "claim" else None
@@ -213,7 +212,7 @@ class SourceParser:
             j = 0
         return -1, -1
 
-    def _by_block(self, line: int, col: int) -> Optional[tuple[int, int]]:
+    def _by_block(self, line: int, col: int) -> tuple[int, int] | None:
         """If `by {` follows (line, col), the position of its `{`."""
         i, j, rest = self._after(line, col)
         if rest.startswith("by") and rest[2:].lstrip().startswith("{"):
@@ -370,7 +369,7 @@ class SourceParser:
         self._claim_text(i, end, full, top, self.lines[i : end + 1])
         return end
 
-    def _header_brace(self, line: int, limit: int) -> Optional[tuple[int, int]]:
+    def _header_brace(self, line: int, limit: int) -> tuple[int, int] | None:
         """The `{` opening the block of a statement that starts at `line`: the first one outside
         brackets and inline `{ ... }` that ends its line (None before `limit` or an unmatched `}`)."""
         brackets = braces = 0
@@ -438,7 +437,7 @@ def typeclass_conditions(lines: list[str]) -> dict:
             param, name = m.group(1) or "", m.group(2)
             depth = 0
             conditions: list[str] = []
-            current: Optional[list] = None  # [args, body lines] of the condition being read
+            current: list | None = None  # [args, body lines] of the condition being read
             j = i
             while j < len(code):
                 line = code[j]

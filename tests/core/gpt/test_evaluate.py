@@ -228,3 +228,20 @@ def test_a_large_split_is_scored_on_a_stable_bounded_sample(tmp_path, capsys):
     assert "7 of 60 (a stable sample; --sample 0 for all)" in capsys.readouterr().out
     with pytest.raises(TacticsError, match="--sample must be 0"):
         evaluate(ws.untrained, data, sample=-1)
+
+
+def test_a_stage_runs_alone(trained_report):
+    """The stages of `evaluate` are functions of their own: the goals chosen, then one figure."""
+    from tactics_core.gpt.complete import Completer
+    from tactics_core.gpt.evaluate import select_files, stream_figures
+
+    ws = tiny_workspace()
+    completer = Completer.load(ws.checkpoint, device="cpu")
+    chosen = select_files(completer, ws.data_dir)
+    _, val = split_corpus(list(iter_corpus(ws.data_dir)), 0.1)
+    assert [pf.name for pf in chosen.files] == sorted(pf.name for pf in val)
+    assert chosen.in_split == trained_report.split_goals and chosen.split_by == "theorem"
+    figures = stream_figures(completer, chosen.files)
+    assert figures.proof_bytes == trained_report.proof_bytes
+    assert figures.proof_bpb == pytest.approx(trained_report.proof_bpb, rel=1e-9)
+    assert [pf.name for pf in select_files(completer, ws.data_dir, limit=2).files] == [pf.name for pf in chosen.files[:2]]
