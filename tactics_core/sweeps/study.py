@@ -170,10 +170,10 @@ def read_sweep(folder: str | Path) -> SweepSummary:
     )
 
 
-def list_sweeps(workspace: str | Path = ".") -> list[SweepSummary]:
-    """Every sweep of a workspace (`<workspace>/sweeps/*/study.db`), by name; one that cannot be
-    read is left out."""
-    root = Path(workspace) / SWEEPS_DIR
+def list_sweeps(workspace: str | Path = ".", sweeps_dir: str | Path | None = None) -> list[SweepSummary]:
+    """Every sweep of a workspace (`<workspace>/sweeps/*/study.db`, or `sweeps_dir/*/study.db`), by
+    name; one that cannot be read is left out."""
+    root = Path(sweeps_dir) if sweeps_dir is not None else Path(workspace) / SWEEPS_DIR
     out = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if (folder / SWEEP_STUDY_FILE).is_file():
