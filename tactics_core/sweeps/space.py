@@ -126,7 +126,7 @@ def override(key: str, value: Any) -> str:
 def read_space(path: str | Path, presets_dir: str | Path = PRESETS_DIR, base_dir: str | Path | None = None) -> Space:
     """Read and check a space file. `base_dir`: where a relative base preset file is looked up
     (default: the space file's folder, then the current one). Raises TacticsError, one line."""
-    path = Path(path)
+    path = builtin_space(path) or Path(path)
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -153,6 +153,18 @@ def read_space(path: str | Path, presets_dir: str | Path = PRESETS_DIR, base_dir
     settings = _settings(label, data.get("sweep", {}), base)
     params = _params(label, data.get("space"), base)
     return Space(path, text, base_name, base, settings, params)
+
+
+def builtin_space(name: str | Path) -> Path | None:
+    """A sample space file shipped with the presets (`presets/sweeps/NAME.toml`), when `name` is
+    a bare name that is not a file here."""
+    text = str(name)
+    if Path(text).exists() or "/" in text or text.endswith(".toml"):
+        return None
+    from tactics_core.training.presets import builtin_presets_dir
+
+    candidate = builtin_presets_dir() / "sweeps" / f"{text}.toml"
+    return candidate if candidate.is_file() else None
 
 
 def _load_base(label: str, name: str, path: Path, presets_dir: Path, base_dir: Path | None) -> Preset:
