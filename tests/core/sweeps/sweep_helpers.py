@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[3]
 FIXTURE_DIR = REPO / "tests" / "fixtures" / "acorn_eval_91f29ff1"
 BASE_OVERRIDES = [
     'data.train_buckets="0-80"', 'data.val_buckets="81-99"', "training.batch_size=64", "training.eval_interval=5",
-    "training.save_interval=0", "training.warmup_steps=2", "training.device=\"cpu\"", "training.patience=0",
+    "training.save_interval=1000", "training.warmup_steps=2", "training.device=\"cpu\"", "training.patience=3",
     "training.num_threads=1",
 ]
 SPACE = """\
