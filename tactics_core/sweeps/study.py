@@ -421,6 +421,8 @@ def _run_trial(
                         measure_eval=True)
     except TacticsError as exc:
         return fail(str(exc))
+    except Exception as exc:  # e.g. out of memory for a wide trial on a GPU: that trial fails, not the sweep
+        return fail(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
     trial.set_user_attr("max_steps", fit.steps)
     trial.set_user_attr("step_ms", round(fit.step_s * 1000, 3))
     log(f"  budget {budget_s / 60:g} min: {fit.line()}")
