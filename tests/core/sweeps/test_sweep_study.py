@@ -138,3 +138,31 @@ def test_a_cancel_ends_the_trial_cleanly_and_resume_trains_it_again(ws):
     trials = {t.number: t for t in resumed.summary.trials}
     assert trials[1].state == "COMPLETE" and trials[1].params == trials[0].params
     assert not resumed.cancelled
+
+
+def test_a_gpt_sweep_needs_the_tokenizer_and_trains_its_trials_as_runs(tmp_path, monkeypatch):
+    from helpers_models import write_family_files
+
+    from tactics_core.gpt.tokenizer import train_tokenizer
+    from tactics_core.training.presets import apply_overrides, load_preset, save_preset
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
+    write_family_files(tmp_path / "data" / "proofs", 60)
+    (tmp_path / "presets").mkdir()
+    save_preset(apply_overrides(load_preset("tiny"), [
+        "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=64", "training.batch_size=4",
+        "training.num_threads=1", "training.eval_interval=10", "training.eval_batches=2", "training.device=\"cpu\"",
+        "training.save_interval=1000", "training.warmup_steps=2",
+    ]), tmp_path / "presets" / "tinygpt.toml")
+    (tmp_path / "gpt.toml").write_text('[base]\npreset = "tinygpt"\n[space]\n"training.learning_rate" = { low = 1e-3, high = 1e-2, log = true }\n')
+    options = SweepOptions(space=Path("gpt.toml"), budget_minutes=0.05, trials=1)
+    with pytest.raises(TacticsError, match="tokenizer file not found.*tactics tokenizer train"):
+        run_sweep(options)
+    assert not (tmp_path / "sweeps").exists()  # refused before anything was written
+    train_tokenizer(tmp_path / "data" / "proofs", tmp_path / "checkpoints", vocab_size=300, kind="lines")
+    result = run_sweep(options)
+    [trial] = result.summary.trials
+    assert trial.state == "COMPLETE" and trial.run == "gpt-t000" and result.summary.objective == "proof_loss"
+    assert (tmp_path / "checkpoints" / "runs" / "gpt-t000" / "tokenizer.json").is_file()
+    assert result.best_preset is not None and "learning_rate" in result.best_preset.read_text()
