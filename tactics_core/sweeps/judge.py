@@ -73,7 +73,7 @@ def judge_trials(
 
 def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, setup, buckets: str, log,
                    cancel: CancelToken | None) -> list[Verdict]:
-    from tactics_core.acorn.eval_judge import judge, parse_buckets
+    from tactics_core.acorn.eval_judge import judge, parse_buckets, report_text
     from tactics_core.training.kinds import export_checkpoint
 
     exports: dict[str, TrialRow] = {}
@@ -84,9 +84,12 @@ def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, se
         exports[str(out)] = trial
     log(f"judge: acorn eval on buckets {buckets}, {len(exports)} scorer(s) side by side")
     report = judge(setup, parse_buckets(buckets), list(exports), baselines=(), cancel=cancel)
+    for line in report_text(report).splitlines():
+        log(f"  {line}")
     verdicts = []
     for figures in report.policies:
-        trial = next((t for path, t in exports.items() if figures.model and Path(figures.model).is_relative_to(Path(path))), None)
+        model = Path(figures.model).resolve() if figures.model else None
+        trial = next((t for path, t in exports.items() if model is not None and model.is_relative_to(Path(path).resolve())), None)
         if trial is None:
             continue
         rate = figures.success_rate
