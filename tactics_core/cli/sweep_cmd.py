@@ -118,8 +118,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.judge_top and not result.cancelled:
         from tactics_core.sweeps.judge import DEFAULT_BUCKETS, judge_trials
 
-        verdicts = judge_trials(summary, args.judge_top, args.checkpoint_dir, args.judge_buckets or DEFAULT_BUCKETS,
-                                args.judge_modules, log=_log, cancel=cancel)
+        from tactics_core.common.progress import ConsoleProgress
+
+        progress = ConsoleProgress("judge", stream=sys.stderr)
+        try:
+            verdicts = judge_trials(summary, args.judge_top, args.checkpoint_dir, args.judge_buckets or DEFAULT_BUCKETS,
+                                    args.judge_modules, log=_log, cancel=cancel, progress=progress)
+        finally:
+            progress.close()
     saved = None
     if args.save_preset and result.best_preset is not None:
         saved = save_best_preset(summary.folder, args.save_preset, args.presets_dir, force=args.force)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.progress import CancelToken
+from tactics_core.common.progress import CancelToken, ProgressFn
 from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, RUNS_SUBDIR, workspace_root
 from tactics_core.sweeps.study import SweepSummary, TrialRow
 
@@ -44,6 +44,7 @@ def judge_trials(
     workspace: str | Path = ".",
     log: Callable[[str], None] = print,
     cancel: CancelToken | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[Verdict]:
     """The best `top` COMPLETE trials judged by the real prover, best verdict first; [] (and one
     line logged) when acorn is not configured or no trial completed."""
@@ -60,7 +61,7 @@ def judge_trials(
         except TacticsError as exc:
             log(f"judge: acorn is not configured ({exc}); ranking by the validation {summary.objective}")
             return []
-        return _judge_scorers(summary, chosen, root, setup, buckets, log, cancel)
+        return _judge_scorers(summary, chosen, root, setup, buckets, log, cancel, progress)
     from tactics_core.acorn.generative_judge import resolve_setup
 
     try:
@@ -68,11 +69,11 @@ def judge_trials(
     except TacticsError as exc:
         log(f"judge: acorn is not configured ({exc}); ranking by the validation {summary.objective}")
         return []
-    return _judge_gpts(chosen, root, setup, modules, log, cancel)
+    return _judge_gpts(chosen, root, setup, modules, log, cancel, progress)
 
 
 def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, setup, buckets: str, log,
-                   cancel: CancelToken | None) -> list[Verdict]:
+                   cancel: CancelToken | None, progress: ProgressFn | None) -> list[Verdict]:
     from tactics_core.acorn.eval_judge import judge, parse_buckets, report_text
     from tactics_core.training.kinds import export_checkpoint
 
@@ -83,7 +84,7 @@ def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, se
             export_checkpoint(runs / str(trial.run) / BEST_MODEL_FILE, out, cancel=cancel)
         exports[str(out)] = trial
     log(f"judge: acorn eval on buckets {buckets}, {len(exports)} scorer(s) side by side")
-    report = judge(setup, parse_buckets(buckets), list(exports), baselines=(), cancel=cancel)
+    report = judge(setup, parse_buckets(buckets), list(exports), baselines=(), cancel=cancel, progress=progress)
     for line in report_text(report).splitlines():
         log(f"  {line}")
     verdicts = []
@@ -99,13 +100,13 @@ def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, se
 
 
 def _judge_gpts(chosen: list[TrialRow], runs: Path, setup, modules: Sequence[str], log,
-                cancel: CancelToken | None) -> list[Verdict]:
+                cancel: CancelToken | None, progress: ProgressFn | None) -> list[Verdict]:
     from tactics_core.acorn.generative_judge import prove
 
     verdicts = []
     for trial in chosen:
         log(f"judge: acorn's generative prover with trial {trial.number} ({trial.run})")
-        report = prove(runs / str(trial.run) / BEST_MODEL_FILE, setup, modules=modules, cancel=cancel)
+        report = prove(runs / str(trial.run) / BEST_MODEL_FILE, setup, modules=modules, cancel=cancel, progress=progress)
         result = report.result("model")
         proved = result.proved if result is not None else None
         text = f"{result.proved}/{result.attempted} goals proved, {result.empty_proofs} with no line" if result else "no result"

@@ -166,3 +166,45 @@ def test_a_gpt_sweep_needs_the_tokenizer_and_trains_its_trials_as_runs(tmp_path,
     assert trial.state == "COMPLETE" and trial.run == "gpt-t000" and result.summary.objective == "proof_loss"
     assert (tmp_path / "checkpoints" / "runs" / "gpt-t000" / "tokenizer.json").is_file()
     assert result.best_preset is not None and "learning_rate" in result.best_preset.read_text()
+
+
+def test_the_judge_exports_the_best_scorers_and_ranks_them_by_the_provers_verdict(ws, monkeypatch):
+    """The seam to acorn eval, with acorn's side replaced: the real exports, the verdict per trial."""
+    from tactics_core.acorn import eval_judge
+    from tactics_core.sweeps.judge import judge_trials
+
+    summary = run_sweep(_options(trials=2), pruner=PruneTrial()).summary
+    seen = {}
+
+    def fake_judge(setup, buckets, models, baselines=(), cancel=None, progress=None):
+        seen.update(setup=setup, buckets=buckets, models=models, baselines=baselines)
+        report = eval_judge.JudgeReport("acorn", "acornlib", list(buckets), 1.0, None, None, True)
+        for i, folder in enumerate(models):  # the second export proves more
+            onnx = eval_judge.scorer_onnx(folder)
+            fig = eval_judge.PolicyFigures(onnx.stem, "model", str(onnx))
+            fig.buckets[91] = eval_judge.BucketFigures(10, 5 + i, 100.0)
+            report.policies.append(fig)
+        return report
+
+    monkeypatch.setattr(eval_judge, "resolve_eval_setup", lambda **kw: "SETUP")
+    monkeypatch.setattr(eval_judge, "judge", fake_judge)
+    lines: list[str] = []
+    verdicts = judge_trials(summary, 2, ws / "checkpoints", "91", log=lines.append)
+    ranked = [t.run for t in summary.ranking()]
+    assert seen["setup"] == "SETUP" and seen["buckets"] == [91] and seen["baselines"] == ()
+    assert [v.run for v in verdicts] == ranked[::-1] and verdicts[0].figure == pytest.approx(0.6)
+    assert verdicts[0].text == "6/10 searches succeeded"
+    for run in ranked:  # each trial's best checkpoint exported the way acorn loads it
+        assert (ws / "sweeps" / "space" / "exports" / run / f"{run}.onnx").is_file()
+
+
+def test_without_acorn_the_judge_says_so_in_one_line(ws, monkeypatch):
+    from tactics_core.sweeps.judge import judge_trials
+
+    for name in ("TACTICS_ACORN_EVAL", "TACTICS_ACORNLIB_EVAL"):
+        monkeypatch.delenv(name, raising=False)
+    summary = run_sweep(_options(trials=1)).summary
+    lines: list[str] = []
+    assert judge_trials(summary, 3, ws / "checkpoints", log=lines.append) == []
+    assert len(lines) == 1 and lines[0].startswith("judge: acorn is not configured (") and \
+        lines[0].endswith("ranking by the validation used_rank")
