@@ -193,7 +193,7 @@ def _read_info(folder: Path) -> dict[str, Any]:
 
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     attrs = t.user_attrs
-    value = t.value if t.value is not None else None
+    value = t.value
     step = t.last_step
     if value is None and step is not None:
         value = t.intermediate_values.get(step)
@@ -285,6 +285,20 @@ def run_sweep(
         study_name=info["name"], storage=storage, direction=space.settings.direction, load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=space.settings.seed), pruner=pruner or default_pruner(space),
     )
+    try:
+        cancelled, failures = _trials(study, space, info, target, budget_s, data_dir, checkpoint_dir, device, log, cancel)
+    finally:
+        storage.engine.dispose()
+    summary = read_sweep(folder)
+    best_path = write_best_preset(space, summary, folder) if summary.best is not None else None
+    stopped = failures[-1] if len(failures) >= MAX_FAILURES_IN_A_ROW else ""
+    return SweepResult(summary, best_path, cancelled, stopped)
+
+
+def _trials(study: optuna.Study, space: Space, info: dict[str, Any], target: int, budget_s: float, data_dir: Path,
+            checkpoint_dir: Path, device: str | None, log: Log, cancel: CancelToken | None) -> tuple[bool, list[str]]:
+    """Trials until `target` are COMPLETE or PRUNED, a cancel, or failures in a row; returns
+    (cancelled, the failures in a row at the end)."""
     _requeue_running(study, log)
     failures: list[str] = []
     cancelled = False
@@ -306,12 +320,7 @@ def run_sweep(
                 break
         else:
             failures.clear()
-    storage.engine.dispose()
-    summary = read_sweep(folder)
-    best = summary.best
-    best_path = write_best_preset(space, summary, folder) if best is not None else None
-    stopped = failures[-1] if len(failures) >= MAX_FAILURES_IN_A_ROW else ""
-    return SweepResult(summary, best_path, cancelled, stopped)
+    return cancelled, failures
 
 
 def _open(options: SweepOptions) -> tuple[Space, Path, dict[str, Any]]:
@@ -360,10 +369,10 @@ def _open(options: SweepOptions) -> tuple[Space, Path, dict[str, Any]]:
     if not Path(data_dir).exists():
         raise TacticsError(f"data folder {data_dir} not found; pass --data-dir with the "
                            f"{'acorn eval traces' if space.kind == 'scorer' else 'proof files'} to train on")
-    if space.kind == "gpt":
-        from tactics_core.runs.workspace_runs import check_new_run
+    from tactics_core.runs.workspace_runs import check_new_run
 
-        check_new_run(options.checkpoint_dir, space.base.name, trial_run_name(name, 0))  # the tokenizer is there
+    # Before anything is written: the first trial's run name is free, no run is live, a GPT has its tokenizer.
+    check_new_run(options.checkpoint_dir, space.base.name, trial_run_name(name, 0), needs_tokenizer=space.kind == "gpt")
     info = {
         "name": name, "kind": space.kind, "base": space.base_name, "space_dir": str(options.space.parent.resolve()),
         "objective": space.settings.objective, "direction": space.settings.direction, "budget_minutes": budget,
