@@ -43,6 +43,10 @@ def test_sweep_prints_progress_the_ranking_and_how_to_keep_the_best(ws, capsys):
     assert main(["sweep", "--resume", "--name", "space", "--save-preset", "mine", "--force"]) == 0
     capsys.readouterr()
 
+    assert main(["sweep", "--resume", "--name", "space", "--json"]) == 0  # the target reached: nothing trains
+    done = json.loads(capsys.readouterr().out)
+    assert done["best_preset"] == "sweeps/space/best.toml" and done["cancelled"] is False and done["judged"] == []
+
     assert main(["sweeps"]) == 0
     listing = capsys.readouterr().out
     assert "space" in listing and "scorer" in listing and "1/1" in listing
