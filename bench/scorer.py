@@ -2,7 +2,8 @@
 
     python bench/scorer.py [--acorn BIN] [--acornlib DIR] [--acorn-python DIR] [--work DIR]
                            [--traces DIR] [--train-buckets 0-3] [--val-buckets 90]
-                           [--judge-buckets 91-92] [--epochs 5] [--quick] [--keep] [--json FILE]
+                           [--judge-buckets 91-92] [--epochs 10] [--baselines default,depth-first] [--quick] [--keep]
+                           [--json FILE]
 
 Needs acorn 91f29ff1 (release 0.2.6) built with ONNX Runtime 1.20 and its acornlib 7df4882d
 (docs/scorer.md); `--acorn`/`--acornlib` or TACTICS_ACORN_EVAL / TACTICS_ACORNLIB_EVAL
@@ -22,8 +23,8 @@ project with this interpreter, never copied into it.
 * **Judged** by `acorn eval` on `--judge-buckets` (held out of training AND of model selection),
   in one sitting, one acorn process per (policy, bucket), policies interleaved per bucket so a
   change of machine load hits all alike: the console's scorer, acorn's trainer's scorer, the
-  embedded default `model-20260705-consistent-h128-l3`, and `depth-first`. Searches stop at a
-  1 s wall-clock timeout, so run it on a quiet machine.
+  embedded default `model-20260705-consistent-h128-l3`, and `depth-first` (`--baselines`).
+  Searches stop at a 1 s wall-clock timeout, so run it on a quiet machine.
 
 Prints the machine line, every figure, the per-bucket spread, ratios and a chart of success by
 policy. `--quick`: one training bucket, one judged bucket, 2 epochs (a first look).
@@ -60,9 +61,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train-buckets", default="0-3")
     p.add_argument("--val-buckets", default="90")
     p.add_argument("--judge-buckets", default="91-92")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--preset", default="scorer")
     p.add_argument("--set", action="append", default=[], help="overrides for the console's preset")
+    p.add_argument("--baselines", default="default,depth-first",
+                   help="acorn's own policies judged beside the two trainers, comma-separated (default = the embedded scorer)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--keep", action="store_true", help="reuse WORK's traces and trained models")
     p.add_argument("--skip-judge", action="store_true", help="stop after the offline figures")
@@ -243,10 +246,11 @@ def main(argv=None) -> int:
 
     # One judge per bucket, each printed and saved as it ends (a long sitting keeps what it measured).
     per_bucket: dict[int, dict] = {}
+    baselines = tuple(DEFAULT_POLICY if b.strip() == "default" else b.strip() for b in args.baselines.split(",") if b.strip())
     for bucket in parse_buckets(args.judge_buckets):
         progress = ConsoleProgress(f"judge b{bucket}", stream=sys.stderr)
         try:
-            report = judge(setup, [bucket], [ours, theirs], baselines=(DEFAULT_POLICY, "depth-first"), progress=progress)
+            report = judge(setup, [bucket], [ours, theirs], baselines=baselines, progress=progress)
         finally:
             progress.close()
         print(report_text(report), flush=True)

@@ -929,6 +929,7 @@ class BucketFigures:
     failures: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     summary: list[str] = field(default_factory=list)
+    failed: list[FailedSearch] = field(default_factory=list)  # the searches acorn named as failed (goal, reason, time)
 
     @property
     def success_rate(self) -> Optional[float]:
@@ -937,7 +938,8 @@ class BucketFigures:
     def to_dict(self) -> dict:
         return {"searches": self.searches, "succeeded": self.succeeded, "success_rate": self.success_rate,
                 "avg_search_ms": self.avg_search_ms, "failures": dict(self.failures),
-                "seconds": round(self.seconds, 3), "summary": list(self.summary)}
+                "seconds": round(self.seconds, 3), "summary": list(self.summary),
+                "failed": [f.to_dict() for f in self.failed]}
 
 
 @dataclass
@@ -1096,7 +1098,7 @@ def judge(
             request = EvalRun(setup, group, policy, path, timeout, jobs, None, None, target)
             result = run_eval(request, inner, cancel)
             entry = BucketFigures(result.searches, result.succeeded, result.avg_search_ms, dict(result.failures),
-                                  result.seconds, list(result.summary))
+                                  result.seconds, list(result.summary), list(result.failed))
             if per_bucket:
                 fig.buckets[group[0]] = entry
             else:

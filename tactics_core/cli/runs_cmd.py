@@ -3,6 +3,8 @@
     tactics runs [--json]          every run: status, preset, steps, best figures, tokens/s, duration
     tactics runs diff A B [--json] the settings that differ (only those) and the best figures side by side
     tactics runs rm NAME [--yes]   remove a run's folder (asks first; refuses a live run)
+    tactics runs export NAME --tensorboard DIR [--force]   (or --all) a run's metrics, evaluations and
+                                   settings as TensorBoard event files in DIR/NAME
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from tactics_core.common.formatting import format_duration, human_size
 from tactics_core.common.workspace import CHECKPOINT_DIR
 from tactics_core.runs.run_events import reason_words
 
+_TB_HINT = "pip install 'tactics-tui[tensorboard]'"
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "runs",
-        help="list training runs (one folder each); diff two; remove one",
+        help="list training runs (one folder each); diff two; remove one; export to TensorBoard",
         description="List the workspace's training runs, oldest first: every run keeps its own folder "
         "CHECKPOINT_DIR/runs/NAME (an old workspace's run straight in CHECKPOINT_DIR is `legacy`). "
         "`tactics runs diff A B` shows the settings that differ and the best figures side by side; "
-        "`tactics runs rm NAME` removes a run.",
+        "`tactics runs rm NAME` removes a run; `tactics runs export NAME --tensorboard DIR` writes it for TensorBoard.",
     )
     parser.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR,
                         help=f"the workspace's checkpoint folder (default: {CHECKPOINT_DIR})")
@@ -51,6 +55,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rm.add_argument("--checkpoint-dir", type=Path, default=argparse.SUPPRESS, help="the workspace's checkpoint folder")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     rm.set_defaults(func=cmd_rm)
+
+    export = sub.add_parser(
+        "export", help="write runs as TensorBoard event files (DIR/NAME per run)",
+        description="Write run NAME (or --all runs) in TensorBoard's format into DIR/NAME: every figure of "
+        "its step events as train/KEY and of its evaluations as eval/KEY at their steps, the settings "
+        "(its preset) and how it started and ended as text, and the settings with the evaluation figures "
+        "as hparams. Then `tensorboard --logdir DIR` shows them beside your other runs. An existing "
+        f"DIR/NAME is refused unless --force. Needs the tensorboard package: {_TB_HINT}.",
+    )
+    export.add_argument("names", nargs="*", metavar="NAME", help="the runs to export (see `tactics runs`)")
+    export.add_argument("--all", action="store_true", help="export every run of the workspace")
+    export.add_argument("--tensorboard", type=Path, required=True, metavar="DIR",
+                        help="the TensorBoard log folder to write into (each run in DIR/NAME)")
+    export.add_argument("--force", action="store_true", help="replace an existing DIR/NAME whole")
+    export.add_argument("--checkpoint-dir", type=Path, default=argparse.SUPPRESS, help="the workspace's checkpoint folder")
+    export.add_argument("--json", action="store_true", help="print what was written as a JSON list")
+    export.set_defaults(func=cmd_export)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -121,6 +142,25 @@ def cmd_rm(args: argparse.Namespace) -> int:
             return 1
     remove_run(args.checkpoint_dir, info.name)
     print(f"removed {what}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tactics_core.runs.tensorboard_export import export_runs
+
+    if args.all and args.names:
+        raise TacticsError("give run names or --all, not both")
+    if not args.all and not args.names:
+        raise TacticsError("name the run to export (`tactics runs` lists them), or pass --all")
+    done = export_runs(args.checkpoint_dir, args.tensorboard, None if args.all else list(args.names), force=args.force)
+    if args.json:
+        print(json.dumps([d.to_dict() for d in done], indent=1))
+        return 0
+    for d in done:
+        tags = sorted(d.scalars)
+        print(f"{'replaced' if d.replaced else 'wrote'} {d.path}: {len(tags)} scalars ({d.points:,} points: "
+              f"{', '.join(tags[:6])}{', ...' if len(tags) > 6 else ''}), text {', '.join(d.texts) or '-'}")
+    print(f"view with: tensorboard --logdir {args.tensorboard}")
     return 0
 
 

@@ -1,15 +1,17 @@
 """The scorer's training data: rows of acorn's eval traces, split by goal bucket, in batches of
-whole searches.
+shuffled rows or of whole searches.
 
 Why it looks like this:
 
 * **Split by goal bucket, never by row.** acorn puts every eval goal in one of 100 stable
   buckets and keeps 90-99 for validation; a search's rows all share its bucket, so no search
   (and no goal) is on both sides. `data.train_buckets` / `data.val_buckets` choose them.
-* **Batches of whole searches.** The prover only uses the ORDER of one search's steps, so the
-  ranking term of the loss compares steps of the same search: an epoch's order is its
-  training searches shuffled (a pure function of (seed, epoch), so a resume continues it
-  exactly), each search's rows together.
+* **Batches of shuffled rows** (`data.batches = "rows"`, the default, as acorn's trainer): the
+  BCE term learns best from rows of many searches at once (measured: BCE 0.187 vs 0.218 on
+  held-out bucket 90). **Or of whole searches** (`"searches"`): the prover only uses the ORDER
+  of one search's steps, so the ranking term compares steps of the same search, each search's
+  rows together. Either order is a pure function of (seed, epoch), so a resume continues it
+  exactly.
 * **Negatives subsampled per epoch** (`data.negatives_per_positive`): every step used in a
   final proof is kept; the others are drawn anew each epoch, exactly K of them.
 * **Memory bounded by the batch.** The numeric columns stay in the trace store's memory maps

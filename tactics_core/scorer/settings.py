@@ -68,7 +68,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 20,
     "weight_decay": 1e-3,
     "grad_clip": 1.0,
-    "epochs": 5,
+    "epochs": 10,
     "max_steps": 0,
     "eval_interval": 100,
     "eval_batches": 0,

@@ -8,13 +8,15 @@ sidecars; the "exp" column counts the exports made from each checkpoint
 from one, export one, delete one (after a confirmation), open one in the
 Playground, a quick eval (`v`): the core's `evaluate` on 50 goals, shown as
 the prover's figures, and "prove in Acorn" (`a`): the real prover
-(`generative_judge.prove`) on chosen acornlib modules, with progress and the per-module
-table in the details box.
+(`generative_judge.prove`) on chosen acornlib modules, with progress; its per-module table
+opens in a dialog (`dialogs.prove_result_dialog`) whose rows open the module's goals
+(outcome, seconds, accepted lines), and `o` opens the checkpoint's last result again.
 
 A scorer's checkpoints (acorn 0.2.6's proof-step scorer, `CheckpointInfo.kind`)
 show their kind, validation loss and used-step rank; quick eval (the GPT
 prover's figures) is refused for them in one line, and `a` judges one with
-`acorn eval` instead (`acorn_eval.judge` on goal buckets, exported first).
+`acorn eval` instead (`acorn_eval.judge` on goal buckets, exported first; its table of
+policies opens each policy's buckets, `dialogs.judge_result_dialog`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from tactics_core.training import kinds
 
 from ..messages import JobDone
 from .base import WorkScreen
-from .dialogs import ConfirmDialog, ProveDialog, TextDialog
+from .dialogs import ConfirmDialog, ProveDialog, judge_result_dialog, prove_result_dialog
 
 COLUMNS = ("", "name", "step", "val loss", "proof loss", "time", "size", "exp")
 # A folder holding a scorer's checkpoints: their kind, and the used-step rank where the GPT has proof loss.
@@ -61,6 +63,8 @@ class CheckpointsScreen(WorkScreen):
         Binding("a", "prove", "Prove", tooltip="The real Acorn prover (acorn f47631b0) on acornlib modules: goals proved per module (a scorer: acorn eval 0.2.6 on goal buckets)"),
         # Not in the footer (80 columns hold the others and the screen keys); g still reloads.
         Binding("g", "reload", "Reload", show=False),
+        Binding("o", "results", "Results", show=False,
+                tooltip="Open the last prover result of the checkpoint again (enter on a row: its goals or buckets)"),
     ]
 
     AUTO_FOCUS = "#ckpt-table"
@@ -71,6 +75,7 @@ class CheckpointsScreen(WorkScreen):
         self.metas: dict[str, dict[str, Any]] = {}  # path -> sidecar facts the table shows
         self._details: dict[str, str] = {}
         self._evals: dict[str, str] = {}  # path -> one line of eval results, shown first
+        self._results: dict[str, Any] = {}  # path -> the last prover result's dialog maker (`o` opens it again)
         self.exports: list[Any] = []  # workspace_runs.ExportInfo of every export folder (lineage)
         self.folder: Path | None = None
         self.prove_modules = ""  # what the last "prove in Acorn" asked for, offered again
@@ -124,14 +129,28 @@ class CheckpointsScreen(WorkScreen):
         totals = "  ·  ".join(
             f"{name} proved {p['proved']}/{p['attempted']}" for name, p in message.report["provers"].items()
         )
-        self._evals[message.path] = f"Acorn: {totals}\n"
+        self._evals[message.path] = f"Acorn: {totals} (o: the table)\n"
+        self._results[message.path] = lambda: prove_result_dialog(message.text, message.report)
         self._show_details()
-        self.app.push_screen(TextDialog(message.text))
+        self.action_results(message.path)
 
     def on_checkpoint_judged(self, message: CheckpointJudged) -> None:
-        self._evals[message.path] = judge_line(message.report) + "\n"
+        self._evals[message.path] = judge_line(message.report) + " (o: the table)\n"
+        self._results[message.path] = lambda: judge_result_dialog(message.text, message.report)
         self._show_details()
-        self.app.push_screen(TextDialog(message.text))
+        self.action_results(message.path)
+
+    def action_results(self, path: str | None = None) -> None:
+        """The last prover result of a checkpoint as a table; enter on a row opens its goals (a
+        GPT's modules) or buckets (a scorer's policies)."""
+        if path is None:
+            info = self.selected()
+            path = info.path if info is not None else None
+        make = self._results.get(path) if path is not None else None
+        if make is None:
+            self.notify("no prover result for this checkpoint yet: a proves it in Acorn", severity="warning")
+            return
+        self.app.push_screen(make())
 
     def on_checkpoint_described(self, message: CheckpointDescribed) -> None:
         self._details[message.path] = message.text

@@ -1,12 +1,17 @@
-"""Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer, the acornlib import and "prove in Acorn"."""
+"""Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer, the acornlib import, "prove in Acorn",
+and results as tables that open their rows (the real prover's modules -> goals, acorn eval's policies -> buckets)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tactics_core.acorn import eval_judge as acorn_eval
@@ -309,9 +314,10 @@ class ProveDialog(ModalScreen[dict | None]):
 
 
 class TextDialog(ModalScreen[None]):
-    """A long result as plain text (the "prove in Acorn" table), closed with enter or escape."""
+    """A long text (one goal's results in full), scrolled with the arrow keys, closed with enter or escape."""
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
+    AUTO_FOCUS = "#text-dialog-scroll"
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -319,8 +325,255 @@ class TextDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-wide", id="text-dialog"):
-            yield Static(self.text, markup=False, id="text-dialog-body")
-            yield Label("enter / esc: close", classes="dialog-question")
+            with VerticalScroll(id="text-dialog-scroll"):
+                yield Static(self.text, markup=False, id="text-dialog-body")
+            yield Label("↑↓: scroll · enter / esc: close", classes="dialog-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+# ------------------------------------------------------------------ results as tables
+
+
+class ResultDialog(ModalScreen[None]):
+    """A result as a table: `rows` are (key, cells); the highlighted row's `details[key]` shows
+    under it; enter on a row pushes what `open_row(key)` returns (another ResultDialog: the
+    goals of a module, the buckets of a policy), escape closes. Text is shown as it is (no markup)."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+    AUTO_FOCUS = "#result-table"
+
+    def __init__(
+        self,
+        head: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[str, Sequence[str]]],
+        foot: str = "",
+        details: dict[str, str] | None = None,
+        open_row: Callable[[str], "ModalScreen | None"] | None = None,
+        hint: str = "esc: close",
+    ) -> None:
+        super().__init__()
+        self.head = head
+        self.columns = tuple(columns)
+        self.rows = list(rows)
+        self.foot = foot
+        self.details = details or {}
+        self.open_row = open_row
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide result-dialog"):
+            yield Static(self.head, markup=False, id="result-head")
+            yield DataTable(id="result-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", markup=False, id="result-details")
+            if self.foot:
+                yield Static(self.foot, markup=False, id="result-foot")
+            yield Label(self.hint, markup=False, classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#result-table", DataTable)
+        table.add_columns(*self.columns)
+        for key, cells in self.rows:
+            table.add_row(*(Text(str(c)) for c in cells), key=key)
+        self._show_details()
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#result-table", DataTable)
+        if not self.rows or table.cursor_row is None or not 0 <= table.cursor_row < len(self.rows):
+            return None
+        return self.rows[table.cursor_row][0]
+
+    def _show_details(self) -> None:
+        key = self.selected_key()
+        self.query_one("#result-details", Static).update(self.details.get(key, "") if key is not None else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_details()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = event.row_key.value
+        if self.open_row is not None and key is not None:
+            screen = self.open_row(key)
+            if screen is not None:
+                self.app.push_screen(screen)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _secs(value: Any, spec: str = ".2f") -> str:
+    return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else format(value, spec)
+
+
+def _rate(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{100 * value:.1f}%"
+
+
+def prove_result_dialog(text: str, report: dict) -> ResultDialog:
+    """The real prover's result (`generative_judge.report_text` and `ProveReport.to_dict()`) as a
+    table of modules; enter on a module opens its goals (`module_goals_dialog`)."""
+    provers = list((report.get("provers") or {}).items())
+    lines = text.splitlines()
+    rules = [i for i, line in enumerate(lines) if line and set(line) == {"-"}]
+    head = lines[0] if lines else ""
+    foot = "\n".join(lines[rules[1] + 1:]) if len(rules) >= 2 else ""
+    modules = [m.get("module", "?") for m in (provers[0][1].get("modules") or [])] if provers else []
+    rows, details = [], {}
+    for i, module in enumerate(modules):
+        cells, attempted, median = [], 0, None
+        words = []
+        for name, result in provers:
+            m = (result.get("modules") or [])[i]
+            attempted = m.get("attempted", 0)
+            crash = f" ({m.get('crashed')}c)" if m.get("crashed") else ""
+            cells.append(f"{m.get('proved', 0)}{crash}")
+            if name == "model":
+                median = m.get("median_proof_seconds")
+            outcomes: dict[str, int] = {}
+            for g in m.get("goals") or []:
+                outcomes[g.get("outcome", "?")] = outcomes.get(g.get("outcome", "?"), 0) + 1
+            words.append(f"{name}: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items(), key=lambda x: -x[1])))
+        rows.append((module, [module, str(attempted), *cells, _secs(median)]))
+        details[module] = "\n".join(words) + f"\nenter: the {attempted} goals of {module}"
+    columns = ("module", "goals", *(name for name, _ in provers), "median s")
+
+    def open_row(module: str) -> ResultDialog | None:
+        return module_goals_dialog(report, module) if module in modules else None
+
+    return ResultDialog(head, columns, rows, foot, details, open_row, hint="enter: the module's goals · esc: close")
+
+
+def _goal_detail(prover: str, goal: dict) -> str:
+    outcome = goal.get("outcome", "?")
+    secs = goal.get("seconds")
+    line = f"{prover}: {outcome}" + (f" in {secs:.2f} s" if isinstance(secs, (int, float)) else "")
+    proof = goal.get("proof")
+    if outcome == "proved":
+        if proof:
+            line += f", {len(proof)} accepted line{'s' if len(proof) != 1 else ''}:\n" + "\n".join(f"    {p}" for p in proof)
+        else:
+            line += " with no line (acorn's checker alone)"
+    if goal.get("message"):
+        line += f"\n    {goal['message']}"
+    return line
+
+
+def module_goals_dialog(report: dict, module: str) -> ResultDialog:
+    """One module's goals: line, name, each prover's outcome and seconds, the model's accepted
+    lines (how many in the table; the lines themselves, and acorn's message, under it)."""
+    provers = list((report.get("provers") or {}).items())
+    per_prover: list[tuple[str, dict[tuple[int, str], dict]]] = []
+    order: list[tuple[int, str]] = []
+    for name, result in provers:
+        m = next((m for m in result.get("modules") or [] if m.get("module") == module), {})
+        goals = {(int(g.get("line", 0)), str(g.get("name", ""))): g for g in m.get("goals") or []}
+        per_prover.append((name, goals))
+        order += [k for k in goals if k not in order]
+    columns = ["line", "goal"]
+    for name, _ in per_prover:
+        columns += [name, "s"]
+    columns.append("lines")
+    rows, details = [], {}
+    for line, goal_name in order:
+        key = f"{line}:{goal_name}"
+        cells = [str(line), goal_name]
+        parts = [f"{module}:{line} {goal_name}"]
+        accepted = "-"
+        for name, goals in per_prover:
+            g = goals.get((line, goal_name))
+            if g is None:
+                cells += ["-", "-"]
+                continue
+            cells += [g.get("outcome", "?"), _secs(g.get("seconds"))]
+            parts.append(_goal_detail(name, g))
+            if name == "model" and g.get("proof") is not None:
+                accepted = str(len(g["proof"]))
+        cells.append(accepted)
+        rows.append((key, cells))
+        details[key] = "\n".join(parts)
+    tallies = "  ·  ".join(
+        f"{name} proved {sum(g.get('outcome') == 'proved' for g in goals.values())}/{len(goals)}" for name, goals in per_prover
+    )
+    head = f"{module}: {len(order)} goals  ·  {tallies}"
+
+    def open_row(key: str) -> TextDialog | None:
+        return TextDialog(details[key]) if key in details else None
+
+    return ResultDialog(head, columns, rows, "", details, open_row, hint="enter: the goal in full · esc: back")
+
+
+def judge_result_dialog(text: str, report: dict) -> ResultDialog:
+    """A scorer's acorn eval (`eval_judge.report_text` and `JudgeReport.to_dict()`) as a table of
+    policies; enter on a policy opens its buckets (`policy_buckets_dialog`)."""
+    lines = text.splitlines()
+    head = lines[0] if lines else ""
+    baseline = report.get("baseline")
+    policies = report.get("policies") or []
+    columns = ["policy", "searches", "proved", "rate", "avg ms", "per bucket"]
+    if baseline:
+        columns.append(f"vs {baseline}")
+    rows, details = [], {}
+    for p in policies:
+        label = str(p.get("label", "?"))
+        lo, hi = p.get("bucket_rate_min"), p.get("bucket_rate_max")
+        spread = f"{100 * lo:.0f}-{100 * hi:.0f}%" if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) else "-"
+        cells = [label, str(p.get("searches", 0)), str(p.get("succeeded", 0)), _rate(p.get("success_rate")),
+                 _secs(p.get("avg_search_ms"), ".1f"), spread]
+        if baseline:
+            mean = p.get("diff_mean")
+            cells.append("-" if not isinstance(mean, (int, float)) else f"{100 * mean:+.1f}")
+        rows.append((label, cells))
+        failures = p.get("failures") or {}
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(failures.items())) or "none"
+        where = f"model {p['model']}" if p.get("model") else f"acorn's policy {p.get('policy')}"
+        n_buckets = len(p.get("buckets") or {}) or 1
+        details[label] = f"{where}\nfailures: {kinds}\nenter: its {n_buckets} bucket{'s' if n_buckets != 1 else ''}"
+    foot = next((line for line in reversed(lines) if line.startswith("time ")), "")
+
+    def open_row(label: str) -> ResultDialog | None:
+        p = next((p for p in policies if str(p.get("label")) == label), None)
+        return policy_buckets_dialog(report, p) if p is not None else None
+
+    return ResultDialog(head, columns, rows, foot, details, open_row, hint="enter: the policy's buckets · esc: close")
+
+
+def policy_buckets_dialog(report: dict, policy: dict) -> ResultDialog:
+    """One policy's figures per goal bucket (or over all buckets at once), and under the table the
+    highlighted bucket's failures by kind, the searches acorn named as failed and its summary lines."""
+    baseline = report.get("baseline")
+    entries = [(str(b), f) for b, f in (policy.get("buckets") or {}).items()]
+    if not entries and policy.get("total"):
+        entries = [("all", policy["total"])]
+    diffs = policy.get("diff_to_baseline") or {}
+    columns = ["bucket", "searches", "proved", "rate", "avg ms", "seconds"]
+    if diffs:
+        columns.append(f"vs {baseline}")
+    rows, details = [], {}
+    for bucket, f in entries:
+        cells = [bucket, str(f.get("searches", 0)), str(f.get("succeeded", 0)), _rate(f.get("success_rate")),
+                 _secs(f.get("avg_search_ms"), ".1f"), _secs(f.get("seconds"), ".1f")]
+        if diffs:
+            d = diffs.get(bucket)
+            cells.append("-" if not isinstance(d, (int, float)) else f"{100 * d:+.1f}")
+        rows.append((bucket, cells))
+        failures = f.get("failures") or {}
+        parts = ["failures: " + (", ".join(f"{n} {k}" for k, n in sorted(failures.items())) or "none")]
+        for s in (f.get("failed") or [])[:8]:
+            secs = s.get("seconds")
+            parts.append(f"    {s.get('file')}:{s.get('line')} {s.get('goal')} ({s.get('reason')}"
+                         + (f" after {secs:g} s)" if isinstance(secs, (int, float)) else ")"))
+        if len(f.get("failed") or []) > 8:
+            parts.append(f"    and {len(f['failed']) - 8} more")
+        parts += [f"acorn: {line}" for line in f.get("summary") or []]
+        details[bucket] = "\n".join(parts)
+    head = (f"{policy.get('label')}: {policy.get('succeeded', 0)}/{policy.get('searches', 0)} searches proved "
+            f"({_rate(policy.get('success_rate'))}) on buckets {report.get('buckets', '?')}")
+
+    def open_row(key: str) -> TextDialog | None:
+        return TextDialog(f"{policy.get('label')}, bucket {key}\n" + details[key]) if key in details else None
+
+    return ResultDialog(head, columns, rows, "", details, open_row, hint="enter: the bucket in full · esc: back")

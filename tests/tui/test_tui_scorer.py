@@ -20,7 +20,7 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from tactics_tui.app import TacticsApp
-from tactics_tui.screens.dialogs import ConfirmDialog, ProveDialog, TextDialog
+from tactics_tui.screens.dialogs import ConfirmDialog, ProveDialog, ResultDialog
 
 from tui_helpers import notices, wait_for
 
@@ -235,11 +235,23 @@ async def test_prove_judges_a_scorer_with_acorn_eval_focus_in_the_first_empty_fi
         await pilot.press(*str(library))
         assert dialog.query_one("#prove-lib", Input).value == str(library)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog) and bool(app.screen.query("#text-dialog-body")), timeout=120, what="the judge's table")
-        text = static(app, "#text-dialog-body")
-        assert "acorn eval on buckets 91-92" in text and "best_model" in text
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultDialog) and bool(app.screen.query("#result-table")), timeout=120, what="the judge's table")
+        result = app.screen
+        assert "acorn eval on buckets 91-92" in static(app, "#result-head")
+        policies = result.query_one("#result-table", DataTable)
+        assert [str(c) for c in policies.get_row_at(0)][:4] == ["best_model", "6", "6", "100.0%"]
+        assert "enter: its 2 buckets" in static(app, "#result-details")
+        # Enter on the policy: its buckets, with acorn's own summary lines of the highlighted one.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not result and isinstance(app.screen, ResultDialog), what="the buckets")
+        buckets = app.screen.query_one("#result-table", DataTable)
+        rows = [[str(c) for c in buckets.get_row_at(i)] for i in range(buckets.row_count)]
+        assert [r[:3] for r in rows] == [["91", "3", "3"], ["92", "3", "3"]], rows
+        assert "failures: none" in static(app, "#result-details") and "acorn: " in static(app, "#result-details")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: "acorn eval on buckets 91-92: best_model 6/6" in static(app, "#ckpt-details"),
+        assert app.screen is result
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "acorn eval on buckets 91-92: best_model 6/6 (100.0%) (o: the table)" in static(app, "#ckpt-details"),
                        what="the judge's line")
 
 

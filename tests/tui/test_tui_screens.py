@@ -247,7 +247,7 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
 
     from tactics_core.acorn import generative_judge as acorn_mod
     from tactics_core.gpt import export as export_mod
-    from tactics_tui.screens.dialogs import ProveDialog, TextDialog
+    from tactics_tui.screens.dialogs import ProveDialog, ResultDialog, TextDialog
     from helpers_acorn import PLAN, fake_export, make_fake, make_library
 
     tiny_checkpoint(ws, "checkpoint_step_5.pt", 5)
@@ -267,12 +267,42 @@ async def test_checkpoints_screen_proves_in_acorn_and_shows_the_table(ws, tmp_pa
         app.screen.query_one("#prove-modules", Input).value = "nat.*"
         app.screen.query_one("#prove-remember", Checkbox).value = True
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog) and bool(app.screen.query("#text-dialog-body")), what="the prove table", timeout=60)
-        text = str(app.screen.query_one("#text-dialog-body", Static).render())
-        assert "nat.lattice" in text and "model      proved 1/8" in text
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultDialog) and bool(app.screen.query("#result-table")), what="the prove table", timeout=60)
+        result = app.screen
+        modules = result.query_one("#result-table", DataTable)
+        assert [str(c) for c in modules.get_row_at(0)][:3] == ["nat.lattice", "8", "1 (1c)"]
+        assert "model      proved 1/8" in str(result.query_one("#result-foot", Static).render())
+        assert "enter: the 8 goals of nat.lattice" in str(result.query_one("#result-details", Static).render())
         assert (ws / "tactics.toml").is_file() and "acornlib" in (ws / "tactics.toml").read_text()
+        # Enter on the module: its goals, each with its outcome, seconds and accepted lines.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not result and isinstance(app.screen, ResultDialog), what="the goals")
+        goals = app.screen.query_one("#result-table", DataTable)
+        rows = [[str(c) for c in goals.get_row_at(i)] for i in range(goals.row_count)]
+        assert len(rows) == 8 and [r[0] for r in rows][:2] == ["12", "16"]
+        assert rows[0][2] == "proved" and rows[1][2] == "crashed" and {r[2] for r in rows[2:]} == {"timeout", "not run"}
+        assert rows[0][3] != "-" and rows[0][4] == "13"  # seconds; the model's accepted lines
+        details = str(app.screen.query_one("#result-details", Static).render())
+        assert details.startswith("nat.lattice:12 ") and "model: proved" in details and "accepted lines:" in details
+        assert "not is_upper_bound(tail, ub)" in details  # the lines acorn accepted, in full
+        # Enter on a goal: all of it, scrolled (13 accepted lines do not fit under the table).
+        goals_dialog = app.screen
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextDialog), what="the goal in full")
+        full = str(app.screen.query_one("#text-dialog-body", Static).render())
+        assert "13 accepted lines:" in full and full.count("\n    ") == 13
+        await pilot.press("escape")
+        assert app.screen is goals_dialog
+        await pilot.press("down")
+        assert "model: crashed" in str(app.screen.query_one("#result-details", Static).render())
+        await pilot.press("escape")
+        assert app.screen is result
         await pilot.press("escape")
         await wait_for(pilot, lambda: "Acorn: model proved 1/8" in static(app, "#ckpt-details"), what="summary line")
+        # o opens the table again.
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultDialog), what="the table again")
+        await pilot.press("escape")
 
 
 def test_cli_refuses_a_missing_workspace(tmp_path, capsys):

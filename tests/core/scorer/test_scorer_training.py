@@ -82,6 +82,20 @@ def test_the_split_is_by_goal_bucket_and_batches_hold_whole_searches(traces):
     assert not np.array_equal(order, data.train.epoch_order(1, 64))
 
 
+def test_row_batches_shuffle_the_kept_rows_per_epoch(traces):
+    cols = load_traces([traces], trace_store_root(traces))
+    data = build_data(cols, [], "0-3", "90", 2.0, 0, 1337, batches="rows")
+    src = data.source
+    order = data.train.epoch_order(0, 64)
+    assert len(order) == data.train.n_rows and len(np.unique(order)) == len(order)
+    assert data.train.batch(order).y.sum() == data.train.positives  # every used step still kept
+    searches = src.search_first.searchsorted(order, side="right") - 1
+    assert set(src.search_bucket[searches]) <= {0, 1, 2, 3}
+    assert np.count_nonzero(np.diff(searches)) + 1 > 2 * len(np.unique(searches))  # searches interleaved
+    assert np.array_equal(order, data.train.epoch_order(0, 64))
+    assert not np.array_equal(np.sort(order), np.sort(data.train.epoch_order(1, 64)))  # negatives drawn anew
+
+
 def test_a_row_budget_takes_whole_searches_and_bounds_the_rows(traces):
     cols = load_traces([traces], trace_store_root(traces))
     full = build_data(cols, [], "0-3", "90", 0.0, 0, 1)
@@ -118,6 +132,9 @@ def test_scorer_presets_refuse_overlapping_buckets_and_gpt_keys():
         apply_overrides(load_preset("scorer"), ['training.layout="file"'])
     with pytest.raises(PresetError, match="data.loss must be one of"):
         apply_overrides(load_preset("scorer"), ['data.loss="hinge"'])
+    with pytest.raises(PresetError, match='data.batches must be "searches" with loss = bce\\+rank'):
+        apply_overrides(load_preset("scorer"), ['data.loss="bce+rank"'])
+    assert apply_overrides(load_preset("scorer"), ['data.loss="bce+rank"', 'data.batches="searches"']).data.batches == "searches"
 
 
 def test_the_figures_match_their_definitions():
@@ -169,10 +186,11 @@ def test_a_scorer_trains_through_the_loop_and_records_its_figures(traces, tmp_pa
     assert not (folder / "tokenizer.json").exists()  # a scorer's run needs no tokenizer
 
 
-def test_a_killed_scorer_run_resumes_exactly(traces, tmp_path):
+@pytest.mark.parametrize("batches", ["rows", "searches"])
+def test_a_killed_scorer_run_resumes_exactly(traces, tmp_path, batches):
     from tactics_core.common.progress import CancelToken
 
-    preset = _preset("model.dropout=0.1", "data.negatives_per_positive=2.0")  # dropout and sampling: RNG and data order
+    preset = _preset("model.dropout=0.1", "data.negatives_per_positive=2.0", f'data.batches="{batches}"')  # dropout and sampling: RNG and data order
     straight = tmp_path / "checkpoints" / "runs" / "straight"
     _train(preset, traces, straight)
     want = {e.step: e.loss for e in read_metrics(straight / "metrics.jsonl") if isinstance(e, StepEvent)}
