@@ -45,6 +45,10 @@ SWEEP_SPACE_FILE = "space.toml"  # of a sweep folder: the space file as it was g
 SWEEP_FILE = "sweep.json"  # of a sweep folder: how it was started (budget, trials, data, base preset)
 SWEEP_BEST_FILE = "best.toml"  # of a sweep folder: the best trial's preset
 SWEEP_TRIAL_SUFFIX = "-t{number:03d}"  # a trial's run name: the sweep's name and this
+SWEEP_LOCK_FILE = "sweep.lock"  # of a sweep folder: held by the one process running the sweep (sweeps/launch.py)
+SWEEP_STOP_FILE = "stop.request"  # of a sweep folder: asks the running sweep to stop (its trial ends gracefully)
+SWEEP_LOG_FILE = "sweep.log"  # of a sweep folder: the output of a sweep started detached (the TUI)
+SWEEP_PROCESS_FILE = "process.json"  # of a sweep folder: the pid and command of a sweep started detached
 
 
 @dataclass(frozen=True)

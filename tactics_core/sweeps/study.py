@@ -13,8 +13,12 @@
   step)`); when `trial.should_prune()`, its run is cancelled and the trial recorded as PRUNED.
 * **Resume**: a trial left RUNNING in the storage (the process was killed) is marked FAIL and its
   parameters are enqueued again; finished trials are kept; the sweep runs until `trials` trials
-  are COMPLETE or PRUNED. A cancel (Ctrl-C) ends the running trial's run gracefully, marks the
-  trial FAIL and enqueues its parameters, so `--resume` trains them again.
+  are COMPLETE or PRUNED. A cancel (Ctrl-C, or `sweeps/NAME/stop.request`: `launch.request_stop`)
+  ends the running trial's run gracefully, marks the trial FAIL and enqueues its parameters, so
+  `--resume` trains them again.
+* **One process per sweep**: `run_sweep` holds `sweeps/NAME/sweep.lock` while it runs
+  (`launch.hold_sweep`), so a second process of the same sweep is refused and a watcher (the
+  TUI) knows it runs.
 
 `read_sweep(folder)` / `list_sweeps(workspace)` read a sweep back (for `tactics sweeps` and the
 TUI) through short transactions of the SQLite storage, holding no lock between them.
@@ -38,6 +42,7 @@ from tactics_core.common.workspace import (
     SWEEPS_DIR,
 )
 from tactics_core.runs.workspace_runs import check_name
+from tactics_core.sweeps.launch import hold_sweep
 from tactics_core.sweeps.space import Space, read_space
 
 if TYPE_CHECKING:
@@ -275,22 +280,25 @@ def run_sweep(
 
     _quiet_optuna()
     space, folder, info = _open(options)
-    budget_s = float(info["budget_minutes"]) * 60.0
-    target = int(info["trials"])
-    data_dir = Path(info["data_dir"])
-    device = info.get("device") or None
-    checkpoint_dir = Path(info.get("checkpoint_dir") or options.checkpoint_dir)
-    storage = _storage(folder)
-    study = optuna.create_study(
-        study_name=info["name"], storage=storage, direction=space.settings.direction, load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=space.settings.seed), pruner=pruner or default_pruner(space),
-    )
-    try:
-        cancelled, failures = _trials(study, space, info, target, budget_s, data_dir, checkpoint_dir, device, log, cancel)
-    finally:
-        storage.engine.dispose()
-    summary = read_sweep(folder)
-    best_path = write_best_preset(space, summary, folder) if summary.best is not None else None
+    # One process per sweep (its lock), and its stop file cancels like Ctrl-C (sweeps/launch.py).
+    with hold_sweep(folder, cancel, log) as cancel:
+        budget_s = float(info["budget_minutes"]) * 60.0
+        target = int(info["trials"])
+        data_dir = Path(info["data_dir"])
+        device = info.get("device") or None
+        checkpoint_dir = Path(info.get("checkpoint_dir") or options.checkpoint_dir)
+        storage = _storage(folder)
+        study = optuna.create_study(
+            study_name=info["name"], storage=storage, direction=space.settings.direction, load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=space.settings.seed), pruner=pruner or default_pruner(space),
+        )
+        try:
+            cancelled, failures = _trials(study, space, info, target, budget_s, data_dir, checkpoint_dir, device, log,
+                                          cancel)
+        finally:
+            storage.engine.dispose()
+        summary = read_sweep(folder)
+        best_path = write_best_preset(space, summary, folder) if summary.best is not None else None
     stopped = failures[-1] if len(failures) >= MAX_FAILURES_IN_A_ROW else ""
     return SweepResult(summary, best_path, cancelled, stopped)
 
