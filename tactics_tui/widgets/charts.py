@@ -141,6 +141,7 @@ class SweepChart(PlotextPlot):
         numbers = [n for n, _, _ in trials]
         if numbers and len(numbers) <= 12:
             plt.xticks(numbers, [str(n) for n in numbers])
-        plt.title(f"{objective or 'objective'} by trial" if (done or pruned) else "no trial figure yet")
+        self.heading = f"{objective or 'objective'} by trial" if (done or pruned) else "no trial figure yet"
+        plt.title(self.heading)
         plt.xlabel("trial")
         self.refresh()
