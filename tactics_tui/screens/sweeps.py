@@ -62,6 +62,8 @@ class SweepsScreen(WorkScreen):
         self.errors: dict[str, str] = {}
         self.chosen: str | None = None  # the sweep whose trials are shown
         self.trials: list[Any] = []  # its trials, in table order
+        self._sweep_rows: list[tuple] = []  # what the tables hold
+        self._trial_rows: list[tuple] = []
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="sweeps-table", cursor_type="row", zebra_stripes=True)
@@ -103,18 +105,19 @@ class SweepsScreen(WorkScreen):
 
     def _fill_sweeps(self) -> None:
         table = self.query_one("#sweeps-table", DataTable)
-        table.clear()
+        rows = []
         for name in self.names:
             s = self.summaries.get(name)
             proc = self.processes.get(name)
             done = s.counts()["COMPLETE"] + s.counts()["PRUNED"] if s else 0
             best = s.best if s else None
-            table.add_row(
-                Text(name), s.kind if s else "–", f"{done}/{s.trials_target or '?'}" if s else "–",
-                proc.words() if proc else "–",
-                f"{s.objective} {_num(best.objective)}" if best else "–",
-                key=name,
-            )
+            rows.append((name, s.kind if s else "–", f"{done}/{s.trials_target or '?'}" if s else "–",
+                         proc.words() if proc else "–", f"{s.objective} {_num(best.objective)}" if best else "–"))
+        if rows != self._sweep_rows:  # rebuilt only on news, so the cursor stays put
+            self._sweep_rows = rows
+            table.clear()
+            for name, *cells in rows:
+                table.add_row(Text(name), *cells, key=name)
         if self.chosen in self.names:
             row = self.names.index(self.chosen)
             if table.cursor_row != row:
@@ -125,15 +128,19 @@ class SweepsScreen(WorkScreen):
         keep = self.highlighted_trial()
         s = self.summaries.get(self.chosen) if self.chosen else None
         self.trials = list(s.trials) if s else []
-        table.clear()
         best = s.best if s else None
+        rows = []
         for t in self.trials:
             mark = "★" if best is not None and t.number == best.number else " "
-            table.add_row(
-                f"{mark}{t.number}", STATE_WORDS.get(t.state, t.state.lower()), _num(t.objective),
-                f"{t.seconds:.0f}" if isinstance(t.seconds, (int, float)) else "–", Text(t.run or "–"),
-                Text(params_text(t.params)), key=str(t.number),
-            )
+            rows.append((str(t.number), f"{mark}{t.number}", STATE_WORDS.get(t.state, t.state.lower()), _num(t.objective),
+                         f"{t.seconds:.0f}" if isinstance(t.seconds, (int, float)) else "–", t.run or "–",
+                         params_text(t.params)))
+        if rows == self._trial_rows:
+            return
+        self._trial_rows = rows
+        table.clear()
+        for key, *cells in rows:
+            table.add_row(*cells[:4], Text(cells[4]), Text(cells[5]), key=key)
         if keep is not None:
             rows = [i for i, t in enumerate(self.trials) if t.number == keep.number]
             if rows:
