@@ -494,6 +494,12 @@ def _train_trial(
                        handle_signals=False)
     except TacticsError as exc:
         trial.set_user_attr("seconds", round(time.monotonic() - start, 1))
+        if cancel is not None and cancel.cancelled:  # stopped before its run trained (reading its data): tried again
+            trial.set_user_attr("interrupted", True)
+            study.tell(trial, state=TrialState.FAIL)
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+            log(f"trial {trial.number} interrupted before it trained; `--resume` trains its parameters again")
+            return "cancelled"
         trial.set_user_attr("error", str(exc)[:300])
         study.tell(trial, state=TrialState.FAIL)
         log(f"trial {trial.number} failed: {exc}")

@@ -182,8 +182,12 @@ async def test_a_detached_sweep_is_followed_stopped_and_resumed_from_the_view(tm
     """A real `tactics sweep` process started from the dialog (10 minutes per trial: it runs until
     stopped), its running trial shown as the sweep writes it, x (its trial ends gracefully, FAIL
     with its parameters queued again), u (resumed: the queued parameters train again), x."""
+    from tactics_core.training.presets import apply_overrides, load_preset, save_preset
+
     monkeypatch.chdir(tmp_path)
     ws = scorer_workspace(tmp_path)
+    tiny = ws / "presets" / "tinyscorer.toml"  # no early stop: a trial trains until it is stopped
+    save_preset(apply_overrides(load_preset(str(tiny)), ["training.patience=1000000"]), tiny)
     folder = ws / "sweeps" / "live"
     app = TacticsApp(".", offer_demo=False)
     try:
@@ -197,10 +201,13 @@ async def test_a_detached_sweep_is_followed_stopped_and_resumed_from_the_view(tm
 
             def running_trial() -> bool:
                 proc = screen.processes.get("live")
-                return bool(proc and proc.state == "running" and any(t.state == "RUNNING" for t in screen.trials))
+                # an evaluation reported: the trial trains, and the view shows its figure as the sweep writes it
+                return bool(proc and proc.state == "running"
+                            and any(t.state == "RUNNING" and t.step is not None for t in screen.trials))
 
-            await wait_for(pilot, running_trial, timeout=240, what="the sweep's first trial to run")
-            assert table_rows(app, "#sweeps-trials")[0][1] == "running"
+            await wait_for(pilot, running_trial, timeout=240, what="the sweep's first trial to report")
+            row = table_rows(app, "#sweeps-trials")[0]
+            assert row[1] == "running" and row[2] != "–" and row[4] == "live-t000"
             assert "live: running (pid" in screen_text(app)
             await pilot.press("x")
             assert any("stop requested" in n for n in notices(app))

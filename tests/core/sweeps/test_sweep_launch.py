@@ -15,6 +15,7 @@ import pytest
 from sweep_helpers import scorer_workspace
 
 from tactics_core.common.errors import TacticsError
+from tactics_core.common.progress import CancelToken
 from tactics_core.common.workspace import SWEEP_LOG_FILE, SWEEP_PROCESS_FILE, SWEEP_STOP_FILE, SWEEP_STUDY_FILE
 from tactics_core.sweeps import launch
 from tactics_core.sweeps.launch import SweepRequest, hold_sweep, request_stop, sweep_process
@@ -112,3 +113,32 @@ def test_a_detached_sweep_that_fails_at_once_is_ended_with_its_error_line(tmp_pa
     ended = sweep_process(folder)
     assert ended.message.startswith("error:") and "sweep.json" in ended.message
     assert (folder / SWEEP_LOG_FILE).read_text().startswith("\n=== ")
+
+
+@pytest.mark.slow
+def test_a_stop_before_the_trial_trains_queues_its_parameters_again(tmp_path, monkeypatch):
+    """A stop that arrives while a trial's budget is measured (before its run trains): the run's
+    data read is cancelled, and the trial is interrupted like one stopped midway, its parameters
+    queued again, not a failure `--resume` would skip."""
+    from tactics_core.sweeps import study as study_mod
+    from tactics_core.sweeps.study import SweepOptions, run_sweep
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
+    scorer_workspace(tmp_path)
+    folder = tmp_path / "sweeps" / "space"
+
+    cancel = CancelToken()
+
+    def log(line: str) -> None:
+        if line.startswith("  budget"):  # fitted, not trained yet: the TUI's x
+            assert request_stop(folder)
+            _wait(lambda: cancel.cancelled, what="the stop file to cancel the sweep")
+
+    result = run_sweep(SweepOptions(space=Path("space.toml"), budget_minutes=0.05, trials=1, data_dir=Path("traces")),
+                       log=log, cancel=cancel)
+    assert result.cancelled
+    states = [(t.number, t.state) for t in result.summary.trials]
+    assert states == [(0, "FAIL"), (1, "WAITING")]
+    assert "interrupted" in result.summary.trials[0].note and "retries trial 0" in result.summary.trials[1].note
+    assert not (folder / SWEEP_STOP_FILE).exists()
