@@ -90,7 +90,15 @@ class SweepsScreen(WorkScreen):
 
     def on_sweeps_arrived(self, message: SweepsArrived) -> None:
         batch = self.tail.take()
+        before = self.processes
         self.names, self.summaries, self.processes, self.errors = batch.names, batch.summaries, batch.processes, batch.errors
+        for name, proc in self.processes.items():  # a sweep that ended while we watched: how
+            was = before.get(name)
+            if was is not None and was.alive and not proc.alive:
+                if proc.message.startswith("error:"):
+                    self.app.show_error(f"sweep {name}: {proc.message.removeprefix('error:').strip()}")
+                else:
+                    self.notify(f"sweep {name} ended" + (f": {proc.message}" if proc.message else ""), title="Sweeps")
         if self.chosen not in self.names:
             self.chosen = self.names[-1] if self.names else None
         self._draw()
