@@ -253,3 +253,15 @@ def test_snapshot_sweeps_view(tmp_path, monkeypatch, snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_the_top_line_names_eight_screens_in_80_columns():
+    from tactics_tui.registry import SCREENS
+    from tactics_tui.widgets.nav import nav_text
+
+    for entry in SCREENS:  # whichever screen is shown, its full title, and every key
+        text = nav_text(SCREENS, entry.screen, 80)
+        assert text.cell_len <= 80 and f"{entry.key} {entry.title}" in text.plain
+        assert all(f"{e.key} " in text.plain for e in SCREENS)
+    assert "4 Ckpts 5 Play" in nav_text(SCREENS, SweepsScreen, 80).plain
+    assert "4 Checkpoints 5 Playground" in nav_text(SCREENS, SweepsScreen, 120).plain  # wide: full titles
