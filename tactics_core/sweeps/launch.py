@@ -186,7 +186,7 @@ def hold_sweep(folder: str | os.PathLike, cancel: CancelToken | None = None,
         os.close(fd)
         pid = _lock_pid(folder)
         raise TacticsError(f"sweep {folder.name!r} is already running" + (f" (pid {pid})" if pid else "")
-                           + f"; stop it first (the TUI's Sweeps screen, x), or wait for it") from None
+                           + "; stop it first (the TUI's Sweeps screen, x), or wait for it") from None
     stop = folder / SWEEP_STOP_FILE
     done = threading.Event()
     thread = None
