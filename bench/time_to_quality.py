@@ -50,51 +50,14 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "acornlib-2025-11" / "proo
 
 
 def fit_steps(preset, corpus: Path, work: Path, budget_s: float, overhead_s: float = 12.0) -> int:
-    """Optimizer steps that fit `budget_s`: time real training steps of the preset on real batches.
+    """Optimizer steps that fit `budget_s`: `tactics_core.training.budget.fit_steps`, which times real
+    training steps of the preset on real batches (`work` holds the tokenizer and the token cache)."""
+    from tactics_core.training.budget import TIMED_STEPS, fit_steps as fit
 
-    Real batches matter: in the prover layout a batch is as long as its longest
-    stream, so random full-length rows would overstate the step cost.
-    `overhead_s` covers corpus tokenizing and checkpoints; evaluations are charged
-    at their share of forward passes (eval_batches every eval_interval steps).
-    """
-    import torch
-
-    from tactics_core.common.device import resolve_precision
-    from tactics_core.gpt.data import load_dataset
-    from tactics_core.gpt.model import GPT
-    from tactics_core.gpt.tokenizer import load_tokenizer
-    from tactics_core.gpt.kind import batch_loss_sum, disable_attention_dropout
-    from tactics_core.training.loop import configure_threads, make_optimizer, seed_everything
-
-    m, t = preset.model, preset.training
-    configure_threads(int(t.num_threads))
-    seed_everything(0)
-    tok = load_tokenizer(work / "tokenizer.json")
-    ds = load_dataset(corpus, tok, work / "cache", m.context_length, val_fraction=t.val_fraction, seed=t.seed,
-                      layout=t.layout, batch_size=t.batch_size)
-    model = GPT(m.gpt_config(tok.vocab_size))
-    disable_attention_dropout(model)
-    opt = make_optimizer(model, t, "cpu")
-    precision = resolve_precision(t.precision, "cpu")  # what the trainer will run the steps in
-    batches = ds.train.iter_epoch(0, t.batch_size)
-    times = []
-    for i in range(31):
-        t0 = time.perf_counter()
-        for _ in range(max(1, t.grad_accum_steps)):
-            batch_loss_sum(model, next(batches), float(t.context_weight), "cpu", precision,
-                           (t.seed, i) if t.context_sampling else None).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i >= 5:  # the first steps allocate and warm caches
-            times.append(time.perf_counter() - t0)
-    step_s = sum(times) / len(times)
-    # An evaluation batch is a forward pass: about a third of a training micro-batch.
-    evals_per_step = (t.eval_batches or 40) / max(1, t.eval_interval) / 3 / max(1, t.grad_accum_steps)
-    steps = int((budget_s - overhead_s) / (step_s * (1 + evals_per_step)))
-    print(f"fit-steps: {step_s * 1000:.0f} ms per step (mean of 25 real batches) -> max_steps {steps} "
+    found = fit(preset, corpus, work, budget_s, overhead_s=overhead_s, device="cpu")
+    print(f"fit-steps: {found.step_s * 1000:.0f} ms per step (mean of {TIMED_STEPS} real batches) -> max_steps {found.steps} "
           f"for {budget_s:.0f} s", flush=True)
-    return max(1, steps)
+    return found.steps
 
 
 def whole_file_bpb(model, corpus: Path, work: Path, context_length: int, val_fraction: float, seed: int,

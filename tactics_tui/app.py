@@ -1,8 +1,8 @@
 """`tactics-tui`: the training console.
 
-One App with seven modes (one screen each): Corpus, Tokenizer, Training,
-Checkpoints, Playground, Presets, Runs, switched with the keys 1-7. The app only
-reads files and calls `tactics_core`; training runs in its own detached
+One App with eight modes (one screen each): Corpus, Tokenizer, Training,
+Checkpoints, Playground, Presets, Runs, Sweeps, switched with the keys 1-8. The app only
+reads files and calls `tactics_core`; training runs (and sweeps) in its own detached
 process, so quitting the app (or losing SSH) leaves it running and the next
 start attaches to it. Errors appear as notifications with the core's
 one-line message; details go to `tactics-tui.log` in the workspace.
@@ -284,7 +284,7 @@ def _file_logging(path: Path) -> logging.Handler | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tactics-tui",
-        description="The training console: corpus, tokenizer, training, checkpoints, playground, presets, runs.",
+        description="The training console: corpus, tokenizer, training, checkpoints, playground, presets, runs, sweeps.",
     )
     parser.add_argument("--workspace", default=".", help="workspace folder (default: the current directory)")
     parser.add_argument("--no-demo-offer", action="store_true", help="do not offer the demo corpus in an empty folder")

@@ -1,6 +1,6 @@
 """The app's screens, listed once: mode name, title, key and class of each.
 
-The app makes its modes, its 1-7 key bindings and its "Go to" commands from
+The app makes its modes, its 1-8 key bindings and its "Go to" commands from
 `SCREENS`; the top line (`widgets/nav.NavBar`) shows it and marks the screen
 it is on by class. A new screen is one entry here.
 """
@@ -16,6 +16,7 @@ from .screens.corpus import CorpusScreen
 from .screens.playground import PlaygroundScreen
 from .screens.presets import PresetsScreen
 from .screens.runs import RunsScreen
+from .screens.sweeps import SweepsScreen
 from .screens.tokenizer import TokenizerScreen
 from .screens.training import TrainingScreen
 
@@ -26,14 +27,16 @@ class ScreenEntry:
     title: str  # in the top line and the command palette
     key: str  # the key that shows it
     screen: type[Screen]
+    short: str = ""  # the top line's title when the full ones do not fit (80 columns)
 
 
 SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("corpus", "Corpus", "1", CorpusScreen),
     ScreenEntry("tokenizer", "Tokenizer", "2", TokenizerScreen),
     ScreenEntry("training", "Training", "3", TrainingScreen),
-    ScreenEntry("checkpoints", "Checkpoints", "4", CheckpointsScreen),
-    ScreenEntry("playground", "Playground", "5", PlaygroundScreen),
+    ScreenEntry("checkpoints", "Checkpoints", "4", CheckpointsScreen, short="Ckpts"),
+    ScreenEntry("playground", "Playground", "5", PlaygroundScreen, short="Play"),
     ScreenEntry("presets", "Presets", "6", PresetsScreen),
     ScreenEntry("runs", "Runs", "7", RunsScreen),
+    ScreenEntry("sweeps", "Sweeps", "8", SweepsScreen),
 )

@@ -62,6 +62,8 @@ def test_wheel_contains_builtin_presets_and_they_load_when_installed(tmp_path):
             assert member in names, f"{member} missing from {wheel.name}"
             assert zf.read(member) == (REPO / "presets" / toml).read_bytes()
         assert "tactics_core/builtin_presets/__init__.py" in names
+        for space in sorted((REPO / "presets" / "sweeps").glob("*.toml")):  # the sample sweep spaces
+            assert f"tactics_core/builtin_presets/sweeps/{space.name}" in names, f"{space.name} missing from {wheel.name}"
         # Every subpackage is listed in [tool.setuptools] packages, or the installed copy lacks it.
         for package in ("tactics_core", "tactics_tui"):
             for init in sorted((REPO / package).rglob("__init__.py")):
@@ -75,8 +77,10 @@ def test_wheel_contains_builtin_presets_and_they_load_when_installed(tmp_path):
     probe = (
         "import json, tactics_core, tactics_core.training.presets as P\n"
         "infos = P.list_presets()\n"
+        "from tactics_core.sweeps.space import builtin_space\n"
         "print(json.dumps({'pkg': tactics_core.__file__, 'dir': str(P.builtin_presets_dir()),\n"
-        "  'names': [i.name for i in infos], 'tiny': P.load_preset('tiny').model.d_model}))\n"
+        "  'names': [i.name for i in infos], 'tiny': P.load_preset('tiny').model.d_model,\n"
+        "  'space': str(builtin_space('scorer-sizes'))}))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
     run = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, capture_output=True, text=True, env=env, timeout=60)
@@ -86,3 +90,4 @@ def test_wheel_contains_builtin_presets_and_they_load_when_installed(tmp_path):
     assert facts["dir"] == str(tmp_path / "site" / "tactics_core" / "builtin_presets")
     assert sorted(facts["names"]) == sorted(Path(b).stem for b in BUILTINS)
     assert facts["tiny"] == 128
+    assert facts["space"] == str(tmp_path / "site" / "tactics_core" / "builtin_presets" / "sweeps" / "scorer-sizes.toml")

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "presets_cmd",
     "train_cmd",
     "runs_cmd",
+    "sweep_cmd",
     "checkpoints_cmd",
     "export_cmd",
     "complete_cmd",

@@ -8,6 +8,8 @@
     presets/                the user's presets (shadow the built-in ones)
     traces/                 acorn's activated-step traces (*.jsonl.zst + *.meta.json) for the
                             proof-step scorer; traces/.store/ their column store (scorer/trace_store.py)
+    sweeps/NAME/            a hyperparameter sweep (`tactics sweep`): study.db (Optuna's SQLite
+                            storage), space.toml (the space file, copied), sweep.json, best.toml
     tactics.toml            the workspace's settings ([acorn]: binary, acornlib, ort_lib)
     tactics-tui.log         the TUI's log (tracebacks of what is a bug)
 
@@ -37,6 +39,16 @@ CACHE_SUBDIR = "cache"  # of the checkpoint folder: the token cache (the trainin
 MANIFEST_FILE = "manifest.jsonl"  # beside the data folder, written by `tactics import acornlib`
 SETTINGS_FILE = "tactics.toml"  # workspace settings: [acorn] binary, acornlib, ort_lib
 TUI_LOG_FILE = "tactics-tui.log"  # the TUI's log, in the workspace
+SWEEPS_DIR = Path("sweeps")  # one folder per sweep (`tactics sweep`, sweeps/study.py)
+SWEEP_STUDY_FILE = "study.db"  # of a sweep folder: Optuna's SQLite storage
+SWEEP_SPACE_FILE = "space.toml"  # of a sweep folder: the space file as it was given
+SWEEP_FILE = "sweep.json"  # of a sweep folder: how it was started (budget, trials, data, base preset)
+SWEEP_BEST_FILE = "best.toml"  # of a sweep folder: the best trial's preset
+SWEEP_TRIAL_SUFFIX = "-t{number:03d}"  # a trial's run name: the sweep's name and this
+SWEEP_LOCK_FILE = "sweep.lock"  # of a sweep folder: held by the one process running the sweep (sweeps/launch.py)
+SWEEP_STOP_FILE = "stop.request"  # of a sweep folder: asks the running sweep to stop (its trial ends gracefully)
+SWEEP_LOG_FILE = "sweep.log"  # of a sweep folder: the output of a sweep started detached (the TUI)
+SWEEP_PROCESS_FILE = "process.json"  # of a sweep folder: the pid and command of a sweep started detached
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,10 @@ class Workspace:
     @property
     def trace_store_dir(self) -> Path:
         return self.root / TRACE_STORE_DIR
+
+    @property
+    def sweeps_dir(self) -> Path:
+        return self.root / SWEEPS_DIR
 
     @property
     def tokenizer_path(self) -> Path:

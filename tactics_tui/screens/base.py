@@ -29,7 +29,7 @@ class WorkScreen(Screen):
     """A screen with a header, footer, job bar and cancellable background jobs."""
 
     BINDINGS = [Binding("escape", "cancel_job", "Cancel", show=False)]
-    # Start with no text field focused, so the single-key bindings (1-7, e,
+    # Start with no text field focused, so the single-key bindings (1-8, e,
     # the screen's actions) work and show in the footer at once.
     AUTO_FOCUS = None
 

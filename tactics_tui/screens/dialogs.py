@@ -1,4 +1,5 @@
 """Small modal dialogs: a yes/no confirmation, a pick-one list, the demo offer, the acornlib import, "prove in Acorn",
+a sweep to start or resume,
 and results as tables that open their rows (the real prover's modules -> goals, acorn eval's policies -> buckets)."""
 
 from __future__ import annotations
@@ -308,6 +309,94 @@ class ProveDialog(ModalScreen[dict | None]):
                 "remember": self.query_one("#prove-remember", Checkbox).value,
             }
         )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class SweepDialog(ModalScreen[dict | None]):
+    """Ask for a sweep to start (`tactics sweep SPACE.toml --name N --budget-minutes M --trials T`)
+    or, with `resume`, the sweep NAME to continue (its space and budget are its own; the trials
+    field is its target). Dismisses with {"space", "name", "budget", "trials", "resume"} (budget
+    None for a resume) or None. The focus starts in the first empty field."""
+
+    BINDINGS = [Binding("escape", "close", "Cancel")]
+    FIELDS = ("#sweep-space", "#sweep-name", "#sweep-budget", "#sweep-trials")
+
+    def __init__(self, space: str = "", name: str = "", budget: str = "10", trials: str = "10", resume: bool = False) -> None:
+        super().__init__()
+        self.values = {"space": space, "name": name, "budget": budget, "trials": trials}
+        self.resume = resume
+        shown = self.FIELDS[1::2] if resume else self.FIELDS  # a resume asks for the name and the trials only
+        by_id = dict(zip(self.FIELDS, (space, name, budget, trials)))
+        self.AUTO_FOCUS = next((w for w in shown if not by_id[w].strip()), shown[0])
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide", id="sweep-dialog"):
+            if self.resume:
+                intro = ("Resume a sweep: trials left running are tried again, and trials run until the target "
+                         "is complete or pruned; its space and budget stay its own.")
+            else:
+                intro = ("Start a sweep (tactics sweep): each trial a run trained for the same minutes, "
+                         "in its own process; quitting the app leaves it running.")
+            yield Label(intro, markup=False, classes="dialog-question")
+            if not self.resume:
+                with Horizontal(classes="form-row"):
+                    yield Label("space file ", classes="form-key")
+                    yield Input(self.values["space"], placeholder="a .toml file, or a built-in: scorer-sizes",
+                                id="sweep-space", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("sweep name ", classes="form-key")
+                yield Input(self.values["name"], placeholder="letters, digits, - _ .", id="sweep-name", compact=True)
+            if not self.resume:
+                with Horizontal(classes="form-row"):
+                    yield Label("minutes per trial ", classes="form-key")
+                    yield Input(self.values["budget"], placeholder="e.g. 10 or 0.5", id="sweep-budget", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("trials " if not self.resume else "trials target ", classes="form-key")
+                yield Input(self.values["trials"], placeholder="complete or pruned trials to reach", id="sweep-trials",
+                            type="integer", compact=True)
+            yield Static("", markup=False, id="sweep-error", classes="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Resume (enter)" if self.resume else "Start (enter)", variant="primary", id="sweep-go")
+                yield Button("Cancel (esc)", id="sweep-cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "sweep-go":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def _refuse(self, field: str, message: str) -> None:
+        self.query_one("#sweep-error", Static).update(message)
+        self.query_one(field, Input).focus()
+
+    def submit(self) -> None:
+        get = {w: self.query_one(w, Input).value.strip() for w in self.FIELDS if self.query(w)}
+        space, name = get.get("#sweep-space", ""), get["#sweep-name"]
+        if not self.resume and not space:
+            return self._refuse("#sweep-space", "Type a space file (or a built-in space's name).")
+        if not name:
+            return self._refuse("#sweep-name", "Type the sweep's name.")
+        budget = None
+        if not self.resume:
+            try:
+                budget = float(get["#sweep-budget"])
+            except ValueError:
+                budget = -1.0
+            if not budget > 0 or budget == float("inf"):
+                return self._refuse("#sweep-budget", "Type the minutes per trial, a number > 0 (fractions allowed).")
+        try:
+            trials = int(get["#sweep-trials"])
+        except ValueError:
+            trials = 0
+        if trials < 1:
+            return self._refuse("#sweep-trials", "Type how many trials to reach, 1 or more.")
+        self.dismiss({"space": space or None, "name": name, "budget": budget, "trials": trials, "resume": self.resume})
 
     def action_close(self) -> None:
         self.dismiss(None)

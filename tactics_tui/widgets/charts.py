@@ -116,3 +116,32 @@ class OverlayChart(PlotextPlot):
         plt.title(what if curves else f"{what}: select runs with space")
         plt.xlabel("step")
         self.refresh()
+
+
+class SweepChart(PlotextPlot):
+    """A sweep's objective against trial number: completed trials, pruned ones at their last
+    figure, and the best so far (a step line over the completed trials)."""
+
+    def show_trials(self, trials: list[tuple[int, str, float | None]], objective: str, maximize: bool = False) -> None:
+        """`trials`: (number, state, objective) in trial order."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        done = [(n, v) for n, s, v in trials if s == "COMPLETE" and v is not None]
+        pruned = [(n, v) for n, s, v in trials if s == "PRUNED" and v is not None]
+        if done:
+            best, line = None, []
+            for n, v in done:
+                best = v if best is None or (v > best if maximize else v < best) else best
+                line.append((n, best))
+            plt.plot([n for n, _ in line], [b for _, b in line], label="best so far", marker="braille", color="green+")
+            plt.scatter([n for n, _ in done], [v for _, v in done], label="complete", marker="dot", color="cyan+")
+        if pruned:
+            plt.scatter([n for n, _ in pruned], [v for _, v in pruned], label="pruned", marker="x", color="yellow+")
+        numbers = [n for n, _, _ in trials]
+        if numbers and len(numbers) <= 12:
+            plt.xticks(numbers, [str(n) for n in numbers])
+        self.heading = f"{objective or 'objective'} by trial" if (done or pruned) else "no trial figure yet"
+        plt.title(self.heading)
+        plt.xlabel("trial")
+        self.refresh()
