@@ -194,11 +194,27 @@ def seen_subject_goals(
     """A seeded sample of `size` goal lines (fewer when fewer exist) of the validation theorems of
     `data_dir` (the corpus a model trained on, split as it was: `val_fraction`, `split`), spread
     over the modules the model trained on; never a line on which a training file's goal starts."""
-    from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.data import DEFAULT_VAL_FRACTION, is_validation_key
+    from tactics_core.gpt.data import DEFAULT_VAL_FRACTION
 
     data_dir = Path(data_dir)
     val_fraction = DEFAULT_VAL_FRACTION if val_fraction is None else float(val_fraction)
+    _check_request(data_dir, size, split)
+    rows = read_manifest(data_dir)
+    sample = GoalSample(str(data_dir), seed, size, val_fraction, split)
+    report(progress, 0, None, f"reading {data_dir} and its {MANIFEST_FILE}")
+    corpus = _read_split(data_dir, rows, sample, val_fraction, cancel)
+    by_module = _candidate_lines(corpus, sample, data_dir)
+    sample.lines = sorted(_deal(by_module, seed, size), key=lambda g: (g.module, g.line))
+    for g in sample.lines:  # the promise of this split, checked on what is returned
+        if (g.module, g.line) in corpus.training_lines or set(g.goals) & corpus.training_names[g.module]:
+            raise AssertionError(f"{g.target} is a goal line of a training file")
+    sample.training_names = {m: frozenset(corpus.training_names[m]) for m in sample.modules}
+    report(progress, 1, 1, sample.summary())
+    return sample
+
+
+def _check_request(data_dir: Path, size: int, split: str) -> None:
+    """One line for a request this split cannot answer, before any file is read."""
     if size < 1:
         raise TacticsError(f"the sample of {SPLIT_NAME} needs at least 1 goal line (got {size})")
     if split == "module":
@@ -210,15 +226,28 @@ def seen_subject_goals(
         raise TacticsError(f"unknown split {split!r} (theorem or module)")
     if not data_dir.is_dir():
         raise TacticsError(f"data folder {data_dir} not found; give the folder the model was trained on")
-    rows = read_manifest(data_dir)
-    sample = GoalSample(str(data_dir), seed, size, val_fraction, split)
-    training_lines: set[tuple[str, int]] = set()
-    training_names: dict[str, set] = defaultdict(set)
-    training_modules: set[str] = set()
-    candidates: dict[tuple[str, int], list[tuple[str, str]]] = defaultdict(list)  # (module, line) -> [(file, goal)]
+
+
+@dataclass
+class _SplitCorpus:
+    """What one pass over the corpus learns: where the training goals are, and the validation
+    files placed surely, by (module, line)."""
+
+    training_lines: set[tuple[str, int]] = field(default_factory=set)
+    training_names: dict[str, set] = field(default_factory=lambda: defaultdict(set))
+    training_modules: set[str] = field(default_factory=set)
+    candidates: dict[tuple[str, int], list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _read_split(data_dir: Path, rows: dict[str, dict], sample: GoalSample, val_fraction: float,
+                cancel: CancelToken | None) -> _SplitCorpus:
+    """Every file of the corpus on its side of the model's split, counted into `sample`."""
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.data import is_validation_key
+
+    corpus = _SplitCorpus()
     theorems: set[str] = set()
     missing: list[str] = []
-    report(progress, 0, None, f"reading {data_dir} and its {MANIFEST_FILE}")
     for pf in iter_corpus(data_dir, cancel=cancel):
         sample.files += 1
         row = rows.get(pf.name)
@@ -230,18 +259,18 @@ def seen_subject_goals(
         key = pf.theorem_key()
         if not is_validation_key(key, val_fraction):
             sample.training_files += 1
-            training_modules.add(module)
+            corpus.training_modules.add(module)
             if line is not None:
-                training_lines.add((module, int(line)))
+                corpus.training_lines.add((module, int(line)))
             if row["goal"] is not None:
-                training_names[module].add(str(row["goal"]))
+                corpus.training_names[module].add(str(row["goal"]))
             continue
         sample.validation_files += 1
         theorems.add(key)
         if line is None or row["method"] in UNSURE_METHODS:
             sample.unsure_files += 1
             continue
-        candidates[(module, int(line))].append((pf.name, str(row["goal"])))
+        corpus.candidates[(module, int(line))].append((pf.name, str(row["goal"])))
     if missing:
         raise TacticsError(
             f"{len(missing):,} files of {data_dir} are not in {data_dir.parent / MANIFEST_FILE} (first: {missing[0]}); "
@@ -253,13 +282,19 @@ def seen_subject_goals(
             f"{data_dir}: no validation theorem (val_fraction {val_fraction:g} of {sample.files:,} files); "
             f"{SPLIT_NAME} needs a corpus with validation theorems"
         )
+    return corpus
+
+
+def _candidate_lines(corpus: _SplitCorpus, sample: GoalSample, data_dir: Path) -> dict[str, list[GoalLine]]:
+    """{module: its candidate goal lines}: in a seen module, no training goal on the line or
+    of the same goal text in the module."""
     by_module: dict[str, list[GoalLine]] = defaultdict(list)
-    for (module, line), placed in candidates.items():
-        if module not in training_modules:
+    for (module, line), placed in corpus.candidates.items():
+        if module not in corpus.training_modules:
             sample.unseen_files += len(placed)
             continue
         goals = tuple(dict.fromkeys(goal for _, goal in placed))
-        if (module, line) in training_lines or any(g in training_names[module] for g in goals):
+        if (module, line) in corpus.training_lines or any(g in corpus.training_names[module] for g in goals):
             sample.shared_lines += 1
             continue
         by_module[module].append(GoalLine(module, line, tuple(name for name, _ in placed), goals))
@@ -271,7 +306,11 @@ def seen_subject_goals(
             f"({sample.unsure_files} placed by position only, {sample.shared_lines} lines shared with a training "
             f"goal, {sample.unseen_files} in modules with no training file); {SPLIT_NAME} needs more data"
         )
-    # Deal: modules in a seeded order, one line each in turn, each module's lines in a seeded order.
+    return by_module
+
+
+def _deal(by_module: dict[str, list[GoalLine]], seed: int, size: int) -> list[GoalLine]:
+    """Modules in a seeded order, one line each in turn, each module's lines in a seeded order."""
     queues = {m: sorted(lines, key=lambda g: (_order(seed, m, g.line), g.line)) for m, lines in by_module.items()}
     order = sorted(queues, key=lambda m: (_order(seed, m), m))
     chosen: list[GoalLine] = []
@@ -283,13 +322,7 @@ def seen_subject_goals(
             if len(queues[m]) > depth:
                 chosen.append(queues[m][depth])
         depth += 1
-    sample.lines = sorted(chosen, key=lambda g: (g.module, g.line))
-    for g in sample.lines:  # the promise of this split, checked on what is returned
-        if (g.module, g.line) in training_lines or set(g.goals) & training_names[g.module]:
-            raise AssertionError(f"{g.target} is a goal line of a training file")
-    sample.training_names = {m: frozenset(training_names[m]) for m in sample.modules}
-    report(progress, 1, 1, sample.summary())
-    return sample
+    return chosen
 
 
 def model_split(model: str | os.PathLike) -> tuple[float, str]:

@@ -187,6 +187,22 @@ def parse_proof_text(text: str, name: str) -> ProofFile:
     start with `@`); anything else is content. Only lines starting with `@`
     are inspected one by one, which keeps a 40 MB corpus fast.
     """
+    text = _normalized_text(text, name)
+    found = _find_markers(text, name)
+    sections = _sections(text, found, name)
+    proof = tuple(sections["P"]) if "P" in sections else None
+    return ProofFile(
+        name=name,
+        theorem=tuple(sections.get("T", ())),
+        goal=tuple(sections["G"]),
+        hypothesis=tuple(sections.get("H", ())),
+        counterfactual=tuple(sections["C"]),
+        proof=proof,
+    )
+
+
+def _normalized_text(text: str, name: str) -> str:
+    """The text without BOM, with LF line ends; refused when empty or with an absurdly long line."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:  # CRLF (Windows) and lone CR (old Mac) line ends
@@ -203,7 +219,13 @@ def parse_proof_text(text: str, name: str) -> ProofFile:
                     f"(limit {MAX_LINE_CHARS:,}); not a proof file?",
                 )
             offset += len(line) + 1
-    found: list[tuple[str, int, int]] = []  # marker, offset of the marker line, content start
+    return text
+
+
+def _find_markers(text: str, name: str) -> list[tuple[str, int, int]]:
+    """(marker, offset of the marker line, content start) of every marker line, visiting only
+    the lines that start with `@`; an unknown marker or text before the first is refused."""
+    found: list[tuple[str, int, int]] = []
     if text.startswith("@"):
         at = 0
     else:
@@ -231,6 +253,12 @@ def parse_proof_text(text: str, name: str) -> ProofFile:
             f"text before the first marker on line {_line_number(text, len(head) - len(head.lstrip()))}; "
             f"a proof file starts with @T or @G",
         )
+    return found
+
+
+def _sections(text: str, found: list[tuple[str, int, int]], name: str) -> dict[str, list[str]]:
+    """{marker: its lines}: each marker once, in the order @T @G @H @C @P, @G and @C present,
+    no empty section but the proof."""
     sections: dict[str, list[str]] = {}
     order_index = -1
     previous = ""
@@ -254,15 +282,7 @@ def parse_proof_text(text: str, name: str) -> ProofFile:
     for marker in ("T", "G", "H", "C"):
         if marker in sections and not any(line.strip() for line in sections[marker]):
             raise CorpusProblem(name, f"@{marker} ({MARKER_NAMES[marker]}) section is empty")
-    proof = tuple(sections["P"]) if "P" in sections else None
-    return ProofFile(
-        name=name,
-        theorem=tuple(sections.get("T", ())),
-        goal=tuple(sections["G"]),
-        hypothesis=tuple(sections.get("H", ())),
-        counterfactual=tuple(sections["C"]),
-        proof=proof,
-    )
+    return sections
 
 
 def _describe_os_error(exc: OSError) -> str:

@@ -387,6 +387,26 @@ def default_output_dir(export_root: str | os.PathLike = EXPORT_DIR) -> Path:
     return Path(export_root) / time.strftime("tactics-%Y-%m-%d-%H-%M-%S")
 
 
+def _checked_tokenizer(loaded, checkpoint: Path):
+    """The tokenizer the checkpoint was trained with (its sha256 and vocabulary size), or a
+    one-line error saying which file to restore."""
+    from tactics_core.gpt.tokenizer import file_sha256, load_tokenizer
+
+    tokenizer = load_tokenizer(loaded.tokenizer_path)
+    want_sha = loaded.payload.get("tokenizer_sha256")
+    if want_sha and file_sha256(loaded.tokenizer_path) != want_sha:  # find_tokenizer checks too; be explicit
+        raise TacticsError(
+            f"{loaded.tokenizer_path} is not the tokenizer {checkpoint} was trained with (sha256 differs); "
+            "restore the tokenizer.json from that run"
+        )
+    if tokenizer.vocab_size != loaded.config.vocab_size:
+        raise TacticsError(
+            f"{loaded.tokenizer_path} has {tokenizer.vocab_size} tokens but {checkpoint} expects "
+            f"{loaded.config.vocab_size}; copy the tokenizer it was trained with next to it"
+        )
+    return tokenizer
+
+
 def export_model(
     checkpoint: str | os.PathLike | None = None,
     output_dir: str | os.PathLike | None = None,
@@ -402,7 +422,6 @@ def export_model(
     """
     import torch
 
-    from tactics_core.gpt.tokenizer import file_sha256, load_tokenizer
     from tactics_core.runs.checkpoints import load_model
 
     start = time.perf_counter()
@@ -419,18 +438,7 @@ def export_model(
     report(progress, 0, total, "loading checkpoint")
     loaded = load_model(checkpoint, device="cpu")
     model = loaded.model.float().eval()
-    tokenizer = load_tokenizer(loaded.tokenizer_path)
-    want_sha = loaded.payload.get("tokenizer_sha256")
-    if want_sha and file_sha256(loaded.tokenizer_path) != want_sha:  # find_tokenizer checks too; be explicit
-        raise TacticsError(
-            f"{loaded.tokenizer_path} is not the tokenizer {checkpoint} was trained with (sha256 differs); "
-            "restore the tokenizer.json from that run"
-        )
-    if tokenizer.vocab_size != loaded.config.vocab_size:
-        raise TacticsError(
-            f"{loaded.tokenizer_path} has {tokenizer.vocab_size} tokens but {checkpoint} expects "
-            f"{loaded.config.vocab_size}; copy the tokenizer it was trained with next to it"
-        )
+    tokenizer = _checked_tokenizer(loaded, checkpoint)
     check(cancel)
     config = export_config(loaded, tokenizer)
     guard = None

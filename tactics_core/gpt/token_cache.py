@@ -145,8 +145,7 @@ def load_token_cache(
     nothing of it is held but names, keys and digests, so memory does not grow with the
     corpus text. `compact=False` keeps unused store entries (the caller adds more next).
     """
-    from tactics_core.gpt.corpus import iter_corpus
-    from tactics_core.gpt.token_store import content_digest, open_store
+    from tactics_core.gpt.token_store import open_store
 
     data_dir = Path(data_dir)
     layout_named(layout)  # an unknown name fails here, before any work
@@ -158,39 +157,12 @@ def load_token_cache(
     meta = store_meta(tokenizer, layout)
     token_bytes = token_byte_lengths(tokenizer)
     encode = file_encoder(tokenizer, layout, meta["sep_id"])
-    names: list[str] = []
-    keys: list[str] = []
-    digests: list[bytes] = []
     with open_store(cache_dir, meta) as store:
-        pending: list[Any] = []
-        pending_digests: list[bytes] = []
-
-        def flush() -> None:
-            store.add(pending, pending_digests, encode, token_bytes)
-            pending.clear()
-            pending_digests.clear()
-
-        def reading(done: int, total: int | None, message: str = "") -> None:
-            new = store.appended + len(pending)
-            report(progress, done, total, f"reading and tokenizing corpus ({new:,} new files)" if new
-                   else "reading corpus (token cache)")
-
-        for f in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
-            digest = content_digest(f.text())
-            names.append(f.name)
-            keys.append(f.theorem_key())
-            digests.append(digest)
-            if not store.has(digest) and digest not in pending_digests:
-                pending.append(f)
-                pending_digests.append(digest)
-                if len(pending) >= ENCODE_CHUNK:
-                    flush()
+        names, keys, digests = _read_into_store(store, data_dir, encode, token_bytes, progress, cancel, on_problem)
         if not names:
             raise TacticsError(
                 f"no usable proof files in {data_dir}; see `tactics corpus stats --data-dir {data_dir}`"
             )
-        if pending:
-            flush()
         store.mark_used(digests)
         try:
             store.commit(compact=compact)
@@ -223,6 +195,44 @@ def load_token_cache(
     report(progress, len(names), len(names), f"token cache: {encoded:,} files tokenized, "
            f"{len(names) - encoded:,} reused" if encoded else "token cache reused")
     return cache, CorpusFiles(data_dir, names)
+
+
+def _read_into_store(store: Any, data_dir: Path, encode: Any, token_bytes: Any, progress: ProgressFn | None,
+                     cancel: CancelToken | None, on_problem: Any) -> tuple[list[str], list[str], list[bytes]]:
+    """Stream the corpus once: every file's name, theorem key and text digest, in corpus
+    order; the files whose text the store lacks are tokenized into it, ENCODE_CHUNK at a time."""
+    from tactics_core.gpt.corpus import iter_corpus
+    from tactics_core.gpt.token_store import content_digest
+
+    names: list[str] = []
+    keys: list[str] = []
+    digests: list[bytes] = []
+    pending: list[Any] = []
+    pending_digests: list[bytes] = []
+
+    def flush() -> None:
+        store.add(pending, pending_digests, encode, token_bytes)
+        pending.clear()
+        pending_digests.clear()
+
+    def reading(done: int, total: int | None, message: str = "") -> None:
+        new = store.appended + len(pending)
+        report(progress, done, total, f"reading and tokenizing corpus ({new:,} new files)" if new
+               else "reading corpus (token cache)")
+
+    for f in iter_corpus(data_dir, on_problem=on_problem, progress=reading, cancel=cancel):
+        digest = content_digest(f.text())
+        names.append(f.name)
+        keys.append(f.theorem_key())
+        digests.append(digest)
+        if not store.has(digest) and digest not in pending_digests:
+            pending.append(f)
+            pending_digests.append(digest)
+            if len(pending) >= ENCODE_CHUNK:
+                flush()
+    if pending:
+        flush()
+    return names, keys, digests
 
 
 def file_encoder(tokenizer: Any, layout: str, sep_id: int):

@@ -23,7 +23,6 @@ that started it; attaching again is just reading the folder.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -33,6 +32,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tactics_core.common.locks import lock_held
 from typing import Any, Callable, Protocol, Sequence
 
 from tactics_core.common.atomic import atomic_write_text
@@ -78,22 +79,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _lock_held(checkpoint_dir: Path) -> bool:
     """True when some process holds the run lock of this folder."""
-    import fcntl
-
-    path = checkpoint_dir / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return lock_held(checkpoint_dir / LOCK_FILE)
 
 
 def _reap_children() -> None:

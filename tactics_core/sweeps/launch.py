@@ -19,7 +19,6 @@ This module imports no other module of `sweeps` but `space` (study.py imports it
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -31,6 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tactics_core.common.locks import lock_held
 
 from tactics_core.common.atomic import atomic_write_text
 from tactics_core.common.errors import TacticsError
@@ -283,21 +284,7 @@ def _read_process(folder: Path) -> dict:
 
 
 def _lock_held(folder: Path) -> bool:
-    import fcntl
-
-    try:
-        fd = os.open(folder / SWEEP_LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return lock_held(folder / SWEEP_LOCK_FILE)
 
 
 def _lock_pid(folder: Path) -> int | None:

@@ -73,11 +73,25 @@ def storage_url(folder: Path) -> str:
     return f"sqlite:///{(Path(folder) / SWEEP_STUDY_FILE).resolve()}"
 
 
-def _storage(folder: Path) -> optuna.storages.RDBStorage:
-    import optuna
+STORAGE_ATTEMPTS = 5  # opening the storage, when a reader and the sweep create it at the same moment
 
-    # A reader (the TUI) and the sweep share the file: wait for each other's short transactions.
-    return optuna.storages.RDBStorage(storage_url(folder), engine_kwargs={"connect_args": {"timeout": 30}})
+
+def _storage(folder: Path) -> optuna.storages.RDBStorage:
+    """The study's SQLite storage. A reader (the TUI) and the sweep share the file: each waits for
+    the other's short transactions, and when both open a new file at once, both stamp its schema
+    version and one of them is refused (a UNIQUE constraint) — that one opens it again, and then
+    finds the version written."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage_url(folder), engine_kwargs={"connect_args": {"timeout": 30}})
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _quiet_optuna() -> None:
@@ -495,15 +509,8 @@ def _train_trial(
     except TacticsError as exc:
         trial.set_user_attr("seconds", round(time.monotonic() - start, 1))
         if cancel is not None and cancel.cancelled:  # stopped before its run trained (reading its data): tried again
-            trial.set_user_attr("interrupted", True)
-            study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
-            log(f"trial {trial.number} interrupted before it trained; `--resume` trains its parameters again")
-            return "cancelled"
-        trial.set_user_attr("error", str(exc)[:300])
-        study.tell(trial, state=TrialState.FAIL)
-        log(f"trial {trial.number} failed: {exc}")
-        return f"failed:{exc}"
+            return _interrupted(study, trial, log, "before it trained")
+        return _failed(study, trial, log, str(exc))
     finally:
         timer.cancel()
     seconds = round(time.monotonic() - start, 1)
@@ -515,27 +522,37 @@ def _train_trial(
         log(f"trial {trial.number} pruned at step {state['step']} ({seconds:.0f} s)")
         return "pruned"
     if cancel is not None and cancel.cancelled:
-        trial.set_user_attr("interrupted", True)
-        study.tell(trial, state=TrialState.FAIL)
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
-        log(f"trial {trial.number} interrupted at step {result.step}; `--resume` trains its parameters again")
-        return "cancelled"
+        return _interrupted(study, trial, log, f"at step {result.step}")
     if result.reason == "failed":
-        trial.set_user_attr("error", result.message[:300])
-        study.tell(trial, state=TrialState.FAIL)
-        log(f"trial {trial.number} failed: {result.message}")
-        return f"failed:{result.message}"
+        return _failed(study, trial, log, result.message)
     if state["best"] is None:
-        message = f"no evaluation of {objective} within the budget; lower training.eval_interval"
-        trial.set_user_attr("error", message)
-        study.tell(trial, state=TrialState.FAIL)
-        log(f"trial {trial.number} failed: {message}")
-        return f"failed:{message}"
+        return _failed(study, trial, log, f"no evaluation of {objective} within the budget; lower training.eval_interval")
     study.tell(trial, state["best"])
     late = " (cancelled by the overrun timer)" if overran.is_set() else ""
     log(f"trial {trial.number} done: {objective} {state['best']:.4f}, {result.reason} at step {result.step} "
         f"of {result.total_steps}, {seconds:.0f} s{late}")
     return "complete"
+
+
+def _interrupted(study: optuna.Study, trial: optuna.Trial, log: Log, when: str) -> str:
+    """A trial stopped by the sweep's own stop: FAIL, and its parameters queued again for `--resume`."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("interrupted", True)
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    log(f"trial {trial.number} interrupted {when}; `--resume` trains its parameters again")
+    return "cancelled"
+
+
+def _failed(study: optuna.Study, trial: optuna.Trial, log: Log, message: str) -> str:
+    """A trial that failed on its own: FAIL with its reason, kept in the ranking."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("error", message[:300])
+    study.tell(trial, state=TrialState.FAIL)
+    log(f"trial {trial.number} failed: {message}")
+    return f"failed:{message}"
 
 
 def _device(preset: Preset, device: str | None) -> str:

@@ -24,6 +24,12 @@ Choices, and why:
   training 30-40x slower when another busy process (the TUI) shares 2 cores.
   A detached run gets OMP_WAIT_POLICY=PASSIVE before torch is imported, and
   `training.num_threads` (0 = all cores) sets torch's thread count.
+
+Why one module of about a thousand lines: it is the loop, read top to bottom as nanoGPT's
+train.py is (set-up, `_loop`, `_after_step`, `_evaluate`, the checkpoints, `_finish`), every
+step a module-level function over one `_Run` and the `LoopState`. What is not the loop lives
+beside it: the kinds (`model_kind`, `kinds`), the budget (`budget`), the process group
+(`distributed`), Muon (`muon`), the presets (`presets`).
 """
 
 from __future__ import annotations

@@ -208,3 +208,28 @@ def test_without_acorn_the_judge_says_so_in_one_line(ws, monkeypatch):
     assert judge_trials(summary, 3, ws / "checkpoints", log=lines.append) == []
     assert len(lines) == 1 and lines[0].startswith("judge: acorn is not configured (") and \
         lines[0].endswith("ranking by the validation used_rank")
+
+
+def test_a_storage_opened_by_two_processes_at_once_is_opened_again(tmp_path, monkeypatch):
+    """The TUI reading a sweep while its process creates study.db: both stamp the schema version
+    and one is refused by SQLite (a UNIQUE constraint); that side opens the storage again."""
+    import optuna
+    import sqlalchemy.exc
+
+    from tactics_core.sweeps import study
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            real(*args, **kwargs)  # the other side wins the race: the file and its version exist
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    storage = study._storage(tmp_path)
+    assert len(calls) == 2 and storage.get_all_studies() == []
+    storage.engine.dispose()
