@@ -169,7 +169,7 @@ class SweepTail:
             for folder in folders:
                 name = folder.name
                 batch.names.append(name)
-                ident = (_identity(folder / SWEEP_STUDY_FILE), _identity(folder / SWEEP_FILE))
+                ident = (file_identity(folder / SWEEP_STUDY_FILE), file_identity(folder / SWEEP_FILE))
                 cached = cache.get(name)
                 if cached is None or cached[0] != ident:
                     summary, error = None, ""
@@ -205,7 +205,8 @@ def _sweep_folders(root: Path) -> list[Path]:
             if p.is_dir() and ((p / SWEEP_STUDY_FILE).is_file() or (p / SWEEP_PROCESS_FILE).is_file())]
 
 
-def _identity(path: Path) -> tuple:
+def file_identity(path: Path) -> tuple:
+    """(inode, size, mtime) of a file, () when it is gone: what tells a re-read is needed."""
     try:
         st = path.stat()
     except OSError:

@@ -1,4 +1,5 @@
-"""Whether a process holds a file lock: how a run folder and a sweep know they are live.
+"""Whether a process holds a file lock, whether a pid still runs: how a run folder and a sweep
+know they are live.
 
 A run (`runs/run_folder.py`) and a sweep (`sweeps/launch.py`) each hold an fcntl lock on a file
 in their folder for as long as their process lives; the kernel drops it when the process dies,
@@ -29,3 +30,21 @@ def lock_held(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when `pid` runs on this host and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+        return stat[stat.rfind(")") + 2 :][:1] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): trust kill(0)

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tactics_core.common.locks import lock_held
+from tactics_core.common.locks import lock_held, pid_alive
 from typing import Any, Callable, Protocol, Sequence
 
 from tactics_core.common.atomic import atomic_write_text
@@ -57,24 +57,6 @@ _children: list[subprocess.Popen] = []
 
 # ----------------------------------------------------------------------------
 # Liveness
-
-
-def _pid_alive(pid: int) -> bool:
-    """True when `pid` runs on this host and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read().decode("ascii", "replace")
-        return stat[stat.rfind(")") + 2 :][:1] != "Z"
-    except OSError:
-        return True  # no /proc (macOS): trust kill(0)
 
 
 def _lock_held(checkpoint_dir: Path) -> bool:
@@ -133,7 +115,7 @@ def read_run_state(checkpoint_dir: str | os.PathLike, resolve: bool = True) -> R
     host = str(data.get("host") or "")
     same_host = not host or host == socket.gethostname()
     age = time.time() - heartbeat
-    pid_ok = _pid_alive(pid) if same_host else True
+    pid_ok = pid_alive(pid) if same_host else True
     if state in END_REASONS:
         alive = False
     elif state == "spawned" and not _lock_held(folder):

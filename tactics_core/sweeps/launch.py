@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tactics_core.common.locks import lock_held
+from tactics_core.common.locks import lock_held, pid_alive
 
 from tactics_core.common.atomic import atomic_write_text
 from tactics_core.common.errors import TacticsError
@@ -260,7 +260,7 @@ def sweep_process(folder: str | os.PathLike) -> SweepProcess:
     pid = int(info.get("pid") or 0)
     same_host = str(info.get("host") or "") in ("", socket.gethostname())
     fresh = time.time() - float(info.get("started") or 0) < STARTING_GRACE_S
-    if same_host and fresh and _lock_pid(folder) != pid and _pid_alive(pid):
+    if same_host and fresh and _lock_pid(folder) != pid and pid_alive(pid):
         return SweepProcess("starting", pid)
     return SweepProcess("ended", pid, _last_line(folder / SWEEP_LOG_FILE))
 
@@ -293,24 +293,6 @@ def _lock_pid(folder: Path) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
-
-
-def _pid_alive(pid: int) -> bool:
-    """`pid` runs on this host and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read().decode("ascii", "replace")
-        return stat[stat.rfind(")") + 2:][:1] != "Z"
-    except OSError:
-        return True  # no /proc (macOS): trust kill(0)
 
 
 def _last_line(path: Path, tail: int = 4096) -> str:

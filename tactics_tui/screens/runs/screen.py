@@ -32,6 +32,7 @@ from tactics_core.runs.checkpoints import latest_checkpoint
 from tactics_core.runs.run_events import EvalEvent, StepEvent, metrics_path, read_metrics
 
 from ...messages import JobDone
+from ...run_tail import file_identity
 from ...widgets.charts import OverlayChart
 from ..base import WorkScreen
 from ..dialogs import ConfirmDialog
@@ -125,7 +126,7 @@ class RunsScreen(WorkScreen):
     def _load_curves(self) -> None:
         wanted = []
         for info in self._shown():
-            ident = _identity(metrics_path(info.path))
+            ident = file_identity(metrics_path(info.path))
             cached = self._curves.get(info.name)
             if cached is None or cached[0] != ident:
                 wanted.append((info.name, info.path, ident))
@@ -277,14 +278,6 @@ class CurvesRead(JobDone):
     """Loss curves read: run name -> (metrics file identity, train points, val points)."""
 
     curves: dict[str, tuple[tuple, list, list]]
-
-
-def _identity(path: Path) -> tuple:
-    try:
-        st = path.stat()
-    except OSError:
-        return ()
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _finite(value: Any) -> bool:

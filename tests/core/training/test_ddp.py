@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tactics_core.common.errors import TacticsError
+from tactics_core.common.locks import pid_alive
 from tactics_core.gpt.tokenizer import train_tokenizer
 from tactics_core.runs import launch, run_events, run_folder
 from tactics_core.runs.checkpoints import load_checkpoint
@@ -238,7 +239,7 @@ def test_killing_one_rank_ends_all_ranks_and_rank_0_saves(base):
     os.kill(others[0], signal.SIGKILL)
     rc = proc.wait(timeout=90)
     assert rc != 0  # torchrun reports the lost rank
-    assert not run_folder._pid_alive(rank0)
+    assert not pid_alive(rank0)
     end = _final_checkpoint_is_whole(folder)
     assert end["reason"] == "failed" and "another rank of the run ended" in end["message"]
     assert "\n" not in end["message"] and ".cc:" not in end["message"]
