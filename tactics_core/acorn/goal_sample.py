@@ -46,6 +46,7 @@ from typing import Any, Sequence
 
 from tactics_core.acorn.types import module_name as source_module_name
 from tactics_core.common.errors import TacticsError
+from tactics_core.common.manifest import read_manifest_rows
 from tactics_core.common.progress import CancelToken, ProgressFn, report
 from tactics_core.common.workspace import MANIFEST_FILE
 
@@ -151,29 +152,14 @@ class GoalSample:
 
 def read_manifest(data_dir: Path) -> dict[str, dict]:
     """{proof file name: its manifest row}; one-line errors when there is no provenance."""
-    path = data_dir.parent / MANIFEST_FILE
-    if not path.is_file():
-        raise TacticsError(
-            f"{data_dir} has no {MANIFEST_FILE} beside it: {SPLIT_NAME} needs each file's module and goal line, "
-            f"which `tactics import acornlib` writes there; import the corpus with it"
-        )
-    rows: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-                rows[str(row["file"])] = {"module": row["module"], "src_line": row["src_line"],
-                                          "method": row.get("method"), "goal": row.get("goal")}
-            except (ValueError, KeyError, TypeError):
-                raise TacticsError(
-                    f"{path}:{number}: no provenance (a row with \"file\", \"module\" and \"src_line\"); import the "
-                    f"corpus again with `tactics import acornlib`"
-                ) from None
+    rows = read_manifest_rows(data_dir, ("module", "src_line"), (
+        f"{data_dir} has no {MANIFEST_FILE} beside it: {SPLIT_NAME} needs each file's module and goal line, "
+        "which `tactics import acornlib` writes there; import the corpus with it"))
     if not rows:
-        raise TacticsError(f"{path} is empty: no file's provenance; import the corpus again with `tactics import acornlib`")
-    return rows
+        raise TacticsError(f"{data_dir.parent / MANIFEST_FILE} is empty: no file's provenance; import the corpus "
+                           "again with `tactics import acornlib`")
+    return {name: {"module": row["module"], "src_line": row["src_line"], "method": row.get("method"),
+                   "goal": row.get("goal")} for name, row in rows.items()}
 
 
 def _order(seed: int, *parts: object) -> float:

@@ -49,7 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--judge-buckets", default=None, metavar="B",
                        help="a scorer's goal buckets for --judge-top (default: 91-92)")
     sweep.add_argument("--judge-module", dest="judge_modules", action="append", default=[], metavar="M",
-                       help="a GPT's acornlib modules for --judge-top (repeatable; default: all)")
+                       help="a GPT's held-out split for --judge-top: acornlib modules (or globs) the data left out "
+                            "(repeatable)")
+    sweep.add_argument("--judge-seen", type=int, default=0, metavar="N",
+                       help="a GPT's second split for --judge-top: N goal lines of new theorems of seen subjects "
+                            "(validation theorems of the sweep's data, in modules it trained on; docs/prover.md)")
+    sweep.add_argument("--judge-seed", type=int, default=0, metavar="S", help="the seed of the --judge-seen sample")
+    sweep.add_argument("--judge-jobs", type=int, default=2, metavar="J",
+                       help="a GPT judge's acorn processes at once (default 2: one per core)")
     sweep.add_argument("--save-preset", default=None, metavar="NAME",
                        help="copy the best trial's preset into PRESETS_DIR as NAME (refused when it exists, unless --force)")
     sweep.add_argument("--force", action="store_true", help="with --save-preset: overwrite an existing preset")
@@ -92,8 +99,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from tactics_core.common.progress import CancelToken
     from tactics_core.sweeps.study import SweepOptions, run_sweep, save_best_preset
 
-    if args.judge_top < 0:
-        raise TacticsError(f"--judge-top must be >= 0, got {args.judge_top}")
+    if args.judge_top < 0 or args.judge_seen < 0 or args.judge_jobs < 1:
+        raise TacticsError("--judge-top and --judge-seen must be >= 0, --judge-jobs >= 1")
     if args.force and not args.save_preset:
         raise TacticsError("--force goes with --save-preset NAME")
     options = SweepOptions(
@@ -123,7 +130,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         progress = ConsoleProgress("judge", stream=sys.stderr)
         try:
             verdicts = judge_trials(summary, args.judge_top, args.checkpoint_dir, args.judge_buckets or DEFAULT_BUCKETS,
-                                    args.judge_modules, log=_log, cancel=cancel, progress=progress)
+                                    args.judge_modules, log=_log, cancel=cancel, progress=progress,
+                                    seen_goals=args.judge_seen, seed=args.judge_seed, jobs=args.judge_jobs)
         finally:
             progress.close()
     saved = None
@@ -139,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print(ranking_text(summary))
         for v in verdicts:
-            print(f"judged: trial {v.number} ({v.run}): {v.text}")
+            print(f"judged: trial {v.number} ({v.run}){' (the base preset)' if v.base else ''}: {v.text}")
         _print_best(summary, result.best_preset, saved, args)
     if result.stopped_by_failures:
         print(f"error: the sweep stopped after failed trials in a row; the last: {result.stopped_by_failures}",

@@ -12,12 +12,12 @@ the evaluator and the Playground's goals all ask here.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Iterable, TypeVar
 
 from tactics_core.common.errors import TacticsError
+from tactics_core.common.manifest import read_manifest_rows
 from tactics_core.common.workspace import MANIFEST_FILE
 
 T = TypeVar("T")
@@ -46,25 +46,14 @@ def stable_share(text: str) -> float:
 SPLITS = ("theorem", "module")
 def file_modules(data_dir: str | os.PathLike) -> dict[str, str]:
     """{proof file name: its source module}, from the manifest beside `data_dir`."""
-    data_dir = Path(data_dir)
-    manifest = data_dir.parent / MANIFEST_FILE
-    if not manifest.is_file():
-        raise TacticsError(
-            f'training.split = "module" needs {manifest} (written by `tactics import acornlib` beside the data '
-            f"folder) to know each file's module; import the corpus with it, or use split = \"theorem\""
-        )
-    modules: dict[str, str] = {}
-    with open(manifest, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                modules[str(row["file"])] = str(row["module"] or row["cert"])
-            except (ValueError, KeyError, TypeError):
-                raise TacticsError(f"{manifest}:{number}: not a manifest row with \"file\" and \"module\"; "
-                                   "import the corpus again") from None
-    return modules
+    rows = read_manifest_rows(data_dir, ("module",), (
+        'training.split = "module" needs {path} (written by `tactics import acornlib` beside the data '
+        'folder) to know each file\'s module; import the corpus with it, or use split = "theorem"'))
+    modules = {name: row["module"] or row.get("cert") for name, row in rows.items()}
+    unknown = next((name for name, module in modules.items() if not module), None)
+    if unknown is not None:
+        raise TacticsError(f"{data_dir}: the manifest row of {unknown} names no module; import the corpus again")
+    return {name: str(module) for name, module in modules.items()}
 
 
 def split_keys(data_dir: str | os.PathLike, names: list[str], theorem_keys: list[str], split: str) -> list[str]:

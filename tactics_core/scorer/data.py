@@ -113,14 +113,15 @@ def searches_within(source: RowSource, searches: np.ndarray, max_rows: int, seed
 
 
 class TrainRows:
-    """The training split (the loop's `data.Split` for a scorer): whole searches shuffled per
-    epoch, every used step kept, negatives subsampled to `negatives_per_positive`."""
+    """The training split (the loop's `data.Split` for a scorer): its rows shuffled per epoch
+    (`batches = "rows"`, the preset's default) or whole searches in a shuffled order
+    (`"searches"`), every used step kept, negatives subsampled to `negatives_per_positive`."""
 
     padding_fraction = 0.0
     n_windowed_files = 0
 
     def __init__(self, source: RowSource, searches: np.ndarray, seed: int, negatives_per_positive: float,
-                 batches: str = "searches") -> None:
+                 batches: str = "rows") -> None:
         self.source, self.searches, self.seed = source, searches, int(seed)
         self.batches = batches
         rows = source.rows_of(searches)
@@ -245,7 +246,7 @@ def standardization(source: RowSource, rows: np.ndarray) -> tuple[np.ndarray, np
 
 def build_data(traces: Sequence[TraceColumns], features: Sequence[str], train_buckets: str, val_buckets: str,
                negatives_per_positive: float, max_val_rows: int, seed: int, problems: Sequence[str] = (),
-               max_train_rows: int = 0, batches: str = "searches") -> ScorerData:
+               max_train_rows: int = 0, batches: str = "rows") -> ScorerData:
     """The splits of these traces (all with one feature catalog, `trace_store.load_traces`)."""
     if not traces:
         raise TacticsError("no trace to train on: record some with `tactics traces collect`")

@@ -1,10 +1,18 @@
 """The best trials of a sweep judged by the real prover: a thin seam over the two acorn judges.
 
+Judged are the best `top` completed trials and, beside them, the base trial (the base preset's own
+values, `[sweep] base_trial`): the reference the search has to beat.
+
 * a scorer: each trial's best checkpoint is exported (`training.kinds.export_checkpoint`) into
   `<sweep>/exports/RUN`, then `acorn.eval_judge.judge` runs them side by side on the goal buckets
   (`acorn eval --policy model`, one process per model and bucket); the figure is the success rate.
-* a GPT: `acorn.generative_judge.prove` judges each trial's best checkpoint on acornlib modules;
-  the figure is the goals proved.
+* a GPT: each trial's best checkpoint is exported the same way, then acorn's generative prover
+  (`acorn.generative_judge.prove_modules`) judges it on up to two splits, each beside one run of
+  acorn's saturation prover on the same goals: **held-out modules** (`modules`: ones the data
+  left out) and **new theorems of seen subjects** (`seen_goals` goal lines of the validation
+  theorems, `acorn.goal_sample.seen_subject_goals` of the sweep's data folder, split as the base
+  preset splits it). Trials are ranked by the goals proved by their own lines (both splits), then
+  the goals they proved that saturation did not.
 
 When acorn is not configured (flags, environment, the workspace's tactics.toml), `judge_trials`
 says so in one line and judges nothing: the sweep ranks by its validation objective. Only the
@@ -13,9 +21,9 @@ CLI (and later the TUI) import this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn
@@ -23,16 +31,30 @@ from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, RUNS_
 from tactics_core.sweeps.study import SweepSummary, TrialRow
 
 DEFAULT_BUCKETS = "91-92"  # held out from the scorer preset's own validation bucket 90 in the docs' examples
+HELD_OUT = "held-out modules"
+SEEN = "new theorems of seen subjects"
 
 
 @dataclass
 class Verdict:
-    """One judged trial: the prover's figure (higher is better) and its words."""
+    """One judged trial: the prover's figure (higher is better), its words, and a GPT's figures
+    per split (`generative_judge.split_figures`)."""
 
     number: int
     run: str
     figure: float | None
     text: str
+    base: bool = False
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rank_key: tuple = ()
+
+
+def judged_trials(summary: SweepSummary, top: int) -> list[TrialRow]:
+    """The best `top` COMPLETE trials, and the base trial after them when it completed elsewhere."""
+    complete = [t for t in summary.ranking() if t.state == "COMPLETE"]
+    chosen = complete[: max(0, top)]
+    chosen += [t for t in complete if t.base and t not in chosen][:1]
+    return chosen
 
 
 def judge_trials(
@@ -45,10 +67,13 @@ def judge_trials(
     log: Callable[[str], None] = print,
     cancel: CancelToken | None = None,
     progress: ProgressFn | None = None,
+    seen_goals: int = 0,
+    seed: int = 0,
+    jobs: int = 1,
 ) -> list[Verdict]:
-    """The best `top` COMPLETE trials judged by the real prover, best verdict first; [] (and one
-    line logged) when acorn is not configured or no trial completed."""
-    chosen = [t for t in summary.ranking() if t.state == "COMPLETE"][: max(0, top)]
+    """The best `top` COMPLETE trials (and the base trial) judged by the real prover, best verdict
+    first; [] (and one line logged) when acorn is not configured or no trial completed."""
+    chosen = judged_trials(summary, top)
     if not chosen:
         log("judge: no completed trial to judge")
         return []
@@ -64,25 +89,33 @@ def judge_trials(
         return _judge_scorers(summary, chosen, root, setup, buckets, log, cancel, progress)
     from tactics_core.acorn.generative_judge import resolve_setup
 
+    if not modules and not seen_goals:
+        raise TacticsError("a GPT sweep is judged on held-out modules (--judge-module M) and/or new theorems of "
+                           "seen subjects (--judge-seen N); give at least one")
     try:
         setup = resolve_setup(workspace=workspace)
     except TacticsError as exc:
         log(f"judge: acorn is not configured ({exc}); ranking by the validation {summary.objective}")
         return []
-    return _judge_gpts(chosen, root, setup, modules, log, cancel, progress)
+    exports = {t.number: _export(summary, root, t, cancel) for t in chosen}
+    splits = _gpt_splits(summary, setup, exports, modules, seen_goals, seed, log, cancel)
+    return _judge_gpts(chosen, exports, setup, splits, jobs, log, cancel, progress)
+
+
+def _export(summary: SweepSummary, runs: Path, trial: TrialRow, cancel: CancelToken | None) -> Path:
+    """The trial's best checkpoint exported into `<sweep>/exports/RUN` (once: kept for a second judge)."""
+    from tactics_core.training.kinds import export_checkpoint
+
+    out = summary.folder / "exports" / str(trial.run)
+    if not out.exists():
+        export_checkpoint(runs / str(trial.run) / BEST_MODEL_FILE, out, cancel=cancel)
+    return out
 
 
 def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, setup, buckets: str, log,
                    cancel: CancelToken | None, progress: ProgressFn | None) -> list[Verdict]:
     from tactics_core.acorn.eval_judge import judge, parse_buckets, report_text
-    from tactics_core.training.kinds import export_checkpoint
-
-    exports: dict[str, TrialRow] = {}
-    for trial in chosen:
-        out = summary.folder / "exports" / str(trial.run)
-        if not out.exists():
-            export_checkpoint(runs / str(trial.run) / BEST_MODEL_FILE, out, cancel=cancel)
-        exports[str(out)] = trial
+    exports = {str(_export(summary, runs, trial, cancel)): trial for trial in chosen}
     log(f"judge: acorn eval on buckets {buckets}, {len(exports)} scorer(s) side by side")
     report = judge(setup, parse_buckets(buckets), list(exports), baselines=(), cancel=cancel, progress=progress)
     for line in report_text(report).splitlines():
@@ -95,20 +128,62 @@ def _judge_scorers(summary: SweepSummary, chosen: list[TrialRow], runs: Path, se
             continue
         rate = figures.success_rate
         verdicts.append(Verdict(trial.number, str(trial.run), rate,
-                                f"{figures.succeeded}/{figures.searches} searches succeeded" if rate is not None else "no search"))
+                                f"{figures.succeeded}/{figures.searches} searches succeeded" if rate is not None else "no search",
+                                base=trial.base))
     return sorted(verdicts, key=lambda v: -(v.figure if v.figure is not None else -1.0))
 
 
-def _judge_gpts(chosen: list[TrialRow], runs: Path, setup, modules: Sequence[str], log,
+@dataclass
+class _Split:
+    name: str
+    modules: list[str]
+    choose: Any = None  # goal_sample.GoalSample.choose, or None: every goal of the modules
+    words: str = ""
+
+
+def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules: Sequence[str], seen_goals: int,
+                seed: int, log, cancel: CancelToken | None) -> list[_Split]:
+    """The splits the GPTs are judged on: the named held-out modules, the seen-subjects sample."""
+    from tactics_core.acorn.generative_judge import select_modules
+    from tactics_core.acorn.goal_sample import model_split, seen_subject_goals
+
+    splits = []
+    if modules:
+        chosen = select_modules(setup.acornlib, modules)
+        splits.append(_Split(HELD_OUT, chosen, words=", ".join(chosen)))
+    if seen_goals:
+        kinds = {model_split(folder) for folder in exports.values()}
+        if len(kinds) > 1:
+            raise TacticsError(f"the judged trials split their data differently ({sorted(kinds)}); the seen-subjects "
+                               "sample needs one split: judge them on --judge-module alone")
+        val_fraction, split = kinds.pop()
+        sample = seen_subject_goals(summary.data_dir, seen_goals, seed=seed, val_fraction=val_fraction, split=split,
+                                    cancel=cancel)
+        splits.append(_Split(SEEN, list(sample.modules), sample.choose, sample.summary()))
+    for s in splits:
+        log(f"judge: {s.name}: {s.words}")
+    return splits
+
+
+def _judge_gpts(chosen: list[TrialRow], exports: dict[int, Path], setup, splits: list[_Split], jobs: int, log,
                 cancel: CancelToken | None, progress: ProgressFn | None) -> list[Verdict]:
-    from tactics_core.acorn.generative_judge import prove
+    from tactics_core.acorn.generative_judge import figures_line, prove_modules, split_figures
 
-    verdicts = []
-    for trial in chosen:
-        log(f"judge: acorn's generative prover with trial {trial.number} ({trial.run})")
-        report = prove(runs / str(trial.run) / BEST_MODEL_FILE, setup, modules=modules, cancel=cancel, progress=progress)
-        result = report.result("model")
-        proved = result.proved if result is not None else None
-        text = f"{result.proved}/{result.attempted} goals proved, {result.empty_proofs} with no line" if result else "no result"
-        verdicts.append(Verdict(trial.number, str(trial.run), float(proved) if proved is not None else None, text))
-    return sorted(verdicts, key=lambda v: -(v.figure if v.figure is not None else -1.0))
+    verdicts = {t.number: Verdict(t.number, str(t.run), None, "", base=t.base) for t in chosen}
+    for split in splits:
+        log(f"judge: {split.name}: acorn's saturation prover alone (the reference)")
+        saturation = prove_modules(setup, split.modules, None, jobs=jobs, cancel=cancel, progress=progress,
+                                   choose=split.choose)[0]
+        for trial in chosen:
+            log(f"judge: {split.name}: acorn's generative prover with trial {trial.number} ({trial.run})")
+            result = prove_modules(setup, split.modules, exports[trial.number], jobs=jobs, cancel=cancel,
+                                   progress=progress, choose=split.choose)[0]
+            figures = split_figures(result, saturation)
+            verdicts[trial.number].splits[split.name] = figures
+            log(f"  trial {trial.number}: {figures_line(figures)}")
+    for v in verdicts.values():
+        own = sum(f["own_lines"] for f in v.splits.values())
+        beyond = sum(f["beyond_saturation"] or 0 for f in v.splits.values())
+        v.figure, v.rank_key = float(own), (own, beyond)
+        v.text = "; ".join(f"{name}: {figures_line(f)}" for name, f in v.splits.items())
+    return sorted(verdicts.values(), key=lambda v: (-v.rank_key[0], -v.rank_key[1], v.number))

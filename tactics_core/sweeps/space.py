@@ -49,7 +49,7 @@ OBJECTIVES = {
     "scorer": ("used_rank", "val_loss", "auc", "top10_hit"),
 }
 HIGHER_IS_BETTER = ("auc", "top10_hit")
-SWEEP_KEYS = ("objective", "direction", "pruner", "startup_trials", "warmup_steps", "seed")
+SWEEP_KEYS = ("objective", "direction", "pruner", "startup_trials", "warmup_steps", "seed", "base_trial")
 RANGE_KEYS = ("low", "high", "log", "step")
 
 
@@ -77,6 +77,19 @@ class Param:
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)
 
+    def contains(self, value: Any) -> bool:
+        """Whether `value` is a point of this key's range or one of its choices."""
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if not float(self.low) <= float(value) <= float(self.high):
+            return False
+        if self.step is not None:
+            offset = (float(value) - float(self.low)) / float(self.step)
+            return abs(offset - round(offset)) < 1e-9
+        return not self.is_int or float(value).is_integer()
+
     def describe(self) -> str:
         if self.choices:
             return f"{self.key} in {list(self.choices)}"
@@ -94,6 +107,7 @@ class SweepSettings:
     startup_trials: int = 2
     warmup_steps: int = 0
     seed: int = 0
+    base_trial: bool = True  # the first trial trains the base preset's own values: the reference to beat
 
 
 @dataclass
@@ -114,6 +128,18 @@ class Space:
     def preset_for(self, values: dict[str, Any], extra: list[str] | tuple[str, ...] = ()) -> Preset:
         """The base preset with these values (and `extra` `--set` items) applied and validated."""
         return apply_overrides(self.base, [override(k, v) for k, v in values.items()] + list(extra))
+
+    def base_values(self) -> tuple[dict[str, Any], list[str]]:
+        """The base preset's own value of each searched key, and the keys whose value lies outside
+        the space (then the base cannot be a trial of this sweep)."""
+        values, outside = {}, []
+        for param in self.params:
+            section, key = param.key.split(".", 1)
+            value = getattr(getattr(self.base, section), key)
+            values[param.key] = value
+            if not param.contains(value):
+                outside.append(f"{param.key}={value!r}")
+        return values, outside
 
 
 def override(key: str, value: Any) -> str:
@@ -205,7 +231,10 @@ def _settings(label: str, table: Any, base: Preset) -> SweepSettings:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TacticsError(f"{label}: [sweep] {key} must be an integer >= 0, not {value!r}")
         ints[key] = value
-    return SweepSettings(objective, direction, pruner, **ints)
+    base_trial = table.get("base_trial", True)
+    if not isinstance(base_trial, bool):
+        raise TacticsError(f"{label}: [sweep] base_trial must be true or false, not {base_trial!r}")
+    return SweepSettings(objective, direction, pruner, **ints, base_trial=base_trial)
 
 
 def _params(label: str, table: Any, base: Preset) -> tuple[Param, ...]:

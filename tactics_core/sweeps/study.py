@@ -117,6 +117,7 @@ class TrialRow:
     step: int | None = None  # the last step it reported at
     max_steps: int | None = None  # the steps fitted to the budget
     note: str = ""  # why it failed, or whose parameters it retries
+    base: bool = False  # trains the base preset's own values (`[sweep] base_trial`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +134,7 @@ class SweepSummary:
     trials_target: int | None
     trials: list[TrialRow] = field(default_factory=list)
     base: str = ""
+    data_dir: str = ""  # the folder every trial trained on
 
     @property
     def best(self) -> TrialRow | None:
@@ -185,7 +187,7 @@ def read_sweep(folder: str | Path) -> SweepSummary:
         name=info.get("name", folder.name), folder=folder, kind=info.get("kind", "gpt"),
         objective=info.get("objective", ""), direction=info.get("direction", "minimize"),
         budget_minutes=info.get("budget_minutes"), trials_target=info.get("trials"),
-        trials=[_row(t) for t in frozen], base=info.get("base", ""),
+        trials=[_row(t) for t in frozen], base=info.get("base", ""), data_dir=info.get("data_dir", ""),
     )
 
 
@@ -217,6 +219,8 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     if value is None and step is not None:
         value = t.intermediate_values.get(step)
     note = attrs.get("error", "")
+    if attrs.get("base"):
+        note = "the base preset" + ("; " + note if note else "")
     if "retry_of" in attrs:
         note = (note + "; " if note else "") + f"retries trial {attrs['retry_of']}"
     if attrs.get("interrupted"):
@@ -224,6 +228,7 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     return TrialRow(
         number=t.number, state=t.state.name, objective=value, params=dict(t.params), run=attrs.get("run"),
         seconds=attrs.get("seconds"), step=step, max_steps=attrs.get("max_steps"), note=note,
+        base=bool(attrs.get("base")),
     )
 
 
@@ -317,10 +322,25 @@ def run_sweep(
     return SweepResult(summary, best_path, cancelled, stopped)
 
 
+def _enqueue_base(study: optuna.Study, space: Space, log: Log) -> None:
+    """A new sweep's first trial: the base preset's own values (`[sweep] base_trial`, default on), so
+    the ranking says whether the search beat the recipe it started from, at the same budget."""
+    if not space.settings.base_trial or study.get_trials(deepcopy=False):
+        return
+    values, outside = space.base_values()
+    if outside:
+        log(f"the base preset is not a trial: its {', '.join(outside)} {'lies' if len(outside) == 1 else 'lie'} "
+            "outside the space")
+        return
+    study.enqueue_trial(values, user_attrs={"base": True})
+    log(f"trial 0 trains the base preset {space.base.name!r} as it is (the reference to beat)")
+
+
 def _trials(study: optuna.Study, space: Space, info: dict[str, Any], target: int, budget_s: float, data_dir: Path,
             checkpoint_dir: Path, device: str | None, log: Log, cancel: CancelToken | None) -> tuple[bool, list[str]]:
     """Trials until `target` are COMPLETE or PRUNED, a cancel, or failures in a row; returns
     (cancelled, the failures in a row at the end)."""
+    _enqueue_base(study, space, log)
     _requeue_running(study, log)
     failures: list[str] = []
     cancelled = False
@@ -408,13 +428,18 @@ def _open(options: SweepOptions) -> tuple[Space, Path, dict[str, Any]]:
     return space, folder, info
 
 
+def _retry_attrs(trial: optuna.trial.FrozenTrial | optuna.Trial) -> dict[str, Any]:
+    """What a trial's retry carries: which trial it retries, and whether it is the base preset."""
+    return {"retry_of": trial.number, **({"base": True} if trial.user_attrs.get("base") else {})}
+
+
 def _requeue_running(study: optuna.Study, log: Log) -> None:
     """Trials left RUNNING by a killed sweep: FAIL, and their parameters enqueued again."""
     from optuna.trial import TrialState
 
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        study.enqueue_trial(dict(t.params), user_attrs=_retry_attrs(t), skip_if_exists=False)
         log(f"trial {t.number} was left running (the sweep was killed): marked failed, its parameters queued again")
 
 
@@ -540,7 +565,7 @@ def _interrupted(study: optuna.Study, trial: optuna.Trial, log: Log, when: str) 
 
     trial.set_user_attr("interrupted", True)
     study.tell(trial, state=TrialState.FAIL)
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    study.enqueue_trial(dict(trial.params), user_attrs=_retry_attrs(trial), skip_if_exists=False)
     log(f"trial {trial.number} interrupted {when}; `--resume` trains its parameters again")
     return "cancelled"
 

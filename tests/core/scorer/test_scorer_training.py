@@ -39,7 +39,7 @@ def _train(preset, traces, folder, **kw):
 
 def test_the_split_is_by_goal_bucket_and_batches_hold_whole_searches(traces):
     cols = load_traces([traces], trace_store_root(traces))
-    data = build_data(cols, [], "0-3", "90", 2.0, 0, 1337)
+    data = build_data(cols, [], "0-3", "90", 2.0, 0, 1337, batches="searches")
     src = data.source
     assert set(src.search_bucket[data.train.searches]) <= {0, 1, 2, 3}
     assert set(src.search_bucket[data.val.searches]) == {90}
@@ -58,7 +58,7 @@ def test_the_split_is_by_goal_bucket_and_batches_hold_whole_searches(traces):
 
 def test_row_batches_shuffle_the_kept_rows_per_epoch(traces):
     cols = load_traces([traces], trace_store_root(traces))
-    data = build_data(cols, [], "0-3", "90", 2.0, 0, 1337, batches="rows")
+    data = build_data(cols, [], "0-3", "90", 2.0, 0, 1337)  # batches = "rows", the default
     src = data.source
     order = data.train.epoch_order(0, 64)
     assert len(order) == data.train.n_rows and len(np.unique(order)) == len(order)

@@ -39,6 +39,8 @@ GPT = '[base]\npreset = "cpu"\n'
     (SCORER + '[sweep]\nobjective = "proof_loss"\n[space]\n"model.hidden_size" = { choices = [8] }\n',
      "objective 'proof_loss' is not a figure of a scorer run"),
     (SCORER + '[sweep]\nprunner = "median"\n[space]\n"model.hidden_size" = { choices = [8] }\n', "unknown key 'prunner'"),
+    (SCORER + '[sweep]\nbase_trial = "yes"\n[space]\n"model.hidden_size" = { choices = [8] }\n',
+     "base_trial must be true or false"),
 ])
 def test_a_bad_space_file_is_one_line_naming_the_file(tmp_path, text, expected):
     path = _write(tmp_path, text)
@@ -98,3 +100,27 @@ def test_a_base_preset_file_is_found_beside_the_space_file(tmp_path):
 def test_the_sample_space_files_load(name):
     space = read_space(REPO / "presets" / "sweeps" / f"{name}.toml")
     assert space.params and space.kind == ("scorer" if name.startswith("scorer") else "gpt")
+
+
+def test_the_base_preset_values_and_whether_they_lie_in_the_space(tmp_path):
+    inside = read_space(_write(tmp_path, SCORER + """
+[space]
+"model.hidden_size" = { choices = [64, 128] }
+"training.learning_rate" = { low = 1e-3, high = 1e-2, log = true }
+"training.epochs" = { low = 2, high = 20, step = 2 }
+"""), tmp_path / "presets")
+    values, outside = inside.base_values()
+    assert values == {"model.hidden_size": inside.base.model.hidden_size,
+                      "training.learning_rate": inside.base.training.learning_rate,
+                      "training.epochs": inside.base.training.epochs}
+    assert outside == [] and inside.settings.base_trial
+    away = read_space(_write(tmp_path, SCORER + """
+[sweep]
+base_trial = false
+[space]
+"model.hidden_size" = { choices = [8, 16] }
+"training.epochs" = { low = 3, high = 9, step = 2 }
+"""), tmp_path / "presets")
+    _, outside = away.base_values()
+    assert outside == [f"model.hidden_size={away.base.model.hidden_size}", f"training.epochs={away.base.training.epochs}"]
+    assert not away.settings.base_trial

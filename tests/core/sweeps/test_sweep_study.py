@@ -54,6 +54,7 @@ def test_a_tiny_sweep_trains_runs_prunes_one_and_writes_the_best_preset(ws):
     pruned = next(t for t in summary.trials if t.state == "PRUNED")
     assert pruned.step is not None and pruned.objective is not None  # its one report
     assert any("trial 1 pruned at step" in line for line in lines)
+    assert any("the base preset is not a trial: its model.hidden_size=128 lies outside the space" in line for line in lines)
     # the ranking: completed trials best first (used_rank: lower), the pruned one after them
     ranking = summary.ranking()
     assert [t.state for t in ranking] == ["COMPLETE", "COMPLETE", "PRUNED"]
@@ -75,6 +76,24 @@ def test_a_tiny_sweep_trains_runs_prunes_one_and_writes_the_best_preset(ws):
         run_sweep(_options())
     with pytest.raises(TacticsError, match="keeps its budget"):
         run_sweep(_options(resume=True, budget_minutes=1.0))
+
+
+def test_the_first_trial_is_the_base_preset_when_its_values_lie_in_the_space(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
+    from sweep_helpers import SPACE
+
+    scorer_workspace(tmp_path, SPACE.replace("choices = [8, 16]", "choices = [8, 128]"))  # the base's 128
+    lines: list[str] = []
+    result = run_sweep(_options(trials=2), log=lines.append)
+    trials = {t.number: t for t in result.summary.trials}
+    from tactics_core.training.presets import load_preset
+
+    base = load_preset("tinyscorer", tmp_path / "presets")
+    assert trials[0].params == {"model.hidden_size": base.model.hidden_size,
+                                "training.learning_rate": pytest.approx(base.training.learning_rate)}
+    assert trials[0].note.startswith("the base preset") and not trials[1].note.startswith("the base preset")
+    assert any("trial 0 trains the base preset 'tinyscorer'" in line for line in lines)
 
 
 class Killed(BaseException):
@@ -233,3 +252,78 @@ def test_a_storage_opened_by_two_processes_at_once_is_opened_again(tmp_path, mon
     storage = study._storage(tmp_path)
     assert len(calls) == 2 and storage.get_all_studies() == []
     storage.engine.dispose()
+
+
+def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_splits(tmp_path, monkeypatch):
+    """The seam to acorn's generative prover with acorn's side replaced: each trial exported once,
+    saturation run once per split, both splits in each verdict, the base trial judged beside the
+    best, the ranking by the goals proved by the model's own lines, then those saturation missed."""
+    from types import SimpleNamespace
+
+    from helpers_models import write_family_files
+
+    from tactics_core.acorn import generative_judge as gj
+    from tactics_core.acorn import goal_sample
+    from tactics_core.gpt.tokenizer import train_tokenizer
+    from tactics_core.sweeps.judge import HELD_OUT, SEEN, judge_trials
+    from tactics_core.training.presets import apply_overrides, load_preset, save_preset
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
+    write_family_files(tmp_path / "data" / "proofs", 60)
+    (tmp_path / "presets").mkdir()
+    save_preset(apply_overrides(load_preset("tiny"), [
+        "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=64", "training.batch_size=4",
+        "training.num_threads=1", "training.eval_interval=10", "training.eval_batches=2", "training.device=\"cpu\"",
+        "training.save_interval=1000", "training.warmup_steps=2", "training.learning_rate=0.002",
+    ]), tmp_path / "presets" / "tinygpt.toml")
+    (tmp_path / "gpt.toml").write_text('[base]\npreset = "tinygpt"\n[space]\n'
+                                       '"training.learning_rate" = { low = 1e-3, high = 1e-2, log = true }\n')
+    train_tokenizer(tmp_path / "data" / "proofs", tmp_path / "checkpoints", vocab_size=300, kind="lines")
+    summary = run_sweep(SweepOptions(space=Path("gpt.toml"), budget_minutes=0.05, trials=3)).summary
+    assert next(t for t in summary.trials if t.number == 0).base
+
+    calls: list[tuple[str, str | None]] = []
+
+    def fake_prove(setup, modules, export, jobs=1, cancel=None, progress=None, choose=None):
+        run = None if export is None else Path(export).name
+        calls.append(("seen" if choose is not None else "held", run or "saturation"))
+        number = -1 if run is None else int(run[-3:])
+        goals = []
+        for k in range(4):  # goal k is proved by saturation when k < 2; trial n proves goals < n+1, by lines when k > 0
+            proved = k < 2 if run is None else k <= number
+            goals.append(gj.GoalResult(modules[0], f"g{k}", k + 1, "proved" if proved else "timeout", 1.0,
+                                       proof=["by line"] if proved and run is not None and k > 0 else None))
+        return [gj.ProverResult("model" if run else "saturation", [gj.ModuleResult(modules[0], goals)])]
+
+    sample = SimpleNamespace(modules=["nat.seen"], choose=lambda module, listed: listed, summary=lambda: "3 goal lines")
+    asked = {}
+
+    def fake_sample(data_dir, size, seed=0, val_fraction=None, split="theorem", cancel=None):
+        asked.update(data_dir=data_dir, size=size, seed=seed, val_fraction=val_fraction, split=split)
+        return sample
+
+    monkeypatch.setattr(gj, "resolve_setup", lambda **kw: SimpleNamespace(acornlib=tmp_path))
+    monkeypatch.setattr(gj, "select_modules", lambda lib, patterns: list(patterns))
+    monkeypatch.setattr(gj, "prove_modules", fake_prove)
+    monkeypatch.setattr(goal_sample, "seen_subject_goals", fake_sample)
+    with pytest.raises(TacticsError, match="--judge-module M.*--judge-seen N"):
+        judge_trials(summary, 1, tmp_path / "checkpoints")
+    lines: list[str] = []
+    verdicts = judge_trials(summary, 2, tmp_path / "checkpoints", modules=["list.held"], log=lines.append,
+                            seen_goals=3, seed=7)
+    judged = {t.number for t in summary.ranking()[:2]} | {0}  # the best two and the base trial
+    assert len(judged) >= 2
+    assert {v.number for v in verdicts} == judged and any(v.base for v in verdicts)
+    assert asked["size"] == 3 and asked["seed"] == 7 and asked["split"] == "theorem"
+    assert asked["data_dir"] == str((tmp_path / "data" / "proofs").resolve())
+    # saturation once per split, each judged trial once per split, from its own export
+    assert sorted(calls) == sorted([("held", "saturation"), ("seen", "saturation")] +
+                                   [(s, f"gpt-t{n:03d}") for s in ("held", "seen") for n in judged])
+    for v in verdicts:
+        assert set(v.splits) == {HELD_OUT, SEEN}
+        own = v.splits[SEEN]["own_lines"]
+        assert own == v.number and v.splits[SEEN]["beyond_saturation"] == max(0, v.number - 1)
+        assert v.figure == 2 * own and f"{SEEN}: proved" in v.text
+        assert (tmp_path / "sweeps" / "gpt" / "exports" / v.run).is_dir()
+    assert [v.number for v in verdicts] == sorted(judged, reverse=True)  # more own lines first
