@@ -110,16 +110,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     cancel = CancelToken()
 
-    def on_sigint(signum, frame):  # the first Ctrl-C ends the running trial gracefully; a second one interrupts
+    def on_stop(signum, frame):  # the first Ctrl-C (or SIGTERM, SIGHUP) ends the running trial gracefully
         _log("stopping: the running trial ends with a final checkpoint (Ctrl-C again to interrupt)")
         cancel.cancel()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, on_stop) for sig in stop_signals}
     try:
         result = run_sweep(options, log=_log, cancel=cancel)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     summary = result.summary
     verdicts = []
     if args.judge_top and not result.cancelled:

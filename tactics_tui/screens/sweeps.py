@@ -157,7 +157,7 @@ class SweepsScreen(WorkScreen):
     def _draw_status(self) -> None:
         box = self.query_one("#sweeps-status", Static)
         if self.chosen is None:
-            box.update(f"No sweep in {self.ws.sweeps_dir.name}/ yet: press s to start one (space file, name, minutes, trials).")
+            box.update(f"No sweep in {self.ws.sweeps_dir.name}/ yet: press s to start one.")
             return
         s = self.summaries.get(self.chosen)
         proc = self.processes.get(self.chosen)

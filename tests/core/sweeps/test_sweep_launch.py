@@ -142,3 +142,37 @@ def test_a_stop_before_the_trial_trains_queues_its_parameters_again(tmp_path, mo
     assert states == [(0, "FAIL"), (1, "WAITING")]
     assert "interrupted" in result.summary.trials[0].note and "retries trial 0" in result.summary.trials[1].note
     assert not (folder / SWEEP_STOP_FILE).exists()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_sweep_like_the_first_ctrl_c(tmp_path):
+    """`kill PID` (a service manager, a closed SSH session's SIGHUP alike): the running trial ends
+    gracefully, is recorded as failed with its parameters queued again, and the sweep exits 130."""
+    import signal
+
+    from tactics_core.sweeps.study import read_sweep
+
+    scorer_workspace(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tactics_core", "sweep", "space.toml", "--budget-minutes", "0.3", "--trials", "2",
+         "--data-dir", "traces"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+    )
+    lines = []
+    try:
+        for line in proc.stdout:  # the first evaluation of trial 0: it is training
+            lines.append(line)
+            if "trial 0 step " in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, out
+    assert "stopping: the running trial ends with a final checkpoint" in out
+    assert "continue it with `tactics sweep --resume --name space`" in out
+    states = sorted((t.number, t.state) for t in read_sweep(tmp_path / "sweeps" / "space").trials)
+    assert states == [(0, "FAIL"), (1, "WAITING")]
