@@ -26,7 +26,7 @@ from textual.message import Message
 from tactics_core.common.workspace import SWEEP_FILE, SWEEP_PROCESS_FILE, SWEEP_STUDY_FILE
 from tactics_core.runs import run_folder
 from tactics_core.runs.run_events import RESET, MetricsReader, RunEvent, metrics_path
-from tactics_core.sweeps import launch, study
+from tactics_core.sweeps import launch, record
 
 from .jobs import one_line
 
@@ -129,14 +129,14 @@ class SweepsBatch:
     its study exists), process and one-line read error."""
 
     names: list[str] = field(default_factory=list)
-    summaries: dict[str, Any] = field(default_factory=dict)  # name -> study.SweepSummary | None
+    summaries: dict[str, Any] = field(default_factory=dict)  # name -> record.SweepSummary | None
     processes: dict[str, launch.SweepProcess] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
 
 class SweepTail:
     """Polls the sweeps folder every `poll_seconds` (or at once after `poke()`); a sweep's study is
-    read again (`study.read_sweep`, short SQLite transactions) only when its file changed."""
+    read again (`record.read_sweep`, short SQLite transactions) only when its file changed."""
 
     def __init__(self, target: Any, sweeps_dir_of: Callable[[], Path], poll_seconds: float = SWEEP_POLL_SECONDS) -> None:
         self.target = target
@@ -175,7 +175,7 @@ class SweepTail:
                     summary, error = None, ""
                     if ident[0]:
                         try:
-                            summary = study.read_sweep(folder)
+                            summary = record.read_sweep(folder)
                         except Exception as exc:  # a study being created, or a damaged file: say so, keep polling
                             error = one_line(exc)
                     cached = cache[name] = (ident, summary, error)

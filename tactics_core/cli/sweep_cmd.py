@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tactics_core.common.workspace import CHECKPOINT_DIR, PRESETS_DIR, SWEEP_BEST_FILE, SWEEPS_DIR
 
 if TYPE_CHECKING:
-    from tactics_core.sweeps.study import SweepSummary
+    from tactics_core.sweeps.record import SweepSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -206,7 +206,7 @@ def _cell(value) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tactics_core.sweeps.study import list_sweeps
+    from tactics_core.sweeps.record import list_sweeps
 
     sweeps = list_sweeps(sweeps_dir=args.sweeps_dir)
     if args.json:
@@ -228,7 +228,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from tactics_core.sweeps.study import read_sweep, sweep_folder
+    from tactics_core.sweeps.record import read_sweep, sweep_folder
 
     summary = read_sweep(sweep_folder(args.sweeps_dir, args.name))
     if args.json:

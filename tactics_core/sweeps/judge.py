@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn
 from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, RUNS_SUBDIR, workspace_root
-from tactics_core.sweeps.study import SweepSummary, TrialRow
+from tactics_core.sweeps.record import SweepSummary, TrialRow
 
 DEFAULT_BUCKETS = "91-92"  # held out from the scorer preset's own validation bucket 90 in the docs' examples
 HELD_OUT = "held-out modules"

@@ -20,8 +20,7 @@
   (`launch.hold_sweep`), so a second process of the same sweep is refused and a watcher (the
   TUI) knows it runs.
 
-`read_sweep(folder)` / `list_sweeps(workspace)` read a sweep back (for `tactics sweeps` and the
-TUI) through short transactions of the SQLite storage, holding no lock between them.
+Reading a sweep back (`read_sweep`, `list_sweeps`, the rows they give) is `record.py`.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -38,11 +37,12 @@ from tactics_core.common.atomic import atomic_write_text
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken
 from tactics_core.common.workspace import (
-    CHECKPOINT_DIR, PRESETS_DIR, SWEEP_BEST_FILE, SWEEP_FILE, SWEEP_SPACE_FILE, SWEEP_STUDY_FILE, SWEEP_TRIAL_SUFFIX,
-    SWEEPS_DIR,
+    CHECKPOINT_DIR, PRESETS_DIR, SWEEP_BEST_FILE, SWEEP_FILE, SWEEP_SPACE_FILE, SWEEP_STUDY_FILE, SWEEPS_DIR,
 )
-from tactics_core.runs.workspace_runs import check_name
 from tactics_core.sweeps.launch import hold_sweep
+from tactics_core.sweeps.record import (
+    SweepSummary, open_storage, quiet_optuna, read_info, read_sweep, sweep_folder, trial_run_name,
+)
 from tactics_core.sweeps.space import Space, read_space
 
 if TYPE_CHECKING:
@@ -54,182 +54,8 @@ if TYPE_CHECKING:
 OVERRUN = 1.25  # the safety timer cancels a trial's run at OVERRUN x budget + OVERRUN_GRACE_S
 OVERRUN_GRACE_S = 10.0
 MAX_FAILURES_IN_A_ROW = 3  # then the sweep stops with the last failure's line
-STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL")
 
 Log = Callable[[str], None]
-
-
-def sweep_folder(sweeps_dir: str | Path, name: str) -> Path:
-    """`<sweeps_dir>/NAME`, the name checked (a trial's run is `NAME-tNNN`, so run-name rules hold)."""
-    check_name(name)
-    return Path(sweeps_dir) / name
-
-
-def trial_run_name(sweep: str, number: int) -> str:
-    return sweep + SWEEP_TRIAL_SUFFIX.format(number=number)
-
-
-def storage_url(folder: Path) -> str:
-    return f"sqlite:///{(Path(folder) / SWEEP_STUDY_FILE).resolve()}"
-
-
-STORAGE_ATTEMPTS = 5  # opening the storage, when a reader and the sweep create it at the same moment
-
-
-def _storage(folder: Path) -> optuna.storages.RDBStorage:
-    """The study's SQLite storage. A reader (the TUI) and the sweep share the file: each waits for
-    the other's short transactions, and when both open a new file at once, both stamp its schema
-    version and one of them is refused (a UNIQUE constraint) — that one opens it again, and then
-    finds the version written."""
-    import optuna
-    import sqlalchemy.exc
-
-    for attempt in range(STORAGE_ATTEMPTS):
-        try:
-            return optuna.storages.RDBStorage(storage_url(folder), engine_kwargs={"connect_args": {"timeout": 30}})
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
-            if attempt == STORAGE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _quiet_optuna() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-# ----------------------------------------------------------------------------
-# Reading a sweep back
-
-
-@dataclass
-class TrialRow:
-    """One trial as `tactics sweeps show` and the TUI list it."""
-
-    number: int
-    state: str  # COMPLETE | PRUNED | RUNNING | WAITING | FAIL
-    objective: float | None  # the trial's value (COMPLETE), else its last reported figure
-    params: dict[str, Any]
-    run: str | None  # its run folder's name
-    seconds: float | None  # training wall clock
-    step: int | None = None  # the last step it reported at
-    max_steps: int | None = None  # the steps fitted to the budget
-    note: str = ""  # why it failed, or whose parameters it retries
-    base: bool = False  # trains the base preset's own values (`[sweep] base_trial`)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SweepSummary:
-    name: str
-    folder: Path
-    kind: str
-    objective: str
-    direction: str
-    budget_minutes: float | None
-    trials_target: int | None
-    trials: list[TrialRow] = field(default_factory=list)
-    base: str = ""
-    data_dir: str = ""  # the folder every trial trained on
-
-    @property
-    def best(self) -> TrialRow | None:
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.objective is not None]
-        if not done:
-            return None
-        pick = max if self.direction == "maximize" else min
-        return pick(done, key=lambda t: t.objective)
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(t.state == s for t in self.trials) for s in STATES}
-
-    def ranking(self) -> list[TrialRow]:
-        """COMPLETE trials best first, then PRUNED by their last figure, then the rest by number."""
-        sign = -1.0 if self.direction == "maximize" else 1.0
-
-        def key(t: TrialRow) -> tuple:
-            group = {"COMPLETE": 0, "PRUNED": 1}.get(t.state, 2)
-            value = sign * t.objective if t.objective is not None and group < 2 else math.inf
-            return (group, value, t.number)
-
-        return sorted(self.trials, key=key)
-
-    def to_dict(self) -> dict[str, Any]:
-        best = self.best
-        return {
-            "name": self.name, "folder": str(self.folder), "kind": self.kind, "objective": self.objective,
-            "direction": self.direction, "budget_minutes": self.budget_minutes, "trials_target": self.trials_target,
-            "base": self.base, "counts": self.counts(), "best": best.to_dict() if best else None,
-            "trials": [t.to_dict() for t in self.ranking()],
-        }
-
-
-def read_sweep(folder: str | Path) -> SweepSummary:
-    """The sweep in `folder` as it stands (also while it runs)."""
-    folder = Path(folder)
-    if not (folder / SWEEP_STUDY_FILE).is_file():
-        raise TacticsError(f"no sweep in {folder} ({SWEEP_STUDY_FILE} missing); list sweeps with `tactics sweeps`")
-    info = _read_info(folder)
-    _quiet_optuna()
-    storage = _storage(folder)
-    try:
-        study_id = storage.get_study_id_from_name(info.get("name", folder.name))
-        frozen = storage.get_all_trials(study_id, deepcopy=False)
-    except KeyError:
-        raise TacticsError(f"{folder / SWEEP_STUDY_FILE} holds no study named {info.get('name', folder.name)!r}") from None
-    finally:
-        storage.engine.dispose()  # no connection (and no lock) outlives the read
-    return SweepSummary(
-        name=info.get("name", folder.name), folder=folder, kind=info.get("kind", "gpt"),
-        objective=info.get("objective", ""), direction=info.get("direction", "minimize"),
-        budget_minutes=info.get("budget_minutes"), trials_target=info.get("trials"),
-        trials=[_row(t) for t in frozen], base=info.get("base", ""), data_dir=info.get("data_dir", ""),
-    )
-
-
-def list_sweeps(workspace: str | Path = ".", sweeps_dir: str | Path | None = None) -> list[SweepSummary]:
-    """Every sweep of a workspace (`<workspace>/sweeps/*/study.db`, or `sweeps_dir/*/study.db`), by
-    name; one that cannot be read is left out."""
-    root = Path(sweeps_dir) if sweeps_dir is not None else Path(workspace) / SWEEPS_DIR
-    out = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if (folder / SWEEP_STUDY_FILE).is_file():
-            try:
-                out.append(read_sweep(folder))
-            except TacticsError:
-                continue
-    return out
-
-
-def _read_info(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
-    attrs = t.user_attrs
-    value = t.value
-    step = t.last_step
-    if value is None and step is not None:
-        value = t.intermediate_values.get(step)
-    note = attrs.get("error", "")
-    if attrs.get("base"):
-        note = "the base preset" + ("; " + note if note else "")
-    if "retry_of" in attrs:
-        note = (note + "; " if note else "") + f"retries trial {attrs['retry_of']}"
-    if attrs.get("interrupted"):
-        note = (note + "; " if note else "") + "interrupted (parameters enqueued again)"
-    return TrialRow(
-        number=t.number, state=t.state.name, objective=value, params=dict(t.params), run=attrs.get("run"),
-        seconds=attrs.get("seconds"), step=step, max_steps=attrs.get("max_steps"), note=note,
-        base=bool(attrs.get("base")),
-    )
 
 
 # ----------------------------------------------------------------------------
@@ -297,7 +123,7 @@ def run_sweep(
     `pruner` replaces the space file's (tests force pruning with one)."""
     import optuna
 
-    _quiet_optuna()
+    quiet_optuna()
     space, folder, info = _open(options)
     # One process per sweep (its lock), and its stop file cancels like Ctrl-C (sweeps/launch.py).
     with hold_sweep(folder, cancel, log) as cancel:
@@ -306,7 +132,7 @@ def run_sweep(
         data_dir = Path(info["data_dir"])
         device = info.get("device") or None
         checkpoint_dir = Path(info.get("checkpoint_dir") or options.checkpoint_dir)
-        storage = _storage(folder)
+        storage = open_storage(folder)
         study = optuna.create_study(
             study_name=info["name"], storage=storage, direction=space.settings.direction, load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=space.settings.seed), pruner=pruner or default_pruner(space),
@@ -376,7 +202,7 @@ def _open(options: SweepOptions) -> tuple[Space, Path, dict[str, Any]]:
         if not exists:
             raise TacticsError(f"no sweep {name!r} to resume ({folder / SWEEP_STUDY_FILE} missing); "
                                "start it without --resume")
-        info = _read_info(folder)
+        info = read_info(folder)
         if not info:
             raise TacticsError(f"{folder / SWEEP_FILE} is missing or damaged; start a new sweep with another --name")
         space = read_space(folder / SWEEP_SPACE_FILE, options.presets_dir, base_dir=info.get("space_dir"))

@@ -37,7 +37,7 @@ def fixed_sweep(root: Path, name: str = "sizes", rows=None) -> Path:
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from tactics_core.sweeps.study import storage_url
+    from tactics_core.sweeps.record import storage_url
 
     folder = root / "sweeps" / name
     folder.mkdir(parents=True)

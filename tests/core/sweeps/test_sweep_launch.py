@@ -150,7 +150,7 @@ def test_sigterm_ends_a_sweep_like_the_first_ctrl_c(tmp_path):
     gracefully, is recorded as failed with its parameters queued again, and the sweep exits 130."""
     import signal
 
-    from tactics_core.sweeps.study import read_sweep
+    from tactics_core.sweeps.record import read_sweep
 
     scorer_workspace(tmp_path)
     proc = subprocess.Popen(

@@ -16,7 +16,8 @@ from tactics_core.common.progress import CancelToken
 from tactics_core.common.workspace import SWEEP_BEST_FILE, SWEEP_FILE, SWEEP_SPACE_FILE, SWEEP_STUDY_FILE
 from tactics_core.runs.workspace_runs import list_runs
 from tactics_core.sweeps import study as study_mod
-from tactics_core.sweeps.study import SweepOptions, list_sweeps, read_sweep, run_sweep
+from tactics_core.sweeps.record import list_sweeps, read_sweep
+from tactics_core.sweeps.study import SweepOptions, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -235,7 +236,7 @@ def test_a_storage_opened_by_two_processes_at_once_is_opened_again(tmp_path, mon
     import optuna
     import sqlalchemy.exc
 
-    from tactics_core.sweeps import study
+    from tactics_core.sweeps import record
 
     real = optuna.storages.RDBStorage
     calls = []
@@ -248,8 +249,8 @@ def test_a_storage_opened_by_two_processes_at_once_is_opened_again(tmp_path, mon
         return real(*args, **kwargs)
 
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
-    monkeypatch.setattr(study.time, "sleep", lambda s: None)
-    storage = study._storage(tmp_path)
+    monkeypatch.setattr(record.time, "sleep", lambda s: None)
+    storage = record.open_storage(tmp_path)
     assert len(calls) == 2 and storage.get_all_studies() == []
     storage.engine.dispose()
 
