@@ -148,8 +148,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=1))
     else:
         print(ranking_text(summary))
-        for v in verdicts:
-            print(f"judged: trial {v.number} ({v.run}){' (the base preset)' if v.base else ''}: {v.text}")
+        if verdicts:
+            from tactics_core.sweeps.record import read_judged
+
+            summary.judged = read_judged(summary.folder)
+            print(judged_text(summary), end="")
         _print_best(summary, result.best_preset, saved, args)
     if result.stopped_by_failures:
         print(f"error: the sweep stopped after failed trials in a row; the last: {result.stopped_by_failures}",
@@ -172,6 +175,18 @@ def _print_best(summary: SweepSummary, best_preset: Path | None, saved: Path | N
     else:
         print(f"keep it: tactics presets cp {best_preset} {summary.name}-best   "
               f"(or `tactics sweep --resume --name {summary.name} --save-preset NAME`)")
+
+
+def judged_text(summary: SweepSummary) -> str:
+    """The real prover's ranking of the judged trials (judged.json), or nothing before a judge."""
+    judged = summary.judged
+    if not judged:
+        return ""
+    lines = [f"judged by the real prover ({judged.get('judged', '?')}): {judged.get('how', '')}"]
+    for rank, v in enumerate(judged["verdicts"], 1):
+        base = " (the base preset)" if v.get("base") else ""
+        lines.append(f"{rank}  trial {v.get('number')} ({v.get('run')}){base}: {v.get('text')}")
+    return "\n".join(lines) + "\n"
 
 
 def ranking_text(summary: SweepSummary) -> str:
@@ -235,6 +250,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict(), indent=1, default=str))
         return 0
     print(ranking_text(summary))
+    print(judged_text(summary), end="")
     best_file = summary.folder / SWEEP_BEST_FILE
     if summary.best is not None and best_file.is_file():
         print(f"best preset: {best_file}  (keep it: tactics presets cp {best_file} {summary.name}-best)")

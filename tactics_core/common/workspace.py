@@ -44,6 +44,7 @@ SWEEP_STUDY_FILE = "study.db"  # of a sweep folder: Optuna's SQLite storage
 SWEEP_SPACE_FILE = "space.toml"  # of a sweep folder: the space file as it was given
 SWEEP_FILE = "sweep.json"  # of a sweep folder: how it was started (budget, trials, data, base preset)
 SWEEP_BEST_FILE = "best.toml"  # of a sweep folder: the best trial's preset
+SWEEP_JUDGED_FILE = "judged.json"  # of a sweep folder: the real prover's verdicts on the judged trials (sweeps/judge.py)
 SWEEP_TRIAL_SUFFIX = "-t{number:03d}"  # a trial's run name: the sweep's name and this
 SWEEP_LOCK_FILE = "sweep.lock"  # of a sweep folder: held by the one process running the sweep (sweeps/launch.py)
 SWEEP_STOP_FILE = "stop.request"  # of a sweep folder: asks the running sweep to stop (its trial ends gracefully)

@@ -21,13 +21,16 @@ CLI (and later the TUI) import this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tactics_core.common.errors import TacticsError
 from tactics_core.common.progress import CancelToken, ProgressFn
-from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, RUNS_SUBDIR, workspace_root
+from tactics_core.common.atomic import atomic_write_text
+from tactics_core.common.workspace import BEST_MODEL_FILE, CHECKPOINT_DIR, RUNS_SUBDIR, SWEEP_JUDGED_FILE, workspace_root
 from tactics_core.sweeps.record import SweepSummary, TrialRow
 
 DEFAULT_BUCKETS = "91-92"  # held out from the scorer preset's own validation bucket 90 in the docs' examples
@@ -86,7 +89,8 @@ def judge_trials(
         except TacticsError as exc:
             log(f"judge: acorn is not configured ({exc}); ranking by the validation {summary.objective}")
             return []
-        return _judge_scorers(summary, chosen, root, setup, buckets, log, cancel, progress)
+        verdicts = _judge_scorers(summary, chosen, root, setup, buckets, log, cancel, progress)
+        return save_verdicts(summary, verdicts, f"acorn eval --policy model on buckets {buckets}", setup)
     from tactics_core.acorn.generative_judge import resolve_setup
 
     if not modules and not seen_goals:
@@ -99,7 +103,18 @@ def judge_trials(
         return []
     exports = {t.number: _export(summary, root, t, cancel) for t in chosen}
     splits = _gpt_splits(summary, setup, exports, modules, seen_goals, seed, log, cancel)
-    return _judge_gpts(chosen, exports, setup, splits, jobs, log, cancel, progress)
+    verdicts = _judge_gpts(chosen, exports, setup, splits, jobs, log, cancel, progress)
+    words = "; ".join(f"{s.name}: {s.words}" for s in splits)
+    return save_verdicts(summary, verdicts, f"acorn's generative prover beside its saturation prover. {words}", setup)
+
+
+def save_verdicts(summary: SweepSummary, verdicts: list[Verdict], how: str, setup: Any) -> list[Verdict]:
+    """`<sweep>/judged.json` (atomically): the verdicts best first, how they were judged and with
+    which acorn, so `tactics sweeps show` and the TUI rank by the prover after the judge ends."""
+    data = {"judged": time.strftime("%Y-%m-%d %H:%M:%S"), "how": how, "acorn": str(getattr(setup, "binary", "")),
+            "acornlib": str(getattr(setup, "acornlib", "")), "verdicts": [asdict(v) for v in verdicts]}
+    atomic_write_text(summary.folder / SWEEP_JUDGED_FILE, json.dumps(data, indent=1, default=str) + "\n")
+    return verdicts
 
 
 def _export(summary: SweepSummary, runs: Path, trial: TrialRow, cancel: CancelToken | None) -> Path:

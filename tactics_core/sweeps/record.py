@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.workspace import SWEEP_FILE, SWEEP_STUDY_FILE, SWEEP_TRIAL_SUFFIX, SWEEPS_DIR
+from tactics_core.common.workspace import SWEEP_FILE, SWEEP_JUDGED_FILE, SWEEP_STUDY_FILE, SWEEP_TRIAL_SUFFIX, SWEEPS_DIR
 from tactics_core.runs.workspace_runs import check_name
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class SweepSummary:
     trials: list[TrialRow] = field(default_factory=list)
     base: str = ""
     data_dir: str = ""  # the folder every trial trained on
+    judged: dict[str, Any] | None = None  # the real prover's last verdicts (judged.json), best first
 
     @property
     def best(self) -> TrialRow | None:
@@ -125,7 +126,7 @@ class SweepSummary:
             "name": self.name, "folder": str(self.folder), "kind": self.kind, "objective": self.objective,
             "direction": self.direction, "budget_minutes": self.budget_minutes, "trials_target": self.trials_target,
             "base": self.base, "counts": self.counts(), "best": best.to_dict() if best else None,
-            "trials": [t.to_dict() for t in self.ranking()],
+            "trials": [t.to_dict() for t in self.ranking()], "judged": self.judged,
         }
 
 
@@ -149,7 +150,18 @@ def read_sweep(folder: str | Path) -> SweepSummary:
         objective=info.get("objective", ""), direction=info.get("direction", "minimize"),
         budget_minutes=info.get("budget_minutes"), trials_target=info.get("trials"),
         trials=[_row(t) for t in frozen], base=info.get("base", ""), data_dir=info.get("data_dir", ""),
+        judged=read_judged(folder),
     )
+
+
+def read_judged(folder: Path) -> dict[str, Any] | None:
+    """The real prover's verdicts of the sweep's last `--judge-top` (None before one, or when the
+    file cannot be read: the judge writes it atomically, so that is a damaged file, not a race)."""
+    try:
+        data = json.loads((folder / SWEEP_JUDGED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("verdicts"), list) else None
 
 
 def list_sweeps(workspace: str | Path = ".", sweeps_dir: str | Path | None = None) -> list[SweepSummary]:

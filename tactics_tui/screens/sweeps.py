@@ -298,8 +298,8 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def side_text(summary: Any | None, trial: Any | None, proc: launch.SweepProcess | None) -> str:
-    """The best trial so far (its figure, values and run), the highlighted trial's note, and an
-    ended process's last line."""
+    """The best trial so far (its figure, values and run), the real prover's best when the sweep
+    was judged, the highlighted trial's note, and an ended process's last line."""
     if summary is None:
         lines = ["No trial yet."]
     else:
@@ -310,6 +310,11 @@ def side_text(summary: Any | None, trial: Any | None, proc: launch.SweepProcess 
             lines = [f"best so far: trial {best.number}", f"{summary.objective} {_num(best.objective)}",
                      f"run {best.run or '–'}"]
             lines += [f"  {k.rsplit('.', 1)[-1]} {_value(v)}" for k, v in best.params.items()]
+        judged = summary.judged["verdicts"] if summary.judged else []
+        if judged:  # the real prover's ranking (`tactics sweep --judge-top`) outranks the objective
+            top = judged[0]
+            lines += ["", f"prover's best: trial {top.get('number')}" + (" (base)" if top.get("base") else ""),
+                      str(top.get("text", ""))[:150]]
         if trial is not None:
             steps = f" · step {trial.step if trial.step is not None else '–'}/{trial.max_steps or '–'}"
             lines += ["", f"trial {trial.number}: {STATE_WORDS.get(trial.state, trial.state.lower())}{steps}"]

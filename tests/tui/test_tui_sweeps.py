@@ -265,3 +265,20 @@ def test_the_top_line_names_eight_screens_in_80_columns():
         assert all(f"{e.key} " in text.plain for e in SCREENS)
     assert "4 Ckpts 5 Play" in nav_text(SCREENS, SweepsScreen, 80).plain
     assert "4 Checkpoints 5 Playground" in nav_text(SCREENS, SweepsScreen, 120).plain  # wide: full titles
+
+
+def test_the_side_pane_names_the_provers_best_once_a_sweep_was_judged():
+    """`side_text` is pure: the judged sweep's best by the real prover, beside the objective's best."""
+    from pathlib import Path
+
+    from tactics_core.sweeps.record import SweepSummary, TrialRow
+    from tactics_tui.screens.sweeps import side_text
+
+    rows = [TrialRow(0, "COMPLETE", 2.21, {"model.n_layers": 4}, "s-t000", 600.0, base=True),
+            TrialRow(1, "COMPLETE", 2.10, {"model.n_layers": 6}, "s-t001", 600.0)]
+    summary = SweepSummary("s", Path("sweeps/s"), "gpt", "proof_loss", "minimize", 10.0, 2, rows)
+    assert "prover's best" not in side_text(summary, None, None)
+    summary.judged = {"verdicts": [{"number": 0, "run": "s-t000", "base": True, "text": "seen: proved 30/120"},
+                                   {"number": 1, "run": "s-t001", "base": False, "text": "seen: proved 28/120"}]}
+    text = side_text(summary, None, None)
+    assert "best so far: trial 1" in text and "prover's best: trial 0 (base)" in text and "seen: proved 30/120" in text

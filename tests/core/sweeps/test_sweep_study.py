@@ -328,3 +328,12 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
         assert v.figure == 2 * own and f"{SEEN}: proved" in v.text
         assert (tmp_path / "sweeps" / "gpt" / "exports" / v.run).is_dir()
     assert [v.number for v in verdicts] == sorted(judged, reverse=True)  # more own lines first
+    # kept in the sweep's folder: `tactics sweeps show` and the TUI rank by the prover afterwards
+    from tactics_core.cli.sweep_cmd import judged_text
+
+    again = read_sweep(tmp_path / "sweeps" / "gpt")
+    assert [v["number"] for v in again.judged["verdicts"]] == [v.number for v in verdicts]
+    assert again.judged["verdicts"][0]["splits"][SEEN]["own_lines"] == verdicts[0].splits[SEEN]["own_lines"]
+    text = judged_text(again)
+    assert text.startswith("judged by the real prover (") and "(the base preset)" in text
+    assert f"1  trial {verdicts[0].number} ({verdicts[0].run}): {HELD_OUT}: proved" in text
