@@ -165,6 +165,10 @@ def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules:
     splits = []
     if modules:
         chosen = select_modules(setup.acornlib, modules)
+        trained = sorted(set(chosen) & trained_modules(summary.data_dir))
+        if trained:
+            raise TacticsError(f"--judge-module: {', '.join(trained)} is in the sweep's data ({summary.data_dir}), "
+                               "not held out; name modules the import left out (tactics import acornlib --exclude)")
         splits.append(_Split(HELD_OUT, chosen, words=", ".join(chosen)))
     if seen_goals:
         kinds = {model_split(folder) for folder in exports.values()}
@@ -178,6 +182,19 @@ def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules:
     for s in splits:
         log(f"judge: {s.name}: {s.words}")
     return splits
+
+
+def trained_modules(data_dir: str) -> set[str]:
+    """The acornlib modules of a data folder's proof files (its import manifest); empty without one,
+    so a hand-made corpus is not refused."""
+    from tactics_core.acorn.types import module_name
+    from tactics_core.common.manifest import read_manifest_rows
+
+    try:
+        rows = read_manifest_rows(data_dir, ("module",), "no manifest at {path}")
+    except TacticsError:
+        return set()
+    return {module_name(str(row["module"])) for row in rows.values() if row.get("module")}
 
 
 def _judge_gpts(chosen: list[TrialRow], exports: dict[int, Path], setup, splits: list[_Split], jobs: int, log,

@@ -310,6 +310,11 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
     monkeypatch.setattr(goal_sample, "seen_subject_goals", fake_sample)
     with pytest.raises(TacticsError, match="--judge-module M.*--judge-seen N"):
         judge_trials(summary, 1, tmp_path / "checkpoints")
+    manifest = tmp_path / "data" / "manifest.jsonl"  # the import's record of the data's modules
+    manifest.write_text('{"file": "proof_00000.txt", "module": "src/list/held.ac"}\n')
+    with pytest.raises(TacticsError, match=r"list\.held is in the sweep's data .*not held out"):
+        judge_trials(summary, 1, tmp_path / "checkpoints", modules=["list.held"])
+    manifest.unlink()
     lines: list[str] = []
     verdicts = judge_trials(summary, 2, tmp_path / "checkpoints", modules=["list.held"], log=lines.append,
                             seen_goals=3, seed=7)
