@@ -113,6 +113,15 @@ def default_pruner(space: Space) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.warmup_steps)
 
 
+def sampler(space: Space, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    """Optuna's TPE sampler, seeded by the space's seed plus the trials the study already holds: a
+    resumed sweep's sampler starts afresh in a new process, and with the same seed its random
+    startup draws would repeat the values of the trials before the kill."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=space.settings.seed + trials_so_far)
+
+
 def run_sweep(
     options: SweepOptions,
     log: Log = print,
@@ -135,8 +144,9 @@ def run_sweep(
         storage = open_storage(folder)
         study = optuna.create_study(
             study_name=info["name"], storage=storage, direction=space.settings.direction, load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(seed=space.settings.seed), pruner=pruner or default_pruner(space),
+            pruner=pruner or default_pruner(space),
         )
+        study.sampler = sampler(space, len(study.get_trials(deepcopy=False)))
         try:
             cancelled, failures = _trials(study, space, info, target, budget_s, data_dir, checkpoint_dir, device, log,
                                           cancel)

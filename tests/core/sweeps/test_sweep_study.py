@@ -135,6 +135,7 @@ def test_resume_after_a_trial_killed_midway_retries_its_parameters(ws, monkeypat
     assert trials[1].state == "COMPLETE" and trials[1].params == killed_params  # its parameters, trained again
     assert "retries trial 0" in trials[1].note
     assert trials[2].state == "COMPLETE"
+    assert trials[2].params != killed_params  # the resumed sampler draws anew, not the killed process's draws again
     assert any("trial 0 was left running" in line for line in lines)
     assert result.best_preset is not None and result.best_preset.is_file()
 
