@@ -104,7 +104,7 @@ def judge_trials(
     exports = {t.number: _export(summary, root, t, cancel) for t in chosen}
     splits = _gpt_splits(summary, setup, exports, modules, seen_goals, seed, log, cancel)
     verdicts = _judge_gpts(chosen, exports, setup, splits, jobs, log, cancel, progress)
-    words = "; ".join(f"{s.name}: {s.words}" for s in splits)
+    words = "; ".join(s.describe() for s in splits)
     return save_verdicts(summary, verdicts, f"acorn's generative prover beside its saturation prover. {words}", setup)
 
 
@@ -155,6 +155,9 @@ class _Split:
     choose: Any = None  # goal_sample.GoalSample.choose, or None: every goal of the modules
     words: str = ""
 
+    def describe(self) -> str:
+        return self.words if self.words.startswith(self.name) else f"{self.name}: {self.words}"
+
 
 def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules: Sequence[str], seen_goals: int,
                 seed: int, log, cancel: CancelToken | None) -> list[_Split]:
@@ -180,7 +183,7 @@ def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules:
                                     cancel=cancel)
         splits.append(_Split(SEEN, list(sample.modules), sample.choose, sample.summary()))
     for s in splits:
-        log(f"judge: {s.name}: {s.words}")
+        log(f"judge: {s.describe()}")
     return splits
 
 

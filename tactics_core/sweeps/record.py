@@ -200,6 +200,6 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
         note = (note + "; " if note else "") + "interrupted (parameters enqueued again)"
     return TrialRow(
         number=t.number, state=t.state.name, objective=value, params=dict(t.params), run=attrs.get("run"),
-        seconds=attrs.get("seconds"), step=step, max_steps=attrs.get("max_steps"), note=note,
+        seconds=attrs.get("seconds"), step=attrs.get("step", step), max_steps=attrs.get("max_steps"), note=note,
         base=bool(attrs.get("base")),
     )

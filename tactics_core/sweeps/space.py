@@ -8,7 +8,7 @@ objective = "proof_loss"  # an evaluation figure (default: the base preset's tra
 direction = "minimize"    # default: maximize for auc and top10_hit, minimize for the others
 pruner = "median"         # median | none
 startup_trials = 2        # trials that are never pruned (their curves make the median)
-warmup_steps = 0          # no pruning before this optimizer step
+prune_after = 0.3         # no pruning before this share of each trial's budget
 seed = 0                  # the sampler's seed
 [space]
 "training.learning_rate" = { low = 3e-4, high = 3e-3, log = true }
@@ -49,7 +49,7 @@ OBJECTIVES = {
     "scorer": ("used_rank", "val_loss", "auc", "top10_hit"),
 }
 HIGHER_IS_BETTER = ("auc", "top10_hit")
-SWEEP_KEYS = ("objective", "direction", "pruner", "startup_trials", "warmup_steps", "seed", "base_trial")
+SWEEP_KEYS = ("objective", "direction", "pruner", "startup_trials", "prune_after", "seed", "base_trial")
 RANGE_KEYS = ("low", "high", "log", "step")
 
 
@@ -105,7 +105,7 @@ class SweepSettings:
     direction: str
     pruner: str = "median"
     startup_trials: int = 2
-    warmup_steps: int = 0
+    prune_after: float = 0.3  # share of a trial's budget before which it is never pruned
     seed: int = 0
     base_trial: bool = True  # the first trial trains the base preset's own values: the reference to beat
 
@@ -225,16 +225,20 @@ def _settings(label: str, table: Any, base: Preset) -> SweepSettings:
     pruner = table.get("pruner", "median")
     if pruner not in PRUNERS:
         raise TacticsError(f"{label}: [sweep] pruner must be one of {', '.join(PRUNERS)}, not {pruner!r}")
-    ints = {}
-    for key, default in (("startup_trials", 2), ("warmup_steps", 0), ("seed", 0)):
+    numbers: dict[str, Any] = {}
+    for key, default in (("startup_trials", 2), ("seed", 0)):
         value = table.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TacticsError(f"{label}: [sweep] {key} must be an integer >= 0, not {value!r}")
-        ints[key] = value
+        numbers[key] = value
+    prune_after = table.get("prune_after", 0.3)
+    if isinstance(prune_after, bool) or not isinstance(prune_after, (int, float)) or not 0 <= prune_after <= 1:
+        raise TacticsError(f"{label}: [sweep] prune_after must be a share of the budget from 0 to 1, not {prune_after!r}")
+    numbers["prune_after"] = float(prune_after)
     base_trial = table.get("base_trial", True)
     if not isinstance(base_trial, bool):
         raise TacticsError(f"{label}: [sweep] base_trial must be true or false, not {base_trial!r}")
-    return SweepSettings(objective, direction, pruner, **ints, base_trial=base_trial)
+    return SweepSettings(objective, direction, pruner, **numbers, base_trial=base_trial)
 
 
 def _params(label: str, table: Any, base: Preset) -> tuple[Param, ...]:

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 OVERRUN = 1.25  # the safety timer cancels a trial's run at OVERRUN x budget + OVERRUN_GRACE_S
 OVERRUN_GRACE_S = 10.0
+EVALUATIONS = (20, 10, 5, 4)  # a trial evaluates at this many equal shares of its budget: the most whose
+# evaluations take at most EVALUATION_SHARE of it (each count divides 20, so every share is a multiple of 5%)
+EVALUATION_SHARE = 0.1
+SHARES = 1000  # a report's step is the trial's share of its budget in thousandths (50, 100, ..., 1000)
 MAX_FAILURES_IN_A_ROW = 3  # then the sweep stops with the last failure's line
 
 Log = Callable[[str], None]
@@ -110,7 +114,7 @@ def default_pruner(space: Space) -> optuna.pruners.BasePruner:
     s = space.settings
     if s.pruner == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.warmup_steps)
+    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=int(s.prune_after * SHARES))
 
 
 def sampler(space: Space, trials_so_far: int) -> optuna.samplers.BaseSampler:
@@ -315,12 +319,33 @@ def _run_trial(
         return fail(str(exc))
     except Exception as exc:  # e.g. out of memory for a wide trial on a GPU: that trial fails, not the sweep
         return fail(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-    trial.set_user_attr("max_steps", fit.steps)
+    evaluations = evaluation_count(budget_s, fit.eval_s)
+    steps, interval = aligned_schedule(fit.steps_with_evaluations(evaluations), evaluations)
+    trial.set_user_attr("max_steps", steps)
     trial.set_user_attr("step_ms", round(fit.step_s * 1000, 3))
-    log(f"  budget {budget_s / 60:g} min: {fit.line()}")
-    preset = space.preset_for(values, [f"training.max_steps={fit.steps}"])
+    log(f"  budget {budget_s / 60:g} min: {fit.line()}; evaluated every {interval} steps")
+    preset = space.preset_for(values, [f"training.max_steps={steps}", f"training.eval_interval={interval}"])
     outcome = _train_trial(study, trial, space, preset, data_dir, folder, device, budget_s, log, cancel)
     return outcome
+
+
+def evaluation_count(budget_s: float, eval_s: float) -> int:
+    """How many evaluations a trial makes: the most of EVALUATIONS that take at most
+    EVALUATION_SHARE of its budget (the fewest when even those take more)."""
+    return next((n for n in EVALUATIONS if n * eval_s <= EVALUATION_SHARE * budget_s), EVALUATIONS[-1])
+
+
+def aligned_schedule(steps: int, evaluations: int) -> tuple[int, int]:
+    """(max_steps, eval_interval) that put a trial's evaluations at `evaluations` equal shares of
+    its schedule: max_steps a multiple of `evaluations` (the fit's steps rounded down), fewer
+    evaluations when there are fewer steps, one at the end below the fewest. At an equal budget a
+    wide model's step costs more, so trials are compared at equal shares of the budget, never at
+    equal steps (where a narrow model is still warming up)."""
+    fitting = [n for n in EVALUATIONS if n <= min(evaluations, steps)]
+    if not fitting:
+        return max(1, steps), max(1, steps)
+    interval = steps // fitting[0]
+    return interval * fitting[0], interval
 
 
 def _train_trial(
@@ -348,7 +373,8 @@ def _train_trial(
         if best is None or (value > best if maximize else value < best):
             state["best"] = value
         state["step"] = ev.step
-        trial.report(float(value), int(ev.step))
+        trial.set_user_attr("step", int(ev.step))
+        trial.report(float(value), round(SHARES * ev.step / max(1, preset.training.max_steps)))
         prune = trial.should_prune()
         log(f"  trial {trial.number} step {ev.step}: {objective} {value:.4f} (best {state['best']:.4f})"
             + ("; pruned" if prune else ""))

@@ -41,6 +41,11 @@ class StepFit:
     budget_s: float
     overhead_s: float
 
+    def steps_with_evaluations(self, evaluations: int) -> int:
+        """The steps that fit when the run evaluates `evaluations` times in all (a sweep's
+        evaluations at equal shares of the budget) instead of every `eval_interval` steps."""
+        return max(1, int((self.budget_s - self.overhead_s - evaluations * self.eval_s) / self.step_s))
+
     def line(self) -> str:
         """One line for a console."""
         how = "measured" if self.evals_measured else "estimated"

@@ -41,6 +41,8 @@ GPT = '[base]\npreset = "cpu"\n'
     (SCORER + '[sweep]\nprunner = "median"\n[space]\n"model.hidden_size" = { choices = [8] }\n', "unknown key 'prunner'"),
     (SCORER + '[sweep]\nbase_trial = "yes"\n[space]\n"model.hidden_size" = { choices = [8] }\n',
      "base_trial must be true or false"),
+    (SCORER + '[sweep]\nprune_after = 1.5\n[space]\n"model.hidden_size" = { choices = [8] }\n',
+     "prune_after must be a share of the budget from 0 to 1"),
 ])
 def test_a_bad_space_file_is_one_line_naming_the_file(tmp_path, text, expected):
     path = _write(tmp_path, text)
@@ -124,3 +126,15 @@ base_trial = false
     _, outside = away.base_values()
     assert outside == [f"model.hidden_size={away.base.model.hidden_size}", f"training.epochs={away.base.training.epochs}"]
     assert not away.settings.base_trial
+
+
+def test_evaluations_fall_on_equal_shares_of_the_budget():
+    from tactics_core.sweeps.study import aligned_schedule, evaluation_count
+
+    assert evaluation_count(600.0, 1.5) == 20  # 30 s of evaluations: within a tenth of 600 s
+    assert evaluation_count(30.0, 0.5) == 5 and evaluation_count(30.0, 0.2) == 10
+    assert evaluation_count(30.0, 5.0) == 4  # the fewest, even when they take more
+    assert aligned_schedule(3489, 20) == (3480, 174)
+    assert aligned_schedule(3489, 10) == (3480, 348)
+    assert aligned_schedule(7, 20) == (5, 1)  # fewer steps than evaluations: fewer evaluations
+    assert aligned_schedule(3, 20) == (3, 3)  # below the fewest: one evaluation, at the end

@@ -61,6 +61,18 @@ def test_a_tiny_sweep_trains_runs_prunes_one_and_writes_the_best_preset(ws):
     assert [t.state for t in ranking] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert ranking[0].objective <= ranking[1].objective and summary.best is ranking[0]
     assert all(t.max_steps and t.max_steps >= 1 and t.seconds is not None for t in summary.trials)
+    # evaluated at equal shares of the budget: reports keyed by share (thousandths), the step kept beside
+    from tactics_core.sweeps.record import open_storage
+
+    storage = open_storage(folder)
+    try:
+        frozen = {t.number: t for t in storage.get_all_trials(storage.get_study_id_from_name("space"))}
+    finally:
+        storage.engine.dispose()
+    for t in summary.trials:
+        shares = list(frozen[t.number].intermediate_values)
+        assert shares and all(k % 50 == 0 and 0 < k <= 1000 for k in shares)
+        assert max(shares) == round(1000 * t.step / t.max_steps)  # the real step of the last report, kept
     # the best preset: the base with the best trial's values and the steps it was fitted
     best = load_preset(str(result.best_preset))
     assert best.kind == "scorer" and best.data.val_buckets == "81-99"
