@@ -323,7 +323,8 @@ def _run_trial(
     steps, interval = aligned_schedule(fit.steps_with_evaluations(evaluations), evaluations)
     trial.set_user_attr("max_steps", steps)
     trial.set_user_attr("step_ms", round(fit.step_s * 1000, 3))
-    log(f"  budget {budget_s / 60:g} min: {fit.line()}; evaluated every {interval} steps")
+    log(f"  budget {budget_s / 60:g} min: {fit.step_s * 1000:.0f} ms per step, {fit.eval_s:.1f} s per evaluation "
+        f"(measured) -> max_steps {steps}, {steps // interval} evaluations (every {interval} steps)")
     preset = space.preset_for(values, [f"training.max_steps={steps}", f"training.eval_interval={interval}"])
     outcome = _train_trial(study, trial, space, preset, data_dir, folder, device, budget_s, log, cancel)
     return outcome
