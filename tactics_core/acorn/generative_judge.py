@@ -523,12 +523,15 @@ def _goal_id(goal: GoalResult) -> tuple[str, int, str]:
 
 def split_figures(model: ProverResult, saturation: ProverResult | None = None) -> dict:
     """What the bench prints for one split, from the per-goal results of the model's run and of
-    saturation's on the same goals: proved, by the model's own lines, with no line (acorn's checker
-    alone), acorn crashes, median time to proof, and the goals the model proved that saturation
-    did not (None without a saturation run), beside saturation's own count."""
+    saturation's on the same goals: proved, by the model's own lines (and which goals, with the
+    lines acorn accepted), with no line (acorn's checker alone), acorn crashes, median time to
+    proof, and the goals the model proved that saturation did not (None without a saturation
+    run), beside saturation's own count."""
     out = {
         "attempted": model.attempted, "proved": model.proved, "own_lines": model.proved - model.empty_proofs,
         "no_line": model.empty_proofs, "crashed": model.crashed, "median_proof_seconds": model.median_proof_seconds(),
+        "own_line_goals": [f"{g.module}:{g.line} {g.name}: {' / '.join(g.proof)}" for g in model.all_goals()
+                           if g.proved and g.proof],
         "beyond_saturation": None, "beyond_saturation_own_lines": None, "beyond_saturation_goals": None,
         "saturation_proved": None, "saturation_attempted": None, "saturation_median_proof_seconds": None,
     }

@@ -218,6 +218,7 @@ def test_figures_from_recorded_results_count_no_line_proofs_apart():
     f = acorn.split_figures(model, saturation)
     assert (f["proved"], f["own_lines"], f["no_line"], f["crashed"], f["median_proof_seconds"]) == (3, 2, 1, 1, 0.5)
     assert (f["beyond_saturation"], f["beyond_saturation_own_lines"]) == (2, 1)  # goals 1 (no line) and 5
+    assert f["own_line_goals"] == ["m:2 g2: a = b", "m:5 g5: c"]  # which goals, with the lines acorn accepted
     assert (f["saturation_proved"], f["saturation_attempted"]) == (3, 5)
 
 
