@@ -246,11 +246,22 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+NAME_WIDTH = 24  # a policy name wider than this is cut in the middle, so a row fits 80 columns
+
+
+def _short_name(name: str) -> str:
+    """`model-20260705-consistent-h128-l3` -> `model-20260…tent-h128-l3`: both ends kept."""
+    if len(name) <= NAME_WIDTH:
+        return name
+    head = (NAME_WIDTH - 1) // 2
+    return name[:head] + "…" + name[-(NAME_WIDTH - 1 - head):]
+
+
 def _figure_rows(label: str, items: list[tuple[str, dict]]) -> list[str]:
     head = (label, "rows", "searches", "solved", "rate", "used", "used/rows")
     body = [
         (
-            name,
+            _short_name(name),
             f"{f['rows']:,}",
             f"{f['searches']:,}",
             f"{f['successful']:,}",

@@ -117,3 +117,18 @@ def test_cli_traces_stats_table_and_defaults(tmp_path, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["store"] is None
     assert main(["traces", "stats", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_table_fits_80_columns_with_acorns_long_policy_names():
+    """acorn's default policy is `model-20260705-consistent-h128-l3`: cut in the middle in the table."""
+    from tactics_core.scorer.stats import format_trace_stats
+
+    f = {"rows": 1_078_648, "searches": 11_234, "successful": 9_876, "success_rate": 0.879, "used": 123_456,
+         "used_share": 0.114}
+    d = {"files": 6, "bytes": 40_000_000, "rows": 1_078_648, "searches": 11_234, "successful": 9_876,
+         "success_rate": 0.879, "used": 123_456, "used_share": 0.114, "outcomes": {"Success": 9_876},
+         "feature_names": ["age", "depth"], "store": "traces/.store", "seconds": 1.0, "problems": [],
+         "per_policy": {"model-20260705-consistent-h128-l3": f, "depth-first": f}, "per_bucket": {"3": f}}
+    text = format_trace_stats(d)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "model-20260…tent-h128-l3" in text and "depth-first " in text
