@@ -185,7 +185,14 @@ def judged_text(summary: SweepSummary) -> str:
     lines = [f"judged by the real prover ({judged.get('judged', '?')}): {judged.get('how', '')}"]
     for rank, v in enumerate(judged["verdicts"], 1):
         base = " (the base preset)" if v.get("base") else ""
-        lines.append(f"{rank}  trial {v.get('number')} ({v.get('run')}){base}: {v.get('text')}")
+        splits = v.get("splits") or {}
+        if not splits:  # a scorer's verdict is one figure
+            lines.append(f"{rank}  trial {v.get('number')} ({v.get('run')}){base}: {v.get('text')}")
+            continue
+        from tactics_core.acorn.generative_judge import figures_line
+
+        lines.append(f"{rank}  trial {v.get('number')} ({v.get('run')}){base}")
+        lines += [f"     {name}: {figures_line(figures)}" for name, figures in splits.items()]
     return "\n".join(lines) + "\n"
 
 

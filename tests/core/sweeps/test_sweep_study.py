@@ -354,4 +354,4 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
     assert again.judged["verdicts"][0]["splits"][SEEN]["own_lines"] == verdicts[0].splits[SEEN]["own_lines"]
     text = judged_text(again)
     assert text.startswith("judged by the real prover (") and "(the base preset)" in text
-    assert f"1  trial {verdicts[0].number} ({verdicts[0].run}): {HELD_OUT}: proved" in text
+    assert f"1  trial {verdicts[0].number} ({verdicts[0].run})\n     {HELD_OUT}: proved" in text
