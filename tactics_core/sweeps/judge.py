@@ -154,6 +154,7 @@ class _Split:
     modules: list[str]
     choose: Any = None  # goal_sample.GoalSample.choose, or None: every goal of the modules
     words: str = ""
+    unlisted: list[str] = field(default_factory=list)  # the sample's lines acorn's listing left out (filled by choose)
 
     def describe(self) -> str:
         return self.words if self.words.startswith(self.name) else f"{self.name}: {self.words}"
@@ -181,7 +182,7 @@ def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules:
         val_fraction, split = kinds.pop()
         sample = seen_subject_goals(summary.data_dir, seen_goals, seed=seed, val_fraction=val_fraction, split=split,
                                     cancel=cancel)
-        splits.append(_Split(SEEN, list(sample.modules), sample.choose, sample.summary()))
+        splits.append(_Split(SEEN, list(sample.modules), sample.choose, sample.summary(), sample.unlisted))
     for s in splits:
         log(f"judge: {s.describe()}")
     return splits
@@ -209,6 +210,9 @@ def _judge_gpts(chosen: list[TrialRow], exports: dict[int, Path], setup, splits:
         log(f"judge: {split.name}: acorn's saturation prover alone (the reference)")
         saturation = prove_modules(setup, split.modules, None, jobs=jobs, cancel=cancel, progress=progress,
                                    choose=split.choose)[0]
+        if split.unlisted:  # the same lines are left out for every prover: the judged goals are the same
+            log(f"judge: {split.name}: {len(split.unlisted)} sampled lines left out: {', '.join(split.unlisted[:5])}"
+                + (" ..." if len(split.unlisted) > 5 else ""))
         for trial in chosen:
             log(f"judge: {split.name}: acorn's generative prover with trial {trial.number} ({trial.run})")
             result = prove_modules(setup, split.modules, exports[trial.number], jobs=jobs, cancel=cancel,

@@ -310,7 +310,8 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
                                        proof=["by line"] if proved and run is not None and k > 0 else None))
         return [gj.ProverResult("model" if run else "saturation", [gj.ModuleResult(modules[0], goals)])]
 
-    sample = SimpleNamespace(modules=["nat.seen"], choose=lambda module, listed: listed, summary=lambda: "3 goal lines")
+    sample = SimpleNamespace(modules=["nat.seen"], choose=lambda module, listed: listed, summary=lambda: "3 goal lines",
+                             unlisted=["nat.seen:9 (acorn lists no goal there)"])
     asked = {}
 
     def fake_sample(data_dir, size, seed=0, val_fraction=None, split="theorem", cancel=None):
@@ -332,6 +333,7 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
     verdicts = judge_trials(summary, 2, tmp_path / "checkpoints", modules=["list.held"], log=lines.append,
                             seen_goals=3, seed=7)
     judged = {t.number for t in summary.ranking()[:2]} | {0}  # the best two and the base trial
+    assert f"judge: {SEEN}: 1 sampled lines left out: nat.seen:9 (acorn lists no goal there)" in lines
     assert len(judged) >= 2
     assert {v.number for v in verdicts} == judged and any(v.base for v in verdicts)
     assert asked["size"] == 3 and asked["seed"] == 7 and asked["split"] == "theorem"
