@@ -46,7 +46,7 @@ from typing import Any, Sequence
 
 from tactics_core.acorn.types import module_name as source_module_name
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.manifest import read_manifest_rows
+from tactics_core.common.manifest import manifest_path, read_manifest_rows
 from tactics_core.common.progress import CancelToken, ProgressFn, report
 from tactics_core.common.workspace import MANIFEST_FILE
 
@@ -156,7 +156,7 @@ def read_manifest(data_dir: Path) -> dict[str, dict]:
         f"{data_dir} has no {MANIFEST_FILE} beside it: {SPLIT_NAME} needs each file's module and goal line, "
         "which `tactics import acornlib` writes there; import the corpus with it"))
     if not rows:
-        raise TacticsError(f"{data_dir.parent / MANIFEST_FILE} is empty: no file's provenance; import the corpus "
+        raise TacticsError(f"{manifest_path(data_dir)} is empty: no file's provenance; import the corpus "
                            "again with `tactics import acornlib`")
     return {name: {"module": row["module"], "src_line": row["src_line"], "method": row.get("method"),
                    "goal": row.get("goal")} for name, row in rows.items()}
@@ -259,7 +259,7 @@ def _read_split(data_dir: Path, rows: dict[str, dict], sample: GoalSample, val_f
         corpus.candidates[(module, int(line))].append((pf.name, str(row["goal"])))
     if missing:
         raise TacticsError(
-            f"{len(missing):,} files of {data_dir} are not in {data_dir.parent / MANIFEST_FILE} (first: {missing[0]}); "
+            f"{len(missing):,} files of {data_dir} are not in {manifest_path(data_dir)} (first: {missing[0]}); "
             f"the manifest is of another import: import the corpus again"
         )
     sample.validation_theorems = len(theorems)

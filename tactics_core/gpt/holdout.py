@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Iterable, TypeVar
 
 from tactics_core.common.errors import TacticsError
-from tactics_core.common.manifest import read_manifest_rows
-from tactics_core.common.workspace import MANIFEST_FILE
+from tactics_core.common.manifest import manifest_path, read_manifest_rows
 
 T = TypeVar("T")
 
@@ -66,7 +64,7 @@ def split_keys(data_dir: str | os.PathLike, names: list[str], theorem_keys: list
     missing = [n for n in names if n not in modules]
     if missing:
         raise TacticsError(
-            f"{len(missing):,} files of {data_dir} are not in {Path(data_dir).parent / MANIFEST_FILE} "
+            f"{len(missing):,} files of {data_dir} are not in {manifest_path(data_dir)} "
             f"(first: {missing[0]}); the manifest is of another import: import again, or use split = \"theorem\""
         )
     return [module_key(modules[n]) for n in names]

@@ -190,14 +190,13 @@ def _gpt_splits(summary: SweepSummary, setup, exports: dict[int, Path], modules:
 
 def trained_modules(data_dir: str) -> set[str]:
     """The acornlib modules of a data folder's proof files (its import manifest); empty without one,
-    so a hand-made corpus is not refused."""
+    so a hand-made corpus is not refused (a damaged one is: one line naming the row)."""
     from tactics_core.acorn.types import module_name
-    from tactics_core.common.manifest import read_manifest_rows
+    from tactics_core.common.manifest import manifest_path, read_manifest_rows
 
-    try:
-        rows = read_manifest_rows(data_dir, ("module",), "no manifest at {path}")
-    except TacticsError:
+    if not manifest_path(data_dir).is_file():
         return set()
+    rows = read_manifest_rows(data_dir, ("module",), "no manifest at {path}")
     return {module_name(str(row["module"])) for row in rows.values() if row.get("module")}
 
 

@@ -174,21 +174,13 @@ def test_a_cancel_ends_the_trial_cleanly_and_resume_trains_it_again(ws):
 
 
 def test_a_gpt_sweep_needs_the_tokenizer_and_trains_its_trials_as_runs(tmp_path, monkeypatch):
-    from helpers_models import write_family_files
+    from sweep_helpers import gpt_workspace
 
     from tactics_core.gpt.tokenizer import train_tokenizer
-    from tactics_core.training.presets import apply_overrides, load_preset, save_preset
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
-    write_family_files(tmp_path / "data" / "proofs", 60)
-    (tmp_path / "presets").mkdir()
-    save_preset(apply_overrides(load_preset("tiny"), [
-        "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=64", "training.batch_size=4",
-        "training.num_threads=1", "training.eval_interval=10", "training.eval_batches=2", "training.device=\"cpu\"",
-        "training.save_interval=1000", "training.warmup_steps=2",
-    ]), tmp_path / "presets" / "tinygpt.toml")
-    (tmp_path / "gpt.toml").write_text('[base]\npreset = "tinygpt"\n[space]\n"training.learning_rate" = { low = 1e-3, high = 1e-2, log = true }\n')
+    gpt_workspace(tmp_path)
     options = SweepOptions(space=Path("gpt.toml"), budget_minutes=0.05, trials=1)
     with pytest.raises(TacticsError, match="tokenizer file not found.*tactics tokenizer train"):
         run_sweep(options)
@@ -274,25 +266,16 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
     best, the ranking by the goals proved by the model's own lines, then those saturation missed."""
     from types import SimpleNamespace
 
-    from helpers_models import write_family_files
+    from sweep_helpers import gpt_workspace
 
     from tactics_core.acorn import generative_judge as gj
     from tactics_core.acorn import goal_sample
     from tactics_core.gpt.tokenizer import train_tokenizer
     from tactics_core.sweeps.judge import HELD_OUT, SEEN, judge_trials
-    from tactics_core.training.presets import apply_overrides, load_preset, save_preset
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(study_mod, "OVERRUN_GRACE_S", 3600.0)
-    write_family_files(tmp_path / "data" / "proofs", 60)
-    (tmp_path / "presets").mkdir()
-    save_preset(apply_overrides(load_preset("tiny"), [
-        "model.d_model=32", "model.n_layers=1", "model.n_heads=2", "model.context_length=64", "training.batch_size=4",
-        "training.num_threads=1", "training.eval_interval=10", "training.eval_batches=2", "training.device=\"cpu\"",
-        "training.save_interval=1000", "training.warmup_steps=2", "training.learning_rate=0.002",
-    ]), tmp_path / "presets" / "tinygpt.toml")
-    (tmp_path / "gpt.toml").write_text('[base]\npreset = "tinygpt"\n[space]\n'
-                                       '"training.learning_rate" = { low = 1e-3, high = 1e-2, log = true }\n')
+    gpt_workspace(tmp_path, ("training.learning_rate=0.002",))  # the base lies in the space: trial 0 is it
     train_tokenizer(tmp_path / "data" / "proofs", tmp_path / "checkpoints", vocab_size=300, kind="lines")
     summary = run_sweep(SweepOptions(space=Path("gpt.toml"), budget_minutes=0.05, trials=3)).summary
     assert next(t for t in summary.trials if t.number == 0).base
@@ -327,6 +310,9 @@ def test_a_gpt_judge_ranks_by_own_lines_then_goals_saturation_misses_on_both_spl
     manifest = tmp_path / "data" / "manifest.jsonl"  # the import's record of the data's modules
     manifest.write_text('{"file": "proof_00000.txt", "module": "src/list/held.ac"}\n')
     with pytest.raises(TacticsError, match=r"list\.held is in the sweep's data .*not held out"):
+        judge_trials(summary, 1, tmp_path / "checkpoints", modules=["list.held"])
+    manifest.write_text('{"file": "proof_00000.txt"}\n')  # damaged: said, not taken for "no module trained"
+    with pytest.raises(TacticsError, match=r"manifest\.jsonl:1: no provenance"):
         judge_trials(summary, 1, tmp_path / "checkpoints", modules=["list.held"])
     manifest.unlink()
     lines: list[str] = []
