@@ -3,7 +3,7 @@
     python bench/scorer.py [--acorn BIN] [--acornlib DIR] [--acorn-python DIR] [--work DIR]
                            [--traces DIR] [--train-buckets 0-3] [--val-buckets 90]
                            [--judge-buckets 91-92] [--epochs 10] [--baselines default,depth-first] [--quick] [--keep]
-                           [--json FILE]
+                           [--judge-trainers console,acorn] [--json FILE]
 
 Needs acorn 91f29ff1 (release 0.2.6) built with ONNX Runtime 1.20 and its acornlib 7df4882d
 (docs/scorer.md); `--acorn`/`--acornlib` or TACTICS_ACORN_EVAL / TACTICS_ACORNLIB_EVAL
@@ -24,7 +24,9 @@ project with this interpreter, never copied into it.
   in one sitting, one acorn process per (policy, bucket), policies interleaved per bucket so a
   change of machine load hits all alike: the console's scorer, acorn's trainer's scorer, the
   embedded default `model-20260705-consistent-h128-l3`, and `depth-first` (`--baselines`).
-  Searches stop at a 1 s wall-clock timeout, so run it on a quiet machine.
+  Searches stop at a 1 s wall-clock timeout, so run it on a quiet machine. Each (policy, bucket)
+  is about 10 minutes on 2 cores: `--judge-trainers console` leaves acorn's trainer out of the
+  sitting when the hour is short (its offline figures are still printed).
 
 Prints the machine line, every figure, the per-bucket spread, ratios and a chart of success by
 policy. `--quick`: one training bucket, one judged bucket, 2 epochs (a first look).
@@ -69,8 +71,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--keep", action="store_true", help="reuse WORK's traces and trained models")
     p.add_argument("--skip-judge", action="store_true", help="stop after the offline figures")
+    p.add_argument("--judge-trainers", default="console,acorn",
+                   help="whose scorers acorn eval judges: console, acorn (acorn's trainer), or both")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    args.judge_trainers = [t.strip() for t in args.judge_trainers.split(",") if t.strip()]
+    if not args.judge_trainers or set(args.judge_trainers) - {"console", "acorn"}:
+        p.error("--judge-trainers: console, acorn or console,acorn")
     if args.quick:
         args.train_buckets, args.judge_buckets, args.epochs = args.train_buckets.split(",")[0].split("-")[0], "91", 2
     return args
@@ -250,7 +257,8 @@ def main(argv=None) -> int:
     for bucket in parse_buckets(args.judge_buckets):
         progress = ConsoleProgress(f"judge b{bucket}", stream=sys.stderr)
         try:
-            report = judge(setup, [bucket], [ours, theirs], baselines=baselines, progress=progress)
+            models = [m for name, m in (("console", ours), ("acorn", theirs)) if name in args.judge_trainers]
+            report = judge(setup, [bucket], models, baselines=baselines, progress=progress)
         finally:
             progress.close()
         print(report_text(report), flush=True)
@@ -266,18 +274,19 @@ def main(argv=None) -> int:
             t["rates"][bucket] = p["success_rate"]
     print(f"\nover buckets {args.judge_buckets}, same sitting:")
     labels = list(totals)
-    ref = totals.get(labels[2]) if len(labels) > 2 else None
+    n_models = len(args.judge_trainers)  # the trainers' scorers come first, then acorn's own policies
+    ref = totals.get(labels[n_models]) if len(labels) > n_models else None
     for label, t in totals.items():
         t["success_rate"] = t["succeeded"] / t["searches"] if t["searches"] else None
         diffs = [t["rates"][b] - ref["rates"][b] for b in t["rates"] if ref and b in ref["rates"]]
-        spread = f"  vs {labels[2]} per bucket {min(diffs):+.1%} .. {max(diffs):+.1%}" if ref and t is not ref and diffs else ""
+        spread = f"  vs {labels[n_models]} per bucket {min(diffs):+.1%} .. {max(diffs):+.1%}" if ref and t is not ref and diffs else ""
         print(f"  {label:36s} {t['succeeded']:5d}/{t['searches']:<5d} = {t['success_rate']:.2%}"
               f"  per bucket {', '.join(f'{b}: {r:.1%}' for b, r in t['rates'].items())}{spread}")
     out["judge"] = {"policies": list(totals.values())}
     chart(out["judge"])
     ratios = []
-    for a in labels[:2]:
-        for b in labels[2:]:
+    for a in labels[:n_models]:
+        for b in labels[n_models:]:
             ra, rb = totals[a]["success_rate"], totals[b]["success_rate"]
             if ra and rb:
                 ratios.append(ratio(f"success {a} vs {b}", a, 100 * ra, b, 100 * rb, "%", 2))
