@@ -202,6 +202,11 @@ def _print_detached(pid: int, folder: Path) -> None:
 # Console output of an attached run
 
 
+def _patience_text(bad_evals: int, patience: int) -> str:
+    """How far the run is from stopping early; a patience of 0 never stops it."""
+    return "early stop off" if patience == 0 else f"{bad_evals}/{patience} without improvement"
+
+
 class _Printer:
     """Turns metrics events into console lines: a redrawn status line on a terminal,
     plain lines (every ~10 s, plus every eval) in a log file."""
@@ -266,7 +271,7 @@ class _Printer:
             self._line(
                 f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, AUC {ev.auc:.4f}, used steps rank "
                 f"{ev.used_rank:.4f} of their search, {ev.top10_hit:.1%} in its top 10% "
-                f"(best {ev.select_by} {ev.best_score:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
+                f"(best {ev.select_by} {ev.best_score:.4f}; {_patience_text(ev.bad_evals, ev.patience)})"
             )
         elif isinstance(ev, EvalEvent):
             proof = ev.proof_loss
@@ -277,7 +282,7 @@ class _Printer:
             select = "proof-line loss" if ev.select_by == "proof_loss" else "val loss"
             self._line(
                 f"eval at step {ev.step}: val loss {ev.val_loss:.4f}, {ev.val_bpb:.3f} bits/byte{proof_text} "
-                f"(best {select} {ev.best_score:.4f}; {ev.bad_evals}/{ev.patience} without improvement)"
+                f"(best {select} {ev.best_score:.4f}; {_patience_text(ev.bad_evals, ev.patience)})"
             )
         elif isinstance(ev, SampleEvent):
             self._line(f"sample at step {ev.step}: {ev.text!r} (expected {ev.expected!r})")

@@ -74,7 +74,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "eval_batches": 0,
     "save_interval": 200,
     "keep_checkpoints": 2,
-    "patience": 6,
+    "patience": 0,
     "select_by": "used_rank",
     "optimizer": "adamw",
 }
@@ -88,9 +88,9 @@ TRAINING_KEYS = (
 
 # Where a shared [training] key means something else for a scorer, its doc says so.
 TRAINING_DOCS: dict[str, str] = {
-    "batch_size": "trace rows per optimizer step (whole searches, so the ranking term sees each search's steps together)",
+    "batch_size": "trace rows per optimizer step (with data.batches = \"searches\", whole searches, so the ranking term sees each search's steps together)",
     "epochs": "passes over the training rows (used when max_steps = 0)",
     "eval_batches": "unused by the scorer (data.max_val_rows bounds an evaluation)",
-    "patience": "stop after this many evaluations without a better select_by figure",
+    "patience": "stop after this many evaluations without a better select_by figure; 0 = train the whole schedule, keeping the best",
     "select_by": "val_loss | used_rank: what picks best_model.pt and drives early stopping (used_rank: lower is better)",
 }

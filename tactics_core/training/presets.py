@@ -117,7 +117,9 @@ class TrainingSection:
     eval_batches: int = _key(0, "validation batches per evaluation; 0 = the whole validation split")
     save_interval: int = _key(1000, "write a periodic checkpoint_step_N.pt every N steps")
     keep_checkpoints: int = _key(3, "periodic checkpoints kept (the last K, plus best_model.pt); 0 = keep all")
-    patience: int = _key(10, "stop after this many evaluations without a better validation loss")
+    patience: int = _key(
+        10, "stop after this many evaluations without a better validation loss; 0 = never"
+    )
     val_fraction: float = _key(DEFAULT_VAL_FRACTION, "share of theorems (or modules) held out for validation, 0 < f < 1")
     split: str = _key(
         "theorem",
@@ -568,11 +570,11 @@ def validate(preset: Preset) -> None:
 def _validate_training(preset: Preset, fail) -> None:
     """The [training] checks every kind shares."""
     t, label = preset.training, preset.label
-    for key in ("batch_size", "grad_accum_steps", "epochs", "eval_interval", "save_interval", "patience"):
+    for key in ("batch_size", "grad_accum_steps", "epochs", "eval_interval", "save_interval"):
         if getattr(t, key) < 1:
             fail(f"training.{key}", "must be >= 1", getattr(t, key))
     for key in ("warmup_steps", "max_steps", "eval_batches", "keep_checkpoints", "seed", "num_threads", "sample_interval",
-                "rename_variants"):
+                "rename_variants", "patience"):
         if getattr(t, key) < 0:
             fail(f"training.{key}", "must be >= 0", getattr(t, key))
     if not t.learning_rate > 0:

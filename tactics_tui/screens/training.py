@@ -272,7 +272,7 @@ def figures_text(view: RunView) -> str:
             f"used rank  {_fmt(ev.get('used_rank'), '.4f')}{mark['used_rank']}",
             f"top 10%    {_fmt(ev.get('top10_hit'), '.1%')}",
             f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_score'), '.4f')}",
-            f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
+            f"early stop {_patience_text(ev)}",
             f"elapsed    {format_duration(step.get('elapsed_s'))}",
             "* picks best_model.pt",
         ])
@@ -285,7 +285,7 @@ def figures_text(view: RunView) -> str:
         f"proof loss {_fmt(ev.get('proof_loss'), '.4f')}{mark['proof_loss']}",
         f"proof bpb  {_fmt(ev.get('proof_bpb'), '.3f')}",
         f"best {SELECT_NAMES.get(by, by):<6}{_fmt(ev.get('best_score'), '.4f')}",
-        f"early stop {ev.get('bad_evals', '–')}/{ev.get('patience', '–')}",
+        f"early stop {_patience_text(ev)}",
         f"elapsed    {format_duration(step.get('elapsed_s'))}",
         "* picks best_model.pt",
     ]
@@ -302,6 +302,13 @@ def sample_text(sample: dict[str, Any] | None) -> str:
     if expected:
         lines.append(f"corpus has:       {expected[:300]}")
     return "\n".join(lines)
+
+
+def _patience_text(ev: dict) -> str:
+    """'3/6' evaluations without a better figure, or 'off' for a run that trains its whole schedule."""
+    if ev.get("patience") == 0:
+        return "off"
+    return f"{ev.get('bad_evals', '–')}/{ev.get('patience', '–')}"
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -54,6 +54,13 @@ def test_early_stop_counter_best_and_why_it_ended():
     assert view.eta_seconds() is None
 
 
+def test_a_run_without_early_stop_says_so():
+    view = RunView()
+    view.feed([{"event": "start", "step": 0, "total_steps": 100}] + steps(1, 20))
+    view.feed([{"event": "eval", "step": 20, "val_loss": 4.5, "val_bpb": 1.2, "best_val_loss": 4.2, "bad_evals": 4, "patience": 0}])
+    assert "early stop off" in figures_text(view)
+
+
 def test_a_vanished_run_is_called_out():
     view = RunView()
     view.feed([{"event": "start", "step": 0, "total_steps": 100}] + steps(1, 3))

@@ -234,19 +234,19 @@ def report_text(report: JudgeReport) -> str:
         f"{report.acorn} on {report.acornlib}",
     ]
     ref = report.baseline
-    head = f"{'policy':18s} {'searches':>8s} {'proved':>6s} {'rate':>6s} {'avg ms':>7s} {'per bucket':>10s}"
+    head = f"{'policy':18s} {'searches':>8s} {'proved':>6s} {'rate':>6s} {'avg ms':>7s} {'per bucket':>11s}"
     if ref:
         head += f"  vs {ref[:12]}"
     lines += [head, "-" * len(head)]
     for p in report.policies:
         spread = p.rate_spread()
-        spread_text = f"{100 * spread[0]:.0f}-{100 * spread[1]:.0f}%" if spread else "-"
+        spread_text = f"{100 * spread[0]:.1f}-{100 * spread[1]:.1f}%" if spread else "-"  # the gaps are tenths
         avg = p.avg_search_ms
         row = (f"{p.label[:18]:18s} {p.searches:8d} {p.succeeded:6d} {_pct(p.success_rate):>6s} "
-               f"{'-' if avg is None else f'{avg:.1f}':>7s} {spread_text:>10s}")
+               f"{'-' if avg is None else f'{avg:.1f}':>7s} {spread_text:>11s}")
         diff = p.diff_spread()
         if ref and diff is not None:  # mean of the per-bucket differences, then their range
-            row += f"  {100 * diff[1]:+.1f} [{100 * diff[0]:+.0f},{100 * diff[2]:+.0f}]"
+            row += f"  {100 * diff[1]:+.1f} [{100 * diff[0]:+.1f},{100 * diff[2]:+.1f}]"
         lines.append(row)
     if report.per_bucket and len(report.buckets) > 1:
         cols = [p.label[:12] for p in report.policies]

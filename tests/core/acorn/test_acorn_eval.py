@@ -591,3 +591,21 @@ def test_a_scorer_export_with_its_weights_beside_it_is_refused_in_one_line(tmp_p
     onnx.save(onnx.load(str(path)), str(one), save_as_external_data=False)
     (tmp_path / "y.features.json").write_text((tmp_path / "x.features.json").read_text())
     assert acorn_eval.check_scorer_export(one) == ["a", "b"]
+
+
+def test_report_text_gives_the_spread_in_tenths_of_a_point():
+    """The gaps between policies are tenths of a point: the table must not round them away."""
+    from tactics_core.acorn import eval_judge as ej
+
+    model = ej.PolicyFigures("scorer-a", "model", "/x/scorer-a.onnx", {
+        91: ej.BucketFigures(848, 684, 472.4, {"timeout": 164}, 400.0, [], []),
+        92: ej.BucketFigures(894, 780, 400.0, {"timeout": 114}, 360.0, [], []),
+    }, diff_to_baseline={91: 3 / 848, 92: -5 / 894})
+    default = ej.PolicyFigures("default", "default", None, {
+        91: ej.BucketFigures(848, 681, 487.7, {"timeout": 167}, 410.0, [], []),
+        92: ej.BucketFigures(894, 785, 410.0, {"timeout": 109}, 370.0, [], []),
+    })
+    report = ej.JudgeReport("/bin/acorn", "/lib", [91, 92], 1.0, None, None, True, [model, default], "default", 60.0)
+    row = next(line for line in report_text(report).splitlines() if line.startswith("scorer-a "))
+    assert "80.7-87.2%" in row and row.endswith("-0.1 [-0.6,+0.4]")
+    assert all(len(line) <= 80 for line in report_text(report).splitlines()[1:])

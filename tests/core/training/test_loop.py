@@ -228,20 +228,22 @@ def test_metrics_schema_and_checkpoints(base, tmp_path):
     assert best.config.d_model == 32
 
 
-def test_early_stop_when_validation_cannot_improve(base, tmp_path):
+@pytest.mark.parametrize("patience, reason, steps", [(2, "early_stop", 3), (0, "finished", 5)])
+def test_early_stop_when_validation_cannot_improve(base, tmp_path, patience, reason, steps):
+    """patience 2: the first eval sets the best, two more without improvement end the run;
+    patience 0: no number of evaluations without a better figure ends it."""
     data_dir, tok = base
     folder = run_dir(tmp_path, tok)
     p = preset(
         "training.learning_rate=1e-12", "training.muon_lr=1e-12", "training.min_lr=0", "training.weight_decay=0",
-        "training.eval_interval=1", "training.patience=2", "training.max_steps=50",
+        "training.eval_interval=1", f"training.patience={patience}", "training.max_steps=5",
     )
     result = train(p, data_dir, folder, metrics_interval=0, handle_signals=False)
-    assert result.reason == "early_stop"
-    assert result.step == 3  # first eval sets the best, two more without improvement
-    evals = events(folder, "eval")
-    assert [e["bad_evals"] for e in evals] == [0, 1, 2]
+    assert result.reason == reason and result.step == steps
+    assert [e["bad_evals"] for e in events(folder, "eval")] == list(range(steps))
     end = events(folder, "end")[-1]
-    assert end["reason"] == "early_stop" and (folder / "checkpoint_step_3.pt").is_file()
+    assert end["reason"] == reason and (folder / f"checkpoint_step_{steps}.pt").is_file()
+    assert (folder / "best_model.pt").is_file()
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(base, tmp_path, monkeypatch):

@@ -133,7 +133,7 @@ def test_int_is_fine_where_a_float_is_expected(tmp_path):
         ("[training]\nmin_lr = 0.1\n", "training.min_lr (0.1) must be <= training.learning_rate (0.0003)"),
         ("[training]\nbetas = [0.9, 1.0]\n", "training.betas[1] must be in [0, 1), got 1.0"),
         ("[training]\nbatch_size = 0\n", "training.batch_size must be >= 1, got 0"),
-        ("[training]\npatience = 0\n", "training.patience must be >= 1"),
+        ("[training]\npatience = -1\n", "training.patience must be >= 0"),
         ("[training]\nval_fraction = 1.0\n", "training.val_fraction must be between 0 and 1"),
         ("[training]\nval_fraction = 0\n", "training.val_fraction must be between 0 and 1"),
         ("[training]\nwarmup_steps = -5\n", "training.warmup_steps must be >= 0"),
