@@ -117,9 +117,7 @@ class TrainingSection:
     eval_batches: int = _key(0, "validation batches per evaluation; 0 = the whole validation split")
     save_interval: int = _key(1000, "write a periodic checkpoint_step_N.pt every N steps")
     keep_checkpoints: int = _key(3, "periodic checkpoints kept (the last K, plus best_model.pt); 0 = keep all")
-    patience: int = _key(
-        10, "stop after this many evaluations without a better validation loss; 0 = never"
-    )
+    patience: int = _key(10, "stop after this many evaluations without a better validation loss; 0 = never")
     val_fraction: float = _key(DEFAULT_VAL_FRACTION, "share of theorems (or modules) held out for validation, 0 < f < 1")
     split: str = _key(
         "theorem",
